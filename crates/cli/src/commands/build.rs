@@ -1,0 +1,52 @@
+//! `skiff build [PATH]`: run each component's build command.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// Arguments of `skiff build`.
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// A skiff.toml / spin.toml, or a directory holding one.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+}
+
+/// Builds every component that has a build command.
+pub fn build(args: BuildArgs) -> Result<()> {
+    build_app(&args.path)
+}
+
+/// Runs the build commands of the app at `path`, printing each command's output.
+pub fn build_app(path: &Path) -> Result<()> {
+    let app = skiff_manifest::load_for_build(path)?;
+    let mut built = 0;
+    for component in app.components.values() {
+        let Some(build) = &component.build else { continue };
+        eprintln!("Building component `{}` with `{}`", component.id, build.command);
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&build.command)
+            .current_dir(&build.workdir)
+            .status()
+            .with_context(|| {
+                format!("could not start the build command of component `{}`", component.id)
+            })?;
+        if !status.success() {
+            bail!(
+                "build command `{}` of component `{}` failed ({status}) in `{}`",
+                build.command,
+                component.id,
+                build.workdir.display()
+            );
+        }
+        built += 1;
+    }
+    app.check_sources()?;
+    if built == 0 {
+        eprintln!("No component has a build command; nothing to build.");
+    } else {
+        eprintln!("Finished building {built} component(s).");
+    }
+    Ok(())
+}

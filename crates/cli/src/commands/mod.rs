@@ -1,0 +1,27 @@
+//! One module per subcommand.
+
+pub mod build;
+pub mod compile;
+pub mod run;
+pub mod up;
+
+use std::path::PathBuf;
+
+/// Parses a size flag (`64MiB`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    skiff_manifest::parse_size(s)
+}
+
+/// Parses a duration flag (`5s`, `250ms`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    skiff_manifest::parse_duration(s)
+}
+
+/// The AOT cache directory to use, honouring `--no-cache`.
+pub fn cache_dir(no_cache: bool) -> Option<PathBuf> {
+    if no_cache {
+        None
+    } else {
+        skiff_engine::default_cache_dir()
+    }
+}

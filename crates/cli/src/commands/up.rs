@@ -1,0 +1,124 @@
+//! `skiff up [PATH]`: serve an app.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
+use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
+
+/// Arguments of `skiff up`.
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// A skiff.toml / spin.toml, or a directory holding one.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "SKIFF_LISTEN")]
+    pub listen: SocketAddr,
+    /// Run each component's build command first.
+    #[arg(long)]
+    pub build: bool,
+    /// Where the app keeps its state (default: `.skiff/` next to the manifest).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// How long in-flight requests may run after SIGINT/SIGTERM.
+    #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Compile without reading or writing the AOT cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Size of the instance pool (instances alive at once across all components).
+    #[arg(long, default_value_t = 1000)]
+    pub max_instances: u32,
+}
+
+/// Loads, then serves until SIGINT/SIGTERM.
+pub fn up(args: UpArgs) -> Result<ExitCode> {
+    if args.build {
+        super::build::build_app(&args.path)?;
+    }
+    let app = skiff_manifest::load(&args.path)?;
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| app.base_dir.join(".skiff"));
+    let max_memory = app
+        .components
+        .values()
+        .map(|c| c.limits.memory)
+        .max()
+        .unwrap_or(128 << 20);
+    let engine = Arc::new(SkiffEngine::new(EngineOptions {
+        pooling: true,
+        max_instances: args.max_instances,
+        max_memory_size: max_memory,
+        fuel: false,
+        cache_dir: super::cache_dir(args.no_cache),
+    })?);
+    let http = HttpApp::load(engine, &app, &LoadOptions { state_dir })
+        .with_context(|| format!("could not load app `{}` from `{}`", app.name, app.manifest_path.display()))?;
+    for report in http.reports() {
+        let how = match report.cache {
+            CacheOutcome::Hit => "from AOT cache",
+            CacheOutcome::Miss => "compiled",
+            CacheOutcome::Corrupt => "recompiled (cache entry was corrupt)",
+            CacheOutcome::Disabled => "compiled (cache disabled)",
+        };
+        tracing::info!("component `{}` loaded {how} in {:?}", report.id, report.elapsed);
+    }
+    let http = Arc::new(http);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("could not listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        print_banner(addr, &http);
+        skiff_trigger_http::serve(
+            http,
+            listener,
+            shutdown_signal(),
+            ServeOptions {
+                grace: args.shutdown_grace,
+            },
+        )
+        .await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_banner(addr: SocketAddr, app: &HttpApp) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Serving http://{addr}");
+    let routes = app.routes();
+    let width = routes.iter().map(|(r, _)| r.len()).max().unwrap_or(0);
+    let _ = writeln!(out, "Routes:");
+    for (route, component) in routes {
+        let _ = writeln!(out, "  {route:<width$}  -> {component}");
+    }
+    let _ = out.flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::warn!("cannot listen for SIGTERM: {err}");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,79 @@
+//! The `skiff` command: run WASI commands and serve WebAssembly component apps.
+//!
+//! Glue only: argument parsing, logging set-up and terminal output; the work lives in
+//! the library crates (`skiff-engine`, `skiff-host`, `skiff-manifest`, `skiff-trigger-http`).
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Skiff: a host for server-side WebAssembly components.
+#[derive(Parser)]
+#[command(name = "skiff", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a WASI command (a component exporting `wasi:cli/run`, or a preview1 module).
+    Run(commands::run::RunArgs),
+    /// Serve an app from a skiff.toml (or spin.toml).
+    Up(commands::up::UpArgs),
+    /// Run each component's build command.
+    Build(commands::build::BuildArgs),
+    /// Precompile a component into the AOT cache.
+    Compile(commands::compile::CompileArgs),
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Up(args) => commands::up::up(args),
+        Command::Build(args) => commands::build::build(args).map(|()| ExitCode::SUCCESS),
+        Command::Compile(args) => commands::compile::compile(args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            print_error(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an error and its whole cause chain.
+pub(crate) fn print_error(err: &anyhow::Error) {
+    eprintln!("Error: {err}");
+    let causes: Vec<_> = err.chain().skip(1).collect();
+    if !causes.is_empty() {
+        eprintln!("\nCaused by:");
+        for (i, cause) in causes.iter().enumerate() {
+            let text = cause.to_string();
+            let mut lines = text.lines();
+            if let Some(first) = lines.next() {
+                eprintln!("  {i}: {first}");
+            }
+            for line in lines {
+                eprintln!("     {line}");
+            }
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("SKIFF_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn,skiff=info,skiff_engine=info,skiff_trigger_http=info".to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

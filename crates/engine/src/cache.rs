@@ -1,0 +1,245 @@
+//! The on-disk AOT cache of compiled components.
+//!
+//! Each entry is `<key>.cwasm` (wasmtime's serialized component) beside
+//! `<key>.sha256` (the hex digest of that file). The key is
+//! `sha256(engine precompile-compatibility hash ‖ sha256(component bytes))`, so a
+//! different wasmtime, different engine settings or different component bytes never
+//! share an entry. An entry is deserialized only after its digest matches; a
+//! mismatch (a truncated write, a flipped bit, a foreign file) is logged, deleted and
+//! recompiled. Writes go to a temporary file that is renamed into place, so readers
+//! never see half an entry.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use crate::LoadedComponent;
+
+/// Where a loaded component's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// A valid cache entry was used; nothing was compiled.
+    Hit,
+    /// No entry existed; the component was compiled and stored.
+    Miss,
+    /// An entry existed but failed its digest or could not be deserialized; it was
+    /// discarded and the component recompiled.
+    Corrupt,
+    /// Caching is disabled.
+    Disabled,
+}
+
+/// A directory of compiled components for one engine configuration.
+#[derive(Debug, Clone)]
+pub struct AotCache {
+    dir: PathBuf,
+    engine_hash: [u8; 32],
+}
+
+impl AotCache {
+    /// A cache rooted at `dir` (created on first write) for `engine`.
+    pub fn new(dir: PathBuf, engine: &wasmtime::Engine) -> Self {
+        let mut hasher = Sha256Hasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        AotCache {
+            dir,
+            engine_hash: hasher.0.finalize().into(),
+        }
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the entry for these component bytes (it may not exist).
+    pub fn entry_path(&self, bytes: &[u8]) -> PathBuf {
+        let mut key = Sha256::new();
+        key.update(self.engine_hash);
+        key.update(Sha256::digest(bytes));
+        self.dir
+            .join(format!("{}.cwasm", hex::encode(key.finalize())))
+    }
+
+    /// Returns the compiled component, from a verified entry or by compiling and storing it.
+    pub fn load_or_compile(&self, engine: &wasmtime::Engine, bytes: &[u8]) -> Result<LoadedComponent> {
+        let path = self.entry_path(bytes);
+        let mut outcome = CacheOutcome::Miss;
+        match self.read_verified(engine, &path) {
+            Ok(Some(component)) => {
+                tracing::debug!(entry = %path.display(), "aot cache hit");
+                return Ok(LoadedComponent {
+                    component,
+                    cache: CacheOutcome::Hit,
+                });
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(
+                    entry = %path.display(),
+                    "discarding AOT cache entry: {err:#}; recompiling"
+                );
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(digest_path(&path));
+                outcome = CacheOutcome::Corrupt;
+            }
+        }
+        let serialized = engine
+            .precompile_component(bytes)
+            .map_err(anyhow::Error::from)
+            .context("could not compile component")?;
+        if let Err(err) = self.store(&path, &serialized) {
+            tracing::warn!(entry = %path.display(), "could not write AOT cache entry: {err:#}");
+        }
+        // SAFETY: `serialized` was produced just now by this engine's `precompile_component`.
+        let component = unsafe { Component::deserialize(engine, &serialized) }
+            .map_err(anyhow::Error::from)
+            .context("could not load freshly compiled component")?;
+        Ok(LoadedComponent {
+            component,
+            cache: outcome,
+        })
+    }
+
+    /// Compiles `bytes` into the cache (if not already there) and returns the entry path.
+    pub fn precompile(&self, engine: &wasmtime::Engine, bytes: &[u8]) -> Result<(PathBuf, CacheOutcome)> {
+        let loaded = self.load_or_compile(engine, bytes)?;
+        Ok((self.entry_path(bytes), loaded.cache))
+    }
+
+    fn read_verified(&self, engine: &wasmtime::Engine, path: &Path) -> Result<Option<Component>> {
+        let expected = match std::fs::read_to_string(digest_path(path)) {
+            Ok(digest) => digest,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return if path.exists() {
+                    Err(anyhow::anyhow!("entry has no digest file"))
+                } else {
+                    Ok(None)
+                };
+            }
+            Err(e) => return Err(e).context("could not read digest file"),
+        };
+        let data = match std::fs::read(path) {
+            Ok(data) => data,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(anyhow::anyhow!("digest file has no entry"));
+            }
+            Err(e) => return Err(e).context("could not read entry"),
+        };
+        let actual = hex::encode(Sha256::digest(&data));
+        if actual != expected.trim() {
+            anyhow::bail!("digest mismatch: expected sha256:{}, found sha256:{actual}", expected.trim());
+        }
+        // SAFETY: the bytes are exactly what this cache wrote (their sha256 matches the
+        // digest recorded at write time), and wasmtime additionally checks that the
+        // artifact was produced by a compatible engine before using it.
+        let component = unsafe { Component::deserialize(engine, &data) }
+            .map_err(anyhow::Error::from)
+            .context("could not deserialize entry")?;
+        Ok(Some(component))
+    }
+
+    fn store(&self, path: &Path, serialized: &[u8]) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("could not create `{}`", self.dir.display()))?;
+        write_atomic(path, serialized)?;
+        write_atomic(&digest_path(path), hex::encode(Sha256::digest(serialized)).as_bytes())
+    }
+}
+
+fn digest_path(entry: &Path) -> PathBuf {
+    entry.with_extension("sha256")
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile_in(dir)?;
+    tmp.1.write_all(data)?;
+    tmp.1.sync_all()?;
+    std::fs::rename(&tmp.0, path)
+        .with_context(|| format!("could not rename into `{}`", path.display()))?;
+    Ok(())
+}
+
+fn tempfile_in(dir: &Path) -> Result<(PathBuf, std::fs::File)> {
+    for attempt in 0..100u32 {
+        let name = format!(
+            ".tmp-{}-{}-{attempt}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("could not create a file in `{}`", dir.display()));
+            }
+        }
+    }
+    anyhow::bail!("could not create a temporary file in `{}`", dir.display())
+}
+
+/// Feeds `Hash` output into sha256 so the key is stable across processes.
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        unreachable!("only used through finalize")
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAT: &str = r#"(component (core module (func (export "f"))))"#;
+
+    fn engine() -> wasmtime::Engine {
+        wasmtime::Engine::default()
+    }
+
+    #[test]
+    fn miss_then_hit_then_corrupt() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let engine = engine();
+        let cache = AotCache::new(dir.path().join("aot"), &engine);
+        let bytes = wat::parse_str(WAT)?;
+        assert_eq!(cache.load_or_compile(&engine, &bytes)?.cache, CacheOutcome::Miss);
+        assert_eq!(cache.load_or_compile(&engine, &bytes)?.cache, CacheOutcome::Hit);
+        // Flip a byte in the middle of the entry: the digest no longer matches.
+        let entry = cache.entry_path(&bytes);
+        let mut data = std::fs::read(&entry)?;
+        let mid = data.len() / 2;
+        data[mid] ^= 0xff;
+        std::fs::write(&entry, &data)?;
+        assert_eq!(cache.load_or_compile(&engine, &bytes)?.cache, CacheOutcome::Corrupt);
+        assert_eq!(cache.load_or_compile(&engine, &bytes)?.cache, CacheOutcome::Hit);
+        Ok(())
+    }
+
+    #[test]
+    fn different_bytes_different_entries() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let engine = engine();
+        let cache = AotCache::new(dir.path().to_path_buf(), &engine);
+        let a = wat::parse_str(WAT)?;
+        let b = wat::parse_str(r#"(component (core module (func (export "g"))))"#)?;
+        assert_ne!(cache.entry_path(&a), cache.entry_path(&b));
+        Ok(())
+    }
+}

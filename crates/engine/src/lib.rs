@@ -1,0 +1,230 @@
+//! Skiff's WebAssembly engine.
+//!
+//! One [`SkiffEngine`] per process wraps a [`wasmtime::Engine`] configured the way
+//! every Skiff entry point needs it:
+//!
+//! - the **pooling instance allocator**, sized from [`EngineOptions`], probed at start
+//!   and replaced by on-demand allocation (with a log line) when the host cannot
+//!   reserve the virtual memory;
+//! - **epoch interruption** driven by one ticker thread ([`EPOCH_TICK`]), so a guest
+//!   stuck in a loop yields to the executor and is stopped at its deadline
+//!   ([`deadline`]);
+//! - optional **fuel** metering;
+//! - an on-disk **AOT cache** ([`cache::AotCache`]) keyed by the engine's
+//!   precompile-compatibility hash and the component's sha256, whose entries are
+//!   digest-checked before they are ever deserialized.
+//!
+//! ```no_run
+//! use skiff_engine::{EngineOptions, SkiffEngine};
+//! # fn main() -> anyhow::Result<()> {
+//! let engine = SkiffEngine::new(EngineOptions::default())?;
+//! let loaded = engine.load_component(std::path::Path::new("app.wasm"))?;
+//! println!("cache: {:?}", loaded.cache);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod cache;
+pub mod deadline;
+mod kind;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wasmtime::component::Component;
+use wasmtime::{Config, InstanceAllocationStrategy, Module, PoolingAllocationConfig};
+
+pub use cache::{AotCache, CacheOutcome};
+pub use deadline::{DeadlineExceeded, arm_deadline};
+pub use kind::{WasmKind, detect_kind};
+
+/// How often the epoch ticker advances the engine's epoch.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Settings for a [`SkiffEngine`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Use the pooling instance allocator (falls back to on-demand if it cannot be reserved).
+    pub pooling: bool,
+    /// Instances (component and core) that may exist at once in the pool.
+    pub max_instances: u32,
+    /// Largest linear memory any instance may have, bytes; sizes the pool's memory slots.
+    pub max_memory_size: u64,
+    /// Enable fuel metering (costs throughput; only `skiff run --fuel` wants it).
+    pub fuel: bool,
+    /// Directory of the AOT cache; `None` disables caching.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            pooling: true,
+            max_instances: 1000,
+            max_memory_size: 128 << 20,
+            fuel: false,
+            cache_dir: default_cache_dir(),
+        }
+    }
+}
+
+/// The default cache directory: `$SKIFF_CACHE_DIR`, else `$XDG_CACHE_HOME/skiff`, else `~/.cache/skiff`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SKIFF_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("skiff"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("skiff"))
+}
+
+/// A compiled component and where its machine code came from.
+#[derive(Clone)]
+pub struct LoadedComponent {
+    /// The ready-to-link component.
+    pub component: Component,
+    /// Whether the AOT cache served it.
+    pub cache: CacheOutcome,
+}
+
+/// The process-wide engine: wasmtime engine, epoch ticker and AOT cache.
+pub struct SkiffEngine {
+    engine: wasmtime::Engine,
+    cache: Option<AotCache>,
+    pooling: bool,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl SkiffEngine {
+    /// Builds the engine, probing the pooling allocator and starting the epoch ticker.
+    pub fn new(options: EngineOptions) -> Result<Self> {
+        let mut pooling = options.pooling;
+        let engine = if pooling {
+            match wasmtime::Engine::new(&config(&options, true)) {
+                Ok(engine) => engine,
+                Err(err) => {
+                    tracing::warn!(
+                        "pooling allocator unavailable ({err}); falling back to on-demand instance allocation"
+                    );
+                    pooling = false;
+                    wasmtime::Engine::new(&config(&options, false))
+                        .map_err(anyhow::Error::from)
+                        .context("could not create the wasmtime engine")?
+                }
+            }
+        } else {
+            wasmtime::Engine::new(&config(&options, false))
+                .map_err(anyhow::Error::from)
+                .context("could not create the wasmtime engine")?
+        };
+        let cache = match &options.cache_dir {
+            Some(dir) => Some(AotCache::new(dir.join("aot"), &engine)),
+            None => None,
+        };
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.weak(), ticker_stop.clone());
+        Ok(SkiffEngine {
+            engine,
+            cache,
+            pooling,
+            ticker_stop,
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn is_pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// The AOT cache, when enabled.
+    pub fn cache(&self) -> Option<&AotCache> {
+        self.cache.as_ref()
+    }
+
+    /// Loads a component file, through the AOT cache when enabled.
+    pub fn load_component(&self, path: &Path) -> Result<LoadedComponent> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("could not read component `{}`", path.display()))?;
+        self.load_component_bytes(&bytes)
+            .with_context(|| format!("could not load component `{}`", path.display()))
+    }
+
+    /// Compiles (or fetches from the AOT cache) a component from its bytes.
+    pub fn load_component_bytes(&self, bytes: &[u8]) -> Result<LoadedComponent> {
+        match detect_kind(bytes)? {
+            WasmKind::Component => {}
+            WasmKind::Module => anyhow::bail!(
+                "this is a core WebAssembly module, not a component; `skiff up` serves components \
+                 (build with `--target wasm32-wasip2`, or run a WASI preview1 command with `skiff run`)"
+            ),
+        }
+        match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, bytes),
+            None => Ok(LoadedComponent {
+                component: Component::new(&self.engine, bytes).map_err(anyhow::Error::from)?,
+                cache: CacheOutcome::Disabled,
+            }),
+        }
+    }
+
+    /// Compiles a core module (WASI preview1 command).
+    pub fn load_module_bytes(&self, bytes: &[u8]) -> Result<Module> {
+        Module::new(&self.engine, bytes).map_err(anyhow::Error::from)
+    }
+}
+
+impl Drop for SkiffEngine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn config(options: &EngineOptions, pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.consume_fuel(options.fuel);
+    config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::new();
+        let n = options.max_instances.max(1);
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(2))
+            .total_memories(n)
+            .total_tables(n)
+            .total_stacks(n)
+            .max_memory_size(usize::try_from(options.max_memory_size).unwrap_or(usize::MAX))
+            // Components made by wasm-component-ld carry an adapter and several
+            // core instances; leave room for realistic guests.
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(1 << 20)
+            .max_core_instances_per_component(50)
+            .max_memories_per_component(10)
+            .max_tables_per_component(50);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+fn spawn_ticker(engine: wasmtime::EngineWeak, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("skiff-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .expect("could not spawn the epoch ticker thread");
+}

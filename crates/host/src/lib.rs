@@ -1,0 +1,241 @@
+//! The per-instance host state of a Skiff guest and the linkers that expose it.
+//!
+//! Every guest instance gets a fresh [`HostState`] built from its component's
+//! [`InstanceConfig`] — the grants the operator gave it, resolved once at load:
+//! environment, arguments, preopened directories (read-write or read-only),
+//! outbound network patterns, and where stdout/stderr go. Nothing is granted by
+//! default: an empty `InstanceConfig` has no environment, no files and no network.
+//!
+//! Interfaces linked here:
+//! - all of `wasi:cli`, `wasi:clocks`, `wasi:random`, `wasi:io`, `wasi:filesystem`,
+//!   `wasi:sockets` (p2, via `wasmtime-wasi`), with TCP and name lookup only when
+//!   `allowed_outbound_hosts` grants something;
+//! - `wasi:http/types` and `wasi:http/outgoing-handler` (via `wasmtime-wasi-http`),
+//!   with every outgoing request checked by [`outbound::OutboundHttp`];
+//! - WASI preview1 (`wasi_snapshot_preview1`) for core-module commands.
+//!
+//! ```no_run
+//! use skiff_host::{InstanceConfig, component_linker};
+//! # fn main() -> anyhow::Result<()> {
+//! let engine = skiff_engine::SkiffEngine::new(Default::default())?;
+//! let linker = component_linker(engine.engine())?;
+//! let config = InstanceConfig::new("hello");
+//! let store = config.new_store(engine.engine(), None)?;
+//! # let _ = (linker, store); Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod outbound;
+pub mod stdio;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use skiff_outbound_networking::AllowedHosts;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+pub use outbound::OutboundHttp;
+pub use stdio::{Channel, LogStream};
+
+/// A host directory made visible to the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preopen {
+    /// Directory on the host.
+    pub host: PathBuf,
+    /// Path the guest opens it by.
+    pub guest: String,
+    /// Refuse every write through this preopen.
+    pub read_only: bool,
+}
+
+/// Where the guest's stdio goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// The host process's own stdin/stdout/stderr (`skiff run`).
+    Inherit,
+    /// No stdin; stdout/stderr lines to the host log, prefixed with the component id (`skiff up`).
+    Log,
+}
+
+/// Everything needed to build the host state of one guest instance; built once per component.
+#[derive(Clone)]
+pub struct InstanceConfig {
+    /// The component id, used in logs and errors.
+    pub component_id: Arc<str>,
+    /// Environment variables the guest sees.
+    pub env: Vec<(String, String)>,
+    /// Arguments, `argv[0]` first.
+    pub args: Vec<String>,
+    /// Preopened directories.
+    pub preopens: Vec<Preopen>,
+    /// Where stdio goes.
+    pub stdio: Stdio,
+    /// Outbound network grant.
+    pub allowed_outbound: Arc<AllowedHosts>,
+    /// Largest linear memory of the instance, bytes.
+    pub memory_limit: Option<u64>,
+    /// Fuel budget (only meaningful on an engine with fuel enabled).
+    pub fuel: Option<u64>,
+}
+
+impl InstanceConfig {
+    /// A config that grants nothing, for component `id`.
+    pub fn new(id: &str) -> Self {
+        InstanceConfig {
+            component_id: id.into(),
+            env: Vec::new(),
+            args: Vec::new(),
+            preopens: Vec::new(),
+            stdio: Stdio::Log,
+            allowed_outbound: Arc::new(AllowedHosts::default()),
+            memory_limit: None,
+            fuel: None,
+        }
+    }
+
+    /// A WASI context builder holding exactly these grants.
+    pub fn wasi_builder(&self) -> Result<WasiCtxBuilder> {
+        let mut builder = WasiCtxBuilder::new();
+        match self.stdio {
+            Stdio::Inherit => {
+                builder.inherit_stdio();
+            }
+            Stdio::Log => {
+                builder
+                    .stdout(LogStream::new(&self.component_id, Channel::Stdout))
+                    .stderr(LogStream::new(&self.component_id, Channel::Stderr));
+            }
+        }
+        builder.envs(&self.env).args(&self.args);
+        for p in &self.preopens {
+            let perms = if p.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            builder
+                .preopened_dir(&p.host, &p.guest, perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!(
+                        "could not open directory `{}` for component `{}`",
+                        p.host.display(),
+                        self.component_id
+                    )
+                })?;
+        }
+        if !self.allowed_outbound.is_empty() {
+            let allowed = self.allowed_outbound.clone();
+            builder
+                .allow_tcp(true)
+                .allow_ip_name_lookup(true)
+                .socket_addr_check(move |addr, _use| {
+                    let ok = allowed.allows_socket("tcp", addr);
+                    Box::pin(async move { ok })
+                });
+        }
+        Ok(builder)
+    }
+
+    fn store_limits(&self) -> StoreLimits {
+        let mut limits = StoreLimitsBuilder::new().trap_on_grow_failure(true);
+        if let Some(bytes) = self.memory_limit {
+            limits = limits.memory_size(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+        limits.build()
+    }
+
+    /// A component-model store with fresh host state, limits and an armed deadline.
+    pub fn new_store(&self, engine: &wasmtime::Engine, timeout: Option<Duration>) -> Result<Store<HostState>> {
+        let state = HostState {
+            wasi: self.wasi_builder()?.build(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: OutboundHttp::new(self.component_id.clone(), self.allowed_outbound.clone()),
+            limits: self.store_limits(),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limits);
+        self.prepare(&mut store, timeout)?;
+        Ok(store)
+    }
+
+    /// A core-module store (WASI preview1) with fresh host state, limits and an armed deadline.
+    pub fn new_p1_store(&self, engine: &wasmtime::Engine, timeout: Option<Duration>) -> Result<Store<P1State>> {
+        let state = P1State {
+            wasi: self.wasi_builder()?.build_p1(),
+            limits: self.store_limits(),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limits);
+        self.prepare(&mut store, timeout)?;
+        Ok(store)
+    }
+
+    fn prepare<T: 'static>(&self, store: &mut Store<T>, timeout: Option<Duration>) -> Result<()> {
+        skiff_engine::arm_deadline(store, timeout);
+        if let Some(fuel) = self.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(anyhow::Error::from)
+                .context("fuel was requested but the engine does not meter fuel")?;
+        }
+        Ok(())
+    }
+}
+
+/// The store data of a component instance.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: OutboundHttp,
+    limits: StoreLimits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// The store data of a WASI preview1 core-module instance.
+pub struct P1State {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+/// A component linker with every interface Skiff offers guests (see the crate docs).
+pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    Ok(linker)
+}
+
+/// A core-module linker with WASI preview1.
+pub fn p1_linker(engine: &wasmtime::Engine) -> Result<wasmtime::Linker<P1State>> {
+    let mut linker = wasmtime::Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| &mut s.wasi)
+        .map_err(anyhow::Error::from)?;
+    Ok(linker)
+}

@@ -1,0 +1,208 @@
+//! Checks that need the whole manifest (references between triggers,
+//! components and variables; duplicate routes; files on disk), then builds the [`App`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use crate::files::resolve_files;
+use crate::model::{App, Component, HttpTrigger, RedisTrigger};
+use crate::parse::{Draft, Schema, Target};
+use crate::raw::Ctx;
+use crate::route::match_key;
+use crate::suggest;
+
+/// Cross-checks `draft` and turns it into an [`App`]; problems are collected in `ctx`.
+pub(crate) fn assemble(
+    ctx: &mut Ctx<'_>,
+    schema: &Schema,
+    draft: Draft,
+    manifest_path: PathBuf,
+    base_dir: PathBuf,
+    strict: bool,
+) -> App {
+    let ids: Vec<&str> = draft.components.iter().map(|c| c.id.as_str()).collect();
+    let targets = draft
+        .http
+        .iter()
+        .map(|t| &t.target)
+        .chain(draft.redis.iter().map(|t| &t.target));
+    let mut used = HashSet::new();
+    for target in targets {
+        check_target(ctx, target, &ids);
+        used.insert(target.id.as_str());
+    }
+    for c in &draft.components {
+        if !used.contains(c.id.as_str()) {
+            let error = ctx
+                .error_at(
+                    c.loc,
+                    &c.key,
+                    format!("component `{}` is not used by any trigger", c.id),
+                )
+                .with_hint(format!(
+                    "add a [[trigger.http]] with component = \"{}\" or remove it",
+                    c.id
+                ));
+            ctx.push(error);
+        }
+    }
+    check_routes(ctx, &draft);
+    check_templates(ctx, &draft);
+    for t in &draft.redis {
+        if t.address.is_none() && draft.redis_address.is_none() {
+            let error = ctx
+                .error_at(t.channel_loc, &t.key, format!("the redis trigger for channel `{}` has no address", t.channel))
+                .with_hint("set `address = \"redis://…\"` on the trigger, or `address` in [application.trigger.redis]");
+            ctx.push(error);
+        }
+    }
+
+    let mut components = BTreeMap::new();
+    for c in &draft.components {
+        if let (Some(build), Some(loc)) = (&c.build, c.workdir_loc)
+            && !build.workdir.is_dir()
+        {
+            let error = ctx.error_at(
+                loc,
+                &format!("{}.build.workdir", c.key),
+                format!("build directory {} does not exist", build.workdir.display()),
+            );
+            ctx.push(error);
+        }
+        let files = resolve_files(ctx, &base_dir, c, strict);
+        components.insert(
+            c.id.clone(),
+            Component {
+                id: c.id.clone(),
+                key: c.key.clone(),
+                description: c.description.clone(),
+                source: c.source.clone(),
+                source_line: c.source_line,
+                files,
+                environment: c.environment.clone(),
+                allowed_outbound_hosts: c.allowed_outbound_hosts.clone(),
+                key_value_stores: c.key_value_stores.clone(),
+                sqlite_databases: c.sqlite_databases.clone(),
+                variables: c.variables.clone(),
+                build: c.build.clone(),
+                limits: c.limits.resolve(draft.limits),
+            },
+        );
+    }
+    App {
+        manifest_path,
+        base_dir,
+        kind: schema.kind,
+        name: draft.name,
+        version: draft.version,
+        description: draft.description,
+        authors: draft.authors,
+        variables: draft.variables,
+        http_triggers: draft
+            .http
+            .into_iter()
+            .map(|t| HttpTrigger {
+                route: t.route,
+                component: t.target.id,
+                line: t.route_loc.line,
+            })
+            .collect(),
+        redis_triggers: draft
+            .redis
+            .into_iter()
+            .map(|t| RedisTrigger {
+                channel: t.channel,
+                address: t.address,
+                component: t.target.id,
+                line: t.channel_loc.line,
+            })
+            .collect(),
+        redis_address: draft.redis_address,
+        components,
+    }
+}
+
+fn check_target(ctx: &mut Ctx<'_>, target: &Target, ids: &[&str]) {
+    if ids.contains(&target.id.as_str()) {
+        return;
+    }
+    let hint = match suggest::closest(&target.id, ids.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`?"),
+        None if ids.is_empty() => format!("add a [component.{}] table", target.id),
+        None => format!(
+            "components in this manifest: {}",
+            suggest::list(ids.iter().copied())
+        ),
+    };
+    let error = ctx
+        .error_at(
+            target.loc,
+            &target.key,
+            format!(
+                "no component `{}` (there is no [component.{}] table)",
+                target.id, target.id
+            ),
+        )
+        .with_hint(hint);
+    ctx.push(error);
+}
+
+/// Two HTTP triggers may not match the same requests.
+fn check_routes(ctx: &mut Ctx<'_>, draft: &Draft) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, t) in draft.http.iter().enumerate() {
+        let Some(key) = match_key(&t.route) else {
+            continue;
+        };
+        let Some(&first) = seen.get(&key) else {
+            seen.insert(key, i);
+            continue;
+        };
+        let a = &draft.http[first];
+        let message = if a.route == t.route {
+            format!(
+                "route `{}` is used by component `{}` (line {}) and component `{}` (line {})",
+                t.route, a.target.id, a.route_loc.line, t.target.id, t.route_loc.line
+            )
+        } else {
+            format!(
+                "routes `{}` (component `{}`, line {}) and `{}` (component `{}`, line {}) match the same requests",
+                a.route, a.target.id, a.route_loc.line, t.route, t.target.id, t.route_loc.line
+            )
+        };
+        let error = ctx
+            .error_at(t.route_loc, &format!("{}.route", t.key), message)
+            .with_hint("each route can belong to one trigger only: change or remove one of them");
+        ctx.push(error);
+    }
+}
+
+/// Every `{{ name }}` must name a declared `[variables]` entry.
+fn check_templates(ctx: &mut Ctx<'_>, draft: &Draft) {
+    let uses = draft
+        .templates
+        .iter()
+        .chain(draft.components.iter().flat_map(|c| &c.templates));
+    let declared: Vec<&str> = draft.variables.keys().map(String::as_str).collect();
+    let mut errors = Vec::new();
+    for u in uses {
+        for name in &u.names {
+            if declared.contains(&name.as_str()) {
+                continue;
+            }
+            let hint = match suggest::closest(name, declared.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("declare it: [variables] {name} = {{ default = \"…\" }}"),
+            };
+            errors.push(
+                ctx.error_at(
+                    u.loc,
+                    &u.key,
+                    format!("`{{{{ {name} }}}}` refers to undeclared variable `{name}`"),
+                )
+                .with_hint(hint),
+            );
+        }
+    }
+    ctx.errors.extend(errors);
+}

@@ -1,0 +1,217 @@
+//! Loads an application manifest — Skiff's `skiff.toml` or Spin's `spin.toml`
+//! (manifest v2) — into one validated [`App`].
+//!
+//! Both formats share Spin v2's tables and keys (`[application]`, `[variables]`,
+//! `[[trigger.http]]`, `[[trigger.redis]]`, `[component.ID]` …); skiff.toml adds
+//! `[application.limits]` and `[component.ID.limits]`. Loading is strict: unknown
+//! keys, wrong types, bad routes or ids, dangling references, unused components and
+//! missing files are all errors, and every [`ManifestError`] names the file, line,
+//! column and dotted key, often with a hint:
+//!
+//! ```text
+//! /app/skiff.toml:12:1: `component.api.allowed_outbound_host`: unknown key `allowed_outbound_host`
+//!   hint: did you mean `allowed_outbound_hosts`?
+//! ```
+//!
+//! All paths in the [`App`] are absolute. This crate implements no WIT
+//! interface; it only describes what the engine and triggers will run.
+//!
+//! # Example
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("hello.wasm"), b"\0asm")?;
+//! std::fs::write(
+//!     dir.path().join("skiff.toml"),
+//!     r#"
+//! skiff_manifest_version = 1
+//!
+//! [application]
+//! name = "hello"
+//!
+//! [[trigger.http]]
+//! route = "/..."
+//! component = "hello"
+//!
+//! [component.hello]
+//! source = "hello.wasm"
+//! [component.hello.limits]
+//! timeout = "5s"
+//! "#,
+//! )?;
+//!
+//! let app = skiff_manifest::load(dir.path())?;
+//! assert_eq!(app.name, "hello");
+//! let hello = &app.components["hello"];
+//! assert_eq!(hello.limits.timeout, std::time::Duration::from_secs(5));
+//! assert!(hello.source.is_absolute());
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+// `ManifestError` is a plain struct with public fields that callers read; it is
+// built once per failed load, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod assemble;
+mod component;
+mod error;
+mod files;
+mod limits;
+pub mod model;
+mod parse;
+mod raw;
+mod route;
+mod skiff;
+mod span;
+mod spin;
+mod suggest;
+mod trigger;
+mod units;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use toml::de::DeTable;
+
+pub use error::ManifestError;
+pub use model::{
+    App, Build, Component, FileMount, HttpTrigger, Limits, ManifestKind, RedisTrigger, Route,
+    Variable,
+};
+pub use units::{parse_duration, parse_size};
+
+/// The file names looked for in a directory, in order of preference.
+pub const MANIFEST_FILE_NAMES: [&str; 2] = ["skiff.toml", "spin.toml"];
+
+/// Loads and fully validates the manifest at `path` (a manifest file, or a directory
+/// holding `skiff.toml` or else `spin.toml`), including that every component's
+/// `source` file exists.
+pub fn load(path: &Path) -> Result<App, ManifestError> {
+    let app = load_with(path, true)?;
+    app.check_sources()?;
+    Ok(app)
+}
+
+/// Like [`load`], for `skiff build`: component `source` files, `files` globs and
+/// mount sources need not exist yet, since a build may create them (such `files`
+/// entries are left out of [`Component::files`]; load again after building).
+pub fn load_for_build(path: &Path) -> Result<App, ManifestError> {
+    load_with(path, false)
+}
+
+/// Finds the manifest file for `path`: `path` itself if it is a file, else
+/// `skiff.toml` or (failing that) `spin.toml` in the directory `path`. The result
+/// is absolute.
+pub fn resolve_manifest_path(path: &Path) -> Result<PathBuf, ManifestError> {
+    let meta = std::fs::metadata(path).map_err(|e| ManifestError::io(path, &e))?;
+    let file = if meta.is_dir() {
+        MANIFEST_FILE_NAMES
+            .iter()
+            .map(|name| path.join(name))
+            .find(|candidate| candidate.is_file())
+            .ok_or_else(|| {
+                ManifestError::new(
+                    path,
+                    format!("no skiff.toml or spin.toml in {}", path.display()),
+                )
+                .with_hint("create one, or pass the manifest file's path")
+            })?
+    } else {
+        path.to_path_buf()
+    };
+    file.canonicalize()
+        .map_err(|e| ManifestError::io(&file, &e))
+}
+
+impl App {
+    /// Checks that every component's `source` file exists (the part of [`load`]
+    /// that [`load_for_build`] skips). Errors name the manifest line and the key
+    /// `component.ID.source`.
+    pub fn check_sources(&self) -> Result<(), ManifestError> {
+        let mut components: Vec<&Component> = self.components.values().collect();
+        components.sort_by_key(|c| c.source_line);
+        for c in components {
+            let problem = match std::fs::metadata(&c.source) {
+                Ok(meta) if meta.is_file() => continue,
+                Ok(_) => format!(
+                    "source {} is a directory, not a .wasm file",
+                    c.source.display()
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    format!("source file {} does not exist", c.source.display())
+                }
+                Err(e) => format!("could not read source file {}: {e}", c.source.display()),
+            };
+            let mut error = ManifestError::new(&self.manifest_path, problem)
+                .with_line(c.source_line)
+                .with_key(format!("{}.source", c.key));
+            if let Some(build) = &c.build {
+                error = error.with_hint(format!(
+                    "run `skiff build` first (it runs `{}`)",
+                    build.command
+                ));
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+}
+
+fn load_with(path: &Path, strict: bool) -> Result<App, ManifestError> {
+    let manifest_path = resolve_manifest_path(path)?;
+    let base_dir = manifest_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let text = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| ManifestError::io(&manifest_path, &e))?;
+    let mut ctx = raw::Ctx::new(&manifest_path, &text);
+    let root = DeTable::parse(&text).map_err(|e| {
+        let mut error = ManifestError::new(&manifest_path, e.message().trim().to_string());
+        if let Some(span) = e.span() {
+            let loc = ctx.loc(&span);
+            error = error.with_position(loc.line, loc.column);
+        }
+        error
+    })?;
+    let root = root.get_ref();
+    let schema = detect_format(&ctx, root)?;
+    let draft = parse::parse_document(&mut ctx, schema, &base_dir, root);
+    ctx.finish_phase()?;
+    let app = assemble::assemble(
+        &mut ctx,
+        schema,
+        draft,
+        manifest_path.clone(),
+        base_dir,
+        strict,
+    );
+    ctx.finish_phase()?;
+    Ok(app)
+}
+
+/// Decides skiff.toml or spin.toml from the version key (or, when there is none,
+/// the file name) and checks the version.
+fn detect_format(
+    ctx: &raw::Ctx<'_>,
+    root: &raw::Table<'_>,
+) -> Result<&'static parse::Schema, ManifestError> {
+    let is_skiff = root.contains_key(skiff::VERSION_KEY);
+    let is_spin = root.contains_key(spin::VERSION_KEY) || root.contains_key(spin::V1_VERSION_KEY);
+    let named_spin = ctx.file.file_name().is_some_and(|n| n == "spin.toml");
+    match (is_skiff, is_spin) {
+        (true, true) => Err(ManifestError::new(
+            ctx.file,
+            "the manifest has both `skiff_manifest_version` and `spin_manifest_version`",
+        )
+        .with_key(skiff::VERSION_KEY)
+        .with_hint("keep one: `skiff_manifest_version = 1` for skiff.toml, `spin_manifest_version = 2` for spin.toml")),
+        (true, false) => skiff::check_version(ctx, root).map(|()| &skiff::SCHEMA),
+        (false, true) => spin::check_version(ctx, root).map(|()| &spin::SCHEMA),
+        (false, false) if named_spin => spin::check_version(ctx, root).map(|()| &spin::SCHEMA),
+        (false, false) => skiff::check_version(ctx, root).map(|()| &skiff::SCHEMA),
+    }
+}

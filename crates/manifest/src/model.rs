@@ -1,0 +1,193 @@
+//! The validated application model every other crate consumes.
+//!
+//! Both `skiff.toml` and Spin's `spin.toml` load into these types; nothing
+//! downstream knows which file an app came from except through [`App::kind`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which manifest format an [`App`] was loaded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// `skiff_manifest_version = 1`.
+    Skiff,
+    /// `spin_manifest_version = 2`.
+    Spin,
+}
+
+/// A loaded, validated application.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// Absolute path of the manifest file.
+    pub manifest_path: PathBuf,
+    /// Absolute directory the manifest lives in; relative paths resolve here.
+    pub base_dir: PathBuf,
+    /// Format of the manifest.
+    pub kind: ManifestKind,
+    /// `[application] name`.
+    pub name: String,
+    /// `[application] version`.
+    pub version: Option<String>,
+    /// `[application] description`.
+    pub description: Option<String>,
+    /// `[application] authors` (Spin) — empty when absent.
+    pub authors: Vec<String>,
+    /// Top-level `[variables]`.
+    pub variables: BTreeMap<String, Variable>,
+    /// `[[trigger.http]]` entries, in manifest order.
+    pub http_triggers: Vec<HttpTrigger>,
+    /// `[[trigger.redis]]` entries, in manifest order.
+    pub redis_triggers: Vec<RedisTrigger>,
+    /// `[application.trigger.redis] address`: the Redis server for redis triggers
+    /// that set no `address` of their own (may contain `{{ variable }}` templates).
+    pub redis_address: Option<String>,
+    /// `[component.ID]` tables, keyed by id.
+    pub components: BTreeMap<String, Component>,
+}
+
+/// A top-level application variable (`[variables] name = { ... }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    /// `default = "…"`.
+    pub default: Option<String>,
+    /// `required = true`.
+    pub required: bool,
+    /// `secret = true`: never printed in logs or errors.
+    pub secret: bool,
+}
+
+/// One `[[trigger.http]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTrigger {
+    /// The parsed `route`.
+    pub route: Route,
+    /// The component id this trigger runs.
+    pub component: String,
+    /// 1-based line of the trigger's `route` key in the manifest (for errors found later).
+    pub line: usize,
+}
+
+/// One `[[trigger.redis]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisTrigger {
+    /// `channel = "…"` to subscribe to (may contain `{{ variable }}` templates).
+    pub channel: String,
+    /// The trigger's own `address = "redis://…"`; `None` means [`App::redis_address`]
+    /// (loading guarantees one of the two is set).
+    pub address: Option<String>,
+    /// The component id this trigger runs.
+    pub component: String,
+    /// 1-based line of the trigger's `channel` key in the manifest.
+    pub line: usize,
+}
+
+impl RedisTrigger {
+    /// The address to subscribe at: the trigger's own, else the application's.
+    pub fn effective_address<'a>(&'a self, app: &'a App) -> Option<&'a str> {
+        self.address.as_deref().or(app.redis_address.as_deref())
+    }
+}
+
+/// A parsed HTTP route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// `/exact/path` — matches only that path. Segments may be `:name` parameters.
+    Exact(String),
+    /// `/prefix/...` — matches the prefix and everything below it. The string is the
+    /// prefix without the trailing `/...` (`""` for the catch-all `/...`).
+    Wildcard(String),
+    /// `route = { private = true }` (Spin): reachable only through service chaining.
+    Private,
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Route::Exact(p) => f.write_str(p),
+            Route::Wildcard(p) => write!(f, "{p}/..."),
+            Route::Private => f.write_str("(private)"),
+        }
+    }
+}
+
+/// A `[component.ID]` table.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// The component id (the `ID` in `[component.ID]`). A component written inline in
+    /// a trigger (`component = { source = "…" }`) gets a generated id, as Spin does:
+    /// `<trigger-id>-component` (e.g. `http-trigger1-component`), else `inline-componentN`.
+    pub id: String,
+    /// Dotted manifest path of the component's table, for error messages:
+    /// `component.ID`, or e.g. `trigger.http[0].component` for an inline component.
+    pub key: String,
+    /// `description = "…"`.
+    pub description: Option<String>,
+    /// Absolute path of the `.wasm` file (`source = "…"`, resolved against the manifest dir).
+    pub source: PathBuf,
+    /// 1-based line of the `source` key (so late errors, e.g. a missing file after a build, can name it).
+    pub source_line: usize,
+    /// `files = [...]`, globs expanded (minus `exclude_files` matches), read-only in the guest.
+    /// `{ source, destination }` entries stay one mount each (a file or a whole directory).
+    pub files: Vec<FileMount>,
+    /// `environment = { KEY = "value" }`.
+    pub environment: BTreeMap<String, String>,
+    /// `allowed_outbound_hosts = [...]`, verbatim (templates unexpanded); in spin.toml, entries
+    /// of the deprecated `allowed_http_hosts` are appended in this syntax.
+    pub allowed_outbound_hosts: Vec<String>,
+    /// `key_value_stores = [...]`.
+    pub key_value_stores: Vec<String>,
+    /// `sqlite_databases = [...]`.
+    pub sqlite_databases: Vec<String>,
+    /// `variables = { name = "template {{ var }}" }`, verbatim.
+    pub variables: BTreeMap<String, String>,
+    /// `[component.ID.build]`.
+    pub build: Option<Build>,
+    /// Effective limits: component `[component.ID.limits]` over `[application.limits]` over built-in defaults.
+    pub limits: Limits,
+}
+
+/// One file mapping into a component's filesystem (read-only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMount {
+    /// Absolute host path: a file or a directory.
+    pub source: PathBuf,
+    /// Absolute guest path (starts with `/`) where `source` appears.
+    pub destination: String,
+}
+
+/// `[component.ID.build]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// `command = "…"`, run through the shell. Spin's list form
+    /// (`command = ["npm install", "npm run build"]`) is joined with ` && `.
+    pub command: String,
+    /// Absolute working directory (`workdir`, relative to the manifest dir; default the manifest dir).
+    pub workdir: PathBuf,
+    /// `watch = [...]`: glob patterns, relative to `workdir`, whose changes call for a rebuild.
+    pub watch: Vec<String>,
+}
+
+/// Resource limits for one component's instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum linear memory of one instance, bytes (`memory = "64MiB"`).
+    pub memory: u64,
+    /// Wall-clock budget for one request (`timeout = "5s"`).
+    pub timeout: Duration,
+    /// Instances of this component running at once (`max_concurrency`); `None` = bounded only by the host.
+    pub max_concurrency: Option<u32>,
+    /// Largest accepted request body, bytes (`max_body = "10MiB"`).
+    pub max_body: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory: 128 * 1024 * 1024,
+            timeout: Duration::from_secs(30),
+            max_concurrency: None,
+            max_body: 10 * 1024 * 1024,
+        }
+    }
+}

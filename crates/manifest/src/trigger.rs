@@ -1,0 +1,338 @@
+//! `[[trigger.http]]` and `[[trigger.redis]]` entries, including components
+//! written inline in a trigger and the ids Spin generates for them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use toml::de::DeValue;
+
+use crate::component::{DraftComponent, parse_component, template};
+use crate::model::{ManifestKind, Route};
+use crate::parse::{Draft, DraftHttp, DraftRedis, Schema, Target, TemplateUse};
+use crate::raw::{Ctx, Table, Value, join};
+use crate::route::parse_route;
+use crate::span::Loc;
+use crate::{spin, suggest, validate};
+
+/// What a trigger entry says before its component is resolved.
+struct Pending {
+    ty: &'static str,
+    id: Option<String>,
+    spec: Option<Spec>,
+    data: Option<Data>,
+    key: String,
+    templates: Vec<TemplateUse>,
+}
+
+enum Spec {
+    Ref(Target),
+    Inline(Box<DraftComponent>),
+}
+
+enum Data {
+    Http(Route, Loc),
+    Redis {
+        channel: String,
+        address: Option<String>,
+        loc: Loc,
+    },
+}
+
+/// Reads the `[trigger]` table into `draft`, moving inline components into
+/// `draft.components` under generated ids.
+pub(crate) fn parse_triggers(
+    ctx: &mut Ctx<'_>,
+    schema: &Schema,
+    base_dir: &Path,
+    value: &Value<'_>,
+    draft: &mut Draft,
+) {
+    let Some(table) = ctx.table(
+        value,
+        "trigger",
+        "a table of trigger arrays ([[trigger.http]])",
+    ) else {
+        return;
+    };
+    // Trigger types in file order, as Spin numbers generated ids that way.
+    let mut types: Vec<_> = table.iter().collect();
+    types.sort_by_key(|(k, _)| k.span().start);
+    let mut pending = Vec::new();
+    for (ty, v) in types {
+        let ty_name: &str = ty.get_ref();
+        let ty: &'static str = match ty_name {
+            "http" => "http",
+            "redis" => "redis",
+            other => {
+                let hint = match suggest::closest(other, ["http", "redis"]) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => "Skiff runs `http` and `redis` triggers".to_string(),
+                };
+                let error = ctx
+                    .error(
+                        &v.span(),
+                        &join("trigger", other),
+                        format!("trigger type `{other}` is not supported"),
+                    )
+                    .with_hint(hint);
+                ctx.push(error);
+                continue;
+            }
+        };
+        let key = join("trigger", ty);
+        let Some(items) = ctx.array(v, &key, &format!("an array of tables ([[trigger.{ty}]])"))
+        else {
+            continue;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let key = format!("{key}[{i}]");
+            let Some(t) = ctx.table(item, &key, "a table") else {
+                continue;
+            };
+            pending.push(parse_trigger(ctx, schema, base_dir, ty, item, t, key));
+        }
+    }
+    if pending.is_empty() && ctx.errors.is_empty() {
+        let error = ctx
+            .error(&value.span(), "trigger", "the manifest has no triggers")
+            .with_hint("add a [[trigger.http]] with `route = \"/...\"` and `component = \"ID\"`");
+        ctx.push(error);
+    }
+    assign_ids(&mut pending, &draft.components);
+    for p in pending {
+        draft.templates.extend(p.templates);
+        let target = match p.spec {
+            Some(Spec::Ref(target)) => target,
+            Some(Spec::Inline(c)) => {
+                let target = Target {
+                    id: c.id.clone(),
+                    loc: c.loc,
+                    key: c.key.clone(),
+                };
+                draft.components.push(*c);
+                target
+            }
+            None => continue,
+        };
+        match p.data {
+            Some(Data::Http(route, route_loc)) => draft.http.push(DraftHttp {
+                route,
+                route_loc,
+                key: p.key,
+                target,
+            }),
+            Some(Data::Redis {
+                channel,
+                address,
+                loc,
+            }) => draft.redis.push(DraftRedis {
+                channel,
+                address,
+                channel_loc: loc,
+                key: p.key,
+                target,
+            }),
+            None => {}
+        }
+    }
+}
+
+fn parse_trigger(
+    ctx: &mut Ctx<'_>,
+    schema: &Schema,
+    base_dir: &Path,
+    ty: &'static str,
+    value: &Value<'_>,
+    table: &Table<'_>,
+    key: String,
+) -> Pending {
+    let known = if ty == "http" {
+        schema.http_trigger
+    } else {
+        schema.redis_trigger
+    };
+    ctx.check_keys(table, &key, known);
+    let mut p = Pending {
+        ty,
+        id: None,
+        spec: None,
+        data: None,
+        key,
+        templates: Vec::new(),
+    };
+    let key = p.key.clone();
+    if let Some(v) = table.get("id") {
+        p.id = ctx.non_empty_string(v, &join(&key, "id"));
+    }
+    if let Some(v) = table.get("components") {
+        let error = ctx
+            .error(
+                &v.span(),
+                &join(&key, "components"),
+                "`components` (trigger middleware) is not supported",
+            )
+            .with_hint("use `component = \"ID\"`");
+        ctx.push(error);
+    }
+    if let Some(v) = table.get("executor") {
+        spin::check_executor(ctx, v, &join(&key, "executor"));
+    }
+    if ty == "http" {
+        if let Some(v) = ctx.require(table, &value.span(), &key, "route") {
+            let name_span = table
+                .get_key_value("route")
+                .map_or(v.span(), |(k, _)| k.span());
+            let loc = ctx.loc(&name_span);
+            p.data = parse_route_value(ctx, v, &join(&key, "route")).map(|r| Data::Http(r, loc));
+        }
+    } else if let Some(v) = ctx.require(table, &value.span(), &key, "channel") {
+        let ckey = join(&key, "channel");
+        let channel = ctx.non_empty_string(v, &ckey);
+        let name_span = table
+            .get_key_value("channel")
+            .map_or(v.span(), |(k, _)| k.span());
+        let loc = ctx.loc(&name_span);
+        let mut address = None;
+        if let Some(a) = table.get("address") {
+            let akey = join(&key, "address");
+            address = ctx.non_empty_string(a, &akey);
+            if let Some(address) = &address {
+                let aloc = ctx.loc(&a.span());
+                template(ctx, &mut p.templates, address, aloc, &akey);
+            }
+        }
+        if let Some(channel) = channel {
+            let vloc = ctx.loc(&v.span());
+            template(ctx, &mut p.templates, &channel, vloc, &ckey);
+            p.data = Some(Data::Redis {
+                channel,
+                address,
+                loc,
+            });
+        }
+    }
+    if let Some(v) = ctx.require(table, &value.span(), &key, "component") {
+        let ckey = join(&key, "component");
+        p.spec = match v.get_ref() {
+            DeValue::String(id) => Some(Spec::Ref(Target {
+                id: id.to_string(),
+                loc: ctx.loc(&v.span()),
+                key: ckey,
+            })),
+            DeValue::Table(t) => Some(Spec::Inline(Box::new(parse_component(
+                ctx,
+                schema,
+                base_dir,
+                v,
+                t,
+                String::new(),
+                &ckey,
+            )))),
+            _ => {
+                ctx.wrong_type(
+                    v,
+                    &ckey,
+                    "a component id string or an inline component table",
+                );
+                None
+            }
+        };
+    }
+    p
+}
+
+fn parse_route_value(ctx: &mut Ctx<'_>, value: &Value<'_>, key: &str) -> Option<Route> {
+    match value.get_ref() {
+        DeValue::String(s) => match parse_route(s) {
+            Ok(route) => Some(route),
+            Err(e) => {
+                let mut error = ctx.error(&value.span(), key, e.message);
+                if let Some(hint) = e.hint {
+                    error = error.with_hint(hint);
+                }
+                ctx.push(error);
+                None
+            }
+        },
+        DeValue::Table(t) => {
+            ctx.check_keys(t, key, &["private"]);
+            let flag = ctx.require(t, &value.span(), key, "private")?;
+            if ctx.bool(flag, &join(key, "private"))? {
+                Some(Route::Private)
+            } else {
+                let error = ctx
+                    .error(
+                        &flag.span(),
+                        &join(key, "private"),
+                        "`private = false` is not a route",
+                    )
+                    .with_hint("write a route string like \"/api/...\", or `{ private = true }`");
+                ctx.push(error);
+                None
+            }
+        }
+        _ => {
+            ctx.wrong_type(
+                value,
+                key,
+                "a route string like \"/api/...\" or `{ private = true }`",
+            );
+            None
+        }
+    }
+}
+
+/// Gives every trigger an id and every inline component a generated one, the way
+/// Spin does: a trigger is `ID` (its `id` key), else `<component>-<type>-trigger`,
+/// else `<type>-triggerN`; an inline component is `<trigger-id>-component`, else
+/// `inline-componentN`.
+fn assign_ids(pending: &mut [Pending], components: &[DraftComponent]) {
+    let mut trigger_ids: HashSet<String> = pending.iter().filter_map(|p| p.id.clone()).collect();
+    let mut counters: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut ids = Vec::with_capacity(pending.len());
+    for p in pending.iter() {
+        if let Some(id) = &p.id {
+            ids.push(id.clone());
+            continue;
+        }
+        if let Some(Spec::Ref(target)) = &p.spec {
+            let natural = format!("{}-{}-trigger", target.id, p.ty);
+            if trigger_ids.insert(natural.clone()) {
+                ids.push(natural);
+                continue;
+            }
+        }
+        let counter = counters.entry(p.ty).or_insert(1);
+        loop {
+            let id = format!("{}-trigger{counter}", p.ty);
+            if trigger_ids.insert(id.clone()) {
+                ids.push(id);
+                break;
+            }
+            *counter += 1;
+        }
+    }
+    let mut component_ids: HashSet<String> = components.iter().map(|c| c.id.clone()).collect();
+    let mut counter = 1;
+    for (p, trigger_id) in pending.iter_mut().zip(ids) {
+        let Some(Spec::Inline(c)) = &mut p.spec else {
+            continue;
+        };
+        let natural = format!("{trigger_id}-component");
+        let id = if validate::component_id(&natural, ManifestKind::Spin).is_ok()
+            && !component_ids.contains(&natural)
+        {
+            natural
+        } else {
+            loop {
+                let id = format!("inline-component{counter}");
+                if !component_ids.contains(&id) {
+                    break id;
+                }
+                counter += 1;
+            }
+        };
+        component_ids.insert(id.clone());
+        c.id = id;
+    }
+}

@@ -1,0 +1,376 @@
+//! A complete, valid spin.toml, and Spin features Skiff reports as unsupported.
+
+use skiff_manifest::{Build, FileMount, Limits, ManifestKind, RedisTrigger, Route};
+
+use crate::{Fixture, check};
+
+const EVERYTHING: &str = r#"spin_manifest_version = 2
+
+[application]
+name = "spin-app"
+version = "0.1.0"
+authors = ["Fermyon Engineering <engineering@fermyon.com>"]
+description = "Everything Skiff reads from a spin.toml"
+targets = ["spin-up:3.2"]
+
+[application.trigger.redis]
+address = "redis://localhost:6379"
+
+[application.tool.lint]
+level = "strict"
+
+[variables]
+host = { default = "example.com" }
+token = { required = true, secret = true, description = "API token" }
+
+[[trigger.http]]
+route = "/..."
+component = "hello"
+executor = { type = "spin" }
+
+[[trigger.http]]
+route = { private = true }
+component = "internal"
+
+[[trigger.http]]
+route = "/inline"
+component = { source = "inline.wasm", allowed_outbound_hosts = ["https://{{ host }}"] }
+
+[[trigger.http]]
+id = "named"
+route = "/named"
+component = { source = "inline.wasm" }
+
+[[trigger.redis]]
+channel = "orders"
+component = "orders"
+
+[[trigger.redis]]
+channel = "events"
+address = "redis://other:6379"
+component = "orders"
+
+[component.hello]
+source = "hello.wasm"
+allowed_outbound_hosts = ["https://{{ host }}"]
+allowed_http_hosts = ["legacy.example.com"]
+files = [{ source = "static", destination = "/" }, "README.md"]
+exclude_files = ["*.tmp"]
+key_value_stores = ["default", "my_store"]
+sqlite_databases = ["default"]
+variables = { token = "{{ token }}", mode = "fast" }
+environment = { RUST_LOG = "debug" }
+dependencies_inherit_configuration = false
+ai_models = []
+[component.hello.build]
+command = ["npm install", "npm run build"]
+watch = ["src/**/*"]
+[component.hello.tool.clean]
+command = "rm -rf dist"
+
+[component.internal]
+source = "internal.wasm"
+
+[component.orders]
+source = "orders.wasm"
+"#;
+
+#[test]
+fn loads_a_complete_spin_toml() {
+    let f = Fixture::new();
+    f.file("spin.toml", EVERYTHING)
+        .file("hello.wasm", "")
+        .file("inline.wasm", "")
+        .file("internal.wasm", "")
+        .file("orders.wasm", "")
+        .file("static/index.html", "")
+        .file("README.md", "")
+        .file("notes.tmp", "");
+    let app = skiff_manifest::load(f.path()).unwrap();
+    let base = f.path();
+    assert_eq!(app.kind, ManifestKind::Spin);
+    assert_eq!(app.manifest_path, base.join("spin.toml"));
+    assert_eq!(app.name, "spin-app");
+    assert_eq!(app.version.as_deref(), Some("0.1.0"));
+    assert_eq!(
+        app.authors,
+        ["Fermyon Engineering <engineering@fermyon.com>"]
+    );
+    assert!(app.variables["token"].secret);
+    assert_eq!(app.redis_address.as_deref(), Some("redis://localhost:6379"));
+
+    // Inline components get Spin's generated ids.
+    let ids: Vec<&str> = app.components.keys().map(String::as_str).collect();
+    assert_eq!(
+        ids,
+        [
+            "hello",
+            "http-trigger1-component",
+            "internal",
+            "named-component",
+            "orders"
+        ]
+    );
+    let inline = &app.components["http-trigger1-component"];
+    assert_eq!(inline.key, "trigger.http[2].component");
+    assert_eq!(inline.source, base.join("inline.wasm"));
+    assert_eq!(inline.source_line, 31);
+    assert_eq!(inline.allowed_outbound_hosts, ["https://{{ host }}"]);
+
+    let routes: Vec<_> = app
+        .http_triggers
+        .iter()
+        .map(|t| (t.route.clone(), t.component.as_str(), t.line))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            (Route::Wildcard(String::new()), "hello", 21),
+            (Route::Private, "internal", 26),
+            (
+                Route::Exact("/inline".into()),
+                "http-trigger1-component",
+                30
+            ),
+            (Route::Exact("/named".into()), "named-component", 35),
+        ]
+    );
+    assert_eq!(
+        app.redis_triggers,
+        [
+            RedisTrigger {
+                channel: "orders".into(),
+                address: None,
+                component: "orders".into(),
+                line: 39,
+            },
+            RedisTrigger {
+                channel: "events".into(),
+                address: Some("redis://other:6379".into()),
+                component: "orders".into(),
+                line: 43,
+            },
+        ]
+    );
+    assert_eq!(
+        app.redis_triggers[0].effective_address(&app),
+        Some("redis://localhost:6379")
+    );
+    assert_eq!(
+        app.redis_triggers[1].effective_address(&app),
+        Some("redis://other:6379")
+    );
+
+    let hello = &app.components["hello"];
+    assert_eq!(
+        hello.allowed_outbound_hosts,
+        [
+            "https://{{ host }}",
+            "http://legacy.example.com",
+            "https://legacy.example.com"
+        ]
+    );
+    assert_eq!(
+        hello.files,
+        [
+            FileMount {
+                source: base.join("static"),
+                destination: "/".into()
+            },
+            FileMount {
+                source: base.join("README.md"),
+                destination: "/README.md".into()
+            },
+        ]
+    );
+    assert_eq!(hello.key_value_stores, ["default", "my_store"]);
+    assert_eq!(hello.sqlite_databases, ["default"]);
+    assert_eq!(hello.variables["token"], "{{ token }}");
+    assert_eq!(hello.environment["RUST_LOG"], "debug");
+    assert_eq!(
+        hello.build,
+        Some(Build {
+            command: "npm install && npm run build".into(),
+            workdir: base.to_path_buf(),
+            watch: vec!["src/**/*".into()],
+        })
+    );
+    assert_eq!(hello.limits, Limits::default());
+}
+
+/// Writes a spin.toml (all `*.wasm` it names exist) and returns the load error.
+fn spin_err(text: &str) -> skiff_manifest::ManifestError {
+    let f = Fixture::new();
+    f.file("spin.toml", text).file("a.wasm", "");
+    let e = f.load_err();
+    assert_eq!(e.file, f.path().join("spin.toml"));
+    e
+}
+
+const HEAD: &str = "spin_manifest_version = 2\n[application]\nname = \"test\"\n";
+
+#[test]
+fn spin_v1_is_rejected_with_advice() {
+    let v1 = "spin_manifest_version = \"1\"\nname = \"old\"\ntrigger = { type = \"http\", base = \"/\" }\n";
+    let e = spin_err(v1);
+    check(
+        &e,
+        Some(1),
+        "spin_manifest_version",
+        "Spin manifest v1 is not supported; run `spin doctor` to upgrade it to v2",
+        Some("Spin 2 and later can convert it; see https://spinframework.dev/manifest-reference"),
+    );
+    let e = spin_err("spin_version = \"1\"\nname = \"old\"\n");
+    assert_eq!(e.key.as_deref(), Some("spin_version"));
+    assert_eq!(
+        e.message,
+        "Spin manifest v1 is not supported; run `spin doctor` to upgrade it to v2"
+    );
+    let e = spin_err("spin_manifest_version = 3\n");
+    check(
+        &e,
+        Some(1),
+        "spin_manifest_version",
+        "unsupported version 3; Skiff reads Spin manifest version 2",
+        None,
+    );
+    let e = spin_err("[application]\nname = \"x\"\n");
+    check(
+        &e,
+        None,
+        "spin_manifest_version",
+        "missing `spin_manifest_version = 2`",
+        Some("add `spin_manifest_version = 2` as the first line"),
+    );
+}
+
+#[test]
+fn wagi_executor_is_not_supported() {
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nexecutor = {{ type = \"wagi\", argv = \"x\" }}\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    check(
+        &e,
+        Some(7),
+        "trigger.http[0].executor.type",
+        "the WAGI executor is not supported",
+        Some(
+            "Skiff runs components that export `wasi:http/incoming-handler` (Spin SDKs build those); remove `executor` after rebuilding the component",
+        ),
+    );
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\nexecutor = {{ type = \"cgi\" }}\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    check(
+        &e,
+        Some(7),
+        "trigger.http[0].executor.type",
+        "unknown executor type `cgi`",
+        Some("expected `{ type = \"spin\" }`"),
+    );
+}
+
+#[test]
+fn unsupported_component_features() {
+    let component = |extra: &str| {
+        spin_err(&format!(
+            "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n{extra}\n"
+        ))
+    };
+    let e = component("dependencies = { \"example:calc/adder\" = { path = \"adder.wasm\" } }");
+    check(
+        &e,
+        Some(9),
+        "component.a.dependencies",
+        "component dependencies are not supported yet",
+        Some(
+            "compose the component ahead of time (e.g. with `wac plug`) and point `source` at the result",
+        ),
+    );
+    let e = component("ai_models = [\"llama2-chat\"]");
+    check(
+        &e,
+        Some(9),
+        "component.a.ai_models",
+        "`ai_models` is not supported: Skiff has no serverless AI (LLM) host",
+        Some("remove `ai_models` and call an inference service over HTTP instead"),
+    );
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = {{ url = \"https://example.com/a.wasm\", digest = \"sha256:00\" }}\n"
+    ));
+    check(
+        &e,
+        Some(8),
+        "component.a.source",
+        "only local component sources are supported",
+        Some("download the .wasm file and set `source` to its path, relative to the manifest"),
+    );
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.cron]]\ncron_expression = \"* * * * *\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    check(
+        &e,
+        Some(4),
+        "trigger.cron",
+        "trigger type `cron` is not supported",
+        Some("Skiff runs `http` and `redis` triggers"),
+    );
+}
+
+#[test]
+fn duplicate_routes_are_errors_in_spin_too() {
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/foo/...\"\ncomponent = \"a\"\n[[trigger.http]]\nroute = \"/foo/...\"\ncomponent = {{ source = \"a.wasm\" }}\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    check(
+        &e,
+        Some(8),
+        "trigger.http[1].route",
+        "route `/foo/...` is used by component `a` (line 5) and component `http-trigger1-component` (line 8)",
+        Some("each route can belong to one trigger only: change or remove one of them"),
+    );
+}
+
+#[test]
+fn spin_ids_may_have_uppercase_words_but_not_underscores() {
+    let f = Fixture::new();
+    f.file("a.wasm", "").file(
+        "spin.toml",
+        &format!("{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"API-v2\"\n[component.API-v2]\nsource = \"a.wasm\"\n"),
+    );
+    assert!(
+        skiff_manifest::load(f.path())
+            .unwrap()
+            .components
+            .contains_key("API-v2")
+    );
+
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"my_api\"\n[component.my_api]\nsource = \"a.wasm\"\n"
+    ));
+    check(
+        &e,
+        Some(7),
+        "component.my_api",
+        "invalid component id `my_api`: words must be separated by `-`, not `_`",
+        Some(
+            "component ids are lowercase letters, digits and `-`, starting with a letter, e.g. `my-api`",
+        ),
+    );
+}
+
+#[test]
+fn redis_trigger_needs_an_address() {
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.redis]]\nchannel = \"orders\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    check(
+        &e,
+        Some(5),
+        "trigger.redis[0]",
+        "the redis trigger for channel `orders` has no address",
+        Some(
+            "set `address = \"redis://…\"` on the trigger, or `address` in [application.trigger.redis]",
+        ),
+    );
+}

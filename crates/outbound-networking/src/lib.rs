@@ -1,0 +1,239 @@
+//! `allowed_outbound_hosts`: which hosts a component may connect to.
+//!
+//! This crate parses the `allowed_outbound_hosts` entries of a component (and
+//! `skiff run --allow-outbound PATTERN`) with Spin's semantics, and answers the questions the
+//! capabilities ask before they connect: wasi:http's `outgoing-handler`, wasi:sockets TCP/UDP,
+//! and the Redis, PostgreSQL, MySQL and MQTT clients. It implements no WIT interface itself.
+//!
+//! An entry is `scheme://host[:port]`:
+//!
+//! | part | forms |
+//! |---|---|
+//! | scheme | a name (`https`, `redis`, `tcp`) or `*` |
+//! | host | a name (`api.example.com`), `*`, `*.example.com` (subdomains only, not `example.com` itself), an IPv4 address, an IPv6 address in brackets, a CIDR range (`10.0.0.0/8`, `[fd00::]/8`), `self` / `self.alt` (the application itself), `<component>.spin.internal` / `*.spin.internal` (service chaining) |
+//! | port | a number, `*`, a range `8000-8010` (inclusive) or Spin's half-open `8000..8011`; omitted means the scheme's default ([`default_port`]), and a scheme without a default needs one |
+//!
+//! `*://*:*` allows everything. `{{ variable }}` templates are expanded first.
+//!
+//! On top of Spin's rules Skiff adds an SSRF guard ([`AllowedHosts::allows_resolved`]): an
+//! address that is loopback, private, link-local, unspecified or unique-local is reached only
+//! through an entry that names the host, the IP or a CIDR range containing it, never through
+//! `*` or `*.domain`.
+//!
+//! ```
+//! use skiff_outbound_networking::{AllowedHosts, OutboundTarget};
+//!
+//! let vars = |name: &str| (name == "db_host").then(|| "db.internal".to_string());
+//! let hosts = AllowedHosts::parse(
+//!     &["https://*.example.com", "postgres://{{ db_host }}", "redis://*:6379"],
+//!     &vars,
+//! )?;
+//!
+//! let api = OutboundTarget::from_url("https://api.example.com/v1/users")?;
+//! assert!(hosts.allows(&api));
+//! let apex = OutboundTarget::from_url("https://example.com")?;
+//! assert!(!hosts.allows(&apex));
+//! assert_eq!(
+//!     hosts.check(&apex).to_string(),
+//!     "`https://example.com:443` is not allowed: add `https://example.com` to `allowed_outbound_hosts`"
+//! );
+//!
+//! // Named explicitly: a private address is fine. Through a wildcard: it is not.
+//! let db = OutboundTarget::from_url("postgres://db.internal/todo")?;
+//! assert!(hosts.allows_resolved(&db, "10.0.0.7".parse()?).is_allowed());
+//! let cache = OutboundTarget::from_url("redis://cache.internal")?;
+//! assert!(hosts.allows(&cache));
+//! assert!(!hosts.allows_resolved(&cache, "10.0.0.8".parse()?).is_allowed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod address;
+mod decision;
+mod error;
+mod host;
+mod legacy;
+mod pattern;
+mod target;
+mod template;
+
+use std::net::{IpAddr, SocketAddr};
+
+pub use address::{PrivateAddressKind, private_address_kind};
+pub use decision::{Decision, Denial, DenialReason};
+pub use error::{PatternError, PatternErrorKind, TargetError};
+pub use host::Host;
+pub use legacy::convert_allowed_http_hosts;
+pub use pattern::{AllowedHost, HostPattern, PortPattern, SchemePattern};
+pub use target::OutboundTarget;
+
+/// The domain of service-chaining hosts: `<component>.spin.internal`.
+pub const SERVICE_CHAINING_DOMAIN: &str = "spin.internal";
+
+/// The host SDKs use for self requests when they cannot send a relative URL
+/// (`http://self.alt/path`); such requests are checked with [`AllowedHosts::allows_self`].
+pub const SELF_ALT_HOST: &str = "self.alt";
+
+/// The schemes a self request may use.
+const SELF_SCHEMES: [&str; 2] = ["http", "https"];
+
+/// The port an entry or URL without one implies: Spin's list, nothing more (`rediss`, `mqtts`
+/// and unknown schemes have none, so entries for them need a port).
+///
+/// ```
+/// assert_eq!(skiff_outbound_networking::default_port("redis"), Some(6379));
+/// assert_eq!(skiff_outbound_networking::default_port("rediss"), None);
+/// ```
+pub fn default_port(scheme: &str) -> Option<u16> {
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        "postgres" => Some(5432),
+        "mysql" => Some(3306),
+        "redis" => Some(6379),
+        "mqtt" => Some(1883),
+        _ => None,
+    }
+}
+
+/// The component a service-chaining host names: `Some("authz")` for `authz.spin.internal`
+/// (a `:port` suffix is ignored), `None` for other hosts.
+///
+/// ```
+/// use skiff_outbound_networking::service_chaining_target;
+/// assert_eq!(service_chaining_target("authz.spin.internal:80"), Some("authz"));
+/// assert_eq!(service_chaining_target("a.b.spin.internal"), None);
+/// ```
+pub fn service_chaining_target(host: &str) -> Option<&str> {
+    let host = host.rsplit_once(':').map_or(host, |(host, _port)| host);
+    let (component, domain) = host.split_once('.')?;
+    domain
+        .eq_ignore_ascii_case(SERVICE_CHAINING_DOMAIN)
+        .then_some(component)
+}
+
+/// A component's parsed `allowed_outbound_hosts`. The default allows nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedHosts {
+    hosts: Vec<AllowedHost>,
+}
+
+impl AllowedHosts {
+    /// Parses entries, expanding `{{ variable }}` templates with `resolve` first. The first
+    /// invalid entry is the error, naming the entry and what is wrong with it.
+    pub fn parse<S: AsRef<str>>(
+        patterns: &[S],
+        resolve: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, PatternError> {
+        let hosts = patterns
+            .iter()
+            .map(|p| parse_entry(p.as_ref(), resolve))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { hosts })
+    }
+
+    /// Checks entries when not every variable has a value yet (at manifest load time):
+    /// literal entries must parse, and templated ones must parse whenever `resolve` knows all
+    /// their variables; templates with unknown variables are skipped.
+    pub fn validate<S: AsRef<str>>(
+        patterns: &[S],
+        resolve: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), PatternError> {
+        for pattern in patterns {
+            match parse_entry(pattern.as_ref(), resolve) {
+                Err(err) if matches!(err.kind(), PatternErrorKind::UnresolvedVariable { .. }) => {}
+                Err(err) => return Err(err),
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Allows everything, like `*://*:*` (the SSRF guard still applies).
+    pub fn allow_all() -> Self {
+        Self {
+            hosts: vec![AllowedHost::parse("*://*:*").expect("`*://*:*` is a valid entry")],
+        }
+    }
+
+    /// Whether there are no entries (nothing is allowed).
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// The entries, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &AllowedHost> {
+        self.hosts.iter()
+    }
+
+    /// Adds the entries of `other` (e.g. `--allow-outbound` on top of the manifest's).
+    pub fn extend(&mut self, other: &AllowedHosts) {
+        self.hosts.extend(other.hosts.iter().cloned());
+    }
+
+    /// Whether an entry allows `target`'s scheme, host and port (Spin's check, before any name
+    /// is resolved). `self` entries never match here: see [`allows_self`](Self::allows_self).
+    pub fn allows(&self, target: &OutboundTarget) -> bool {
+        self.hosts.iter().any(|h| h.allows(target))
+    }
+
+    /// [`allows`](Self::allows) with a reason when denied.
+    pub fn check(&self, target: &OutboundTarget) -> Decision {
+        if self.allows(target) {
+            Decision::Allowed
+        } else {
+            Decision::not_granted(target)
+        }
+    }
+
+    /// The check to make once `target`'s host has resolved to `ip`, before connecting to it.
+    ///
+    /// Allowed when an entry allows `target` and either `ip` is a public address, or an entry
+    /// with a matching scheme and port names `target`'s host, `ip`, or a CIDR range holding
+    /// `ip` (the SSRF guard; see [`private_address_kind`]). Check every address a name resolves
+    /// to, and connect only to allowed ones.
+    pub fn allows_resolved(&self, target: &OutboundTarget, ip: IpAddr) -> Decision {
+        if !self.allows(target) {
+            return Decision::not_granted(target);
+        }
+        match private_address_kind(ip) {
+            None => Decision::Allowed,
+            Some(_) if self.hosts.iter().any(|h| h.names_explicitly(target, ip)) => {
+                Decision::Allowed
+            }
+            Some(kind) => Decision::private_address(target, ip, kind),
+        }
+    }
+
+    /// Whether a wasi:sockets connection to `addr` is allowed. `scheme` is `tcp` for TCP
+    /// connects and `udp` for UDP, as in Spin: an entry must allow that scheme (or `*`), so
+    /// `postgres://db:5432` does not open raw sockets. The SSRF guard applies.
+    pub fn allows_socket(&self, scheme: &str, addr: SocketAddr) -> bool {
+        self.check_socket(scheme, addr).is_allowed()
+    }
+
+    /// [`allows_socket`](Self::allows_socket) with a reason when denied.
+    pub fn check_socket(&self, scheme: &str, addr: SocketAddr) -> Decision {
+        let target = OutboundTarget::for_socket(scheme, addr);
+        self.allows_resolved(&target, addr.ip())
+    }
+
+    /// Whether self requests are allowed: relative URLs (`/api`) or [`SELF_ALT_HOST`] from an
+    /// HTTP component to its own application. As in Spin, an `http`, `https` or `*` entry with
+    /// host `self`, `self.alt` or `*` allows them, whatever its port.
+    pub fn allows_self(&self) -> bool {
+        self.hosts.iter().any(|h| h.allows_self(&SELF_SCHEMES))
+    }
+}
+
+fn parse_entry(
+    pattern: &str,
+    resolve: &dyn Fn(&str) -> Option<String>,
+) -> Result<AllowedHost, PatternError> {
+    match template::expand(pattern, resolve) {
+        Err(kind) => Err(PatternError::new(pattern, kind)),
+        Ok(None) => AllowedHost::parse(pattern),
+        Ok(Some(expanded)) => AllowedHost::parse(&expanded).map_err(|e| e.in_template(pattern)),
+    }
+}

@@ -1,0 +1,347 @@
+//! Skiff's HTTP trigger: serves an app's `wasi:http/incoming-handler` components.
+//!
+//! At load ([`HttpApp::load`]) every component is compiled (or fetched from the AOT
+//! cache), linked and pre-instantiated once; its grants become an
+//! [`InstanceConfig`]. Per request ([`HttpApp::handle`]) the router picks the
+//! component, the concurrency and body limits are applied, and a **fresh instance**
+//! handles the request in its own task, bounded by the component's memory limit and
+//! timeout. A guest that traps, loops or exhausts its memory costs only its own
+//! request: the client gets a 5xx and the server keeps serving.
+//!
+//! Implements the host side of `wasi:http/incoming-handler@0.2.x`.
+#![deny(missing_docs)]
+
+pub mod body;
+mod files;
+pub mod router;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use hyper::body::Incoming;
+use skiff_engine::{CacheOutcome, DeadlineExceeded, SkiffEngine};
+use skiff_host::{HostState, InstanceConfig, Stdio};
+use skiff_manifest::{App, Limits};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::body::{LimitedBody, text_response};
+use crate::router::Router;
+
+pub use server::{ServeOptions, serve};
+
+/// Options for loading an app.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The app's state directory (`.skiff/` next to the manifest by default).
+    pub state_dir: PathBuf,
+}
+
+/// One loaded component, ready to instantiate.
+struct HttpComponent {
+    id: Arc<str>,
+    pre: ProxyPre<HostState>,
+    config: InstanceConfig,
+    limits: Limits,
+    concurrency: Option<Arc<Semaphore>>,
+}
+
+/// What loading one component did, for the start-up report.
+#[derive(Debug, Clone)]
+pub struct ComponentReport {
+    /// Component id.
+    pub id: String,
+    /// Whether the AOT cache served it.
+    pub cache: CacheOutcome,
+    /// Time spent loading it.
+    pub elapsed: Duration,
+}
+
+/// An app ready to serve: router plus pre-instantiated components.
+pub struct HttpApp {
+    engine: Arc<SkiffEngine>,
+    router: Router,
+    components: Vec<HttpComponent>,
+    reports: Vec<ComponentReport>,
+}
+
+impl HttpApp {
+    /// Compiles, links and pre-instantiates every HTTP component of `app`.
+    pub fn load(engine: Arc<SkiffEngine>, app: &App, options: &LoadOptions) -> Result<Self> {
+        let linker = skiff_host::component_linker(engine.engine())?;
+        let mut components = Vec::new();
+        let mut reports = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        let mut routes = Vec::new();
+        for trigger in &app.http_triggers {
+            let i = match index.get(&trigger.component) {
+                Some(&i) => i,
+                None => {
+                    let spec = app.components.get(&trigger.component).with_context(|| {
+                        format!(
+                            "trigger on route `{}` names component `{}`, which the manifest does not define",
+                            trigger.route, trigger.component
+                        )
+                    })?;
+                    let start = Instant::now();
+                    let loaded = engine.load_component(&spec.source).with_context(|| {
+                        format!("could not load component `{}` (source `{}`)", spec.id, spec.source.display())
+                    })?;
+                    let pre = linker.instantiate_pre(&loaded.component).map_err(anyhow::Error::from);
+                    let pre = pre
+                        .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
+                        .with_context(|| {
+                            format!(
+                                "component `{}` cannot be served over HTTP: it must export \
+                                 `wasi:http/incoming-handler@0.2.x` and import only interfaces Skiff provides",
+                                spec.id
+                            )
+                        })?;
+                    let config = instance_config(app, spec, options)?;
+                    reports.push(ComponentReport {
+                        id: spec.id.clone(),
+                        cache: loaded.cache,
+                        elapsed: start.elapsed(),
+                    });
+                    components.push(HttpComponent {
+                        id: spec.id.as_str().into(),
+                        pre,
+                        config,
+                        limits: spec.limits,
+                        concurrency: spec
+                            .limits
+                            .max_concurrency
+                            .map(|n| Arc::new(Semaphore::new(n as usize))),
+                    });
+                    index.insert(trigger.component.clone(), components.len() - 1);
+                    components.len() - 1
+                }
+            };
+            routes.push((trigger.route.clone(), i));
+        }
+        Ok(HttpApp {
+            engine,
+            router: Router::new(routes),
+            components,
+            reports,
+        })
+    }
+
+    /// `(route, component id)` for every reachable route, in manifest order.
+    pub fn routes(&self) -> Vec<(String, String)> {
+        self.router
+            .routes()
+            .map(|(route, i)| (route.to_string(), self.components[i].id.to_string()))
+            .collect()
+    }
+
+    /// How each component was loaded.
+    pub fn reports(&self) -> &[ComponentReport] {
+        &self.reports
+    }
+
+    /// Serves one request: route, limits, a fresh instance, and the guest's response.
+    pub async fn handle(&self, req: http::Request<Incoming>, client: SocketAddr) -> http::Response<HyperOutgoingBody> {
+        let Some(m) = self.router.route(req.uri().path()) else {
+            return text_response(http::StatusCode::NOT_FOUND, "Not Found");
+        };
+        let component = &self.components[m.component];
+        let permit = match acquire(component) {
+            Ok(permit) => permit,
+            Err(resp) => return resp,
+        };
+        if let Some(len) = content_length(&req)
+            && len > component.limits.max_body
+        {
+            return too_large(component);
+        }
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let req = req.map(|b| LimitedBody::new(b, component.limits.max_body, exceeded.clone()));
+        let result = self.run_guest(component, req, permit).await;
+        if exceeded.load(Ordering::Acquire) {
+            return too_large(component);
+        }
+        match result {
+            Ok(resp) => resp,
+            Err(failure) => failure.into_response(component, client),
+        }
+    }
+
+    async fn run_guest(
+        &self,
+        component: &HttpComponent,
+        req: http::Request<LimitedBody<Incoming>>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<http::Response<HyperOutgoingBody>, Failure> {
+        let timeout = component.limits.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut store = component
+            .config
+            .new_store(self.engine.engine(), Some(timeout))
+            .map_err(Failure::Host)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)
+            .map_err(|e| Failure::Host(e.into()))?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(tx)
+            .map_err(|e| Failure::Host(e.into()))?;
+        let pre = component.pre.clone();
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let run = async {
+                let proxy = pre.instantiate_async(&mut store).await.map_err(Failure::Instantiate)?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+                    .map_err(Failure::Guest)
+            };
+            match tokio::time::timeout_at(deadline, run).await {
+                Ok(result) => result,
+                Err(_) => Err(Failure::Timeout(timeout)),
+            }
+        });
+        let abort = task.abort_handle();
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(Ok(resp))) => Ok(resp),
+            Ok(Ok(Err(code))) => Err(Failure::ErrorCode(format!("{code:?}"))),
+            Ok(Err(_)) => match task.await {
+                Ok(Ok(())) => Err(Failure::NoResponse),
+                Ok(Err(failure)) => Err(failure),
+                Err(join) => Err(Failure::Host(anyhow::anyhow!("guest task failed: {join}"))),
+            },
+            Err(_) => {
+                abort.abort();
+                Err(Failure::Timeout(timeout))
+            }
+        }
+    }
+}
+
+/// Why a request produced no guest response.
+enum Failure {
+    Host(anyhow::Error),
+    Instantiate(wasmtime::Error),
+    Guest(wasmtime::Error),
+    ErrorCode(String),
+    NoResponse,
+    Timeout(Duration),
+}
+
+impl Failure {
+    fn into_response(self, component: &HttpComponent, client: SocketAddr) -> http::Response<HyperOutgoingBody> {
+        use http::StatusCode;
+        let id = &component.id;
+        match self {
+            Failure::Timeout(limit) => {
+                tracing::warn!(component = %id, %client, "request stopped: exceeded the component's timeout of {limit:?}");
+                text_response(StatusCode::GATEWAY_TIMEOUT, format!("component `{id}` timed out"))
+            }
+            Failure::Guest(err) if err.downcast_ref::<DeadlineExceeded>().is_some() => {
+                tracing::warn!(component = %id, %client, "request stopped: {err}");
+                text_response(StatusCode::GATEWAY_TIMEOUT, format!("component `{id}` timed out"))
+            }
+            Failure::Guest(err) => {
+                let err = anyhow::Error::from(err);
+                let reason = if format!("{err:#}").contains("forcing trap when growing memory") {
+                    " (it reached its memory limit)"
+                } else {
+                    ""
+                };
+                tracing::error!(component = %id, %client, "guest failed{reason}: {err:?}");
+                text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+            Failure::Instantiate(err) => {
+                let err = anyhow::Error::from(err);
+                let msg = format!("{err:#}");
+                if msg.contains("concurrent") || msg.contains("limit") {
+                    tracing::warn!(component = %id, %client, "instance pool exhausted: {msg}");
+                    busy(component)
+                } else {
+                    tracing::error!(component = %id, %client, "could not instantiate: {err:?}");
+                    text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                }
+            }
+            Failure::ErrorCode(code) => {
+                tracing::warn!(component = %id, %client, "guest answered with error code {code}");
+                text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+            Failure::NoResponse => {
+                tracing::error!(component = %id, %client, "guest returned without setting a response");
+                text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+            Failure::Host(err) => {
+                tracing::error!(component = %id, %client, "host error: {err:?}");
+                text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        }
+    }
+}
+
+fn acquire(component: &HttpComponent) -> Result<Option<OwnedSemaphorePermit>, http::Response<HyperOutgoingBody>> {
+    match &component.concurrency {
+        None => Ok(None),
+        Some(sem) => sem.clone().try_acquire_owned().map(Some).map_err(|_| busy(component)),
+    }
+}
+
+fn busy(component: &HttpComponent) -> http::Response<HyperOutgoingBody> {
+    let mut resp = text_response(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        format!("component `{}` is at its concurrency limit; retry shortly", component.id),
+    );
+    resp.headers_mut()
+        .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    resp
+}
+
+fn too_large(component: &HttpComponent) -> http::Response<HyperOutgoingBody> {
+    text_response(
+        http::StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "request body exceeds component `{}`'s limit of {} bytes",
+            component.id, component.limits.max_body
+        ),
+    )
+}
+
+fn content_length<B>(req: &http::Request<B>) -> Option<u64> {
+    req.headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn instance_config(app: &App, spec: &skiff_manifest::Component, options: &LoadOptions) -> Result<InstanceConfig> {
+    let mut config = InstanceConfig::new(&spec.id);
+    config.stdio = Stdio::Log;
+    config.env = spec
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    config.memory_limit = Some(spec.limits.memory);
+    config.preopens = files::preopens(spec, &options.state_dir)?;
+    config.allowed_outbound = Arc::new(
+        skiff_outbound_networking::AllowedHosts::parse(&spec.allowed_outbound_hosts, &|name| {
+            app.variables.get(name).and_then(|v| v.default.clone())
+        })
+        .with_context(|| format!("invalid `allowed_outbound_hosts` for component `{}`", spec.id))?,
+    );
+    Ok(config)
+}
