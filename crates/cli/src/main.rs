@@ -70,7 +70,9 @@ fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("SKIFF_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn,skiff=info,skiff_engine=info,skiff_trigger_http=info".to_string());
+        .unwrap_or_else(|_| {
+            "warn,skiff=info,skiff_engine=info,skiff_trigger_http=info".to_string()
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -66,7 +66,11 @@ impl AotCache {
     }
 
     /// Returns the compiled component, from a verified entry or by compiling and storing it.
-    pub fn load_or_compile(&self, engine: &wasmtime::Engine, bytes: &[u8]) -> Result<LoadedComponent> {
+    pub fn load_or_compile(
+        &self,
+        engine: &wasmtime::Engine,
+        bytes: &[u8],
+    ) -> Result<LoadedComponent> {
         let path = self.entry_path(bytes);
         let mut outcome = CacheOutcome::Miss;
         match self.read_verified(engine, &path) {
@@ -106,7 +110,11 @@ impl AotCache {
     }
 
     /// Compiles `bytes` into the cache (if not already there) and returns the entry path.
-    pub fn precompile(&self, engine: &wasmtime::Engine, bytes: &[u8]) -> Result<(PathBuf, CacheOutcome)> {
+    pub fn precompile(
+        &self,
+        engine: &wasmtime::Engine,
+        bytes: &[u8],
+    ) -> Result<(PathBuf, CacheOutcome)> {
         let loaded = self.load_or_compile(engine, bytes)?;
         Ok((self.entry_path(bytes), loaded.cache))
     }
@@ -132,7 +140,10 @@ impl AotCache {
         };
         let actual = hex::encode(Sha256::digest(&data));
         if actual != expected.trim() {
-            anyhow::bail!("digest mismatch: expected sha256:{}, found sha256:{actual}", expected.trim());
+            anyhow::bail!(
+                "digest mismatch: expected sha256:{}, found sha256:{actual}",
+                expected.trim()
+            );
         }
         // SAFETY: the bytes are exactly what this cache wrote (their sha256 matches the
         // digest recorded at write time), and wasmtime additionally checks that the
@@ -147,7 +158,10 @@ impl AotCache {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("could not create `{}`", self.dir.display()))?;
         write_atomic(path, serialized)?;
-        write_atomic(&digest_path(path), hex::encode(Sha256::digest(serialized)).as_bytes())
+        write_atomic(
+            &digest_path(path),
+            hex::encode(Sha256::digest(serialized)).as_bytes(),
+        )
     }
 }
 
@@ -184,7 +198,8 @@ fn tempfile_in(dir: &Path) -> Result<(PathBuf, std::fs::File)> {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
-                return Err(e).with_context(|| format!("could not create a file in `{}`", dir.display()));
+                return Err(e)
+                    .with_context(|| format!("could not create a file in `{}`", dir.display()));
             }
         }
     }
@@ -219,16 +234,28 @@ mod tests {
         let engine = engine();
         let cache = AotCache::new(dir.path().join("aot"), &engine);
         let bytes = wat::parse_str(WAT)?;
-        assert_eq!(cache.load_or_compile(&engine, &bytes)?.cache, CacheOutcome::Miss);
-        assert_eq!(cache.load_or_compile(&engine, &bytes)?.cache, CacheOutcome::Hit);
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Miss
+        );
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Hit
+        );
         // Flip a byte in the middle of the entry: the digest no longer matches.
         let entry = cache.entry_path(&bytes);
         let mut data = std::fs::read(&entry)?;
         let mid = data.len() / 2;
         data[mid] ^= 0xff;
         std::fs::write(&entry, &data)?;
-        assert_eq!(cache.load_or_compile(&engine, &bytes)?.cache, CacheOutcome::Corrupt);
-        assert_eq!(cache.load_or_compile(&engine, &bytes)?.cache, CacheOutcome::Hit);
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Corrupt
+        );
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Hit
+        );
         Ok(())
     }
 

@@ -121,10 +121,10 @@ impl SkiffEngine {
                 .map_err(anyhow::Error::from)
                 .context("could not create the wasmtime engine")?
         };
-        let cache = match &options.cache_dir {
-            Some(dir) => Some(AotCache::new(dir.join("aot"), &engine)),
-            None => None,
-        };
+        let cache = options
+            .cache_dir
+            .as_ref()
+            .map(|dir| AotCache::new(dir.join("aot"), &engine));
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.weak(), ticker_stop.clone());
         Ok(SkiffEngine {

@@ -152,7 +152,11 @@ impl InstanceConfig {
     }
 
     /// A component-model store with fresh host state, limits and an armed deadline.
-    pub fn new_store(&self, engine: &wasmtime::Engine, timeout: Option<Duration>) -> Result<Store<HostState>> {
+    pub fn new_store(
+        &self,
+        engine: &wasmtime::Engine,
+        timeout: Option<Duration>,
+    ) -> Result<Store<HostState>> {
         let state = HostState {
             wasi: self.wasi_builder()?.build(),
             table: ResourceTable::new(),
@@ -167,7 +171,11 @@ impl InstanceConfig {
     }
 
     /// A core-module store (WASI preview1) with fresh host state, limits and an armed deadline.
-    pub fn new_p1_store(&self, engine: &wasmtime::Engine, timeout: Option<Duration>) -> Result<Store<P1State>> {
+    pub fn new_p1_store(
+        &self,
+        engine: &wasmtime::Engine,
+        timeout: Option<Duration>,
+    ) -> Result<Store<P1State>> {
         let state = P1State {
             wasi: self.wasi_builder()?.build_p1(),
             limits: self.store_limits(),
@@ -228,7 +236,8 @@ pub struct P1State {
 pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)?;
     Ok(linker)
 }
 

@@ -32,7 +32,8 @@ pub(crate) fn preopens(spec: &Component, state_dir: &Path) -> Result<Vec<Preopen
         std::fs::remove_dir_all(&stage)
             .with_context(|| format!("could not clear `{}`", stage.display()))?;
     }
-    std::fs::create_dir_all(&stage).with_context(|| format!("could not create `{}`", stage.display()))?;
+    std::fs::create_dir_all(&stage)
+        .with_context(|| format!("could not create `{}`", stage.display()))?;
     for mount in &spec.files {
         let dest = stage.join(mount.destination.trim_start_matches('/'));
         copy_tree(&mount.source, &dest).with_context(|| {
@@ -67,4 +68,3 @@ fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
     }
     Ok(())
 }
-

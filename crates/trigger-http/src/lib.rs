@@ -93,9 +93,15 @@ impl HttpApp {
                     })?;
                     let start = Instant::now();
                     let loaded = engine.load_component(&spec.source).with_context(|| {
-                        format!("could not load component `{}` (source `{}`)", spec.id, spec.source.display())
+                        format!(
+                            "could not load component `{}` (source `{}`)",
+                            spec.id,
+                            spec.source.display()
+                        )
                     })?;
-                    let pre = linker.instantiate_pre(&loaded.component).map_err(anyhow::Error::from);
+                    let pre = linker
+                        .instantiate_pre(&loaded.component)
+                        .map_err(anyhow::Error::from);
                     let pre = pre
                         .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
                         .with_context(|| {
@@ -149,14 +155,18 @@ impl HttpApp {
     }
 
     /// Serves one request: route, limits, a fresh instance, and the guest's response.
-    pub async fn handle(&self, req: http::Request<Incoming>, client: SocketAddr) -> http::Response<HyperOutgoingBody> {
+    pub async fn handle(
+        &self,
+        req: http::Request<Incoming>,
+        client: SocketAddr,
+    ) -> http::Response<HyperOutgoingBody> {
         let Some(m) = self.router.route(req.uri().path()) else {
             return text_response(http::StatusCode::NOT_FOUND, "Not Found");
         };
         let component = &self.components[m.component];
         let permit = match acquire(component) {
             Ok(permit) => permit,
-            Err(resp) => return resp,
+            Err(()) => return busy(component),
         };
         if let Some(len) = content_length(&req)
             && len > component.limits.max_body
@@ -202,7 +212,10 @@ impl HttpApp {
         let task = tokio::spawn(async move {
             let _permit = permit;
             let run = async {
-                let proxy = pre.instantiate_async(&mut store).await.map_err(Failure::Instantiate)?;
+                let proxy = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(Failure::Instantiate)?;
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
@@ -242,17 +255,27 @@ enum Failure {
 }
 
 impl Failure {
-    fn into_response(self, component: &HttpComponent, client: SocketAddr) -> http::Response<HyperOutgoingBody> {
+    fn into_response(
+        self,
+        component: &HttpComponent,
+        client: SocketAddr,
+    ) -> http::Response<HyperOutgoingBody> {
         use http::StatusCode;
         let id = &component.id;
         match self {
             Failure::Timeout(limit) => {
                 tracing::warn!(component = %id, %client, "request stopped: exceeded the component's timeout of {limit:?}");
-                text_response(StatusCode::GATEWAY_TIMEOUT, format!("component `{id}` timed out"))
+                text_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("component `{id}` timed out"),
+                )
             }
             Failure::Guest(err) if err.downcast_ref::<DeadlineExceeded>().is_some() => {
                 tracing::warn!(component = %id, %client, "request stopped: {err}");
-                text_response(StatusCode::GATEWAY_TIMEOUT, format!("component `{id}` timed out"))
+                text_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("component `{id}` timed out"),
+                )
             }
             Failure::Guest(err) => {
                 let err = anyhow::Error::from(err);
@@ -291,20 +314,26 @@ impl Failure {
     }
 }
 
-fn acquire(component: &HttpComponent) -> Result<Option<OwnedSemaphorePermit>, http::Response<HyperOutgoingBody>> {
+/// `Ok(None)`: no limit; `Err(())`: the component is at its concurrency limit.
+fn acquire(component: &HttpComponent) -> Result<Option<OwnedSemaphorePermit>, ()> {
     match &component.concurrency {
         None => Ok(None),
-        Some(sem) => sem.clone().try_acquire_owned().map(Some).map_err(|_| busy(component)),
+        Some(sem) => sem.clone().try_acquire_owned().map(Some).map_err(|_| ()),
     }
 }
 
 fn busy(component: &HttpComponent) -> http::Response<HyperOutgoingBody> {
     let mut resp = text_response(
         http::StatusCode::SERVICE_UNAVAILABLE,
-        format!("component `{}` is at its concurrency limit; retry shortly", component.id),
+        format!(
+            "component `{}` is at its concurrency limit; retry shortly",
+            component.id
+        ),
     );
-    resp.headers_mut()
-        .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    resp.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
     resp
 }
 
@@ -327,7 +356,11 @@ fn content_length<B>(req: &http::Request<B>) -> Option<u64> {
         .ok()
 }
 
-fn instance_config(app: &App, spec: &skiff_manifest::Component, options: &LoadOptions) -> Result<InstanceConfig> {
+fn instance_config(
+    app: &App,
+    spec: &skiff_manifest::Component,
+    options: &LoadOptions,
+) -> Result<InstanceConfig> {
     let mut config = InstanceConfig::new(&spec.id);
     config.stdio = Stdio::Log;
     config.env = spec
@@ -341,7 +374,12 @@ fn instance_config(app: &App, spec: &skiff_manifest::Component, options: &LoadOp
         skiff_outbound_networking::AllowedHosts::parse(&spec.allowed_outbound_hosts, &|name| {
             app.variables.get(name).and_then(|v| v.default.clone())
         })
-        .with_context(|| format!("invalid `allowed_outbound_hosts` for component `{}`", spec.id))?,
+        .with_context(|| {
+            format!(
+                "invalid `allowed_outbound_hosts` for component `{}`",
+                spec.id
+            )
+        })?,
     );
     Ok(config)
 }

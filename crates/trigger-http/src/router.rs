@@ -25,6 +25,9 @@ pub struct RouteMatch<'a> {
     pub params: Vec<(String, String)>,
 }
 
+/// `:name` parameters bound by a route.
+type Params = Vec<(String, String)>;
+
 #[derive(Debug)]
 struct Pattern {
     route: Route,
@@ -103,14 +106,16 @@ impl Router {
         let best_dynamic_exact = self
             .dynamic
             .iter()
-            .filter(|&&i| !self.patterns[i].wildcard && self.patterns[i].segments.len() == segs.len())
+            .filter(|&&i| {
+                !self.patterns[i].wildcard && self.patterns[i].segments.len() == segs.len()
+            })
             .filter_map(|&i| self.bind(i, &segs).map(|params| (i, params)))
             .max_by_key(|(i, _)| literal_count(&self.patterns[*i]));
         if let Some((i, params)) = best_dynamic_exact {
             return Some(self.matched(i, path, String::new(), params));
         }
         // Wildcards: the longest prefix wins; literal beats parameterised at equal length.
-        let mut best: Option<(usize, usize, Vec<(String, String)>)> = None; // (depth, index, params)
+        let mut best: Option<(usize, usize, Params)> = None; // (depth, index, params)
         for depth in (0..=segs.len()).rev() {
             let prefix = join(&segs[..depth]);
             if let Some(&i) = self.prefixes.get(&prefix) {
@@ -147,7 +152,13 @@ impl Router {
         Some(self.matched(i, matched, path_info, params))
     }
 
-    fn matched(&self, i: usize, matched: String, path_info: String, params: Vec<(String, String)>) -> RouteMatch<'_> {
+    fn matched(
+        &self,
+        i: usize,
+        matched: String,
+        path_info: String,
+        params: Vec<(String, String)>,
+    ) -> RouteMatch<'_> {
         let p = &self.patterns[i];
         RouteMatch {
             component: p.component,
@@ -243,7 +254,10 @@ mod tests {
 
     #[test]
     fn no_catch_all_means_404() {
-        let r = Router::new([(Route::Exact("/a".into()), 0), (Route::Wildcard("/b".into()), 1)]);
+        let r = Router::new([
+            (Route::Exact("/a".into()), 0),
+            (Route::Wildcard("/b".into()), 1),
+        ]);
         assert!(r.route("/c").is_none());
         assert!(r.route("/").is_none());
         assert_eq!(r.route("/b/c").unwrap().component, 1);

@@ -72,7 +72,10 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: no longer accepting connections");
-    if tokio::time::timeout(options.grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(options.grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "in-flight requests did not finish within the {:?} grace period; exiting anyway",
             options.grace

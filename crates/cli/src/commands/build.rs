@@ -22,15 +22,23 @@ pub fn build_app(path: &Path) -> Result<()> {
     let app = skiff_manifest::load_for_build(path)?;
     let mut built = 0;
     for component in app.components.values() {
-        let Some(build) = &component.build else { continue };
-        eprintln!("Building component `{}` with `{}`", component.id, build.command);
+        let Some(build) = &component.build else {
+            continue;
+        };
+        eprintln!(
+            "Building component `{}` with `{}`",
+            component.id, build.command
+        );
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(&build.command)
             .current_dir(&build.workdir)
             .status()
             .with_context(|| {
-                format!("could not start the build command of component `{}`", component.id)
+                format!(
+                    "could not start the build command of component `{}`",
+                    component.id
+                )
             })?;
         if !status.success() {
             bail!(

@@ -37,7 +37,8 @@ pub fn compile(args: CompileArgs) -> Result<()> {
     };
     println!("{what}: {} -> {}", args.file.display(), entry.display());
     if let Some(out) = args.output {
-        std::fs::copy(&entry, &out).with_context(|| format!("could not write `{}`", out.display()))?;
+        std::fs::copy(&entry, &out)
+            .with_context(|| format!("could not write `{}`", out.display()))?;
         println!("wrote {}", out.display());
     }
     Ok(())

@@ -80,20 +80,23 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             if let Some(exit) = err.downcast_ref::<I32Exit>() {
                 return Ok(ExitCode::from(exit.0.clamp(0, 255) as u8));
             }
-            if let Some(DeadlineExceeded(limit)) = err.downcast_ref::<DeadlineExceeded>() {
-                eprintln!("Error: `{file}` was stopped: it exceeded its time limit of {limit:?} (--timeout)");
-                return Ok(ExitCode::from(TRAP_EXIT));
-            }
-            if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-                let hint = match trap {
-                    wasmtime::Trap::OutOfFuel => " (its --fuel budget ran out)",
-                    _ => "",
-                };
-                eprintln!("Error: `{file}` trapped{hint}: {err:?}");
-                return Ok(ExitCode::from(TRAP_EXIT));
-            }
-            if format!("{err:#}").contains("forcing trap when growing memory") {
-                eprintln!("Error: `{file}` reached its memory limit (--memory): {err:?}");
+            let why = if let Some(DeadlineExceeded(limit)) = err.downcast_ref::<DeadlineExceeded>()
+            {
+                Some(format!(
+                    "it exceeded its time limit of {limit:?} (--timeout)"
+                ))
+            } else if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
+                Some(match trap {
+                    wasmtime::Trap::OutOfFuel => "its --fuel budget ran out".to_string(),
+                    trap => format!("it trapped: {trap}"),
+                })
+            } else if format!("{err:#}").contains("forcing trap when growing memory") {
+                Some("it reached its memory limit (--memory)".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                crate::print_error(&err.context(format!("`{file}` stopped: {why}")));
                 return Ok(ExitCode::from(TRAP_EXIT));
             }
             Err(err.context(format!("failed to run `{file}`")))
@@ -117,8 +120,16 @@ async fn run_component(
         .map_err(anyhow::Error::from)
         .context("the component does not export `wasi:cli/run@0.2.x`; it is not a WASI command (an HTTP component is served with `skiff up`)")?;
     let mut store = config.new_store(engine.engine(), timeout)?;
-    let command = pre.instantiate_async(&mut store).await.map_err(wasm_error)?;
-    match command.wasi_cli_run().call_run(&mut store).await.map_err(wasm_error)? {
+    let command = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(wasm_error)?;
+    match command
+        .wasi_cli_run()
+        .call_run(&mut store)
+        .await
+        .map_err(wasm_error)?
+    {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(()) => Ok(ExitCode::FAILURE),
     }
@@ -164,13 +175,17 @@ fn instance_config(args: &RunArgs) -> Result<InstanceConfig> {
         .unwrap_or_else(|| "guest".into());
     let mut config = InstanceConfig::new(&name);
     config.stdio = Stdio::Inherit;
-    config.args = std::iter::once(name).chain(args.args.iter().cloned()).collect();
+    config.args = std::iter::once(name)
+        .chain(args.args.iter().cloned())
+        .collect();
     for env in &args.envs {
         match env.split_once('=') {
             Some((key, value)) => config.env.push((key.to_string(), value.to_string())),
             None => match std::env::var(env) {
                 Ok(value) => config.env.push((env.clone(), value)),
-                Err(_) => bail!("--env {env}: the host has no environment variable `{env}` to pass through"),
+                Err(_) => bail!(
+                    "--env {env}: the host has no environment variable `{env}` to pass through"
+                ),
             },
         }
     }
@@ -197,7 +212,8 @@ fn instance_config(args: &RunArgs) -> Result<InstanceConfig> {
         });
     }
     config.allowed_outbound = Arc::new(
-        AllowedHosts::parse(&args.allow_outbound, &|_| None).context("invalid --allow-outbound pattern")?,
+        AllowedHosts::parse(&args.allow_outbound, &|_| None)
+            .context("invalid --allow-outbound pattern")?,
     );
     config.memory_limit = args.memory;
     config.fuel = args.fuel;

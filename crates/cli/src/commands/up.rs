@@ -60,8 +60,13 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
         fuel: false,
         cache_dir: super::cache_dir(args.no_cache),
     })?);
-    let http = HttpApp::load(engine, &app, &LoadOptions { state_dir })
-        .with_context(|| format!("could not load app `{}` from `{}`", app.name, app.manifest_path.display()))?;
+    let http = HttpApp::load(engine, &app, &LoadOptions { state_dir }).with_context(|| {
+        format!(
+            "could not load app `{}` from `{}`",
+            app.name,
+            app.manifest_path.display()
+        )
+    })?;
     for report in http.reports() {
         let how = match report.cache {
             CacheOutcome::Hit => "from AOT cache",
@@ -69,7 +74,11 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
             CacheOutcome::Corrupt => "recompiled (cache entry was corrupt)",
             CacheOutcome::Disabled => "compiled (cache disabled)",
         };
-        tracing::info!("component `{}` loaded {how} in {:?}", report.id, report.elapsed);
+        tracing::info!(
+            "component `{}` loaded {how} in {:?}",
+            report.id,
+            report.elapsed
+        );
     }
     let http = Arc::new(http);
     let runtime = tokio::runtime::Builder::new_multi_thread()
