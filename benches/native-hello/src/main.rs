@@ -11,7 +11,9 @@ use hyper_util::server::conn::auto;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3000".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("Serving http://{}", listener.local_addr()?);
     loop {
@@ -19,9 +21,12 @@ async fn main() -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let service = service_fn(|_req| async {
-                let mut resp = hyper::Response::new(Full::new(Bytes::from_static(b"Hello from Skiff!\n")));
-                resp.headers_mut()
-                    .insert("content-type", hyper::header::HeaderValue::from_static("text/plain"));
+                let mut resp =
+                    hyper::Response::new(Full::new(Bytes::from_static(b"Hello from Skiff!\n")));
+                resp.headers_mut().insert(
+                    "content-type",
+                    hyper::header::HeaderValue::from_static("text/plain"),
+                );
                 Ok::<_, Infallible>(resp)
             });
             let _ = auto::Builder::new(TokioExecutor::new())

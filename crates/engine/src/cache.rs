@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
+use wasmtime::Module;
 use wasmtime::component::Component;
 
 use crate::LoadedComponent;
@@ -58,11 +59,20 @@ impl AotCache {
 
     /// Path of the entry for these component bytes (it may not exist).
     pub fn entry_path(&self, bytes: &[u8]) -> PathBuf {
+        self.path_for(Artifact::Component, bytes)
+    }
+
+    fn path_for(&self, kind: Artifact, bytes: &[u8]) -> PathBuf {
         let mut key = Sha256::new();
         key.update(self.engine_hash);
+        key.update([kind as u8]);
         key.update(Sha256::digest(bytes));
+        let ext = match kind {
+            Artifact::Component => "cwasm",
+            Artifact::Module => "cwasm-module",
+        };
         self.dir
-            .join(format!("{}.cwasm", hex::encode(key.finalize())))
+            .join(format!("{}.{ext}", hex::encode(key.finalize())))
     }
 
     /// Returns the compiled component, from a verified entry or by compiling and storing it.
@@ -71,42 +81,77 @@ impl AotCache {
         engine: &wasmtime::Engine,
         bytes: &[u8],
     ) -> Result<LoadedComponent> {
-        let path = self.entry_path(bytes);
+        let (component, cache) = self.fetch(
+            Artifact::Component,
+            bytes,
+            |data| engine.precompile_component(data),
+            // SAFETY: only called on bytes this engine's `precompile_component` produced
+            // (fresh, or from an entry whose recorded sha256 matches).
+            |data| unsafe { Component::deserialize(engine, data) },
+        )?;
+        Ok(LoadedComponent { component, cache })
+    }
+
+    /// Returns the compiled core module, from a verified entry or by compiling and storing it.
+    pub fn load_or_compile_module(
+        &self,
+        engine: &wasmtime::Engine,
+        bytes: &[u8],
+    ) -> Result<(Module, CacheOutcome)> {
+        self.fetch(
+            Artifact::Module,
+            bytes,
+            |data| engine.precompile_module(data),
+            // SAFETY: as above, for `precompile_module` output.
+            |data| unsafe { Module::deserialize(engine, data) },
+        )
+    }
+
+    fn fetch<T>(
+        &self,
+        kind: Artifact,
+        bytes: &[u8],
+        precompile: impl Fn(&[u8]) -> wasmtime::Result<Vec<u8>>,
+        deserialize: impl Fn(&[u8]) -> wasmtime::Result<T>,
+    ) -> Result<(T, CacheOutcome)> {
+        let path = self.path_for(kind, bytes);
         let mut outcome = CacheOutcome::Miss;
-        match self.read_verified(engine, &path) {
-            Ok(Some(component)) => {
-                tracing::debug!(entry = %path.display(), "aot cache hit");
-                return Ok(LoadedComponent {
-                    component,
-                    cache: CacheOutcome::Hit,
-                });
-            }
+        match read_verified(&path) {
+            Ok(Some(data)) => match deserialize(&data) {
+                Ok(value) => {
+                    tracing::debug!(entry = %path.display(), "aot cache hit");
+                    return Ok((value, CacheOutcome::Hit));
+                }
+                Err(err) => {
+                    self.discard(
+                        &path,
+                        &anyhow::Error::from(err).context("could not deserialize entry"),
+                    );
+                    outcome = CacheOutcome::Corrupt;
+                }
+            },
             Ok(None) => {}
             Err(err) => {
-                tracing::warn!(
-                    entry = %path.display(),
-                    "discarding AOT cache entry: {err:#}; recompiling"
-                );
-                let _ = std::fs::remove_file(&path);
-                let _ = std::fs::remove_file(digest_path(&path));
+                self.discard(&path, &err);
                 outcome = CacheOutcome::Corrupt;
             }
         }
-        let serialized = engine
-            .precompile_component(bytes)
+        let serialized = precompile(bytes)
             .map_err(anyhow::Error::from)
-            .context("could not compile component")?;
+            .context("could not compile")?;
         if let Err(err) = self.store(&path, &serialized) {
             tracing::warn!(entry = %path.display(), "could not write AOT cache entry: {err:#}");
         }
-        // SAFETY: `serialized` was produced just now by this engine's `precompile_component`.
-        let component = unsafe { Component::deserialize(engine, &serialized) }
+        let value = deserialize(&serialized)
             .map_err(anyhow::Error::from)
-            .context("could not load freshly compiled component")?;
-        Ok(LoadedComponent {
-            component,
-            cache: outcome,
-        })
+            .context("could not load freshly compiled code")?;
+        Ok((value, outcome))
+    }
+
+    fn discard(&self, path: &Path, err: &anyhow::Error) {
+        tracing::warn!(entry = %path.display(), "discarding AOT cache entry: {err:#}; recompiling");
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(digest_path(path));
     }
 
     /// Compiles `bytes` into the cache (if not already there) and returns the entry path.
@@ -119,41 +164,6 @@ impl AotCache {
         Ok((self.entry_path(bytes), loaded.cache))
     }
 
-    fn read_verified(&self, engine: &wasmtime::Engine, path: &Path) -> Result<Option<Component>> {
-        let expected = match std::fs::read_to_string(digest_path(path)) {
-            Ok(digest) => digest,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return if path.exists() {
-                    Err(anyhow::anyhow!("entry has no digest file"))
-                } else {
-                    Ok(None)
-                };
-            }
-            Err(e) => return Err(e).context("could not read digest file"),
-        };
-        let data = match std::fs::read(path) {
-            Ok(data) => data,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(anyhow::anyhow!("digest file has no entry"));
-            }
-            Err(e) => return Err(e).context("could not read entry"),
-        };
-        let actual = hex::encode(Sha256::digest(&data));
-        if actual != expected.trim() {
-            anyhow::bail!(
-                "digest mismatch: expected sha256:{}, found sha256:{actual}",
-                expected.trim()
-            );
-        }
-        // SAFETY: the bytes are exactly what this cache wrote (their sha256 matches the
-        // digest recorded at write time), and wasmtime additionally checks that the
-        // artifact was produced by a compatible engine before using it.
-        let component = unsafe { Component::deserialize(engine, &data) }
-            .map_err(anyhow::Error::from)
-            .context("could not deserialize entry")?;
-        Ok(Some(component))
-    }
-
     fn store(&self, path: &Path, serialized: &[u8]) -> Result<()> {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("could not create `{}`", self.dir.display()))?;
@@ -163,6 +173,43 @@ impl AotCache {
             hex::encode(Sha256::digest(serialized)).as_bytes(),
         )
     }
+}
+
+/// Reads an entry and checks it against its recorded digest.
+fn read_verified(path: &Path) -> Result<Option<Vec<u8>>> {
+    let expected = match std::fs::read_to_string(digest_path(path)) {
+        Ok(digest) => digest,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if path.exists() {
+                Err(anyhow::anyhow!("entry has no digest file"))
+            } else {
+                Ok(None)
+            };
+        }
+        Err(e) => return Err(e).context("could not read digest file"),
+    };
+    let data = match std::fs::read(path) {
+        Ok(data) => data,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(anyhow::anyhow!("digest file has no entry"));
+        }
+        Err(e) => return Err(e).context("could not read entry"),
+    };
+    let actual = hex::encode(Sha256::digest(&data));
+    if actual != expected.trim() {
+        anyhow::bail!(
+            "digest mismatch: expected sha256:{}, found sha256:{actual}",
+            expected.trim()
+        );
+    }
+    Ok(Some(data))
+}
+
+/// What kind of compiled artifact an entry holds.
+#[derive(Clone, Copy)]
+enum Artifact {
+    Component = 1,
+    Module = 2,
 }
 
 fn digest_path(entry: &Path) -> PathBuf {

@@ -176,9 +176,12 @@ impl SkiffEngine {
         }
     }
 
-    /// Compiles a core module (WASI preview1 command).
+    /// Compiles (or fetches from the AOT cache) a core module (WASI preview1 command).
     pub fn load_module_bytes(&self, bytes: &[u8]) -> Result<Module> {
-        Module::new(&self.engine, bytes).map_err(anyhow::Error::from)
+        match &self.cache {
+            Some(cache) => Ok(cache.load_or_compile_module(&self.engine, bytes)?.0),
+            None => Module::new(&self.engine, bytes).map_err(anyhow::Error::from),
+        }
     }
 }
 

@@ -227,7 +227,6 @@ impl HttpApp {
                 Err(_) => Err(Failure::Timeout(timeout)),
             }
         });
-        let abort = task.abort_handle();
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(Ok(resp))) => Ok(resp),
             Ok(Ok(Err(code))) => Err(Failure::ErrorCode(format!("{code:?}"))),
@@ -237,7 +236,10 @@ impl HttpApp {
                 Err(join) => Err(Failure::Host(anyhow::anyhow!("guest task failed: {join}"))),
             },
             Err(_) => {
-                abort.abort();
+                task.abort();
+                // Wait for the cancellation to land so the instance and its
+                // concurrency slot are gone before the client hears back.
+                let _ = task.await;
                 Err(Failure::Timeout(timeout))
             }
         }

@@ -96,8 +96,8 @@ impl Router {
     }
 
     /// Finds the component for `path` (the URL path, without query).
-    pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
-        let path = normalize(path);
+    pub fn route(&self, raw: &str) -> Option<RouteMatch<'_>> {
+        let path = normalize(raw);
         if let Some(&i) = self.exact.get(&path) {
             return Some(self.matched(i, path, String::new(), Vec::new()));
         }
@@ -139,13 +139,9 @@ impl Router {
         let (depth, i, params) = best?;
         let matched = join(&segs[..depth]);
         let rest = join(&segs[depth..]);
-        let path_info = if rest.is_empty() {
-            // Keep a trailing slash the client sent below the prefix.
-            if path.len() > matched.len() && path.ends_with('/') {
-                "/".to_string()
-            } else {
-                String::new()
-            }
+        // Keep a trailing slash the client sent below the prefix.
+        let path_info = if raw.ends_with('/') && raw.len() > 1 && !rest.ends_with('/') {
+            format!("{rest}/")
         } else {
             rest
         };

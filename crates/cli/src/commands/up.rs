@@ -60,13 +60,50 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
         fuel: false,
         cache_dir: super::cache_dir(args.no_cache),
     })?);
-    let http = HttpApp::load(engine, &app, &LoadOptions { state_dir }).with_context(|| {
-        format!(
-            "could not load app `{}` from `{}`",
-            app.name,
-            app.manifest_path.display()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    let result = runtime.block_on(async move {
+        // Listen for SIGINT/SIGTERM before the (possibly slow) load, so a stop
+        // request during compilation is still a clean exit.
+        let mut shutdown = Box::pin(shutdown_signal()?);
+        let what = format!("app `{}` from `{}`", app.name, app.manifest_path.display());
+        let load = tokio::task::spawn_blocking(move || {
+            HttpApp::load(engine, &app, &LoadOptions { state_dir })
+        });
+        let http = tokio::select! {
+            loaded = load => loaded
+                .context("the loader thread failed")?
+                .with_context(|| format!("could not load {what}"))?,
+            () = &mut shutdown => {
+                tracing::info!("stopped before the app finished loading");
+                return Ok(());
+            }
+        };
+        report_loads(&http);
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("could not listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        print_banner(addr, &http);
+        skiff_trigger_http::serve(
+            Arc::new(http),
+            listener,
+            shutdown,
+            ServeOptions {
+                grace: args.shutdown_grace,
+            },
         )
-    })?;
+        .await
+    });
+    // Don't wait for a loader thread still compiling after an early stop.
+    runtime.shutdown_background();
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_loads(http: &HttpApp) {
     for report in http.reports() {
         let how = match report.cache {
             CacheOutcome::Hit => "from AOT cache",
@@ -80,28 +117,6 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
             report.elapsed
         );
     }
-    let http = Arc::new(http);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("could not start the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("could not listen on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        print_banner(addr, &http);
-        skiff_trigger_http::serve(
-            http,
-            listener,
-            shutdown_signal(),
-            ServeOptions {
-                grace: args.shutdown_grace,
-            },
-        )
-        .await
-    })?;
-    Ok(ExitCode::SUCCESS)
 }
 
 fn print_banner(addr: SocketAddr, app: &HttpApp) {
@@ -116,18 +131,15 @@ fn print_banner(addr: SocketAddr, app: &HttpApp) {
     let _ = out.flush();
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(err) => {
-            tracing::warn!("cannot listen for SIGTERM: {err}");
-            let _ = ctrl_c.await;
-            return;
+/// Resolves on the first SIGINT or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
+    })
 }

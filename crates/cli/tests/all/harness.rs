@@ -1,9 +1,9 @@
 //! What every test module needs: app directories, a running `skiff up` server,
 //! a bounded `skiff …` runner, and a small HTTP/1.1 client.
 //!
-//! Every process gets its own `SKIFF_CACHE_DIR` (a temporary directory unless
-//! the test passes one), `NO_COLOR=1` and no `SKIFF_LOG`/`RUST_LOG`, so output
-//! is the same on every machine and nothing touches the user's cache.
+//! Every process gets an explicit `SKIFF_CACHE_DIR` (a temporary directory the
+//! test owns), `NO_COLOR=1` and no `SKIFF_LOG`/`RUST_LOG`, so output is the
+//! same on every machine and nothing touches the user's cache.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -55,13 +55,17 @@ pub fn tempdir() -> Result<TempDir> {
 
 /// A temporary app directory.
 pub struct AppDir {
-    dir: TempDir,
+    _dir: TempDir,
+    root: PathBuf,
 }
 
 impl AppDir {
     /// An empty app directory.
     pub fn new() -> Result<Self> {
-        Ok(AppDir { dir: tempdir()? })
+        let dir = tempdir()?;
+        // Canonical, as the manifest loader reports paths.
+        let root = dir.path().canonicalize()?;
+        Ok(AppDir { _dir: dir, root })
     }
 
     /// An app directory whose `skiff.toml` is [`HEAD`] followed by `rest`.
@@ -71,9 +75,14 @@ impl AppDir {
         Ok(app)
     }
 
-    /// The directory.
+    /// The (canonical) directory.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.root
+    }
+
+    /// The path of its `skiff.toml`.
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join("skiff.toml")
     }
 
     /// Writes `contents` to `rel`, creating parent directories; returns the absolute path.
@@ -95,10 +104,9 @@ pub struct Captured {
 }
 
 impl Captured {
-    fn push_line(&self, line: &str) {
+    fn push(&self, chunk: &str) {
         let mut text = self.text.lock().unwrap();
-        text.push_str(line);
-        text.push('\n');
+        text.push_str(chunk);
         self.changed.notify_all();
     }
 
@@ -121,7 +129,8 @@ impl Captured {
         Ok(text.clone())
     }
 
-    /// Reads `stream` to its end on a thread, line by line; calls `on_line` for each.
+    /// Reads `stream` to its end on a thread, keeping its bytes exactly; calls
+    /// `on_line` with each line (without its line ending).
     fn collect(
         self: &Arc<Self>,
         stream: impl Read + Send + 'static,
@@ -137,9 +146,8 @@ impl Captured {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         let text = String::from_utf8_lossy(&line);
-                        let text = text.trim_end_matches(['\n', '\r']);
-                        captured.push_line(text);
-                        on_line(text);
+                        captured.push(&text);
+                        on_line(text.trim_end_matches(['\n', '\r']));
                     }
                 }
             }
@@ -213,6 +221,11 @@ impl Finished {
 
 /// Runs `cmd` to completion (killing it after [`BOUND`]) and captures its output.
 pub fn finish(cmd: &mut Command) -> Result<Finished> {
+    finish_within(cmd, BOUND)
+}
+
+/// Runs `cmd` to completion, killing it and failing after `bound`.
+pub fn finish_within(cmd: &mut Command, bound: Duration) -> Result<Finished> {
     let start = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -227,11 +240,11 @@ pub fn finish(cmd: &mut Command) -> Result<Finished> {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if start.elapsed() > BOUND {
+        if start.elapsed() > bound {
             let _ = child.kill();
             let _ = child.wait();
             bail!(
-                "{cmd:?} did not exit within {BOUND:?}\nstdout:\n{}\nstderr:\n{}",
+                "{cmd:?} did not exit within {bound:?}\nstdout:\n{}\nstderr:\n{}",
                 stdout.text(),
                 stderr.text()
             );
@@ -247,16 +260,6 @@ pub fn finish(cmd: &mut Command) -> Result<Finished> {
         stderr: stderr.text(),
         elapsed,
     })
-}
-
-/// `skiff ARGS…` with a fresh cache directory, run to completion.
-pub fn skiff<I, S>(args: I) -> Result<Finished>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let cache = tempdir()?;
-    skiff_in(cache.path(), args, |_| {})
 }
 
 /// `skiff ARGS…` with `SKIFF_CACHE_DIR=cache_dir`, run to completion; `configure`
@@ -279,9 +282,9 @@ where
 /// A running `skiff up`, killed when dropped.
 pub struct Server {
     child: Child,
-    /// `sh` that kills the server once our end of its stdin closes, i.e. when the
-    /// test process dies without running `Drop` (a panic=abort, a signal, a
-    /// server kept in a `static`).
+    /// `sh` that kills the server (and removes the directories it was given)
+    /// once our end of its stdin closes, i.e. when the test process dies
+    /// without running `Drop`: a signal, or a server kept in a `static`.
     watchdog: Option<Child>,
     _watchdog_stdin: Option<ChildStdin>,
     addr: SocketAddr,
@@ -302,6 +305,17 @@ impl Server {
         cache_dir: &Path,
         configure: impl FnOnce(&mut Command),
     ) -> Result<Server> {
+        Self::launch(app, cache_dir, configure, &[])
+    }
+
+    /// Starts the server; `leftovers` are removed by the watchdog if the test
+    /// process exits without dropping the server.
+    fn launch(
+        app: &Path,
+        cache_dir: &Path,
+        configure: impl FnOnce(&mut Command),
+        leftovers: &[&Path],
+    ) -> Result<Server> {
         let mut cmd = skiff_command(cache_dir);
         cmd.arg("up")
             .arg(app)
@@ -314,7 +328,12 @@ impl Server {
             .with_context(|| format!("could not start {cmd:?}"))?;
         let (watchdog, watchdog_stdin) = match Command::new("sh")
             .arg("-c")
-            .arg(format!("read _line; kill -9 {} 2>/dev/null", child.id()))
+            .arg(format!(
+                "read _line; kill -9 {} 2>/dev/null; sleep 0.2; rm -rf -- \"$@\"",
+                child.id()
+            ))
+            .arg("watchdog")
+            .args(leftovers)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -443,7 +462,7 @@ impl Drop for Server {
 }
 
 /// A server shared by the tests of one module: built on first use, never dropped
-/// (its watchdog kills it when the test process exits).
+/// (its watchdog kills it and removes its directories when the test process exits).
 pub struct Shared {
     pub app: AppDir,
     _cache: TempDir,
@@ -456,7 +475,12 @@ impl Shared {
         let app = AppDir::with_manifest(manifest)?;
         prepare(&app)?;
         let cache = tempdir()?;
-        let server = Server::start(app.path(), cache.path())?;
+        let server = Server::launch(
+            app.path(),
+            cache.path(),
+            |_| {},
+            &[app.path(), cache.path()],
+        )?;
         Ok(Shared {
             app,
             _cache: cache,

@@ -1,0 +1,111 @@
+//! The AOT cache as `skiff up` and `skiff compile` use it: a miss compiles and
+//! stores, a restart loads from the cache, a corrupted entry is discarded and
+//! recompiled, and `skiff compile` fills the cache `skiff up` reads.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use test_programs_artifacts::HTTP_HELLO_COMPONENT;
+
+use crate::harness::{AppDir, Server, get, skiff_in, tempdir, toml_path};
+
+/// How long a start-up log line may take to reach the collected stderr.
+const LOG_BOUND: Duration = Duration::from_secs(10);
+
+fn hello_app() -> Result<AppDir> {
+    AppDir::with_manifest(&format!(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"hello\"\n[component.hello]\nsource = {}\n",
+        toml_path(HTTP_HELLO_COMPONENT)
+    ))
+}
+
+/// Every `*.cwasm` below `dir`.
+fn cwasm_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    if !dir.is_dir() {
+        return Ok(found);
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            found.extend(cwasm_files(&path)?);
+        } else if path.extension().is_some_and(|e| e == "cwasm") {
+            found.push(path);
+        }
+    }
+    Ok(found)
+}
+
+/// Starts the app, checks the load log line and that it serves, then stops it.
+async fn start_expecting(app: &AppDir, cache: &Path, log: &str) -> Result<String> {
+    let server = Server::start(app.path(), cache)?;
+    let stderr = server.stderr().wait_for(log, LOG_BOUND)?;
+    let resp = get(&server.url("/")).await?;
+    resp.assert_status(200);
+    ensure!(
+        resp.text() == "Hello from Skiff!\n",
+        "body: {}",
+        resp.text()
+    );
+    Ok(stderr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn miss_then_hit_then_corrupt_entry_is_recompiled() -> Result<()> {
+    let app = hello_app()?;
+    let cache = tempdir()?;
+
+    start_expecting(&app, cache.path(), "component `hello` loaded compiled").await?;
+    let entries = cwasm_files(cache.path())?;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+
+    let stderr = start_expecting(
+        &app,
+        cache.path(),
+        "component `hello` loaded from AOT cache",
+    )
+    .await?;
+    assert!(!stderr.contains("loaded compiled"), "{stderr}");
+
+    for entry in cwasm_files(cache.path())? {
+        let mut bytes = std::fs::read(&entry)?;
+        for i in (bytes.len() / 4..bytes.len()).step_by(bytes.len() / 8 + 1) {
+            bytes[i] ^= 0xff;
+        }
+        std::fs::write(&entry, bytes)?;
+    }
+    let stderr = start_expecting(&app, cache.path(), "component `hello` loaded recompiled").await?;
+    assert!(stderr.contains("discarding AOT cache entry"), "{stderr}");
+
+    // The entry was rewritten: the next start uses it again.
+    start_expecting(
+        &app,
+        cache.path(),
+        "component `hello` loaded from AOT cache",
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compile_fills_the_cache_up_reads() -> Result<()> {
+    let cache = tempdir()?;
+    let out = skiff_in(cache.path(), ["compile", HTTP_HELLO_COMPONENT], |_| {})?;
+    out.assert_code(0)
+        .assert_stdout_contains(&format!("compiled: {HTTP_HELLO_COMPONENT} -> "));
+    assert_eq!(cwasm_files(cache.path())?.len(), 1);
+
+    let out = skiff_in(cache.path(), ["compile", HTTP_HELLO_COMPONENT], |_| {})?;
+    out.assert_code(0).assert_stdout_contains("already cached");
+
+    let app = hello_app()?;
+    let stderr = start_expecting(
+        &app,
+        cache.path(),
+        "component `hello` loaded from AOT cache",
+    )
+    .await?;
+    assert!(!stderr.contains("loaded compiled"), "{stderr}");
+    Ok(())
+}

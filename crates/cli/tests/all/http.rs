@@ -1,0 +1,515 @@
+//! `skiff up`: routing, the request a guest sees, limits, file grants, logs and isolation.
+//!
+//! Most tests share one server ([`shared`]) that holds a component per
+//! behaviour, each on its own route, so the suite compiles each guest once;
+//! a test only touches its own routes. Tests that need a different route
+//! table start their own server.
+//!
+//! The tests named after an `http_*` guest are `pub(crate)` so `main.rs` can
+//! prove that every guest has one.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use bytes::Bytes;
+use test_programs_artifacts::{
+    HTTP_ECHO_COMPONENT, HTTP_FILES_COMPONENT, HTTP_HELLO_COMPONENT, HTTP_LOOP_COMPONENT,
+    HTTP_OOM_COMPONENT, HTTP_SLEEP_COMPONENT, HTTP_STREAM_COMPONENT, HTTP_TRAP_COMPONENT,
+};
+
+use crate::harness::{
+    AppDir, Connection, Server, Shared, chunked, empty, full, get, post, send, tempdir, toml_path,
+};
+
+/// `[[trigger.http]]` + `[component.ID]` for `route` served by `source`, with extra
+/// lines (`environment = …`, `[component.ID.limits]` …) appended to the component.
+fn component(route: &str, id: &str, source: &str, extra: &str) -> String {
+    format!(
+        "[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n\n[component.{id}]\nsource = {}\n{extra}\n",
+        toml_path(source)
+    )
+}
+
+fn shared_manifest() -> String {
+    [
+        component(
+            "/echo/...",
+            "echo",
+            HTTP_ECHO_COMPONENT,
+            "environment = { NAME = \"echo\" }",
+        ),
+        component("/hello", "hello", HTTP_HELLO_COMPONENT, ""),
+        component("/trap", "trap", HTTP_TRAP_COMPONENT, ""),
+        component(
+            "/loop",
+            "spin",
+            HTTP_LOOP_COMPONENT,
+            // One slot: the second request of `http_loop` proves a timed-out
+            // request gives its slot back.
+            "[component.spin.limits]\ntimeout = \"1s\"\nmax_concurrency = 1",
+        ),
+        component(
+            "/oom",
+            "oom",
+            HTTP_OOM_COMPONENT,
+            // One slot: the second request of `http_oom` proves a trapped
+            // request gives its slot back.
+            "[component.oom.limits]\nmemory = \"16MiB\"\nmax_concurrency = 1",
+        ),
+        component(
+            "/sleep",
+            "sleep",
+            HTTP_SLEEP_COMPONENT,
+            "[component.sleep.limits]\nmax_concurrency = 1",
+        ),
+        component(
+            "/small/...",
+            "small",
+            HTTP_ECHO_COMPONENT,
+            "[component.small.limits]\nmax_body = \"1KiB\"",
+        ),
+        component(
+            "/files",
+            "files",
+            HTTP_FILES_COMPONENT,
+            "files = [{ source = \"static\", destination = \"/\" }]",
+        ),
+        component(
+            "/glob",
+            "glob",
+            HTTP_FILES_COMPONENT,
+            "files = [\"assets/*.txt\"]",
+        ),
+        component("/stream", "stream", HTTP_STREAM_COMPONENT, ""),
+    ]
+    .concat()
+}
+
+/// The server most tests of this module use (see the module docs).
+fn shared() -> Result<&'static Server> {
+    shared_app().map(|shared| &shared.server)
+}
+
+/// The shared server with its app directory.
+fn shared_app() -> Result<&'static Shared> {
+    static SHARED: OnceLock<Result<Shared, String>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            Shared::start(&shared_manifest(), |app| {
+                app.write("static/index.html", "<h1>static</h1>\n")?;
+                app.write("static/sub/page.txt", "a page")?;
+                app.write("assets/a.txt", "asset a")?;
+                app.write("assets/b.txt", "asset b")?;
+                app.write("assets/notes.md", "not granted")?;
+                Ok(())
+            })
+            .map_err(|e| format!("{e:#}"))
+        })
+        .as_ref()
+        .map_err(|e| anyhow!("the shared server did not start: {e}"))
+}
+
+/// The `env.NAME` of an http_echo response: which component answered.
+fn answered_by(resp: &crate::harness::Response) -> Result<String> {
+    resp.assert_status(200);
+    let json = resp.json()?;
+    json["env"]["NAME"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("no env.NAME in {json}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routing_exact_wildcard_catch_all() -> Result<()> {
+    let manifest = [
+        component(
+            "/exact",
+            "exact",
+            HTTP_ECHO_COMPONENT,
+            "environment = { NAME = \"exact\" }",
+        ),
+        component(
+            "/api/...",
+            "api",
+            HTTP_ECHO_COMPONENT,
+            "environment = { NAME = \"api\" }",
+        ),
+        component(
+            "/api/v2/...",
+            "v2",
+            HTTP_ECHO_COMPONENT,
+            "environment = { NAME = \"v2\" }",
+        ),
+        component(
+            "/users/:id",
+            "user",
+            HTTP_ECHO_COMPONENT,
+            "environment = { NAME = \"user\" }",
+        ),
+        component(
+            "/...",
+            "fallback",
+            HTTP_ECHO_COMPONENT,
+            "environment = { NAME = \"fallback\" }",
+        ),
+    ]
+    .concat();
+    let app = AppDir::with_manifest(&manifest)?;
+    let cache = tempdir()?;
+    let server = Server::start(app.path(), cache.path())?;
+
+    let cases = [
+        ("/exact", "exact"),
+        ("/exact?q=1", "exact"),
+        ("/exact/below", "fallback"),
+        ("/exactly", "fallback"),
+        ("/api", "api"),
+        ("/api/", "api"),
+        ("/api/x/y", "api"),
+        ("/apix", "fallback"),
+        ("/api/v2", "v2"),
+        ("/api/v2/deeper/still", "v2"),
+        ("/api/v3", "api"),
+        ("/users/ada", "user"),
+        ("/users/ada/more", "fallback"),
+        ("/", "fallback"),
+        ("/anything/else", "fallback"),
+    ];
+    for (path, expected) in cases {
+        let resp = get(&server.url(path)).await?;
+        assert_eq!(answered_by(&resp)?, expected, "GET {path}");
+        assert_eq!(resp.json()?["path_with_query"], path, "GET {path}");
+    }
+
+    // The banner lists every route, in manifest order.
+    let stdout = server
+        .stdout()
+        .wait_for("-> fallback", Duration::from_secs(10))?;
+    let table: Vec<Vec<&str>> = stdout
+        .lines()
+        .skip_while(|l| *l != "Routes:")
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        table,
+        [
+            ["/exact", "->", "exact"],
+            ["/api/...", "->", "api"],
+            ["/api/v2/...", "->", "v2"],
+            ["/users/:id", "->", "user"],
+            ["/...", "->", "fallback"],
+        ],
+        "stdout:\n{stdout}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_route_is_404() -> Result<()> {
+    let server = shared()?;
+    for path in ["/", "/nothing", "/hello/below", "/echo-not"] {
+        let resp = get(&server.url(path)).await?;
+        resp.assert_status(404);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_hello() -> Result<()> {
+    let resp = get(&shared()?.url("/hello")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "Hello from Skiff!\n");
+    assert_eq!(resp.headers["content-type"], "text/plain");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_echo() -> Result<()> {
+    let server = shared()?;
+    let req = http::Request::put(server.url("/echo/shape?x=1&y=two%20words"))
+        .header("host", "skiff.test:8080")
+        .header("x-custom", "custom value")
+        .header("x-repeated", "one")
+        .header("x-repeated", "two")
+        .header("content-type", "text/plain")
+        .body(full("the request body"))?;
+    let resp = send(req).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.headers["content-type"], "application/json");
+    let json = resp.json()?;
+    assert_eq!(json["method"], "PUT");
+    assert_eq!(json["path_with_query"], "/echo/shape?x=1&y=two%20words");
+    assert_eq!(json["scheme"], "http");
+    assert_eq!(json["authority"], "skiff.test:8080");
+    assert_eq!(json["body"], "the request body");
+    assert_eq!(json["env"], serde_json::json!({ "NAME": "echo" }));
+    let headers: Vec<(String, String)> = serde_json::from_value(json["headers"].clone())?;
+    let has = |name: &str, value: &str| headers.iter().any(|(n, v)| n == name && v == value);
+    assert!(has("x-custom", "custom value"), "{headers:?}");
+    assert!(
+        has("x-repeated", "one") && has("x-repeated", "two"),
+        "{headers:?}"
+    );
+    assert!(has("content-type", "text/plain"), "{headers:?}");
+    assert!(has("content-length", "16"), "{headers:?}");
+
+    // Methods beyond the common ones reach the guest by name.
+    let req = http::Request::builder()
+        .method(http::Method::from_bytes(b"PURGE")?)
+        .uri(server.url("/echo/purge"))
+        .body(empty())?;
+    let json = send(req).await?.json()?;
+    assert_eq!(json["method"], "PURGE");
+    assert_eq!(json["body"], "");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_alive_serves_two_requests_on_one_connection() -> Result<()> {
+    let server = shared()?;
+    let mut conn = Connection::open(server.addr()).await?;
+    let first = conn
+        .send(http::Request::get("/echo/first").body(empty())?)
+        .await?;
+    assert_eq!(first.json()?["path_with_query"], "/echo/first");
+    assert_ne!(
+        first.headers.get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
+    let second = conn
+        .send(http::Request::post("/echo/second").body(full("again"))?)
+        .await?;
+    let json = second.json()?;
+    assert_eq!(json["path_with_query"], "/echo/second");
+    assert_eq!(json["body"], "again");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_trap() -> Result<()> {
+    let server = shared()?;
+    let resp = get(&server.url("/trap")).await?;
+    resp.assert_status(500);
+    assert_eq!(resp.text(), "Internal Server Error\n");
+    // The server keeps serving, other components and the one that trapped.
+    get(&server.url("/hello")).await?.assert_status(200);
+    get(&server.url("/trap")).await?.assert_status(500);
+    // The guest's panic message reaches the log.
+    server
+        .stderr()
+        .wait_for("http_trap panicked on purpose", Duration::from_secs(10))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_loop() -> Result<()> {
+    let server = shared()?;
+    // Back to back on one connection, as a sequential client retrying at once
+    // would: `spin` has one concurrency slot, and a request that was answered
+    // must have given it back (never a 503 for a client that is not concurrent).
+    let mut conn = Connection::open(server.addr()).await?;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let resp = conn
+            .send(http::Request::get("/loop").body(empty())?)
+            .await?;
+        let elapsed = start.elapsed();
+        resp.assert_status(504);
+        assert!(
+            elapsed < Duration::from_secs(1) + Duration::from_secs(5),
+            "a 1s timeout took {elapsed:?} to answer"
+        );
+    }
+    // The server still serves.
+    get(&server.url("/hello")).await?.assert_status(200);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_oom() -> Result<()> {
+    let server = shared()?;
+    // Twice: `oom` has one concurrency slot, which the first request must free.
+    for _ in 0..2 {
+        get(&server.url("/oom")).await?.assert_status(500);
+        get(&server.url("/hello")).await?.assert_status(200);
+    }
+    server
+        .stderr()
+        .wait_for("memory limit", Duration::from_secs(10))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_sleep() -> Result<()> {
+    let server = shared()?;
+    let slow = server.url("/sleep?ms=3000");
+    let first = tokio::spawn(async move { get(&slow).await });
+    // Let the first request take the component's only slot.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let second = get(&server.url("/sleep?ms=0")).await?;
+    second.assert_status(503);
+    assert!(
+        second.headers.contains_key("retry-after"),
+        "{:?}",
+        second.headers
+    );
+    let first = first.await??;
+    first.assert_status(200);
+    assert_eq!(first.text(), "slept 3000");
+    // The slot is free again.
+    let third = get(&server.url("/sleep?ms=0")).await?;
+    third.assert_status(200);
+    assert_eq!(third.text(), "slept 0");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_body_with_content_length() -> Result<()> {
+    let server = shared()?;
+    let resp = post(&server.url("/small/ok"), full(vec![b'a'; 1024])).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.json()?["body"].as_str().map(str::len), Some(1024));
+
+    let resp = post(&server.url("/small/big"), full(vec![b'a'; 2048])).await?;
+    resp.assert_status(413);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_body_chunked() -> Result<()> {
+    let server = shared()?;
+    let chunks = |n: usize| (0..n).map(|_| Bytes::from(vec![b'b'; 256]));
+    // Under the limit: the whole body arrives, and it really was chunked.
+    let resp = post(&server.url("/small/ok"), chunked(chunks(3))).await?;
+    resp.assert_status(200);
+    let json = resp.json()?;
+    assert_eq!(json["body"].as_str().map(str::len), Some(768));
+    let headers: Vec<(String, String)> = serde_json::from_value(json["headers"].clone())?;
+    assert!(
+        !headers.iter().any(|(n, _)| n == "content-length"),
+        "{headers:?}"
+    );
+
+    let resp = post(&server.url("/small/big"), chunked(chunks(8))).await?;
+    resp.assert_status(413);
+    // The server is fine afterwards.
+    post(&server.url("/small/ok"), full("x"))
+        .await?
+        .assert_status(200);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_files() -> Result<()> {
+    let shared = shared_app()?;
+    let url = |q: &str| shared.server.url(&format!("/files?{q}"));
+    let resp = get(&url("path=/index.html")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "<h1>static</h1>\n");
+    let resp = get(&url("path=/sub/page.txt")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "a page");
+    let resp = get(&url("ls=/")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "index.html\nsub\n");
+
+    // Files are read-only: creating or overwriting is refused.
+    for target in ["/new.txt", "/index.html"] {
+        let resp = post(&url(&format!("write={target}")), full("overwritten")).await?;
+        resp.assert_status(403);
+        assert!(resp.text().starts_with("error: "), "{}", resp.text());
+    }
+    let host = shared.app.path().join("static");
+    assert!(!host.join("new.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(host.join("index.html"))?,
+        "<h1>static</h1>\n"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_glob_grant() -> Result<()> {
+    let shared = shared_app()?;
+    let url = |q: &str| shared.server.url(&format!("/glob?{q}"));
+    let resp = get(&url("path=/assets/a.txt")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "asset a");
+    let resp = get(&url("ls=/assets")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "a.txt\nb.txt\n");
+    // What the glob did not match is not there.
+    get(&url("path=/assets/notes.md")).await?.assert_status(404);
+    for target in ["/assets/c.txt", "/assets/a.txt"] {
+        let resp = post(&url(&format!("write={target}")), full("new")).await?;
+        resp.assert_status(403);
+    }
+    let host = shared.app.path().join("assets");
+    assert!(!host.join("c.txt").exists());
+    assert_eq!(std::fs::read_to_string(host.join("a.txt"))?, "asset a");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_output_is_logged_with_the_component_id() -> Result<()> {
+    let server = shared()?;
+    get(&server.url("/echo/log-marker-7f3a"))
+        .await?
+        .assert_status(200);
+    let stderr = server.stderr().wait_for(
+        "[echo stdout] http_echo: GET /echo/log-marker-7f3a",
+        Duration::from_secs(10),
+    )?;
+    assert!(
+        stderr.contains("[echo stderr] http_echo stderr"),
+        "{stderr}"
+    );
+    // Guest output never reaches the server's stdout, which holds only the banner.
+    assert!(!server.stdout().text().contains("http_echo"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_stream() -> Result<()> {
+    let resp = get(&shared()?.url("/stream")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n");
+    assert!(
+        !resp.headers.contains_key("content-length"),
+        "{:?}",
+        resp.headers
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_component_does_not_affect_another() -> Result<()> {
+    let server = shared()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let trap = server.url("/trap");
+        let echo = server.url(&format!("/echo/isolated/{i}"));
+        tasks.spawn(async move { ("trap", get(&trap).await) });
+        tasks.spawn(async move { ("echo", post(&echo, full(format!("body {i}"))).await) });
+    }
+    let (mut echoes, mut traps) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        let (kind, resp) = joined?;
+        let resp = resp?;
+        if kind == "echo" {
+            resp.assert_status(200);
+            let json = resp.json()?;
+            let path = json["path_with_query"].as_str().unwrap_or_default();
+            let i = path.trim_start_matches("/echo/isolated/");
+            assert_eq!(json["body"], format!("body {i}"));
+            echoes += 1;
+        } else {
+            resp.assert_status(500);
+            traps += 1;
+        }
+    }
+    assert_eq!((echoes, traps), (24, 24));
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Manifest errors as `skiff up` reports them: exit 1, nothing served, and an
+//! error naming the file, line and key, with a hint where there is one.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use test_programs_artifacts::{CLI_ECHO_COMPONENT, HTTP_ECHO_COMPONENT};
+
+use crate::harness::{AppDir, Finished, finish_within, skiff_command, tempdir, toml_path};
+
+/// `skiff up APP`, expected to fail before serving.
+fn up_fails(app: &AppDir) -> Result<Finished> {
+    let cache = tempdir()?;
+    let mut cmd = skiff_command(cache.path());
+    cmd.arg("up")
+        .arg(app.path())
+        .args(["--listen", "127.0.0.1:0"]);
+    // Loading compiles components; a manifest that wrongly passed would serve forever.
+    let out = finish_within(&mut cmd, Duration::from_secs(60))?;
+    out.assert_code(1);
+    assert!(
+        !out.stdout.contains("Serving"),
+        "served an invalid app:\n{}",
+        out.stdout
+    );
+    Ok(out)
+}
+
+/// `FILE:LINE:`, the start of a located manifest error.
+fn at(app: &AppDir, line: usize) -> String {
+    format!("{}:{line}:", app.manifest().display())
+}
+
+/// A trigger for component `api` (lines 4–6) and its table (lines 7–8), whose source is a real component.
+fn api() -> String {
+    format!(
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"api\"\n[component.api]\nsource = {}\n",
+        toml_path(HTTP_ECHO_COMPONENT)
+    )
+}
+
+#[test]
+fn unknown_key_suggests_the_right_one() -> Result<()> {
+    let app = AppDir::with_manifest(&format!(
+        "{}allowed_outbound_host = [\"https://example.com\"]\n",
+        api()
+    ))?;
+    let out = up_fails(&app)?;
+    out.assert_stderr_contains(&format!(
+        "{}1: `component.api.allowed_outbound_host`: unknown key `allowed_outbound_host`\n  hint: did you mean `allowed_outbound_hosts`?",
+        at(&app, 9)
+    ));
+    Ok(())
+}
+
+#[test]
+fn missing_source_file() -> Result<()> {
+    let app = AppDir::with_manifest(
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"api\"\n[component.api]\nsource = \"target/api.wasm\"\n",
+    )?;
+    let out = up_fails(&app)?;
+    out.assert_stderr_contains(&at(&app, 8))
+        .assert_stderr_contains("`component.api.source`: source file ")
+        .assert_stderr_contains(&format!(
+            "{} does not exist",
+            app.path().join("target/api.wasm").display()
+        ));
+    Ok(())
+}
+
+#[test]
+fn bad_route() -> Result<()> {
+    let app = AppDir::with_manifest(&api().replace("route = \"/\"", "route = \"api\""))?;
+    let out = up_fails(&app)?;
+    out.assert_stderr_contains(&at(&app, 5))
+        .assert_stderr_contains(
+            "`trigger.http[0].route`: route `api` must start with `/`\n  hint: did you mean \"/api\"?",
+        );
+    Ok(())
+}
+
+#[test]
+fn duplicate_route() -> Result<()> {
+    let app = AppDir::with_manifest(&format!(
+        "{}[[trigger.http]]\nroute = \"/\"\ncomponent = \"b\"\n[component.b]\nsource = {}\n",
+        api(),
+        toml_path(HTTP_ECHO_COMPONENT)
+    ))?;
+    let out = up_fails(&app)?;
+    out.assert_stderr_contains(&at(&app, 10))
+        .assert_stderr_contains("`trigger.http[1].route`: route `/` is used by component `api` (line 5) and component `b` (line 10)")
+        .assert_stderr_contains("hint: each route can belong to one trigger only");
+    Ok(())
+}
+
+#[test]
+fn component_used_by_no_trigger() -> Result<()> {
+    let app = AppDir::with_manifest(&format!(
+        "{}[component.extra]\nsource = {}\n",
+        api(),
+        toml_path(HTTP_ECHO_COMPONENT)
+    ))?;
+    let out = up_fails(&app)?;
+    out.assert_stderr_contains(&at(&app, 9))
+        .assert_stderr_contains("`component.extra`: component `extra` is not used by any trigger")
+        .assert_stderr_contains("hint: add a [[trigger.http]] with component = \"extra\"");
+    Ok(())
+}
+
+#[test]
+fn trigger_naming_no_component() -> Result<()> {
+    let app = AppDir::with_manifest(&api().replace("component = \"api\"", "component = \"apx\""))?;
+    let out = up_fails(&app)?;
+    out.assert_stderr_contains(&at(&app, 6))
+        .assert_stderr_contains(
+            "`trigger.http[0].component`: no component `apx` (there is no [component.apx] table)\n  hint: did you mean `api`?",
+        );
+    Ok(())
+}
+
+#[test]
+fn missing_manifest_version() -> Result<()> {
+    let app = AppDir::new()?;
+    app.write(
+        "skiff.toml",
+        format!("[application]\nname = \"test\"\n{}", api()),
+    )?;
+    let out = up_fails(&app)?;
+    // A missing key has no line of its own: the error names the file and the key.
+    out.assert_stderr_contains(&format!(
+        "{}: `skiff_manifest_version`: missing `skiff_manifest_version = 1`\n  hint: add `skiff_manifest_version = 1` as the first line",
+        app.manifest().display()
+    ));
+    Ok(())
+}
+
+#[test]
+fn component_without_incoming_handler() -> Result<()> {
+    let app = AppDir::with_manifest(&format!(
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"cli\"\n[component.cli]\nsource = {}\n",
+        toml_path(CLI_ECHO_COMPONENT)
+    ))?;
+    let out = up_fails(&app)?;
+    out.assert_stderr_contains("component `cli`")
+        .assert_stderr_contains("wasi:http/incoming-handler");
+    Ok(())
+}
