@@ -12,6 +12,11 @@
 //!   `allowed_outbound_hosts` grants something;
 //! - `wasi:http/types` and `wasi:http/outgoing-handler` (via `wasmtime-wasi-http`),
 //!   with every outgoing request checked by [`outbound::OutboundHttp`];
+//! - key-value: `wasi:keyvalue/{store,atomics,batch}` (`0.2.0-draft`, `0.2.0-draft2`),
+//!   `fermyon:spin/key-value@2.0.0`, `spin:key-value/key-value@3.0.0` (via `skiff-kv`), with
+//!   the component's `key_value_stores` as its grant;
+//! - variables: `wasi:config/store` (`0.2.0-rc.1`, `0.2.0-draft`, `0.2.0-draft-2024-09-27`),
+//!   `fermyon:spin/variables@2.0.0`, `spin:variables/variables@3.0.0` (via `skiff-variables`);
 //! - WASI preview1 (`wasi_snapshot_preview1`) for core-module commands.
 //!
 //! ```no_run
@@ -33,7 +38,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use skiff_kv::{KeyValueManager, KvHostView, KvState, KvView};
 use skiff_outbound_networking::AllowedHosts;
+use skiff_variables::{Resolver, VariablesState, VariablesView};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -82,6 +89,12 @@ pub struct InstanceConfig {
     pub memory_limit: Option<u64>,
     /// Fuel budget (only meaningful on an engine with fuel enabled).
     pub fuel: Option<u64>,
+    /// The app's key-value stores.
+    pub kv: Arc<KeyValueManager>,
+    /// Store labels this component may open (`key_value_stores`).
+    pub kv_granted: Arc<[String]>,
+    /// The app's variables (providers, declarations and component templates).
+    pub variables: Arc<Resolver>,
 }
 
 impl InstanceConfig {
@@ -96,6 +109,9 @@ impl InstanceConfig {
             allowed_outbound: Arc::new(AllowedHosts::default()),
             memory_limit: None,
             fuel: None,
+            kv: Arc::new(KeyValueManager::builder(id).build()),
+            kv_granted: Arc::from(Vec::new()),
+            variables: Arc::new(Resolver::empty()),
         }
     }
 
@@ -163,6 +179,8 @@ impl InstanceConfig {
             http: WasiHttpCtx::new(),
             hooks: OutboundHttp::new(self.component_id.clone(), self.allowed_outbound.clone()),
             limits: self.store_limits(),
+            kv: KvState::new(self.kv.clone(), self.kv_granted.clone()),
+            variables: VariablesState::new(self.variables.clone(), &self.component_id),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
@@ -205,6 +223,23 @@ pub struct HostState {
     http: WasiHttpCtx,
     hooks: OutboundHttp,
     limits: StoreLimits,
+    kv: KvState,
+    variables: VariablesState,
+}
+
+impl VariablesView for HostState {
+    fn variables(&mut self) -> &mut VariablesState {
+        &mut self.variables
+    }
+}
+
+impl KvHostView for HostState {
+    fn kv(&mut self) -> KvView<'_> {
+        KvView {
+            state: &mut self.kv,
+            table: &mut self.table,
+        }
+    }
 }
 
 impl WasiView for HostState {
@@ -238,6 +273,8 @@ pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> 
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)?;
+    skiff_kv::add_to_linker(&mut linker)?;
+    skiff_variables::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

@@ -39,10 +39,14 @@ use crate::router::Router;
 pub use server::{ServeOptions, serve};
 
 /// Options for loading an app.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadOptions {
     /// The app's state directory (`.skiff/` next to the manifest by default).
     pub state_dir: PathBuf,
+    /// The app's key-value stores (backends chosen by the runtime config).
+    pub kv: Arc<skiff_kv::KeyValueManager>,
+    /// The app's variables.
+    pub variables: Arc<skiff_variables::Resolver>,
 }
 
 /// One loaded component, ready to instantiate.
@@ -111,7 +115,7 @@ impl HttpApp {
                                 spec.id
                             )
                         })?;
-                    let config = instance_config(app, spec, options)?;
+                    let config = instance_config(spec, options)?;
                     reports.push(ComponentReport {
                         id: spec.id.clone(),
                         cache: loaded.cache,
@@ -359,7 +363,6 @@ fn content_length<B>(req: &http::Request<B>) -> Option<u64> {
 }
 
 fn instance_config(
-    app: &App,
     spec: &skiff_manifest::Component,
     options: &LoadOptions,
 ) -> Result<InstanceConfig> {
@@ -371,10 +374,13 @@ fn instance_config(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     config.memory_limit = Some(spec.limits.memory);
+    config.kv = options.kv.clone();
+    config.kv_granted = spec.key_value_stores.clone().into();
+    config.variables = options.variables.clone();
     config.preopens = files::preopens(spec, &options.state_dir)?;
     config.allowed_outbound = Arc::new(
         skiff_outbound_networking::AllowedHosts::parse(&spec.allowed_outbound_hosts, &|name| {
-            app.variables.get(name).and_then(|v| v.default.clone())
+            options.variables.resolve_app_variable(name).ok().flatten()
         })
         .with_context(|| {
             format!(

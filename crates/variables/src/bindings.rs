@@ -5,10 +5,10 @@
 //! | module | interface | used by |
 //! |---|---|---|
 //! | [`wasi::config0_2_0_rc_1`] | `wasi:config/store@0.2.0-rc.1` | wasmtime 48's `wasmtime-wasi-config`, wasmCloud |
-//! | [`wasi::config0_2_0_draft`] | `wasi:config/store@0.2.0-draft` | wasmtime 26–3x's `wasmtime-wasi-config`, older wasmCloud guests |
-//! | [`wasi::config0_2_0_draft_2024_09_27`] | `wasi:config/store@0.2.0-draft-2024-09-27` | Spin 3.x hosts, spin-sdk 4–7 |
+//! | [`wasi::config0_2_0_draft`] | `wasi:config/store@0.2.0-draft` | older `wasmtime-wasi-config` (e.g. 30.x), older wasmCloud guests |
+//! | [`wasi::config0_2_0_draft_2024_09_27`] | `wasi:config/store@0.2.0-draft-2024-09-27` | spin-sdk 5.x and 7.x (`wasi:config` in Spin apps) |
 //! | [`fermyon::spin::variables`] | `fermyon:spin/variables@2.0.0` | spin-sdk 2–5 |
-//! | [`spin::variables::variables`] | `spin:variables/variables@3.0.0` (an `async func`) | spin-sdk 7 |
+//! | [`spin3::spin::variables::variables`] (feature `spin3`) | `spin:variables/variables@3.0.0` (an `async func`) | spin-sdk 7 |
 //!
 //! All of them are implemented on [`VariablesState`](crate::VariablesState) in
 //! `crate::host`, so every generation sees the same resolver.

@@ -36,6 +36,12 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// A resolver with no variables and no providers (for guests granted none, e.g. `skiff run`).
+    pub fn empty() -> Self {
+        Resolver::new(&BTreeMap::new(), std::iter::empty(), Vec::new())
+            .expect("an empty resolver is always valid")
+    }
+
     /// Builds a resolver from the application's `[variables]`, each component's
     /// `variables` table (id → key → template) and the providers, in precedence order.
     ///

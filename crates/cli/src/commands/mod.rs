@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod compile;
+pub mod reload;
 pub mod run;
 pub mod up;
 

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
+use skiff_kv::KeyValueManager;
+use skiff_runtime_config::RuntimeConfig;
 use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
+use skiff_variables::Resolver;
 
 /// Arguments of `skiff up`.
 #[derive(clap::Args)]
@@ -26,6 +29,10 @@ pub struct UpArgs {
     /// Where the app keeps its state (default: `.skiff/` next to the manifest).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Runtime config choosing the backend of each capability label (Spin's
+    /// `runtime-config.toml` shape). Watched: edits, and SIGHUP, apply it live.
+    #[arg(long, visible_alias = "runtime-config-file", value_name = "FILE")]
+    pub runtime_config: Option<PathBuf>,
     /// How long in-flight requests may run after SIGINT/SIGTERM.
     #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
     pub shutdown_grace: Duration,
@@ -43,6 +50,11 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
         super::build::build_app(&args.path)?;
     }
     let app = skiff_manifest::load(&args.path)?;
+    let runtime_config = match &args.runtime_config {
+        Some(path) => RuntimeConfig::load(path)?,
+        None => RuntimeConfig::default(),
+    };
+    let variables = Arc::new(variables_resolver(&app, &runtime_config)?);
     let state_dir = args
         .state_dir
         .clone()
@@ -68,9 +80,28 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
         // Listen for SIGINT/SIGTERM before the (possibly slow) load, so a stop
         // request during compilation is still a clean exit.
         let mut shutdown = Box::pin(shutdown_signal()?);
+        let kv = Arc::new(
+            KeyValueManager::builder(app.name.clone())
+                .state_dir(&state_dir)
+                .base_dir(runtime_config.base_dir())
+                .build_with(&runtime_config.key_value)
+                .await
+                .context("could not open the key-value stores named by the runtime config")?,
+        );
+        if let Some(path) = args.runtime_config.clone() {
+            tokio::spawn(super::reload::watch(path, kv.clone()));
+        }
         let what = format!("app `{}` from `{}`", app.name, app.manifest_path.display());
         let load = tokio::task::spawn_blocking(move || {
-            HttpApp::load(engine, &app, &LoadOptions { state_dir })
+            HttpApp::load(
+                engine,
+                &app,
+                &LoadOptions {
+                    state_dir,
+                    kv,
+                    variables,
+                },
+            )
         });
         let http = tokio::select! {
             loaded = load => loaded
@@ -101,6 +132,36 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
     runtime.shutdown_background();
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The app's variables: runtime-config providers, then the environment, then defaults.
+/// Fails naming every required variable that has no value.
+fn variables_resolver(app: &skiff_manifest::App, config: &RuntimeConfig) -> Result<Resolver> {
+    let mut table = toml::Table::new();
+    table.insert(
+        "variables_provider".into(),
+        toml::Value::Array(
+            config
+                .variables_providers
+                .iter()
+                .cloned()
+                .map(toml::Value::Table)
+                .collect(),
+        ),
+    );
+    let providers = skiff_variables::providers_from_runtime_config(&table)?;
+    let resolver = Resolver::new(
+        &app.variables,
+        app.components
+            .iter()
+            .map(|(id, c)| (id.clone(), c.variables.clone())),
+        providers,
+    )
+    .with_context(|| format!("invalid variables in `{}`", app.manifest_path.display()))?;
+    resolver
+        .check_required()
+        .with_context(|| format!("cannot serve app `{}`", app.name))?;
+    Ok(resolver)
 }
 
 fn report_loads(http: &HttpApp) {

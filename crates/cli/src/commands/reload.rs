@@ -1,0 +1,61 @@
+//! Live reload of the runtime config: a changed backend for a label takes effect for
+//! new requests without a restart; a config that fails to parse or connect is
+//! rejected with an error while the old one keeps serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use skiff_kv::KeyValueManager;
+use skiff_runtime_config::RuntimeConfig;
+
+/// How often the file's modification time is checked.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Watches `path` (and SIGHUP) forever, applying each new version.
+pub async fn watch(path: PathBuf, kv: Arc<KeyValueManager>) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hup) => Some(hup),
+        Err(err) => {
+            tracing::warn!(
+                "cannot listen for SIGHUP ({err}); only file changes reload the runtime config"
+            );
+            None
+        }
+    };
+    let mut seen = modified(&path);
+    loop {
+        let by_signal = tokio::select! {
+            _ = async { hup.as_mut().unwrap().recv().await }, if hup.is_some() => true,
+            () = tokio::time::sleep(POLL) => false,
+        };
+        let now = modified(&path);
+        if !by_signal && now == seen {
+            continue;
+        }
+        seen = now;
+        apply(&path, &kv).await;
+    }
+}
+
+async fn apply(path: &Path, kv: &KeyValueManager) {
+    let config = match RuntimeConfig::load(path) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!(
+                "runtime config not applied, still serving with the previous one: {err}"
+            );
+            return;
+        }
+    };
+    match kv.apply(&config.key_value).await {
+        Ok(()) => tracing::info!("runtime config `{}` applied", path.display()),
+        Err(err) => tracing::error!(
+            "runtime config not applied, still serving with the previous one: {err}"
+        ),
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
