@@ -89,6 +89,8 @@ pub struct InstanceConfig {
     pub memory_limit: Option<u64>,
     /// Fuel budget (only meaningful on an engine with fuel enabled).
     pub fuel: Option<u64>,
+    /// Log streams for [`Stdio::Log`], prefixed with the component id (built once).
+    log_streams: Arc<(LogStream, LogStream)>,
     /// The app's key-value stores.
     pub kv: Arc<KeyValueManager>,
     /// Store labels this component may open (`key_value_stores`).
@@ -109,6 +111,10 @@ impl InstanceConfig {
             allowed_outbound: Arc::new(AllowedHosts::default()),
             memory_limit: None,
             fuel: None,
+            log_streams: Arc::new((
+                LogStream::new(id, Channel::Stdout),
+                LogStream::new(id, Channel::Stderr),
+            )),
             kv: Arc::new(KeyValueManager::builder(id).build()),
             kv_granted: Arc::from(Vec::new()),
             variables: Arc::new(Resolver::empty()),
@@ -123,9 +129,8 @@ impl InstanceConfig {
                 builder.inherit_stdio();
             }
             Stdio::Log => {
-                builder
-                    .stdout(LogStream::new(&self.component_id, Channel::Stdout))
-                    .stderr(LogStream::new(&self.component_id, Channel::Stderr));
+                let (stdout, stderr) = &*self.log_streams;
+                builder.stdout(stdout.clone()).stderr(stderr.clone());
             }
         }
         builder.envs(&self.env).args(&self.args);
