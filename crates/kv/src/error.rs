@@ -131,7 +131,7 @@ pub enum ConfigError {
         message: String,
     },
     /// The backend could not be opened or reached.
-    #[error("could not open key-value store `{label}` (`{key}`): {source}")]
+    #[error("could not open key-value store `{label}` (`{key}`)")]
     Open {
         /// The store label.
         label: String,

@@ -11,6 +11,8 @@ use skiff_runtime_config::RuntimeConfig;
 
 /// How often the file's modification time is checked.
 const POLL: Duration = Duration::from_millis(500);
+/// How long the file must stay unchanged before it is read.
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// Watches `path` (and SIGHUP) forever, applying each new version.
 pub async fn watch(path: PathBuf, kv: Arc<KeyValueManager>) {
@@ -23,15 +25,25 @@ pub async fn watch(path: PathBuf, kv: Arc<KeyValueManager>) {
             None
         }
     };
-    let mut seen = modified(&path);
+    let mut seen = stamp(&path);
     loop {
         let by_signal = tokio::select! {
             _ = async { hup.as_mut().unwrap().recv().await }, if hup.is_some() => true,
             () = tokio::time::sleep(POLL) => false,
         };
-        let now = modified(&path);
+        let mut now = stamp(&path);
         if !by_signal && now == seen {
             continue;
+        }
+        // Let a writer finish: an editor that truncates then writes would
+        // otherwise expose a half-written (or empty) file.
+        loop {
+            tokio::time::sleep(SETTLE).await;
+            let again = stamp(&path);
+            if again == now {
+                break;
+            }
+            now = again;
         }
         seen = now;
         apply(&path, &kv).await;
@@ -51,11 +63,27 @@ async fn apply(path: &Path, kv: &KeyValueManager) {
     match kv.apply(&config.key_value).await {
         Ok(()) => tracing::info!("runtime config `{}` applied", path.display()),
         Err(err) => tracing::error!(
-            "runtime config not applied, still serving with the previous one: {err}"
+            "runtime config `{}` not applied, still serving with the previous one: {}",
+            path.display(),
+            chain(&err)
         ),
     }
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What identifies a version of the file: modification time and length.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// `error: cause: cause` on one line, for log records.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }

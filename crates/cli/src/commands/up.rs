@@ -86,7 +86,10 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
                 .base_dir(runtime_config.base_dir())
                 .build_with(&runtime_config.key_value)
                 .await
-                .context("could not open the key-value stores named by the runtime config")?,
+                .with_context(|| match &runtime_config.path {
+                    Some(path) => format!("runtime config `{}`", path.display()),
+                    None => "could not open the default key-value stores".to_string(),
+                })?,
         );
         if let Some(path) = args.runtime_config.clone() {
             tokio::spawn(super::reload::watch(path, kv.clone()));
@@ -149,7 +152,12 @@ fn variables_resolver(app: &skiff_manifest::App, config: &RuntimeConfig) -> Resu
                 .collect(),
         ),
     );
-    let providers = skiff_variables::providers_from_runtime_config(&table)?;
+    let providers = skiff_variables::providers_from_runtime_config(&table).with_context(|| {
+        match &config.path {
+            Some(path) => format!("runtime config `{}`", path.display()),
+            None => "variables providers".to_string(),
+        }
+    })?;
     let resolver = Resolver::new(
         &app.variables,
         app.components

@@ -2,8 +2,9 @@
 //! a bounded `skiff …` runner, and a small HTTP/1.1 client.
 //!
 //! Every process gets an explicit `SKIFF_CACHE_DIR` (a temporary directory the
-//! test owns), `NO_COLOR=1` and no `SKIFF_LOG`/`RUST_LOG`, so output is the
-//! same on every machine and nothing touches the user's cache.
+//! test owns, or the tests' [`shared_cache`]), `NO_COLOR=1` and no
+//! `SKIFF_LOG`/`RUST_LOG`, so output is the same on every machine and nothing
+//! touches the user's cache.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
 use std::task::{Context as TaskContext, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -155,6 +156,57 @@ impl Captured {
     }
 }
 
+/// The guests whose servers the `kv` and `variables` modules start over and
+/// over; [`shared_cache`] compiles them once.
+const SHARED_CACHE_GUESTS: &[&str] = &[
+    test_programs_artifacts::KV_WASI_COMPONENT,
+    test_programs_artifacts::KV_SPIN2_COMPONENT,
+    test_programs_artifacts::VARS_WASI_COMPONENT,
+    test_programs_artifacts::VARS_SPIN2_COMPONENT,
+    test_programs_artifacts::VARS_SPIN3_COMPONENT,
+];
+
+/// An AOT cache shared by the tests that start many servers of the same guests
+/// (`kv`, `variables`): `<cargo's target tmp dir>/skiff-cli-tests-aot`, owned by
+/// the tests and kept between runs. Entries are keyed by engine and component
+/// bytes and written by rename, so concurrent servers may share it.
+///
+/// On first use in a process it runs `skiff compile` on each of those guests
+/// (in parallel), so the servers that follow load them instead of each
+/// compiling the same guests at the same time.
+pub fn shared_cache() -> Result<&'static Path> {
+    static CACHE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skiff-cli-tests-aot");
+            let compiles: Vec<_> = SHARED_CACHE_GUESTS
+                .iter()
+                .map(|guest| {
+                    let dir = dir.clone();
+                    std::thread::spawn(move || {
+                        let out = skiff_in(&dir, ["compile", guest], |_| {})?;
+                        ensure!(
+                            out.status.success(),
+                            "`skiff compile {guest}` failed:\n{}",
+                            out.stderr
+                        );
+                        Ok(())
+                    })
+                })
+                .collect();
+            for compile in compiles {
+                compile
+                    .join()
+                    .map_err(|_| "a `skiff compile` thread panicked".to_string())?
+                    .map_err(|e: anyhow::Error| format!("{e:#}"))?;
+            }
+            Ok(dir)
+        })
+        .as_ref()
+        .map(PathBuf::as_path)
+        .map_err(|e| anyhow::anyhow!("could not fill the shared AOT cache: {e}"))
+}
+
 /// A `skiff` command with the test environment applied.
 pub fn skiff_command(cache_dir: &Path) -> Command {
     let mut cmd = Command::new(SKIFF);
@@ -279,6 +331,28 @@ where
     finish(&mut cmd)
 }
 
+/// `skiff up APP --listen 127.0.0.1:0` (adjusted by `configure`), expected to
+/// fail before serving: fails unless it exits non-zero without printing the banner.
+pub fn up_fails(
+    app: &Path,
+    cache_dir: &Path,
+    configure: impl FnOnce(&mut Command),
+) -> Result<Finished> {
+    let mut cmd = skiff_command(cache_dir);
+    cmd.arg("up").arg(app).args(["--listen", "127.0.0.1:0"]);
+    configure(&mut cmd);
+    // Loading compiles components; an app that wrongly started would serve forever.
+    let out = finish_within(&mut cmd, Duration::from_secs(60))?;
+    ensure!(
+        !out.status.success() && !out.stdout.contains("Serving"),
+        "`skiff up` was expected to fail before serving, but it {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    Ok(out)
+}
+
 /// A running `skiff up`, killed when dropped.
 pub struct Server {
     child: Child,
@@ -389,7 +463,7 @@ impl Server {
     }
 
     /// Stderr up to the end of the stream (the process must have exited).
-    fn full_stderr(&mut self) -> String {
+    pub fn full_stderr(&mut self) -> String {
         if let Some(thread) = self.stderr_thread.take() {
             let _ = thread.join();
         }
@@ -430,6 +504,11 @@ impl Server {
             .context("could not run `kill`")?;
         ensure!(status.success(), "`kill -{signal}` failed: {status}");
         Ok(())
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Waits (at most `bound`) for the server to exit.

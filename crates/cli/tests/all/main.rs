@@ -6,19 +6,33 @@
 //!   grants, guest logs and isolation between components;
 //! - `manifest`: how `skiff up` reports manifest errors;
 //! - `cache`: the AOT cache across restarts, corruption and `skiff compile`;
-//! - `shutdown`: graceful shutdown on SIGTERM/SIGINT.
+//! - `shutdown`: graceful shutdown on SIGTERM/SIGINT;
+//! - `kv`: key-value on every backend (memory, embedded, a real Redis),
+//!   grants, isolation, durability, the live swap, Redis down and back, and
+//!   bad runtime configs;
+//! - `variables`: providers and their order, templates, each interface's
+//!   errors, required variables and secrets.
 //!
-//! Every process gets its own temporary `SKIFF_CACHE_DIR` and listens on port 0.
+//! Every process listens on port 0 and gets a `SKIFF_CACHE_DIR` the tests own:
+//! its own temporary one, except the `kv` and `variables` servers, which share
+//! one under cargo's target tmp dir (`harness::shared_cache`) so each guest
+//! compiles once.
 
 mod cache;
 mod harness;
 mod http;
+mod kv;
 mod manifest;
+mod redis_server;
 mod run;
 mod shutdown;
+mod variables;
 
 /// Every guest of `crates/test-programs` has a host test named after it
-/// (`run::cli_*`, `http::http_*`): a new guest without one fails to compile.
+/// (`run::cli_*`, `http::http_*`, `kv::kv_*`, `variables::vars_*`): a new
+/// guest without one fails to compile. (`kv::kv_wasi` and `kv::kv_spin2` are
+/// the suite functions `kv::{memory,embedded,redis}::*` run; `kv::kv_spin3`
+/// checks that `skiff up` refuses that WASI 0.3 guest until it can serve it.)
 mod guest_coverage {
     macro_rules! cli_guest_has_a_test {
         ($guest:ident) => {
@@ -35,4 +49,20 @@ mod guest_coverage {
         };
     }
     test_programs_artifacts::foreach_http!(http_guest_has_a_test);
+
+    macro_rules! kv_guest_has_a_test {
+        ($guest:ident) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::kv::$guest as _;
+        };
+    }
+    test_programs_artifacts::foreach_kv!(kv_guest_has_a_test);
+
+    macro_rules! vars_guest_has_a_test {
+        ($guest:ident) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::variables::$guest as _;
+        };
+    }
+    test_programs_artifacts::foreach_vars!(vars_guest_has_a_test);
 }

@@ -103,7 +103,9 @@ async fn unreachable_redis_is_rejected_naming_label_and_server() -> Result<()> {
         .await
         .err()
         .expect("no Redis listens there");
-    let text = err.to_string();
+    // The message names the label and key; its cause names the backend.
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    let text = format!("{err}: {}", cause.unwrap_or_default());
     assert!(
         text.contains("`cache`") && text.contains("`key_value_store.cache`"),
         "{text}"

@@ -1,0 +1,194 @@
+//! A minimal host for the `sql_*` guests: WASI p2, wasi:http, SQLite and
+//! PostgreSQL; each request gets a fresh instance, as in `skiff up`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::Result;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use skiff_outbound_networking::AllowedHosts;
+use skiff_postgres::{PgHostView, PgState, PgView};
+use skiff_sqlite::{SqliteHostView, SqliteManager, SqliteState, SqliteView};
+use tempfile::TempDir;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+pub struct Host {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    sqlite: SqliteState,
+    pg: PgState,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+impl SqliteHostView for Host {
+    fn sqlite(&mut self) -> SqliteView<'_> {
+        SqliteView {
+            state: &mut self.sqlite,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl PgHostView for Host {
+    fn pg(&mut self) -> PgView<'_> {
+        PgView {
+            state: &mut self.pg,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(Engine::default)
+}
+
+/// A guest, pre-instantiated once per test binary.
+fn guest(path: &str) -> Result<ProxyPre<Host>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, ProxyPre<Host>>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
+    if let Some(pre) = cache.get(path) {
+        return Ok(pre.clone());
+    }
+    let mut linker = Linker::<Host>::new(engine());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    skiff_sqlite::add_to_linker(&mut linker)?;
+    skiff_postgres::add_to_linker(&mut linker)?;
+    let component = Component::from_file(engine(), path)
+        .map_err(|err| anyhow::anyhow!("could not compile {path}: {err:?}"))?;
+    let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
+    cache.insert(path.to_string(), pre.clone());
+    Ok(pre)
+}
+
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+/// An app: SQLite databases under a temporary state dir (`default`
+/// granted) and the component's `allowed_outbound_hosts`.
+pub struct App {
+    pub sqlite: Arc<SqliteManager>,
+    granted: Arc<[String]>,
+    allowed: Arc<AllowedHosts>,
+    _dir: TempDir,
+}
+
+impl App {
+    pub fn new(allowed: AllowedHosts) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        Ok(App {
+            sqlite: Arc::new(SqliteManager::builder().state_dir(dir.path()).build()),
+            granted: vec!["default".to_string()].into(),
+            allowed: Arc::new(allowed),
+            _dir: dir,
+        })
+    }
+
+    /// Sends `POST <path_and_query>` with `body` to a fresh instance of the
+    /// guest; returns the status and body.
+    pub async fn send(&self, guest: &str, path_and_query: &str, body: &str) -> Result<(u16, String)> {
+        let pre = self::guest(guest)?;
+        let host = Host {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            sqlite: SqliteState::new(self.sqlite.clone(), self.granted.clone()),
+            pg: PgState::new(self.allowed.clone()),
+        };
+        let mut store = Store::new(engine(), host);
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://localhost{path_and_query}"))
+            .body(
+                Full::new(Bytes::from(body.to_string()))
+                    .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} })
+                    .boxed_unsync(),
+            )?;
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let out = store.data_mut().http().new_response_outparam(tx)?;
+        let proxy = pre.instantiate_async(&mut store).await?;
+        let call = tokio::spawn(async move {
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, out)
+                .await
+        });
+        let response: http::Response<Body> = match rx.await {
+            Ok(response) => response.map_err(|code| anyhow::anyhow!("error code {code:?}"))?,
+            Err(_) => {
+                call.await??;
+                anyhow::bail!("the guest returned without a response");
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|err| anyhow::anyhow!("response body: {err:?}"))?
+            .to_bytes();
+        call.await??;
+        Ok((
+            parts.status.as_u16(),
+            String::from_utf8_lossy(&body).into_owned(),
+        ))
+    }
+
+    /// `send`, expecting `200`; returns the body.
+    pub async fn ok(&self, guest: &str, path_and_query: &str, body: &str) -> Result<String> {
+        let (status, text) = self.send(guest, path_and_query, body).await?;
+        anyhow::ensure!(status == 200, "{path_and_query}: status {status}: {text}");
+        Ok(text)
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `?db=DB&op=OP&p=…` for `params` in `TYPE:VALUE` form.
+pub fn url(db: &str, op: &str, params: &[&str]) -> String {
+    let mut url = format!("/?db={}&op={op}", enc(db));
+    for p in params {
+        url.push_str("&p=");
+        url.push_str(&enc(p));
+    }
+    url
+}

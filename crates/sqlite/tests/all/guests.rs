@@ -1,0 +1,384 @@
+//! The `sql_sqlite*` guests, one per interface generation, each instantiated
+//! in a minimal host (WASI p2 + wasi:http + this crate's `add_to_linker`) and
+//! sent requests through its `wasi:http` handler.
+//!
+//! Request format and answers: see `test_programs::sql` and the guests' docs.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::Result;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use skiff_sqlite::{SqliteHostView, SqliteManager, SqliteState, SqliteView};
+use tempfile::TempDir;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+const SQLITE2: &str = test_programs_artifacts::SQL_SQLITE2_COMPONENT;
+const SQLITE3: &str = test_programs_artifacts::SQL_SQLITE3_COMPONENT;
+
+struct Host {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    sqlite: SqliteState,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+impl SqliteHostView for Host {
+    fn sqlite(&mut self) -> SqliteView<'_> {
+        SqliteView {
+            state: &mut self.sqlite,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(Engine::default)
+}
+
+/// A guest, pre-instantiated once per test binary.
+fn guest(path: &str) -> Result<ProxyPre<Host>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, ProxyPre<Host>>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
+    if let Some(pre) = cache.get(path) {
+        return Ok(pre.clone());
+    }
+    let mut linker = Linker::<Host>::new(engine());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    skiff_sqlite::add_to_linker(&mut linker)?;
+    let component = Component::from_file(engine(), path)
+        .map_err(|err| anyhow::anyhow!("could not compile {path}: {err:?}"))?;
+    let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
+    cache.insert(path.to_string(), pre.clone());
+    Ok(pre)
+}
+
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+/// An app: a manager over a temporary state dir, and the labels its
+/// component is granted.
+struct App {
+    manager: Arc<SqliteManager>,
+    granted: Arc<[String]>,
+    _dir: TempDir,
+}
+
+impl App {
+    fn new(granted: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let manager = SqliteManager::builder().state_dir(dir.path()).build();
+        Ok(App {
+            manager: Arc::new(manager),
+            granted: granted.iter().map(|s| s.to_string()).collect(),
+            _dir: dir,
+        })
+    }
+
+    /// Sends `POST <path_and_query>` with `body` to a fresh instance of the
+    /// guest; returns the status and body.
+    async fn send(&self, guest: &str, path_and_query: &str, body: &str) -> Result<(u16, String)> {
+        let pre = self::guest(guest)?;
+        let host = Host {
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            sqlite: SqliteState::new(self.manager.clone(), self.granted.clone()),
+        };
+        let mut store = Store::new(engine(), host);
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://localhost{path_and_query}"))
+            .body(
+                Full::new(Bytes::from(body.to_string()))
+                    .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} })
+                    .boxed_unsync(),
+            )?;
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let out = store.data_mut().http().new_response_outparam(tx)?;
+        let proxy = pre.instantiate_async(&mut store).await?;
+        let call = tokio::spawn(async move {
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, out)
+                .await
+        });
+        let response: http::Response<Body> = match rx.await {
+            Ok(response) => response.map_err(|code| anyhow::anyhow!("error code {code:?}"))?,
+            Err(_) => {
+                call.await??;
+                anyhow::bail!("the guest returned without a response");
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|err| anyhow::anyhow!("response body: {err:?}"))?
+            .to_bytes();
+        call.await??;
+        Ok((
+            parts.status.as_u16(),
+            String::from_utf8_lossy(&body).into_owned(),
+        ))
+    }
+
+    /// `send`, expecting `200`; returns the body.
+    async fn ok(&self, guest: &str, path_and_query: &str, body: &str) -> Result<String> {
+        let (status, text) = self.send(guest, path_and_query, body).await?;
+        anyhow::ensure!(status == 200, "{path_and_query}: status {status}: {text}");
+        Ok(text)
+    }
+}
+
+/// Percent-encodes a query value.
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `?db=LABEL&op=OP&p=…` for `params` in `TYPE:VALUE` form.
+fn url(db: &str, op: &str, params: &[&str]) -> String {
+    let mut url = format!("/?db={}&op={op}", enc(db));
+    for p in params {
+        url.push_str("&p=");
+        url.push_str(&enc(p));
+    }
+    url
+}
+
+/// What both generations have: statements, parameters of every value type,
+/// errors.
+async fn basic(app: &App, guest: &str) -> Result<()> {
+    let run = |sql: &'static str, params: &'static [&'static str]| async move {
+        app.ok(guest, &url("default", "execute", params), sql).await
+    };
+    assert_eq!(
+        run("CREATE TABLE t (id INTEGER PRIMARY KEY, v)", &[]).await?,
+        r#"{"columns":[],"rows":[]}"#
+    );
+    for (id, value) in [
+        "i64:-9223372036854775808",
+        "i32:42",
+        "f64:2.5",
+        "f32:0.5",
+        "text:späße, \"quoted\"",
+        "text:",
+        "blob:00ff10",
+        "blob:",
+        "null",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let params = [format!("i64:{}", id + 1), value.to_string()];
+        let params: Vec<&str> = params.iter().map(String::as_str).collect();
+        let got = app
+            .ok(
+                guest,
+                &url("default", "execute", &params),
+                "INSERT INTO t (id, v) VALUES (?, ?)",
+            )
+            .await?;
+        assert_eq!(got, r#"{"columns":[],"rows":[]}"#);
+    }
+    assert_eq!(
+        run("SELECT id, v FROM t ORDER BY id", &[]).await?,
+        concat!(
+            r#"{"columns":["id","v"],"rows":[[1,-9223372036854775808],[2,42],[3,2.5],[4,0.5],"#,
+            r#"[5,"späße, \"quoted\""],[6,""],[7,{"blob":"00ff10"}],[8,{"blob":""}],[9,null]]}"#
+        )
+    );
+    assert_eq!(
+        run("SELECT count(*) AS n FROM t WHERE v IS NULL", &[]).await?,
+        r#"{"columns":["n"],"rows":[[1]]}"#
+    );
+    let err = run("SELECT * FROM nowhere", &[]).await?;
+    assert_eq!(err, "error: io: no such table: nowhere");
+    let err = run("INSERT INTO t (id) VALUES (1)", &[]).await?;
+    assert_eq!(err, "error: io: UNIQUE constraint failed: t.id");
+    // Not in either interface: booleans.
+    let (status, _) = app
+        .send(
+            guest,
+            &url("default", "execute", &["bool:true"]),
+            "SELECT ?",
+        )
+        .await?;
+    assert_eq!(status, 400);
+    Ok(())
+}
+
+/// Ungranted labels are `access-denied`, whether or not a database exists;
+/// granted labels without one are `no-such-database`.
+async fn grants(guest: &str) -> Result<()> {
+    let app = App::new(&["default"])?;
+    // `secret` exists (the operator made it), but is not granted.
+    app.manager
+        .execute_batch("secret", "CREATE TABLE s (v)")
+        .await?;
+    for label in ["secret", "nope", "Default", ""] {
+        let got = app
+            .ok(guest, &url(label, "execute", &[]), "SELECT 1")
+            .await?;
+        assert_eq!(got, "error: access-denied", "{label:?}");
+    }
+    let app = App {
+        manager: Arc::new(SqliteManager::builder().build()),
+        ..App::new(&["default"])?
+    };
+    let got = app
+        .ok(guest, &url("default", "execute", &[]), "SELECT 1")
+        .await?;
+    assert_eq!(got, "error: no-such-database");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_sqlite2() -> Result<()> {
+    let app = App::new(&["default"])?;
+    basic(&app, SQLITE2).await?;
+    grants(SQLITE2).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_sqlite3() -> Result<()> {
+    let app = App::new(&["default"])?;
+    basic(&app, SQLITE3).await?;
+    grants(SQLITE3).await?;
+
+    let app = &app;
+    let stats = |script: &'static str| async move {
+        app.ok(SQLITE3, &url("default", "stats", &[]), script).await
+    };
+    assert_eq!(
+        stats("CREATE TABLE n (id INTEGER PRIMARY KEY, v)").await?,
+        r#"{"changes":0,"last_insert_rowid":0}"#
+    );
+    assert_eq!(
+        stats("INSERT INTO n (v) VALUES (1);\nINSERT INTO n (v) VALUES (2);\nSELECT * FROM n")
+            .await?,
+        r#"{"changes":1,"last_insert_rowid":2}"#
+    );
+    // A new instance has a connection of its own: no history.
+    assert_eq!(
+        stats("SELECT * FROM n").await?,
+        r#"{"changes":0,"last_insert_rowid":0}"#
+    );
+    assert_eq!(
+        stats("UPDATE n SET v = 0").await?,
+        r#"{"changes":2,"last_insert_rowid":0}"#
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_generations_share_databases_and_migrations() -> Result<()> {
+    let app = App::new(&["default", "other"])?;
+    app.manager
+        .execute_batch(
+            "default",
+            "CREATE TABLE todo (id INTEGER PRIMARY KEY, title TEXT NOT NULL);
+             INSERT INTO todo (title) VALUES ('migrated');",
+        )
+        .await?;
+    app.ok(
+        SQLITE2,
+        &url("default", "execute", &["text:from v2"]),
+        "INSERT INTO todo (title) VALUES (?)",
+    )
+    .await?;
+    app.ok(
+        SQLITE3,
+        &url("default", "execute", &["text:from v3"]),
+        "INSERT INTO todo (title) VALUES (?)",
+    )
+    .await?;
+    for guest in [SQLITE2, SQLITE3] {
+        let got = app
+            .ok(
+                guest,
+                &url("default", "execute", &[]),
+                "SELECT title FROM todo ORDER BY id",
+            )
+            .await?;
+        assert_eq!(
+            got,
+            r#"{"columns":["title"],"rows":[["migrated"],["from v2"],["from v3"]]}"#
+        );
+        let got = app
+            .ok(guest, &url("other", "execute", &[]), "SELECT * FROM todo")
+            .await?;
+        assert_eq!(got, "error: io: no such table: todo");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_left_open_by_a_guest_is_rolled_back() -> Result<()> {
+    let app = App::new(&["default"])?;
+    app.manager
+        .execute_batch("default", "CREATE TABLE t (v INTEGER)")
+        .await?;
+    for guest in [SQLITE2, SQLITE3] {
+        let got = app
+            .ok(
+                guest,
+                &url("default", "script", &[]),
+                "BEGIN;\nINSERT INTO t VALUES (1);\nSELECT count(*) FROM t",
+            )
+            .await?;
+        assert_eq!(got, r#"{"columns":["count(*)"],"rows":[[1]]}"#);
+        // The instance is gone: its insert was never committed, and the
+        // next instance can write.
+        let got = app
+            .ok(
+                guest,
+                &url("default", "script", &[]),
+                "INSERT INTO t VALUES (2);\nSELECT count(*) FROM t",
+            )
+            .await?;
+        assert_eq!(got, r#"{"columns":["count(*)"],"rows":[[1]]}"#);
+        app.manager
+            .execute_batch("default", "DELETE FROM t")
+            .await?;
+    }
+    Ok(())
+}
