@@ -30,6 +30,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_library_backtraces();
     init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -44,6 +45,17 @@ fn main() -> ExitCode {
             print_error(&err);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Routine errors on the request path (a guest closing a stream, a denied
+/// grant) must not pay for a host stack capture: unless the user asked for
+/// library backtraces explicitly, turn them off. Panics still honour
+/// `RUST_BACKTRACE`.
+fn quiet_library_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
 }
 

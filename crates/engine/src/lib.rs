@@ -197,6 +197,14 @@ fn config(options: &EngineOptions, pooling: bool) -> Config {
     config.consume_fuel(options.fuel);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
     if pooling {
+        let pagemap = tuning("SKIFF_PAGEMAP_SCAN", 1) != 0
+            && PoolingAllocationConfig::is_pagemap_scan_available();
+        let max_memory = usize::try_from(options.max_memory_size).unwrap_or(usize::MAX);
+        let (keep_memory, keep_table) = if pagemap {
+            (max_memory.min(64 << 20), 1 << 20)
+        } else {
+            (max_memory.min(4 << 20), 64 << 10)
+        };
         let mut pool = PoolingAllocationConfig::new();
         let n = options.max_instances.max(1);
         pool.total_component_instances(n)
@@ -211,10 +219,33 @@ fn config(options: &EngineOptions, pooling: bool) -> Config {
             .max_core_instance_size(1 << 20)
             .max_core_instances_per_component(50)
             .max_memories_per_component(10)
-            .max_tables_per_component(50);
+            .max_tables_per_component(50)
+            // Resetting a slot with `madvise` costs page faults and, in a
+            // multi-threaded host, TLB-shootdown IPIs to every core: the single
+            // largest per-request cost measured (see BENCHMARKS.md). Keep slots
+            // resident and reset them in place instead — with PAGEMAP_SCAN
+            // (Linux ≥ 6.7) only the pages a request dirtied are touched, so
+            // the whole memory can stay resident; without it, `memset` cost
+            // grows with the size kept, so keep a few MiB.
+            .linear_memory_keep_resident(tuning("SKIFF_POOL_MEMORY_KEEP_RESIDENT", keep_memory))
+            .table_keep_resident(tuning("SKIFF_POOL_TABLE_KEEP_RESIDENT", keep_table))
+            .async_stack_keep_resident(tuning("SKIFF_POOL_STACK_KEEP_RESIDENT", 0))
+            .decommit_batch_size(tuning("SKIFF_POOL_DECOMMIT_BATCH", 1))
+            // Bounds the RSS that resident slots can pin.
+            .max_unused_warm_slots(tuning("SKIFF_POOL_WARM_SLOTS", 100) as u32);
+        if pagemap {
+            pool.pagemap_scan(wasmtime::Enabled::Yes);
+        }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
+}
+/// A pooling knob, overridable from the environment for benchmarking experiments.
+fn tuning(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn spawn_ticker(engine: wasmtime::EngineWeak, stop: Arc<AtomicBool>) {

@@ -1,20 +1,7 @@
 //! Parameters: each [`Value`] is encoded for the type PostgreSQL inferred for
 //! its placeholder, so guests need not match widths exactly.
 //!
-//! The rules, by value kind (anything else is `bad-parameter`, naming the
-//! placeholder and both types):
-//! - integers (any width, signed or not) → any integer type they fit
-//!   (`smallint`, `integer`, `bigint`, `"char"`, `oid`), `real`, `double
-//!   precision`, `numeric`;
-//! - floats → `real`, `double precision`, `numeric`;
-//! - `str` → text types (`text`, `varchar`, `char(n)`, `name`, enums,
-//!   `citext`…), `json`/`jsonb`, `uuid`, `numeric`;
-//! - `decimal` → `numeric`, the float and integer types (if it fits), text;
-//! - `timestamp` (seconds) → `timestamp`, `timestamptz`, integer types;
-//!   `datetime` → `timestamp`, `timestamptz` (as UTC);
-//! - `uuid`, `jsonb` → their types or text; arrays and ranges → arrays and
-//!   ranges of any integer width for integer elements;
-//! - `null` → any type.
+//! The rules are in the crate docs (“Values”).
 
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDateTime};

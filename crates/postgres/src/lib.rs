@@ -18,7 +18,7 @@
 //!   entry, and each address a name resolves to passes the SSRF guard of
 //!   [`AllowedHosts::allows_resolved`](skiff_outbound_networking::AllowedHosts::allows_resolved)),
 //!   connecting with `tokio-postgres`, and statements with typed parameters
-//!   ([`Value`]) converted to the types the server infers ([`encode`]);
+//!   and results ([`Value`], [`RowSet`]);
 //! - the host side: [`PgState`] per instance (it reuses an instance's
 //!   connection to the same address), [`PgHostView`] for the store data,
 //!   and [`add_to_linker`].
@@ -28,6 +28,37 @@
 //! not allowed: add `postgres://db.internal:5433` to
 //! `allowed_outbound_hosts`"``) or the server it could not reach. TLS is not
 //! supported yet: `sslmode=require` and a builder's CA root fail to connect.
+//!
+//! # Values
+//!
+//! Results are read by column type: `boolean`, `"char"` (`int8`),
+//! `smallint`, `integer`, `bigint`, `real`, `double precision`, text types
+//! (`str`), `bytea` (`binary`), `date`, `time`, `timestamp` and
+//! `timestamptz` (`datetime`, in UTC), `uuid`, `json`/`jsonb` (`jsonb`, the
+//! JSON text), `numeric` (`decimal`, exact text at any precision, `NaN` and
+//! `±Infinity` too), `int4range`, `int8range`, `numrange` (an empty range is
+//! written as `(0,0)`, which reads back as empty), one-dimensional
+//! `integer[]`, `bigint[]`, `numeric[]`, `text[]`/`varchar[]`, and
+//! `interval`. A generation without a type gets `unsupported` (with the
+//! value's binary wire form in `@4`) and column type `other`.
+//!
+//! Parameters are converted to the type the server infers for each
+//! placeholder, so guests need not match widths exactly; anything else is
+//! `bad-parameter`, naming the placeholder and both types:
+//! - integers (any width, signed or not) → any integer type they fit
+//!   (`smallint`, `integer`, `bigint`, `"char"`, `oid`), `real`, `double
+//!   precision`, `numeric`;
+//! - floats → `real`, `double precision`, `numeric`;
+//! - `str` → text types (`text`, `varchar`, `char(n)`, `name`, enums,
+//!   `citext`…), `json`/`jsonb`, `uuid`, `numeric`;
+//! - `decimal` → `numeric`, the float and integer types (if it fits), text;
+//! - `timestamp` (seconds since the epoch) → `timestamp`, `timestamptz`,
+//!   integer types; `datetime` → `timestamp`, `timestamptz` (as UTC);
+//! - `uuid`, `jsonb` → their types or text; integer arrays and ranges →
+//!   arrays and ranges of any integer width they fit;
+//! - `null` → any type.
+//!
+//! # Example
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -64,7 +95,7 @@
 mod bindings;
 mod client;
 mod decode;
-pub mod encode;
+mod encode;
 mod error;
 mod host;
 mod value;

@@ -22,9 +22,9 @@ pub struct Interval {
 
 /// A parameter or result value.
 ///
-/// Parameters are converted to the type PostgreSQL infers for them (see
-/// [`encode`](crate::encode)); results are read by column type (see
-/// [`ColumnType`]).
+/// Parameters are converted to the type PostgreSQL infers for them, results
+/// are read by column type ([`ColumnType`]); see the crate docs for the
+/// rules.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// SQL `NULL`.

@@ -195,6 +195,7 @@ fn check_builder(builder: &BuilderHandle) -> Result<(), Error> {
 }
 
 impl v4::HostConnectionBuilder for PgView<'_> {
+    #[tracing::instrument(name = "skiff_postgres.builder", skip_all, fields(interface = INTERFACE))]
     async fn new(&mut self, address: String) -> wasmtime::Result<Resource<BuilderHandle>> {
         Ok(self.table.push(BuilderHandle {
             address,
@@ -202,6 +203,8 @@ impl v4::HostConnectionBuilder for PgView<'_> {
         })?)
     }
 
+    #[tracing::instrument(name = "skiff_postgres.set_ca_root", skip_all,
+        fields(interface = INTERFACE))]
     async fn set_ca_root(
         &mut self,
         builder: Resource<BuilderHandle>,

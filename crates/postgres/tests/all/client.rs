@@ -10,8 +10,11 @@ use crate::pg_server::PgServer;
 
 /// Allows exactly `postgres://127.0.0.1:<port>`.
 pub fn allow(server: &PgServer) -> AllowedHosts {
-    AllowedHosts::parse(&[format!("postgres://127.0.0.1:{}", server.port())], &|_| None)
-        .expect("a valid entry")
+    AllowedHosts::parse(
+        &[format!("postgres://127.0.0.1:{}", server.port())],
+        &|_| None,
+    )
+    .expect("a valid entry")
 }
 
 /// A connection to a fresh database on the shared server.
@@ -38,12 +41,24 @@ async fn every_value_type_round_trips() -> Result<()> {
         ("integer", Value::Int32(i32::MAX), ColumnType::Int32),
         ("bigint", Value::Int64(i64::MIN), ColumnType::Int64),
         ("real", Value::Float32(1.5), ColumnType::Floating32),
-        ("double precision", Value::Float64(-0.1), ColumnType::Floating64),
-        ("double precision", Value::Float64(f64::INFINITY), ColumnType::Floating64),
+        (
+            "double precision",
+            Value::Float64(-0.1),
+            ColumnType::Floating64,
+        ),
+        (
+            "double precision",
+            Value::Float64(f64::INFINITY),
+            ColumnType::Floating64,
+        ),
         ("text", Value::Str("späße ✓ 'q'".into()), ColumnType::Str),
         ("varchar(10)", Value::Str("short".into()), ColumnType::Str),
         ("text", Value::Str(String::new()), ColumnType::Str),
-        ("bytea", Value::Binary((0..=255).collect()), ColumnType::Binary),
+        (
+            "bytea",
+            Value::Binary((0..=255).collect()),
+            ColumnType::Binary,
+        ),
         ("bytea", Value::Binary(Vec::new()), ColumnType::Binary),
         ("date", Value::Date(date(2024, 2, 29)), ColumnType::Date),
         ("date", Value::Date(date(-44, 3, 15)), ColumnType::Date),
@@ -63,18 +78,42 @@ async fn every_value_type_round_trips() -> Result<()> {
             Value::Uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()),
             ColumnType::Uuid,
         ),
-        ("jsonb", Value::Jsonb(br#"{"a": [1, true, null]}"#.to_vec()), ColumnType::Jsonb),
-        ("json", Value::Jsonb(br#"{"kept":  "as written"}"#.to_vec()), ColumnType::Jsonb),
-        ("numeric", Value::Decimal("-12345678901234567890.000000000001".into()), ColumnType::Decimal),
-        ("numeric(10,2)", Value::Decimal("3.10".into()), ColumnType::Decimal),
+        (
+            "jsonb",
+            Value::Jsonb(br#"{"a": [1, true, null]}"#.to_vec()),
+            ColumnType::Jsonb,
+        ),
+        (
+            "json",
+            Value::Jsonb(br#"{"kept":  "as written"}"#.to_vec()),
+            ColumnType::Jsonb,
+        ),
+        (
+            "numeric",
+            Value::Decimal("-12345678901234567890.000000000001".into()),
+            ColumnType::Decimal,
+        ),
+        (
+            "numeric(10,2)",
+            Value::Decimal("3.10".into()),
+            ColumnType::Decimal,
+        ),
         ("numeric", Value::Decimal("NaN".into()), ColumnType::Decimal),
-        ("numeric", Value::Decimal("-Infinity".into()), ColumnType::Decimal),
+        (
+            "numeric",
+            Value::Decimal("-Infinity".into()),
+            ColumnType::Decimal,
+        ),
         (
             "int4range",
             Value::RangeInt32(Some((1, true)), Some((10, false))),
             ColumnType::RangeInt32,
         ),
-        ("int4range", Value::RangeInt32(None, Some((0, false))), ColumnType::RangeInt32),
+        (
+            "int4range",
+            Value::RangeInt32(None, Some((0, false))),
+            ColumnType::RangeInt32,
+        ),
         (
             "int8range",
             Value::RangeInt64(Some((i64::MIN, true)), None),
@@ -90,7 +129,11 @@ async fn every_value_type_round_trips() -> Result<()> {
             Value::ArrayInt32(vec![Some(1), None, Some(-3)]),
             ColumnType::ArrayInt32,
         ),
-        ("bigint[]", Value::ArrayInt64(vec![]), ColumnType::ArrayInt64),
+        (
+            "bigint[]",
+            Value::ArrayInt64(vec![]),
+            ColumnType::ArrayInt64,
+        ),
         (
             "numeric[]",
             Value::ArrayDecimal(vec![Some("0.001".into()), None]),
@@ -116,13 +159,20 @@ async fn every_value_type_round_trips() -> Result<()> {
         db.execute(&format!("CREATE TABLE {table} (v {sql_type})"), &[])
             .await?;
         let inserted = db
-            .execute(&format!("INSERT INTO {table} VALUES ($1), ($2)"), &[value.clone(), Value::Null])
+            .execute(
+                &format!("INSERT INTO {table} VALUES ($1), ($2)"),
+                &[value.clone(), Value::Null],
+            )
             .await?;
         assert_eq!(inserted, 2);
         let set = db.query(&format!("SELECT v FROM {table}"), &[]).await?;
         assert_eq!(set.columns[0].name, "v");
         assert_eq!(&set.columns[0].column_type, column_type, "{sql_type}");
-        assert_eq!(set.rows, [vec![value.clone()], vec![Value::Null]], "{sql_type}");
+        assert_eq!(
+            set.rows,
+            [vec![value.clone()], vec![Value::Null]],
+            "{sql_type}"
+        );
     }
     Ok(())
 }
@@ -131,18 +181,35 @@ async fn every_value_type_round_trips() -> Result<()> {
 async fn numeric_is_exact_at_any_precision() -> Result<()> {
     let db = fresh().await?;
     let values = [
-        "0", "1", "-1", "10000", "9999", "100000000", "0.0001", "0.00001", "-0.5",
-        "123456789.987654321", "1e-20", "-7.5E+3", "0.000", "100.0100",
+        "0",
+        "1",
+        "-1",
+        "10000",
+        "9999",
+        "100000000",
+        "0.0001",
+        "0.00001",
+        "-0.5",
+        "123456789.987654321",
+        "1e-20",
+        "-7.5E+3",
+        "0.000",
+        "100.0100",
         "3141592653589793238462643383279502884197169399375105820974944592307816406286",
     ];
     for value in values {
         let set = db
-            .query("SELECT $1::numeric, $1::numeric::text", &[Value::Decimal(value.into())])
+            .query(
+                "SELECT $1::numeric, $1::numeric::text",
+                &[Value::Decimal(value.into())],
+            )
             .await?;
         let [decoded, text] = &set.rows[0][..] else {
             panic!("two columns")
         };
-        let Value::Str(text) = text else { panic!("{text:?}") };
+        let Value::Str(text) = text else {
+            panic!("{text:?}")
+        };
         assert_eq!(decoded, &Value::Decimal(text.clone()), "{value}");
     }
     let err = db
@@ -212,7 +279,9 @@ async fn parameters_convert_to_the_inferred_type() -> Result<()> {
         ]
     );
     // Timestamps also go into integer columns as seconds.
-    let set = db.query("SELECT $1::bigint", &[Value::Timestamp(1_700_000_000)]).await?;
+    let set = db
+        .query("SELECT $1::bigint", &[Value::Timestamp(1_700_000_000)])
+        .await?;
     assert_eq!(set.rows, [vec![Value::Int64(1_700_000_000)]]);
 
     let bad = |err: Error| match err {
@@ -223,19 +292,31 @@ async fn parameters_convert_to_the_inferred_type() -> Result<()> {
         .execute("INSERT INTO n (s) VALUES ($1)", &[Value::Int64(70_000)])
         .await
         .unwrap_err();
-    assert_eq!(bad(err), "parameter $1: 70000 is out of range for type int2");
+    assert_eq!(
+        bad(err),
+        "parameter $1: 70000 is out of range for type int2"
+    );
     let err = db
         .execute("INSERT INTO n (i) VALUES ($1)", &[Value::Str("12".into())])
         .await
         .unwrap_err();
-    assert_eq!(bad(err), "parameter $1: a str value cannot be used for type int4");
+    assert_eq!(
+        bad(err),
+        "parameter $1: a str value cannot be used for type int4"
+    );
     let err = db
         .execute("INSERT INTO n (i, b) VALUES ($1, $2)", &[Value::Int32(1)])
         .await
         .unwrap_err();
-    assert_eq!(bad(err), "the statement has 2 parameter(s) but 1 were given");
+    assert_eq!(
+        bad(err),
+        "the statement has 2 parameter(s) but 1 were given"
+    );
     let err = db
-        .execute("INSERT INTO n (u) VALUES ($1)", &[Value::Uuid("nope".into())])
+        .execute(
+            "INSERT INTO n (u) VALUES ($1)",
+            &[Value::Uuid("nope".into())],
+        )
         .await
         .unwrap_err();
     assert_eq!(bad(err), "parameter $1: `nope` is not a UUID");
@@ -246,20 +327,41 @@ async fn parameters_convert_to_the_inferred_type() -> Result<()> {
 async fn server_errors_carry_their_fields() -> Result<()> {
     let db = fresh().await?;
     let err = db.query("SELEC 1", &[]).await.unwrap_err();
-    let Error::QueryFailed { message, db_error: Some(db_error) } = err else {
+    let Error::QueryFailed {
+        message,
+        db_error: Some(db_error),
+    } = err
+    else {
         panic!("{err:?}")
     };
     assert_eq!(db_error.code, "42601");
     assert_eq!(db_error.severity, "ERROR");
     assert!(message.contains("syntax error"), "{message}");
 
-    db.execute("CREATE TABLE u (id int CONSTRAINT u_pk PRIMARY KEY)", &[]).await?;
+    db.execute("CREATE TABLE u (id int CONSTRAINT u_pk PRIMARY KEY)", &[])
+        .await?;
     db.execute("INSERT INTO u VALUES (1)", &[]).await?;
-    let err = db.execute("INSERT INTO u VALUES (1)", &[]).await.unwrap_err();
-    let Error::QueryFailed { db_error: Some(db_error), .. } = err else { panic!("{err:?}") };
+    let err = db
+        .execute("INSERT INTO u VALUES (1)", &[])
+        .await
+        .unwrap_err();
+    let Error::QueryFailed {
+        db_error: Some(db_error),
+        ..
+    } = err
+    else {
+        panic!("{err:?}")
+    };
     assert_eq!(db_error.code, "23505");
-    assert_eq!(db_error.detail.as_deref(), Some("Key (id)=(1) already exists."));
-    assert!(db_error.extras.contains(&("constraint".into(), "u_pk".into())));
+    assert_eq!(
+        db_error.detail.as_deref(),
+        Some("Key (id)=(1) already exists.")
+    );
+    assert!(
+        db_error
+            .extras
+            .contains(&("constraint".into(), "u_pk".into()))
+    );
     assert!(db_error.extras.contains(&("table".into(), "u".into())));
     // The connection is still usable.
     assert_eq!(db.execute("DELETE FROM u", &[]).await?, 1);
@@ -270,10 +372,16 @@ async fn server_errors_carry_their_fields() -> Result<()> {
 async fn types_no_interface_has_are_unsupported_with_their_bytes() -> Result<()> {
     let db = fresh().await?;
     let set = db
-        .query("SELECT '10.0.0.1'::inet AS addr, ARRAY[true]::bool[] AS flags", &[])
+        .query(
+            "SELECT '10.0.0.1'::inet AS addr, ARRAY[true]::bool[] AS flags",
+            &[],
+        )
         .await?;
     assert_eq!(set.columns[0].column_type, ColumnType::Other("inet".into()));
-    assert_eq!(set.columns[1].column_type, ColumnType::Other("_bool".into()));
+    assert_eq!(
+        set.columns[1].column_type,
+        ColumnType::Other("_bool".into())
+    );
     assert!(matches!(&set.rows[0][0], Value::Unsupported(raw) if !raw.is_empty()));
     Ok(())
 }
@@ -283,7 +391,10 @@ async fn key_value_addresses_work_too() -> Result<()> {
     let server = PgServer::shared()?;
     let url = server.database().await?;
     let db = url.rsplit('/').next().unwrap();
-    let address = format!("host=127.0.0.1 port={} user=postgres dbname={db}", server.port());
+    let address = format!(
+        "host=127.0.0.1 port={} user=postgres dbname={db}",
+        server.port()
+    );
     let conn = PgConnection::connect(&address, &allow(server)).await?;
     let set = conn.query("SELECT current_database()", &[]).await?;
     assert_eq!(set.rows, [vec![Value::Str(db.to_string())]]);

@@ -53,9 +53,8 @@ async fn an_ungranted_host_is_refused_before_any_connection() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_default_port_needs_no_port_in_the_grant() -> Result<()> {
-    let message = connection_failed(
-        PgConnection::connect("postgres://db.invalid/app", &hosts(&[])).await,
-    );
+    let message =
+        connection_failed(PgConnection::connect("postgres://db.invalid/app", &hosts(&[])).await);
     assert_eq!(
         message,
         "`postgres://db.invalid:5432` is not allowed: add `postgres://db.invalid` to \
@@ -87,14 +86,21 @@ async fn every_host_of_the_address_must_be_granted() -> Result<()> {
         server.port()
     );
     let message = connection_failed(PgConnection::connect(&address, &allow(server)).await);
-    assert!(message.contains("`postgres://10.9.9.9:5432` is not allowed"), "{message}");
+    assert!(
+        message.contains("`postgres://10.9.9.9:5432` is not allowed"),
+        "{message}"
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unix_sockets_and_bad_addresses_are_refused() -> Result<()> {
     let message = connection_failed(
-        PgConnection::connect("host=/var/run/postgresql user=postgres", &hosts(&["*://*:*"])).await,
+        PgConnection::connect(
+            "host=/var/run/postgresql user=postgres",
+            &hosts(&["*://*:*"]),
+        )
+        .await,
     );
     assert!(message.contains("unix socket"), "{message}");
     let message = connection_failed(PgConnection::connect("postgres://[nope", &hosts(&[])).await);

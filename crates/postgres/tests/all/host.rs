@@ -1,5 +1,6 @@
-//! A minimal host for the `sql_*` guests: WASI p2, wasi:http, SQLite and
-//! PostgreSQL; each request gets a fresh instance, as in `skiff up`.
+//! A minimal host for the `sql_*` guests: WASI (0.2 and 0.3), wasi:http
+//! (`incoming-handler@0.2` and `handler@0.3`), SQLite and PostgreSQL; each
+//! request gets a fresh instance, as in `skiff up`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -17,6 +18,7 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub struct Host {
@@ -70,22 +72,36 @@ fn engine() -> &'static Engine {
 }
 
 /// A guest, pre-instantiated once per test binary.
-fn guest(path: &str) -> Result<ProxyPre<Host>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, ProxyPre<Host>>>> = OnceLock::new();
+#[derive(Clone)]
+enum Guest {
+    /// Exports `wasi:http/incoming-handler@0.2.x`.
+    P2(ProxyPre<Host>),
+    /// Exports `wasi:http/handler@0.3.0`.
+    P3(ServicePre<Host>),
+}
+
+fn guest(path: &str) -> Result<Guest> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Guest>>> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
-    if let Some(pre) = cache.get(path) {
-        return Ok(pre.clone());
+    if let Some(guest) = cache.get(path) {
+        return Ok(guest.clone());
     }
     let mut linker = Linker::<Host>::new(engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     skiff_sqlite::add_to_linker(&mut linker)?;
     skiff_postgres::add_to_linker(&mut linker)?;
     let component = Component::from_file(engine(), path)
         .map_err(|err| anyhow::anyhow!("could not compile {path}: {err:?}"))?;
-    let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
-    cache.insert(path.to_string(), pre.clone());
-    Ok(pre)
+    let pre = linker.instantiate_pre(&component)?;
+    let guest = match ProxyPre::new(pre.clone()) {
+        Ok(proxy) => Guest::P2(proxy),
+        Err(_) => Guest::P3(ServicePre::new(pre)?),
+    };
+    cache.insert(path.to_string(), guest.clone());
+    Ok(guest)
 }
 
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
@@ -112,8 +128,13 @@ impl App {
 
     /// Sends `POST <path_and_query>` with `body` to a fresh instance of the
     /// guest; returns the status and body.
-    pub async fn send(&self, guest: &str, path_and_query: &str, body: &str) -> Result<(u16, String)> {
-        let pre = self::guest(guest)?;
+    pub async fn send(
+        &self,
+        guest: &str,
+        path_and_query: &str,
+        body: &str,
+    ) -> Result<(u16, String)> {
+        let guest = self::guest(guest)?;
         let host = Host {
             wasi: WasiCtx::builder().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
@@ -121,7 +142,7 @@ impl App {
             sqlite: SqliteState::new(self.sqlite.clone(), self.granted.clone()),
             pg: PgState::new(self.allowed.clone()),
         };
-        let mut store = Store::new(engine(), host);
+        let store = Store::new(engine(), host);
         let request = http::Request::builder()
             .method("POST")
             .uri(format!("http://localhost{path_and_query}"))
@@ -130,37 +151,10 @@ impl App {
                     .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} })
                     .boxed_unsync(),
             )?;
-        let request = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let out = store.data_mut().http().new_response_outparam(tx)?;
-        let proxy = pre.instantiate_async(&mut store).await?;
-        let call = tokio::spawn(async move {
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, request, out)
-                .await
-        });
-        let response: http::Response<Body> = match rx.await {
-            Ok(response) => response.map_err(|code| anyhow::anyhow!("error code {code:?}"))?,
-            Err(_) => {
-                call.await??;
-                anyhow::bail!("the guest returned without a response");
-            }
-        };
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|err| anyhow::anyhow!("response body: {err:?}"))?
-            .to_bytes();
-        call.await??;
-        Ok((
-            parts.status.as_u16(),
-            String::from_utf8_lossy(&body).into_owned(),
-        ))
+        match guest {
+            Guest::P2(pre) => send_p2(pre, store, request).await,
+            Guest::P3(pre) => send_p3(pre, store, request).await,
+        }
     }
 
     /// `send`, expecting `200`; returns the body.
@@ -169,6 +163,70 @@ impl App {
         anyhow::ensure!(status == 200, "{path_and_query}: status {status}: {text}");
         Ok(text)
     }
+}
+
+async fn read(response: http::Response<Body>) -> Result<(u16, String)> {
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|err| anyhow::anyhow!("response body: {err:?}"))?
+        .to_bytes();
+    Ok((
+        parts.status.as_u16(),
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
+}
+
+async fn send_p2(
+    pre: ProxyPre<Host>,
+    mut store: Store<Host>,
+    request: http::Request<Body>,
+) -> Result<(u16, String)> {
+    let request = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, request)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let out = store.data_mut().http().new_response_outparam(tx)?;
+    let proxy = pre.instantiate_async(&mut store).await?;
+    let call = tokio::spawn(async move {
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, request, out)
+            .await
+    });
+    let response = match rx.await {
+        Ok(response) => response.map_err(|code| anyhow::anyhow!("error code {code:?}"))?,
+        Err(_) => {
+            call.await??;
+            anyhow::bail!("the guest returned without a response");
+        }
+    };
+    let result = read(response).await?;
+    call.await??;
+    Ok(result)
+}
+
+async fn send_p3(
+    pre: ServicePre<Host>,
+    mut store: Store<Host>,
+    request: http::Request<Body>,
+) -> Result<(u16, String)> {
+    let service = pre.instantiate_async(&mut store).await?;
+    let (request, _io) =
+        wasmtime_wasi_http::p3::Request::from_http(wasmtime_wasi_http::default_hooks(), request);
+    store
+        .run_concurrent(async |accessor| {
+            let response = service
+                .handle(accessor, request)
+                .await?
+                .map_err(|code| anyhow::anyhow!("error code {code:?}"))?;
+            let response =
+                accessor.with(|mut access| response.into_http(&mut access, async { Ok(()) }))?;
+            read(response).await
+        })
+        .await?
 }
 
 /// Percent-encodes a query value.

@@ -99,7 +99,11 @@ impl PgServer {
                 .args(["-R", "postgres:"])
                 .arg(&dir)
                 .status()?;
-            anyhow::ensure!(status.success(), "chown {} to postgres failed", dir.display());
+            anyhow::ensure!(
+                status.success(),
+                "chown {} to postgres failed",
+                dir.display()
+            );
         }
         let server = PgServer {
             bin,
@@ -113,7 +117,15 @@ impl PgServer {
             .command("initdb")
             .arg("-D")
             .arg(server.data())
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ])
             .output()
             .with_context(|| format!("could not run {}", server.bin.join("initdb").display()))?;
         if !output.status.success() {
@@ -221,7 +233,10 @@ impl PgServer {
                 );
             }
             if Instant::now() > deadline {
-                bail!("postgres did not accept connections on port {} within 30 s", self.port);
+                bail!(
+                    "postgres did not accept connections on port {} within 30 s",
+                    self.port
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -261,10 +276,15 @@ impl PgServer {
     /// Creates a fresh, empty database and returns its URL.
     pub async fn database(&self) -> Result<String> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let (client, connection) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
-            .await
-            .with_context(|| format!("connecting to postgres at {}", self.address()))?;
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let (client, connection) =
+            tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+                .await
+                .with_context(|| format!("connecting to postgres at {}", self.address()))?;
         let task = tokio::spawn(connection);
         client
             .simple_query(&format!("CREATE DATABASE {name}"))

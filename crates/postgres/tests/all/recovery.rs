@@ -24,9 +24,14 @@ async fn a_server_that_goes_down_and_comes_back() -> Result<()> {
     assert!(message.contains(&server.address()), "{message}");
     assert!(conn.is_closed());
     let err = PgConnection::connect(&url, &allowed).await.err().unwrap();
-    let Error::ConnectionFailed(message) = &err else { panic!("{err:?}") };
+    let Error::ConnectionFailed(message) = &err else {
+        panic!("{err:?}")
+    };
     assert!(
-        message.starts_with(&format!("could not connect to postgres at {}: ", server.address())),
+        message.starts_with(&format!(
+            "could not connect to postgres at {}: ",
+            server.address()
+        )),
         "{message}"
     );
 

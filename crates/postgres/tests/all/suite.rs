@@ -1,7 +1,8 @@
 //! The SQL suite, run by `sql_test!` through every `sql_*` guest: SQLite
-//! through `fermyon:spin/sqlite@2.0.0` and `spin:sqlite/sqlite@3.0.0`,
-//! PostgreSQL through `fermyon:spin/postgres@2.0.0`,
-//! `spin:postgres/postgres@3.0.0` and `@4.0.0`. Where the backends differ
+//! through `fermyon:spin/sqlite@2.0.0`, `spin:sqlite/sqlite@3.0.0` and the
+//! `async func`s of `@3.1.0`, PostgreSQL through
+//! `fermyon:spin/postgres@2.0.0`, `spin:postgres/postgres@3.0.0`, `@4.0.0`
+//! and the `async func`s of `@4.2.0`. Where the backends differ
 //! (column type names, error variants) the [`Db`] fixture says how; the
 //! statements, parameters and expected rows are the same.
 
@@ -14,9 +15,11 @@ use crate::pg_server::PgServer;
 
 pub const SQLITE2: &str = test_programs_artifacts::SQL_SQLITE2_COMPONENT;
 pub const SQLITE3: &str = test_programs_artifacts::SQL_SQLITE3_COMPONENT;
+pub const SQLITE31: &str = test_programs_artifacts::SQL_SQLITE31_COMPONENT;
 pub const PG2: &str = test_programs_artifacts::SQL_PG2_COMPONENT;
 pub const PG3: &str = test_programs_artifacts::SQL_PG3_COMPONENT;
 pub const PG4: &str = test_programs_artifacts::SQL_PG4_COMPONENT;
+pub const PG42: &str = test_programs_artifacts::SQL_PG42_COMPONENT;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -59,7 +62,9 @@ impl Db {
             Dialect::Sqlite => "execute",
             Dialect::Postgres => op,
         };
-        self.app.ok(self.guest, &url(&self.db, op, params), sql).await
+        self.app
+            .ok(self.guest, &url(&self.db, op, params), sql)
+            .await
     }
 
     /// Runs a statement that returns no rows; fails on an error answer.
@@ -85,7 +90,10 @@ impl Db {
     /// A statement's error answer, `error: <variant>: <message>`.
     pub async fn error(&self, sql: &str, params: &[&str]) -> Result<String> {
         let answer = self.send("execute", sql, params).await?;
-        anyhow::ensure!(answer.starts_with("error: "), "{sql}: expected an error, got {answer}");
+        anyhow::ensure!(
+            answer.starts_with("error: "),
+            "{sql}: expected an error, got {answer}"
+        );
         Ok(answer)
     }
 
@@ -119,7 +127,9 @@ impl Db {
             Dialect::Sqlite => "secret".to_string(),
             Dialect::Postgres => self.db.replace("127.0.0.1", "localhost"),
         };
-        self.app.ok(self.guest, &url(&db, "execute", &[]), "SELECT 1").await
+        self.app
+            .ok(self.guest, &url(&db, "execute", &[]), "SELECT 1")
+            .await
     }
 }
 
@@ -143,6 +153,12 @@ macro_rules! sql_test {
             }
 
             #[tokio::test(flavor = "multi_thread")]
+            pub async fn sql_sqlite31() -> Result<()> {
+                let $db = Db::sqlite(SQLITE31).await?;
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
             pub async fn sql_pg2() -> Result<()> {
                 let $db = Db::postgres(PG2).await?;
                 $body
@@ -157,6 +173,12 @@ macro_rules! sql_test {
             #[tokio::test(flavor = "multi_thread")]
             pub async fn sql_pg4() -> Result<()> {
                 let $db = Db::postgres(PG4).await?;
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            pub async fn sql_pg42() -> Result<()> {
+                let $db = Db::postgres(PG42).await?;
                 $body
             }
         }
@@ -184,18 +206,21 @@ sql_test!(create_insert_select, |db| {
         .await?;
     }
     assert_eq!(
-        db.query("SELECT id, title, score, data FROM todo ORDER BY id", &[]).await?,
+        db.query("SELECT id, title, score, data FROM todo ORDER BY id", &[])
+            .await?,
         concat!(
             r#"{"columns":["id","title","score","data"],"rows":["#,
             r#"[1,"write tests",0.5,{"blob":"00ff"}],[2,"ship it",null,null],[3,"späße",-2.0,{"blob":""}]]}"#
         )
     );
     assert_eq!(
-        db.query("SELECT title FROM todo WHERE id = $1", &["i64:2"]).await?,
+        db.query("SELECT title FROM todo WHERE id = $1", &["i64:2"])
+            .await?,
         r#"{"columns":["title"],"rows":[["ship it"]]}"#
     );
     assert_eq!(
-        db.query("SELECT id FROM todo WHERE id > $1", &["i64:100"]).await?,
+        db.query("SELECT id FROM todo WHERE id > $1", &["i64:100"])
+            .await?,
         r#"{"columns":["id"],"rows":[]}"#
     );
     Ok(())
@@ -209,8 +234,13 @@ sql_test!(values_round_trip, |db| {
     )
     .await?;
     let rows: [[&str; 4]; 6] = [
-        ["i64:-9223372036854775808", "f64:-0.0", "text:", "blob:"],
-        ["i64:9223372036854775807", "f64:1e300", "text:'quotes' \"and\" \\ slashes", "blob:000102fdfeff"],
+        ["i64:-9223372036854775808", "f64:-2.5", "text:", "blob:"],
+        [
+            "i64:9223372036854775807",
+            "f64:1e300",
+            "text:'quotes' \"and\" \\ slashes",
+            "blob:000102fdfeff",
+        ],
         ["i64:0", "f64:inf", "text:line\nbreak\ttab", "blob:00"],
         ["i64:42", "f64:-inf", "text:ünïcödé ✓ 鍵 🦀", "blob:ff"],
         ["i32:-7", "f64:0.1", "text:null", "blob:6e756c6c"],
@@ -218,14 +248,17 @@ sql_test!(values_round_trip, |db| {
     ];
     for (n, [i, r, t, b]) in rows.iter().enumerate() {
         let n = format!("i64:{n}");
-        db.exec("INSERT INTO v VALUES ($1, $2, $3, $4, $5)", &[&n, i, r, t, b])
-            .await?;
+        db.exec(
+            "INSERT INTO v VALUES ($1, $2, $3, $4, $5)",
+            &[&n, i, r, t, b],
+        )
+        .await?;
     }
     assert_eq!(
         db.query("SELECT i, r, t, b FROM v ORDER BY n", &[]).await?,
         concat!(
             r#"{"columns":["i","r","t","b"],"rows":["#,
-            r#"[-9223372036854775808,-0.0,"",{"blob":""}],"#,
+            r#"[-9223372036854775808,-2.5,"",{"blob":""}],"#,
             r#"[9223372036854775807,1e300,"'quotes' \"and\" \\ slashes",{"blob":"000102fdfeff"}],"#,
             r#"[0,"inf","line\nbreak\ttab",{"blob":"00"}],"#,
             r#"[42,"-inf","ünïcödé ✓ 鍵 🦀",{"blob":"ff"}],"#,
@@ -234,7 +267,8 @@ sql_test!(values_round_trip, |db| {
         )
     );
     assert_eq!(
-        db.query("SELECT count(*) AS c FROM v WHERE t IS NULL", &[]).await?,
+        db.query("SELECT count(*) AS c FROM v WHERE t IS NULL", &[])
+            .await?,
         r#"{"columns":["c"],"rows":[[1]]}"#
     );
     Ok(())
@@ -242,14 +276,23 @@ sql_test!(values_round_trip, |db| {
 
 sql_test!(update_and_delete, |db| {
     let (int, text) = (db.ty("int"), db.ty("text"));
-    db.exec(&format!("CREATE TABLE t (id {int}, tag {text})"), &[]).await?;
+    db.exec(&format!("CREATE TABLE t (id {int}, tag {text})"), &[])
+        .await?;
     for id in 1..=5 {
         let id = format!("i64:{id}");
-        let tag = if id.ends_with(['1', '3', '5']) { "text:odd" } else { "text:even" };
-        db.exec("INSERT INTO t VALUES ($1, $2)", &[&id, tag]).await?;
+        let tag = if id.ends_with(['1', '3', '5']) {
+            "text:odd"
+        } else {
+            "text:even"
+        };
+        db.exec("INSERT INTO t VALUES ($1, $2)", &[&id, tag])
+            .await?;
     }
-    db.exec("UPDATE t SET tag = $1 WHERE tag = $2", &["text:EVEN", "text:even"])
-        .await?;
+    db.exec(
+        "UPDATE t SET tag = $1 WHERE tag = $2",
+        &["text:EVEN", "text:even"],
+    )
+    .await?;
     db.exec("DELETE FROM t WHERE id > $1", &["i64:3"]).await?;
     assert_eq!(
         db.query("SELECT id, tag FROM t ORDER BY id", &[]).await?,
@@ -261,20 +304,39 @@ sql_test!(update_and_delete, |db| {
 sql_test!(errors_are_the_interfaces_error_values, |db| {
     let (rejected, bad_param) = db.variants();
     let (int, text) = (db.ty("int"), db.ty("text"));
-    db.exec(&format!("CREATE TABLE u (id {int} PRIMARY KEY, name {text} NOT NULL)"), &[])
+    db.exec(
+        &format!("CREATE TABLE u (id {int} PRIMARY KEY, name {text} NOT NULL)"),
+        &[],
+    )
+    .await?;
+    db.exec("INSERT INTO u VALUES ($1, $2)", &["i64:1", "text:one"])
         .await?;
-    db.exec("INSERT INTO u VALUES ($1, $2)", &["i64:1", "text:one"]).await?;
 
     let err = db.error("SELEC 1", &[]).await?;
-    assert!(err.starts_with(rejected) && err.contains("syntax error"), "{err}");
+    assert!(
+        err.starts_with(rejected) && err.contains("syntax error"),
+        "{err}"
+    );
     let err = db.error("SELECT * FROM missing", &[]).await?;
-    assert!(err.starts_with(rejected) && err.contains("missing"), "{err}");
-    let err = db.error("INSERT INTO u VALUES ($1, $2)", &["i64:1", "text:again"]).await?;
+    assert!(
+        err.starts_with(rejected) && err.contains("missing"),
+        "{err}"
+    );
+    let err = db
+        .error("INSERT INTO u VALUES ($1, $2)", &["i64:1", "text:again"])
+        .await?;
     assert!(err.starts_with(rejected), "{err}");
     assert!(err.to_lowercase().contains("unique"), "{err}");
-    let err = db.error("INSERT INTO u VALUES ($1, NULL)", &["i64:2"]).await?;
-    assert!(err.starts_with(rejected) && err.contains("null"), "{err}");
-    let err = db.error("INSERT INTO u VALUES ($1, $2)", &["i64:3"]).await?;
+    let err = db
+        .error("INSERT INTO u VALUES ($1, NULL)", &["i64:2"])
+        .await?;
+    assert!(
+        err.starts_with(rejected) && err.to_lowercase().contains("null"),
+        "{err}"
+    );
+    let err = db
+        .error("INSERT INTO u VALUES ($1, $2)", &["i64:3"])
+        .await?;
     assert!(err.starts_with(bad_param), "{err}");
 
     // Nothing above changed the table, and the database still answers.
@@ -290,7 +352,10 @@ sql_test!(ungranted_databases_are_refused, |db| {
     match db.dialect {
         Dialect::Sqlite => assert_eq!(answer, "error: access-denied"),
         Dialect::Postgres => {
-            assert!(answer.starts_with("error: connection-failed: `postgres://localhost:"), "{answer}");
+            assert!(
+                answer.starts_with("error: connection-failed: `postgres://localhost:"),
+                "{answer}"
+            );
             assert!(answer.ends_with("to `allowed_outbound_hosts`"), "{answer}");
         }
     }

@@ -1,6 +1,9 @@
 //! The `sql_sqlite*` guests, one per interface generation, each instantiated
-//! in a minimal host (WASI p2 + wasi:http + this crate's `add_to_linker`) and
-//! sent requests through its `wasi:http` handler.
+//! in a minimal host (WASI 0.2 and 0.3, wasi:http, this crate's
+//! `add_to_linker`) and sent requests through its `wasi:http` handler:
+//! `sql_sqlite2` (`fermyon:spin/sqlite@2.0.0`), `sql_sqlite3`
+//! (`spin:sqlite/sqlite@3.0.0`, served by the host's `@3.1.0`) and
+//! `sql_sqlite31` (the `async func`s of `@3.1.0`, a WASI 0.3 guest).
 //!
 //! Request format and answers: see `test_programs::sql` and the guests' docs.
 
@@ -18,10 +21,12 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 const SQLITE2: &str = test_programs_artifacts::SQL_SQLITE2_COMPONENT;
 const SQLITE3: &str = test_programs_artifacts::SQL_SQLITE3_COMPONENT;
+const SQLITE31: &str = test_programs_artifacts::SQL_SQLITE31_COMPONENT;
 
 struct Host {
     wasi: WasiCtx,
@@ -64,21 +69,35 @@ fn engine() -> &'static Engine {
 }
 
 /// A guest, pre-instantiated once per test binary.
-fn guest(path: &str) -> Result<ProxyPre<Host>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, ProxyPre<Host>>>> = OnceLock::new();
+#[derive(Clone)]
+enum Guest {
+    /// Exports `wasi:http/incoming-handler@0.2.x`.
+    P2(ProxyPre<Host>),
+    /// Exports `wasi:http/handler@0.3.0`.
+    P3(ServicePre<Host>),
+}
+
+fn guest(path: &str) -> Result<Guest> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Guest>>> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
-    if let Some(pre) = cache.get(path) {
-        return Ok(pre.clone());
+    if let Some(guest) = cache.get(path) {
+        return Ok(guest.clone());
     }
     let mut linker = Linker::<Host>::new(engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     skiff_sqlite::add_to_linker(&mut linker)?;
     let component = Component::from_file(engine(), path)
         .map_err(|err| anyhow::anyhow!("could not compile {path}: {err:?}"))?;
-    let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
-    cache.insert(path.to_string(), pre.clone());
-    Ok(pre)
+    let pre = linker.instantiate_pre(&component)?;
+    let guest = match ProxyPre::new(pre.clone()) {
+        Ok(proxy) => Guest::P2(proxy),
+        Err(_) => Guest::P3(ServicePre::new(pre)?),
+    };
+    cache.insert(path.to_string(), guest.clone());
+    Ok(guest)
 }
 
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
@@ -105,14 +124,14 @@ impl App {
     /// Sends `POST <path_and_query>` with `body` to a fresh instance of the
     /// guest; returns the status and body.
     async fn send(&self, guest: &str, path_and_query: &str, body: &str) -> Result<(u16, String)> {
-        let pre = self::guest(guest)?;
+        let guest = self::guest(guest)?;
         let host = Host {
             wasi: WasiCtx::builder().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             sqlite: SqliteState::new(self.manager.clone(), self.granted.clone()),
         };
-        let mut store = Store::new(engine(), host);
+        let store = Store::new(engine(), host);
         let request = http::Request::builder()
             .method("POST")
             .uri(format!("http://localhost{path_and_query}"))
@@ -121,37 +140,10 @@ impl App {
                     .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} })
                     .boxed_unsync(),
             )?;
-        let request = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let out = store.data_mut().http().new_response_outparam(tx)?;
-        let proxy = pre.instantiate_async(&mut store).await?;
-        let call = tokio::spawn(async move {
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, request, out)
-                .await
-        });
-        let response: http::Response<Body> = match rx.await {
-            Ok(response) => response.map_err(|code| anyhow::anyhow!("error code {code:?}"))?,
-            Err(_) => {
-                call.await??;
-                anyhow::bail!("the guest returned without a response");
-            }
-        };
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|err| anyhow::anyhow!("response body: {err:?}"))?
-            .to_bytes();
-        call.await??;
-        Ok((
-            parts.status.as_u16(),
-            String::from_utf8_lossy(&body).into_owned(),
-        ))
+        match guest {
+            Guest::P2(pre) => send_p2(pre, store, request).await,
+            Guest::P3(pre) => send_p3(pre, store, request).await,
+        }
     }
 
     /// `send`, expecting `200`; returns the body.
@@ -160,6 +152,70 @@ impl App {
         anyhow::ensure!(status == 200, "{path_and_query}: status {status}: {text}");
         Ok(text)
     }
+}
+
+async fn read(response: http::Response<Body>) -> Result<(u16, String)> {
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|err| anyhow::anyhow!("response body: {err:?}"))?
+        .to_bytes();
+    Ok((
+        parts.status.as_u16(),
+        String::from_utf8_lossy(&body).into_owned(),
+    ))
+}
+
+async fn send_p2(
+    pre: ProxyPre<Host>,
+    mut store: Store<Host>,
+    request: http::Request<Body>,
+) -> Result<(u16, String)> {
+    let request = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, request)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let out = store.data_mut().http().new_response_outparam(tx)?;
+    let proxy = pre.instantiate_async(&mut store).await?;
+    let call = tokio::spawn(async move {
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, request, out)
+            .await
+    });
+    let response = match rx.await {
+        Ok(response) => response.map_err(|code| anyhow::anyhow!("error code {code:?}"))?,
+        Err(_) => {
+            call.await??;
+            anyhow::bail!("the guest returned without a response");
+        }
+    };
+    let result = read(response).await?;
+    call.await??;
+    Ok(result)
+}
+
+async fn send_p3(
+    pre: ServicePre<Host>,
+    mut store: Store<Host>,
+    request: http::Request<Body>,
+) -> Result<(u16, String)> {
+    let service = pre.instantiate_async(&mut store).await?;
+    let (request, _io) =
+        wasmtime_wasi_http::p3::Request::from_http(wasmtime_wasi_http::default_hooks(), request);
+    store
+        .run_concurrent(async |accessor| {
+            let response = service
+                .handle(accessor, request)
+                .await?
+                .map_err(|code| anyhow::anyhow!("error code {code:?}"))?;
+            let response =
+                accessor.with(|mut access| response.into_http(&mut access, async { Ok(()) }))?;
+            read(response).await
+        })
+        .await?
 }
 
 /// Percent-encodes a query value.
@@ -278,15 +334,11 @@ async fn sql_sqlite2() -> Result<()> {
     grants(SQLITE2).await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sql_sqlite3() -> Result<()> {
-    let app = App::new(&["default"])?;
-    basic(&app, SQLITE3).await?;
-    grants(SQLITE3).await?;
-
-    let app = &app;
+/// `changes` and `last-insert-rowid` describe the instance's own statements.
+async fn stats(guest: &str) -> Result<()> {
+    let app = &App::new(&["default"])?;
     let stats = |script: &'static str| async move {
-        app.ok(SQLITE3, &url("default", "stats", &[]), script).await
+        app.ok(guest, &url("default", "stats", &[]), script).await
     };
     assert_eq!(
         stats("CREATE TABLE n (id INTEGER PRIMARY KEY, v)").await?,
@@ -310,7 +362,24 @@ async fn sql_sqlite3() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn both_generations_share_databases_and_migrations() -> Result<()> {
+async fn sql_sqlite3() -> Result<()> {
+    let app = App::new(&["default"])?;
+    basic(&app, SQLITE3).await?;
+    grants(SQLITE3).await?;
+    stats(SQLITE3).await
+}
+
+/// The `async func`s of `@3.1.0`, from a WASI 0.3 guest.
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_sqlite31() -> Result<()> {
+    let app = App::new(&["default"])?;
+    basic(&app, SQLITE31).await?;
+    grants(SQLITE31).await?;
+    stats(SQLITE31).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_generation_shares_databases_and_migrations() -> Result<()> {
     let app = App::new(&["default", "other"])?;
     app.manager
         .execute_batch(
@@ -331,7 +400,13 @@ async fn both_generations_share_databases_and_migrations() -> Result<()> {
         "INSERT INTO todo (title) VALUES (?)",
     )
     .await?;
-    for guest in [SQLITE2, SQLITE3] {
+    app.ok(
+        SQLITE31,
+        &url("default", "execute", &["text:from v3.1"]),
+        "INSERT INTO todo (title) VALUES (?)",
+    )
+    .await?;
+    for guest in [SQLITE2, SQLITE3, SQLITE31] {
         let got = app
             .ok(
                 guest,
@@ -341,7 +416,7 @@ async fn both_generations_share_databases_and_migrations() -> Result<()> {
             .await?;
         assert_eq!(
             got,
-            r#"{"columns":["title"],"rows":[["migrated"],["from v2"],["from v3"]]}"#
+            r#"{"columns":["title"],"rows":[["migrated"],["from v2"],["from v3"],["from v3.1"]]}"#
         );
         let got = app
             .ok(guest, &url("other", "execute", &[]), "SELECT * FROM todo")
@@ -357,7 +432,7 @@ async fn a_transaction_left_open_by_a_guest_is_rolled_back() -> Result<()> {
     app.manager
         .execute_batch("default", "CREATE TABLE t (v INTEGER)")
         .await?;
-    for guest in [SQLITE2, SQLITE3] {
+    for guest in [SQLITE2, SQLITE3, SQLITE31] {
         let got = app
             .ok(
                 guest,
