@@ -17,6 +17,9 @@
 //!   the component's `key_value_stores` as its grant;
 //! - variables: `wasi:config/store` (`0.2.0-rc.1`, `0.2.0-draft`, `0.2.0-draft-2024-09-27`),
 //!   `fermyon:spin/variables@2.0.0`, `spin:variables/variables@3.0.0` (via `skiff-variables`);
+//! - SQL: `fermyon:spin/sqlite@2.0.0`, `spin:sqlite/sqlite@3.1.0` (grant: `sqlite_databases`),
+//!   `fermyon:spin/postgres@2.0.0`, `spin:postgres/postgres@3.0.0`/`@4.2.0` (grant:
+//!   `postgres://` entries in `allowed_outbound_hosts`);
 //! - WASI preview1 (`wasi_snapshot_preview1`) for core-module commands.
 //!
 //! ```no_run
@@ -40,6 +43,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use skiff_kv::{KeyValueManager, KvHostView, KvState, KvView};
 use skiff_outbound_networking::AllowedHosts;
+use skiff_postgres::{PgHostView, PgState, PgView};
+use skiff_sqlite::{SqliteHostView, SqliteManager, SqliteState, SqliteView};
 use skiff_variables::{Resolver, VariablesState, VariablesView};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
@@ -97,6 +102,10 @@ pub struct InstanceConfig {
     pub kv_granted: Arc<[String]>,
     /// The app's variables (providers, declarations and component templates).
     pub variables: Arc<Resolver>,
+    /// The app's SQLite databases.
+    pub sqlite: Arc<SqliteManager>,
+    /// Database labels this component may open (`sqlite_databases`).
+    pub sqlite_granted: Arc<[String]>,
 }
 
 impl InstanceConfig {
@@ -118,6 +127,8 @@ impl InstanceConfig {
             kv: Arc::new(KeyValueManager::builder(id).build()),
             kv_granted: Arc::from(Vec::new()),
             variables: Arc::new(Resolver::empty()),
+            sqlite: Arc::new(SqliteManager::builder().build()),
+            sqlite_granted: Arc::from(Vec::new()),
         }
     }
 
@@ -186,6 +197,8 @@ impl InstanceConfig {
             limits: self.store_limits(),
             kv: KvState::new(self.kv.clone(), self.kv_granted.clone()),
             variables: VariablesState::new(self.variables.clone(), &self.component_id),
+            sqlite: SqliteState::new(self.sqlite.clone(), self.sqlite_granted.clone()),
+            pg: PgState::new(self.allowed_outbound.clone()),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
@@ -230,6 +243,26 @@ pub struct HostState {
     limits: StoreLimits,
     kv: KvState,
     variables: VariablesState,
+    sqlite: SqliteState,
+    pg: PgState,
+}
+
+impl SqliteHostView for HostState {
+    fn sqlite(&mut self) -> SqliteView<'_> {
+        SqliteView {
+            state: &mut self.sqlite,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl PgHostView for HostState {
+    fn pg(&mut self) -> PgView<'_> {
+        PgView {
+            state: &mut self.pg,
+            table: &mut self.table,
+        }
+    }
 }
 
 impl VariablesView for HostState {
@@ -280,6 +313,8 @@ pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> 
         .map_err(anyhow::Error::from)?;
     skiff_kv::add_to_linker(&mut linker)?;
     skiff_variables::add_to_linker(&mut linker)?;
+    skiff_sqlite::add_to_linker(&mut linker)?;
+    skiff_postgres::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

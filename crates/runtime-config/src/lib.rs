@@ -28,6 +28,7 @@
 use std::path::{Path, PathBuf};
 
 use skiff_kv::KeyValueConfig;
+use skiff_sqlite::SqliteConfig;
 
 /// Top-level tables a runtime config may hold.
 const KNOWN: &[&str] = &["key_value_store", "variables_provider", "sqlite_database"];
@@ -71,8 +72,8 @@ pub struct RuntimeConfig {
     pub key_value: KeyValueConfig,
     /// `[[variables_provider]]` entries, verbatim (parsed by the variables capability).
     pub variables_providers: Vec<toml::Table>,
-    /// `[sqlite_database.LABEL]` sections, verbatim.
-    pub sqlite_databases: toml::Table,
+    /// `[sqlite_database.LABEL]` sections.
+    pub sqlite: SqliteConfig,
 }
 
 impl RuntimeConfig {
@@ -120,12 +121,11 @@ impl RuntimeConfig {
                     }
                 }
                 "sqlite_database" => {
-                    config.sqlite_databases = value
-                        .as_table()
-                        .ok_or_else(|| {
-                            invalid("`sqlite_database`: expected a table of databases".into())
-                        })?
-                        .clone();
+                    let sections = value.as_table().ok_or_else(|| {
+                        invalid("`sqlite_database`: expected a table of databases".into())
+                    })?;
+                    config.sqlite =
+                        SqliteConfig::from_toml(sections).map_err(|e| invalid(e.to_string()))?;
                 }
                 other => {
                     let hint = KNOWN
@@ -193,7 +193,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.key_value.stores.len(), 1);
         assert_eq!(c.variables_providers.len(), 1);
-        assert!(c.sqlite_databases.contains_key("default"));
+        assert_eq!(c.sqlite.databases.len(), 1);
     }
 
     #[test]

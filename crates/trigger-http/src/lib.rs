@@ -47,6 +47,8 @@ pub struct LoadOptions {
     pub kv: Arc<skiff_kv::KeyValueManager>,
     /// The app's variables.
     pub variables: Arc<skiff_variables::Resolver>,
+    /// The app's SQLite databases.
+    pub sqlite: Arc<skiff_sqlite::SqliteManager>,
 }
 
 /// One loaded component, ready to instantiate.
@@ -377,6 +379,8 @@ fn instance_config(
     config.kv = options.kv.clone();
     config.kv_granted = spec.key_value_stores.clone().into();
     config.variables = options.variables.clone();
+    config.sqlite = options.sqlite.clone();
+    config.sqlite_granted = spec.sqlite_databases.clone().into();
     config.preopens = files::preopens(spec, &options.state_dir)?;
     config.allowed_outbound = Arc::new(
         skiff_outbound_networking::AllowedHosts::parse(&spec.allowed_outbound_hosts, &|name| {

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use skiff_kv::KeyValueManager;
 use skiff_runtime_config::RuntimeConfig;
+use skiff_sqlite::SqliteManager;
 
 /// How often the file's modification time is checked.
 const POLL: Duration = Duration::from_millis(500);
@@ -15,7 +16,7 @@ const POLL: Duration = Duration::from_millis(500);
 const SETTLE: Duration = Duration::from_millis(100);
 
 /// Watches `path` (and SIGHUP) forever, applying each new version.
-pub async fn watch(path: PathBuf, kv: Arc<KeyValueManager>) {
+pub async fn watch(path: PathBuf, kv: Arc<KeyValueManager>, sqlite: Arc<SqliteManager>) {
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(hup) => Some(hup),
         Err(err) => {
@@ -46,11 +47,11 @@ pub async fn watch(path: PathBuf, kv: Arc<KeyValueManager>) {
             now = again;
         }
         seen = now;
-        apply(&path, &kv).await;
+        apply(&path, &kv, &sqlite).await;
     }
 }
 
-async fn apply(path: &Path, kv: &KeyValueManager) {
+async fn apply(path: &Path, kv: &KeyValueManager, sqlite: &SqliteManager) {
     let config = match RuntimeConfig::load(path) {
         Ok(config) => config,
         Err(err) => {
@@ -60,12 +61,19 @@ async fn apply(path: &Path, kv: &KeyValueManager) {
             return;
         }
     };
-    match kv.apply(&config.key_value).await {
+    let applied = match kv.apply(&config.key_value).await {
+        Ok(()) => sqlite
+            .apply(&config.sqlite)
+            .await
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error>),
+        Err(e) => Err(Box::new(e) as Box<dyn std::error::Error>),
+    };
+    match applied {
         Ok(()) => tracing::info!("runtime config `{}` applied", path.display()),
         Err(err) => tracing::error!(
             "runtime config `{}` not applied, still serving with the previous one: {}",
             path.display(),
-            chain(&err)
+            chain(err.as_ref())
         ),
     }
 }

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
 use skiff_kv::KeyValueManager;
 use skiff_runtime_config::RuntimeConfig;
+use skiff_sqlite::SqliteManager;
 use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
 use skiff_variables::Resolver;
 
@@ -33,6 +34,10 @@ pub struct UpArgs {
     /// `runtime-config.toml` shape). Watched: edits, and SIGHUP, apply it live.
     #[arg(long, visible_alias = "runtime-config-file", value_name = "FILE")]
     pub runtime_config: Option<PathBuf>,
+    /// SQL run against the `default` SQLite database before serving: a statement,
+    /// or `@FILE` for a file of statements (repeatable, run in order).
+    #[arg(long = "sqlite", value_name = "STATEMENT|@FILE")]
+    pub sqlite_statements: Vec<String>,
     /// How long in-flight requests may run after SIGINT/SIGTERM.
     #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
     pub shutdown_grace: Duration,
@@ -91,8 +96,20 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
                     None => "could not open the default key-value stores".to_string(),
                 })?,
         );
+        let sqlite = Arc::new(
+            SqliteManager::builder()
+                .state_dir(&state_dir)
+                .base_dir(runtime_config.base_dir())
+                .build_with(&runtime_config.sqlite)
+                .await
+                .with_context(|| match &runtime_config.path {
+                    Some(path) => format!("runtime config `{}`", path.display()),
+                    None => "could not open the default SQLite databases".to_string(),
+                })?,
+        );
+        run_sqlite_statements(&sqlite, &args.sqlite_statements).await?;
         if let Some(path) = args.runtime_config.clone() {
-            tokio::spawn(super::reload::watch(path, kv.clone()));
+            tokio::spawn(super::reload::watch(path, kv.clone(), sqlite.clone()));
         }
         let what = format!("app `{}` from `{}`", app.name, app.manifest_path.display());
         let load = tokio::task::spawn_blocking(move || {
@@ -103,6 +120,7 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
                     state_dir,
                     kv,
                     variables,
+                    sqlite,
                 },
             )
         });
@@ -170,6 +188,26 @@ fn variables_resolver(app: &skiff_manifest::App, config: &RuntimeConfig) -> Resu
         .check_required()
         .with_context(|| format!("cannot serve app `{}`", app.name))?;
     Ok(resolver)
+}
+
+/// `skiff up --sqlite`: statements (or `@file`s) run against the `default` database.
+async fn run_sqlite_statements(sqlite: &SqliteManager, statements: &[String]) -> Result<()> {
+    for statement in statements {
+        let (sql, what) = match statement.strip_prefix('@') {
+            Some(file) => (
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("--sqlite @{file}: could not read the file"))?,
+                format!("`{file}`"),
+            ),
+            None => (statement.clone(), format!("`{statement}`")),
+        };
+        sqlite
+            .execute_batch("default", &sql)
+            .await
+            .with_context(|| format!("--sqlite {what} failed on database `default`"))?;
+        tracing::info!("ran --sqlite {what} on database `default`");
+    }
+    Ok(())
 }
 
 fn report_loads(http: &HttpApp) {
