@@ -87,6 +87,7 @@ impl HttpApp {
         let mut reports = Vec::new();
         let mut index = std::collections::HashMap::new();
         let mut routes = Vec::new();
+        let mut compiled = std::collections::HashMap::new();
         for trigger in &app.http_triggers {
             let i = match index.get(&trigger.component) {
                 Some(&i) => i,
@@ -98,13 +99,23 @@ impl HttpApp {
                         )
                     })?;
                     let start = Instant::now();
-                    let loaded = engine.load_component(&spec.source).with_context(|| {
-                        format!(
-                            "could not load component `{}` (source `{}`)",
-                            spec.id,
-                            spec.source.display()
-                        )
-                    })?;
+                    // Components sharing a source file share one compiled image
+                    // (code mapped once), which matters for apps of many components.
+                    let loaded = match compiled.get(&spec.source) {
+                        Some(loaded) => skiff_engine::LoadedComponent::clone(loaded),
+                        None => {
+                            let loaded =
+                                engine.load_component(&spec.source).with_context(|| {
+                                    format!(
+                                        "could not load component `{}` (source `{}`)",
+                                        spec.id,
+                                        spec.source.display()
+                                    )
+                                })?;
+                            compiled.insert(spec.source.clone(), loaded.clone());
+                            loaded
+                        }
+                    };
                     let pre = linker
                         .instantiate_pre(&loaded.component)
                         .map_err(anyhow::Error::from);

@@ -11,7 +11,9 @@
 //!   grants, isolation, durability, the live swap, Redis down and back, and
 //!   bad runtime configs;
 //! - `variables`: providers and their order, templates, each interface's
-//!   errors, required variables and secrets.
+//!   errors, required variables and secrets;
+//! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
+//!   `skiff build` and served as their READMEs say.
 //!
 //! Every process listens on port 0 and gets a `SKIFF_CACHE_DIR` the tests own:
 //! its own temporary one, except the `kv` and `variables` servers, which share
@@ -19,6 +21,7 @@
 //! compiles once.
 
 mod cache;
+mod examples;
 mod harness;
 mod http;
 mod kv;

@@ -194,7 +194,9 @@ async fn live_swap_embedded_to_redis_fails_no_request() -> Result<()> {
         .find(|l| l.contains(&format!("redis at {closed}")))
         .unwrap();
     assert!(
-        line.contains("runtime config not applied") && line.contains("key_value_store.default"),
+        line.contains(&format!("runtime config `{}` not applied", rc.display()))
+            && line.contains("still serving with the previous one")
+            && line.contains("key_value_store.default"),
         "{line}"
     );
     clients.wait_for_more(&clients.lens(), 5).await?;
