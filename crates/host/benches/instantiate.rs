@@ -49,9 +49,10 @@ fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(anyhow::Error::from)?;
             let t1 = Instant::now();
-            let req = http::Request::builder()
-                .uri("http://localhost/")
-                .body(http_body_util::Empty::<Bytes>::new().map_err(|never| match never {}))?;
+            let req = http::Request::builder().uri("http://localhost/").body(
+                http_body_util::Empty::<Bytes>::new()
+                    .map_err(|never| -> wasmtime_wasi_http::Error { match never {} }),
+            )?;
             let req = store
                 .data_mut()
                 .http()
