@@ -14,8 +14,7 @@ use std::io::{Read as _, Write as _};
 use spin_sdk::sqlite::{Connection, Error, QueryResult, Value};
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{
-    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
-    ResponseOutparam,
+    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 
 /// A response: status, content type and body.
@@ -89,14 +88,21 @@ fn to_json(result: &QueryResult) -> String {
 
 /// The first row as a JSON object.
 fn one(result: &QueryResult) -> String {
-    result.rows().next().map(|row| item(&row)).unwrap_or_default()
+    result
+        .rows()
+        .next()
+        .map(|row| item(&row))
+        .unwrap_or_default()
 }
 
 fn item(row: &spin_sdk::sqlite::Row<'_>) -> String {
     let id = row.get::<i64>("id").unwrap_or_default();
     let title = row.get::<&str>("title").unwrap_or_default();
     let done = row.get::<bool>("done").unwrap_or_default();
-    format!(r#"{{"id":{id},"title":{},"done":{done}}}"#, json_string(title))
+    format!(
+        r#"{{"id":{id},"title":{},"done":{done}}}"#,
+        json_string(title)
+    )
 }
 
 /// `text` as a JSON string literal.
@@ -133,7 +139,11 @@ impl Guest for Todo {
         let body = read_body(&request);
         let (status, content_type, body) = match handle(request.method(), path, body) {
             Ok(reply) => reply,
-            Err(err) => (500, TEXT, format!("SQLite database `default`: {}\n", describe(err))),
+            Err(err) => (
+                500,
+                TEXT,
+                format!("SQLite database `default`: {}\n", describe(err)),
+            ),
         };
         respond(out, status, content_type, &body);
     }
