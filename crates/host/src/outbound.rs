@@ -1,12 +1,33 @@
 //! The outbound HTTP policy: `allowed_outbound_hosts` applied to `wasi:http/outgoing-handler`.
+//!
+//! Every outgoing request is checked twice before a connection is attempted:
+//! 1. by name — the component's grant must allow `scheme://host:port`;
+//! 2. by address — the host is resolved and an address is used only if the grant
+//!    allows it *as an address*: loopback, private, link-local and similar
+//!    destinations must be named explicitly (a `*` or `*.domain` pattern never
+//!    reaches them), so a public name that resolves inward is refused.
+//!
+//! Plain-HTTP requests then connect to exactly the address that was checked (the
+//! `Host` header keeps the name), so a second DNS answer cannot redirect them
+//! (DNS rebinding). HTTPS requests connect by name: a rebinding answer would have to
+//! present a valid certificate for that name, which TLS verification refuses.
+//! A denial is returned to the guest as `HTTP-request-denied`, with one log line
+//! naming the component, the destination and the grant it lacks.
 
+use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use skiff_outbound_networking::{AllowedHosts, Decision, OutboundTarget};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-/// The `wasi:http` hooks of one component instance: every outgoing request is checked
-/// against the component's grant before a connection is attempted.
+/// Connect timeout when the guest sets none (wasmtime's own default is 600 s).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// First-byte and between-bytes timeouts when the guest sets none.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `wasi:http` hooks of one component instance.
 pub struct OutboundHttp {
     component: Arc<str>,
     allowed: Arc<AllowedHosts>,
@@ -19,48 +40,107 @@ impl OutboundHttp {
     }
 }
 
+type IoFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<(), HttpError>> + Send>;
 type SendFuture = Box<
-    dyn Future<
-            Output = wasmtime_wasi_http::Result<(
-                http::Response<WasiBody>,
-                Box<dyn Future<Output = wasmtime_wasi_http::Result<(), HttpError>> + Send>,
-            )>,
-        > + Send,
+    dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, IoFuture)>> + Send,
 >;
 
 impl WasiHttpHooks for OutboundHttp {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<(), HttpError>> + Send>,
+        fut: IoFuture,
     ) -> SendFuture {
+        let _ = fut;
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let host = uri.host().unwrap_or_default().to_string();
         let port = uri
             .port_u16()
             .unwrap_or(if scheme == "http" { 80 } else { 443 });
-        let decision = OutboundTarget::new(&scheme, uri.host().unwrap_or_default(), port)
-            .map(|target| self.allowed.check(&target));
-        match decision {
-            Ok(Decision::Allowed) => {}
-            Ok(Decision::Denied(denial)) => {
-                tracing::warn!(component = %self.component, "outbound HTTP request denied: {denial}");
-                return Box::new(async { Err(HttpError::HttpRequestDenied) });
-            }
+        let target = match OutboundTarget::new(&scheme, &host, port) {
+            Ok(target) => target,
             Err(err) => {
                 tracing::warn!(component = %self.component, "outbound HTTP request refused: {err}");
                 return Box::new(async { Err(HttpError::HttpRequestUriInvalid) });
             }
+        };
+        if let Decision::Denied(denial) = self.allowed.check(&target) {
+            tracing::warn!(component = %self.component, "outbound HTTP request denied: {denial}");
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
-        let _ = fut;
+        let component = self.component.clone();
+        let allowed = self.allowed.clone();
         Box::new(async move {
+            let addr = checked_address(&component, &allowed, &target, &host, port).await?;
+            if scheme == "http" {
+                pin_to_address(&mut request, addr)?;
+            }
+            let options = with_default_timeouts(options);
             use http_body_util::BodyExt;
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            let (res, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
         })
+    }
+}
+
+/// Resolves `host` and returns the first address the grant allows as an address.
+async fn checked_address(
+    component: &str,
+    allowed: &AllowedHosts,
+    target: &OutboundTarget,
+    host: &str,
+    port: u16,
+) -> Result<SocketAddr, HttpError> {
+    let addrs: Vec<SocketAddr> = match target.ip() {
+        Some(ip) => vec![SocketAddr::new(ip, port)],
+        None => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|err| {
+                tracing::warn!(component, "outbound HTTP: cannot resolve `{host}`: {err}");
+                HttpError::DnsError {
+                    rcode: Some("address not available".into()),
+                    info_code: None,
+                }
+            })?
+            .collect(),
+    };
+    let mut denial = None;
+    for addr in addrs {
+        match allowed.allows_resolved(target, addr.ip()) {
+            Decision::Allowed => return Ok(addr),
+            Decision::Denied(d) => denial = Some(d),
+        }
+    }
+    match denial {
+        Some(denial) => tracing::warn!(component, "outbound HTTP request denied: {denial}"),
+        None => tracing::warn!(component, "outbound HTTP: `{host}` resolved to no address"),
+    }
+    Err(HttpError::HttpRequestDenied)
+}
+
+/// Points a plain-HTTP request's URI at the checked address (the `Host` header keeps the name).
+fn pin_to_address(
+    request: &mut http::Request<WasiBody>,
+    addr: SocketAddr,
+) -> Result<(), HttpError> {
+    let mut parts = request.uri().clone().into_parts();
+    parts.authority = Some(
+        http::uri::Authority::from_str(&addr.to_string())
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?,
+    );
+    *request.uri_mut() =
+        http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    Ok(())
+}
+
+fn with_default_timeouts(options: Option<RequestOptions>) -> RequestOptions {
+    let o = options.unwrap_or_default();
+    RequestOptions {
+        connect_timeout: o.connect_timeout.or(Some(CONNECT_TIMEOUT)),
+        first_byte_timeout: o.first_byte_timeout.or(Some(READ_TIMEOUT)),
+        between_bytes_timeout: o.between_bytes_timeout.or(Some(READ_TIMEOUT)),
     }
 }

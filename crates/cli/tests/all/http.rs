@@ -15,7 +15,8 @@ use anyhow::{Result, anyhow};
 use bytes::Bytes;
 use test_programs_artifacts::{
     HTTP_ECHO_COMPONENT, HTTP_FILES_COMPONENT, HTTP_HELLO_COMPONENT, HTTP_LOOP_COMPONENT,
-    HTTP_OOM_COMPONENT, HTTP_SLEEP_COMPONENT, HTTP_STREAM_COMPONENT, HTTP_TRAP_COMPONENT,
+    HTTP_OOM_COMPONENT, HTTP_OUTBOUND_COMPONENT, HTTP_SLEEP_COMPONENT, HTTP_STREAM_COMPONENT,
+    HTTP_TRAP_COMPONENT,
 };
 
 use crate::harness::{
@@ -511,5 +512,80 @@ async fn a_failing_component_does_not_affect_another() -> Result<()> {
         }
     }
     assert_eq!((echoes, traps), (24, 24));
+    Ok(())
+}
+
+/// Outbound HTTP: denied without a grant, allowed by an explicit grant (IP or name),
+/// and — the SSRF guard — a wildcard grant never reaches a loopback address.
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_outbound() -> Result<()> {
+    let target_app = AppDir::with_manifest(&component("/...", "hello", HTTP_HELLO_COMPONENT, ""))?;
+    let cache = tempdir()?;
+    let target = Server::start(target_app.path(), cache.path())?;
+    let port = target.addr().port();
+    let grant = |hosts: &str| format!("allowed_outbound_hosts = [{hosts}]");
+    let manifest = [
+        component("/none", "none", HTTP_OUTBOUND_COMPONENT, ""),
+        component(
+            "/ip",
+            "by-ip",
+            HTTP_OUTBOUND_COMPONENT,
+            &grant(&format!("\"http://127.0.0.1:{port}\"")),
+        ),
+        component(
+            "/name",
+            "by-name",
+            HTTP_OUTBOUND_COMPONENT,
+            &grant(&format!("\"http://localhost:{port}\"")),
+        ),
+        component(
+            "/wild",
+            "wild",
+            HTTP_OUTBOUND_COMPONENT,
+            &grant("\"http://*:*\", \"*://*:*\""),
+        ),
+    ]
+    .concat();
+    let app = AppDir::with_manifest(&manifest)?;
+    let server = Server::start(app.path(), cache.path())?;
+    let fetch = |route: &str, url: String| {
+        let url = server.url(&format!("{route}?url={url}"));
+        async move {
+            let resp = get(&url).await?;
+            resp.assert_status(200);
+            anyhow::Ok(resp.text())
+        }
+    };
+    let ok = format!("status: 200\nHello from Skiff!\n");
+    let loopback = format!("http://127.0.0.1:{port}/");
+    let localhost = format!("http://localhost:{port}/");
+
+    let denied = fetch("/none", loopback.clone()).await?;
+    assert!(denied.contains("HttpRequestDenied"), "{denied}");
+    assert_eq!(fetch("/ip", loopback.clone()).await?, ok);
+    assert_eq!(fetch("/name", localhost.clone()).await?, ok);
+    // Granted by IP, not by name (and not on another port).
+    let by_name = fetch("/ip", localhost.clone()).await?;
+    assert!(by_name.contains("HttpRequestDenied"), "{by_name}");
+    let other_port = fetch("/ip", format!("http://127.0.0.1:{}/", port ^ 1)).await?;
+    assert!(other_port.contains("HttpRequestDenied"), "{other_port}");
+    // Wildcards allow the name but not a loopback address behind it.
+    for url in [&loopback, &localhost] {
+        let text = fetch("/wild", url.clone()).await?;
+        assert!(text.contains("HttpRequestDenied"), "{url}: {text}");
+    }
+    let log = server
+        .stderr()
+        .wait_for("wildcard entries", Duration::from_secs(10))?;
+    assert!(log.contains("outbound HTTP request denied"), "{log}");
+    assert!(
+        log.contains("component=\"none\"") || log.contains("component=none"),
+        "{log}"
+    );
+    assert!(
+        log.contains("component=\"wild\"") || log.contains("component=wild"),
+        "{log}"
+    );
+    drop(target);
     Ok(())
 }

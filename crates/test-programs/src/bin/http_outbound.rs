@@ -1,0 +1,60 @@
+//! Makes one outbound `GET` through `wasi:http/outgoing-handler`:
+//! `?url=http://host:port/path` → `200` with `status: N` and the body it got, or
+//! `200` `error: <ErrorCode>` when the request fails (e.g. `HttpRequestDenied`).
+
+use std::io::Read as _;
+
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{Fields, IncomingRequest, OutgoingRequest, ResponseOutparam, Scheme};
+
+struct Handler;
+
+wasip2::http::proxy::export!(Handler);
+
+impl wasip2::exports::http::incoming_handler::Guest for Handler {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let path = request.path_with_query().unwrap_or_default();
+        let Some(url) = test_programs::query_param(&path, "url") else {
+            return test_programs::http::respond_text(out, 400, "missing ?url=\n");
+        };
+        let text = match fetch(&url) {
+            Ok((status, body)) => format!("status: {status}\n{body}"),
+            Err(e) => format!("error: {e}\n"),
+        };
+        test_programs::http::respond_text(out, 200, &text);
+    }
+}
+
+fn fetch(url: &str) -> Result<(u16, String), String> {
+    let (scheme, rest) = url.split_once("://").ok_or("url needs a scheme")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let req = OutgoingRequest::new(Fields::new());
+    req.set_scheme(Some(&match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => Scheme::Other(other.into()),
+    }))
+    .map_err(|()| "bad scheme")?;
+    req.set_authority(Some(authority)).map_err(|()| "bad authority")?;
+    req.set_path_with_query(Some(path)).map_err(|()| "bad path")?;
+    let future = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
+    let response = loop {
+        match future.get() {
+            Some(result) => break result.map_err(|()| "response taken twice")?.map_err(|e| format!("{e:?}"))?,
+            None => future.subscribe().block(),
+        }
+    };
+    let status = response.status();
+    let body = response.consume().map_err(|()| "body taken")?;
+    let mut bytes = Vec::new();
+    {
+        let mut stream = body.stream().map_err(|()| "stream taken")?;
+        stream.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    }
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+fn main() {}
