@@ -556,7 +556,7 @@ pub(crate) async fn http_outbound() -> Result<()> {
             anyhow::Ok(resp.text())
         }
     };
-    let ok = format!("status: 200\nHello from Skiff!\n");
+    let ok = "status: 200\nHello from Skiff!\n".to_string();
     let loopback = format!("http://127.0.0.1:{port}/");
     let localhost = format!("http://localhost:{port}/");
 
