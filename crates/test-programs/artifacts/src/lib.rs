@@ -27,7 +27,7 @@
 //! the way wasmtime's `test-programs-artifacts` does: a guest without a
 //! matching test function fails to compile.
 //!
-//! ```ignore
+//! ```text
 //! mod http {
 //!     macro_rules! assert_test_exists {
 //!         ($name:ident) => {
