@@ -196,7 +196,7 @@ impl InstanceConfig {
             hooks: OutboundHttp::new(self.component_id.clone(), self.allowed_outbound.clone()),
             limits: self.store_limits(),
             kv: KvState::new(self.kv.clone(), self.kv_granted.clone()),
-            variables: VariablesState::new(self.variables.clone(), &self.component_id),
+            variables: VariablesState::new(self.variables.clone(), self.component_id.clone()),
             sqlite: SqliteState::new(self.sqlite.clone(), self.sqlite_granted.clone()),
             pg: PgState::new(self.allowed_outbound.clone()),
         };

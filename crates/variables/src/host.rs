@@ -18,8 +18,9 @@ pub struct VariablesState {
 }
 
 impl VariablesState {
-    /// State for an instance of component `component_id`.
-    pub fn new(resolver: Arc<Resolver>, component_id: &str) -> Self {
+    /// State for an instance of component `component_id` (pass an `Arc<str>` built
+    /// once per component to keep per-request instance creation allocation-free).
+    pub fn new(resolver: Arc<Resolver>, component_id: impl Into<Arc<str>>) -> Self {
         VariablesState {
             resolver,
             component: component_id.into(),
