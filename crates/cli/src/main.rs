@@ -1,7 +1,7 @@
 //! The `skiff` command: run WASI commands and serve WebAssembly component apps.
 //!
 //! Glue only: argument parsing, logging set-up and terminal output; the work lives in
-//! the library crates (`skiff-engine`, `skiff-host`, `skiff-manifest`, `skiff-trigger-http`).
+//! the library crates (`skiff-runtime` serves apps and runs commands for `up` and `run`).
 
 mod commands;
 
@@ -83,7 +83,8 @@ fn init_logging() {
     let filter = std::env::var("SKIFF_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| {
-            "warn,skiff=info,skiff_engine=info,skiff_trigger_http=info".to_string()
+            "warn,skiff=info,skiff_runtime=info,skiff_engine=info,skiff_trigger_http=info"
+                .to_string()
         });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))

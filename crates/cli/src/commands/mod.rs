@@ -2,7 +2,6 @@
 
 pub mod build;
 pub mod compile;
-pub mod reload;
 pub mod run;
 pub mod up;
 

@@ -1,0 +1,276 @@
+//! Serving an app: capability backends, load, HTTP until shutdown.
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
+use skiff_kv::KeyValueManager;
+use skiff_manifest::App;
+use skiff_runtime_config::RuntimeConfig;
+use skiff_sqlite::SqliteManager;
+use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
+use skiff_variables::Resolver;
+
+/// How to serve an app.
+pub struct ServeConfig {
+    /// The app, as loaded by `skiff_manifest::load`.
+    pub app: App,
+    /// Address to listen on (port 0 picks a free port; the banner shows it).
+    pub listen: SocketAddr,
+    /// Where the app keeps its state (default: `.skiff/` next to the manifest).
+    pub state_dir: Option<PathBuf>,
+    /// Runtime config file choosing each capability label's backend; watched and
+    /// applied live (also on SIGHUP).
+    pub runtime_config: Option<PathBuf>,
+    /// SQL run against the `default` SQLite database before serving: a statement,
+    /// or `@FILE` for a file of statements.
+    pub sqlite_statements: Vec<String>,
+    /// How long in-flight requests may run once shutdown starts.
+    pub shutdown_grace: Duration,
+    /// The AOT cache directory (`None`: compile without a cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Size of the instance pool (instances alive at once across all components).
+    pub max_instances: u32,
+    /// Print the `Serving http://…` banner and route table on stdout.
+    pub banner: bool,
+}
+
+impl ServeConfig {
+    /// Defaults for `app` on `listen`: state next to the manifest, no runtime
+    /// config, the default AOT cache, a 10 s grace period, 1000 instances, a banner.
+    pub fn new(app: App, listen: SocketAddr) -> Self {
+        Self {
+            app,
+            listen,
+            state_dir: None,
+            runtime_config: None,
+            sqlite_statements: Vec::new(),
+            shutdown_grace: Duration::from_secs(10),
+            cache_dir: skiff_engine::default_cache_dir(),
+            max_instances: 1000,
+            banner: true,
+        }
+    }
+}
+
+/// A future that resolves when the server should stop.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Builds a multi-threaded runtime and [`serve`]s on it. `shutdown` is called
+/// inside the runtime before anything slow happens, so signal handlers it
+/// installs cover the load too.
+pub fn serve_blocking(
+    config: ServeConfig,
+    shutdown: impl FnOnce() -> Result<Shutdown> + Send,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    let result = runtime.block_on(async move { serve(config, shutdown()?).await });
+    // Don't wait for a loader thread still compiling after an early stop.
+    runtime.shutdown_background();
+    result
+}
+
+/// Resolves on the first SIGINT or SIGTERM; the handlers are installed when this is called.
+pub fn shutdown_signal() -> Result<Shutdown> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(Box::pin(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    }))
+}
+
+/// Opens the app's backends, loads every component, then serves until `shutdown`
+/// resolves and in-flight requests have drained (or the grace period ran out).
+pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
+    let ServeConfig {
+        app,
+        listen,
+        state_dir,
+        runtime_config: runtime_config_path,
+        sqlite_statements,
+        shutdown_grace,
+        cache_dir,
+        max_instances,
+        banner,
+    } = config;
+    let runtime_config = match &runtime_config_path {
+        Some(path) => RuntimeConfig::load(path)?,
+        None => RuntimeConfig::default(),
+    };
+    let variables = Arc::new(variables_resolver(&app, &runtime_config)?);
+    let state_dir = state_dir.unwrap_or_else(|| app.base_dir.join(".skiff"));
+    let max_memory = app
+        .components
+        .values()
+        .map(|c| c.limits.memory)
+        .max()
+        .unwrap_or(128 << 20);
+    let engine = Arc::new(SkiffEngine::new(EngineOptions {
+        pooling: true,
+        max_instances,
+        max_memory_size: max_memory,
+        fuel: false,
+        cache_dir,
+    })?);
+    let context = || match &runtime_config.path {
+        Some(path) => format!("runtime config `{}`", path.display()),
+        None => "could not open the default backends".to_string(),
+    };
+    let kv = Arc::new(
+        KeyValueManager::builder(app.name.clone())
+            .state_dir(&state_dir)
+            .base_dir(runtime_config.base_dir())
+            .build_with(&runtime_config.key_value)
+            .await
+            .with_context(context)?,
+    );
+    let sqlite = Arc::new(
+        SqliteManager::builder()
+            .state_dir(&state_dir)
+            .base_dir(runtime_config.base_dir())
+            .build_with(&runtime_config.sqlite)
+            .await
+            .with_context(context)?,
+    );
+    run_sqlite_statements(&sqlite, &sqlite_statements).await?;
+    if let Some(path) = runtime_config_path {
+        tokio::spawn(crate::reload::watch(path, kv.clone(), sqlite.clone()));
+    }
+    let what = format!("app `{}` from `{}`", app.name, app.manifest_path.display());
+    let load = tokio::task::spawn_blocking(move || {
+        HttpApp::load(
+            engine,
+            &app,
+            &LoadOptions {
+                state_dir,
+                kv,
+                variables,
+                sqlite,
+            },
+        )
+    });
+    let http = tokio::select! {
+        loaded = load => loaded
+            .context("the loader thread failed")?
+            .with_context(|| format!("could not load {what}"))?,
+        () = &mut shutdown => {
+            tracing::info!("stopped before the app finished loading");
+            return Ok(());
+        }
+    };
+    report_loads(&http);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("could not listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    if banner {
+        print_banner(addr, &http);
+    } else {
+        tracing::info!("serving http://{addr}");
+    }
+    skiff_trigger_http::serve(
+        Arc::new(http),
+        listener,
+        shutdown,
+        ServeOptions {
+            grace: shutdown_grace,
+        },
+    )
+    .await
+}
+
+/// The app's variables: runtime-config providers, then the environment, then defaults.
+/// Fails naming every required variable that has no value.
+fn variables_resolver(app: &App, config: &RuntimeConfig) -> Result<Resolver> {
+    let mut table = toml::Table::new();
+    table.insert(
+        "variables_provider".into(),
+        toml::Value::Array(
+            config
+                .variables_providers
+                .iter()
+                .cloned()
+                .map(toml::Value::Table)
+                .collect(),
+        ),
+    );
+    let providers = skiff_variables::providers_from_runtime_config(&table).with_context(|| {
+        match &config.path {
+            Some(path) => format!("runtime config `{}`", path.display()),
+            None => "variables providers".to_string(),
+        }
+    })?;
+    let resolver = Resolver::new(
+        &app.variables,
+        app.components
+            .iter()
+            .map(|(id, c)| (id.clone(), c.variables.clone())),
+        providers,
+    )
+    .with_context(|| format!("invalid variables in `{}`", app.manifest_path.display()))?;
+    resolver
+        .check_required()
+        .with_context(|| format!("cannot serve app `{}`", app.name))?;
+    Ok(resolver)
+}
+
+/// `--sqlite`: statements (or `@file`s) run against the `default` database.
+async fn run_sqlite_statements(sqlite: &SqliteManager, statements: &[String]) -> Result<()> {
+    for statement in statements {
+        let (sql, what) = match statement.strip_prefix('@') {
+            Some(file) => (
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("--sqlite @{file}: could not read the file"))?,
+                format!("`{file}`"),
+            ),
+            None => (statement.clone(), format!("`{statement}`")),
+        };
+        sqlite
+            .execute_batch("default", &sql)
+            .await
+            .with_context(|| format!("--sqlite {what} failed on database `default`"))?;
+        tracing::info!("ran --sqlite {what} on database `default`");
+    }
+    Ok(())
+}
+
+fn report_loads(http: &HttpApp) {
+    for report in http.reports() {
+        let how = match report.cache {
+            CacheOutcome::Hit => "from AOT cache",
+            CacheOutcome::Miss => "compiled",
+            CacheOutcome::Corrupt => "recompiled (cache entry was corrupt)",
+            CacheOutcome::Disabled => "compiled (cache disabled)",
+        };
+        tracing::info!(
+            "component `{}` loaded {how} in {:?}",
+            report.id,
+            report.elapsed
+        );
+    }
+}
+
+fn print_banner(addr: SocketAddr, app: &HttpApp) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Serving http://{addr}");
+    let routes = app.routes();
+    let width = routes.iter().map(|(r, _)| r.len()).max().unwrap_or(0);
+    let _ = writeln!(out, "Routes:");
+    for (route, component) in routes {
+        let _ = writeln!(out, "  {route:<width$}  -> {component}");
+    }
+    let _ = out.flush();
+}
