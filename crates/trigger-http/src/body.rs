@@ -96,3 +96,76 @@ pub fn text_response(
     );
     resp
 }
+
+/// Gives a response whose length the guest did not declare the framing Spin
+/// gives it: a body that turns out empty is sent with `content-length: 0`
+/// rather than as an empty chunked stream; any other body passes through
+/// (chunked). Waits for the first body frame or for the guest to finish
+/// (`guest_done`), whichever comes first, and at most until `deadline`.
+pub(crate) async fn settle_length(
+    mut resp: http::Response<HyperOutgoingBody>,
+    guest_done: &mut (impl std::future::Future + Unpin),
+    deadline: tokio::time::Instant,
+) -> http::Response<HyperOutgoingBody> {
+    use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    let status = resp.status();
+    if resp.headers().contains_key(CONTENT_LENGTH)
+        || resp.headers().contains_key(TRANSFER_ENCODING)
+        || status.is_informational()
+        || status == http::StatusCode::NO_CONTENT
+        || status == http::StatusCode::NOT_MODIFIED
+    {
+        return resp;
+    }
+    if resp.body().is_end_stream() {
+        return empty_length(resp);
+    }
+    let first = tokio::select! {
+        frame = resp.body_mut().frame() => frame,
+        _ = guest_done => resp.body_mut().frame().await,
+        () = tokio::time::sleep_until(deadline) => return resp,
+    };
+    match first {
+        None => empty_length(resp),
+        Some(first) => resp.map(|rest| {
+            Prepended {
+                first: Some(first),
+                rest,
+            }
+            .boxed_unsync()
+        }),
+    }
+}
+
+fn empty_length(mut resp: http::Response<HyperOutgoingBody>) -> http::Response<HyperOutgoingBody> {
+    resp.headers_mut().insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from_static("0"),
+    );
+    resp.map(|_| full(Bytes::new()))
+}
+
+/// A body whose first frame was already read.
+struct Prepended {
+    first: Option<Result<Frame<Bytes>, HttpError>>,
+    rest: HyperOutgoingBody,
+}
+
+impl Body for Prepended {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        match self.first.take() {
+            Some(first) => Poll::Ready(Some(first)),
+            None => Pin::new(&mut self.rest).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+}

@@ -15,6 +15,7 @@ pub mod body;
 mod files;
 pub mod router;
 mod server;
+mod spin_headers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -174,12 +175,13 @@ impl HttpApp {
     /// Serves one request: route, limits, a fresh instance, and the guest's response.
     pub async fn handle(
         &self,
-        req: http::Request<Incoming>,
+        mut req: http::Request<Incoming>,
         client: SocketAddr,
     ) -> http::Response<HyperOutgoingBody> {
         let Some(m) = self.router.route(req.uri().path()) else {
             return text_response(http::StatusCode::NOT_FOUND, "Not Found");
         };
+        spin_headers::set(&mut req, &m, client);
         let component = &self.components[m.component];
         let permit = match acquire(component) {
             Ok(permit) => permit,
@@ -244,8 +246,9 @@ impl HttpApp {
                 Err(_) => Err(Failure::Timeout(timeout)),
             }
         });
+        let mut task = task;
         match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(Ok(resp))) => Ok(resp),
+            Ok(Ok(Ok(resp))) => Ok(body::settle_length(resp, &mut task, deadline).await),
             Ok(Ok(Err(code))) => Err(Failure::ErrorCode(format!("{code:?}"))),
             Ok(Err(_)) => match task.await {
                 Ok(Ok(())) => Err(Failure::NoResponse),

@@ -56,7 +56,10 @@ pub async fn serve(
                 let app = app.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    // The guest's headers pass through as they are: no `date` of our own.
+                    builder.http1().auto_date_header(false);
+                    builder.http2().auto_date_header(false);
                     let service = service_fn(move |req| {
                         let app = app.clone();
                         async move { Ok::<_, Infallible>(app.handle(req, client).await) }

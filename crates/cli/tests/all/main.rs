@@ -12,6 +12,8 @@
 //!   bad runtime configs;
 //! - `variables`: providers and their order, templates, each interface's
 //!   errors, required variables and secrets;
+//! - `spin`: a Spin app (`spin.toml`, a spin-sdk guest) and the request
+//!   headers and response shape Spin apps rely on;
 //! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
 //!   `skiff build` and served as their READMEs say.
 //!
@@ -29,6 +31,7 @@ mod manifest;
 mod redis_server;
 mod run;
 mod shutdown;
+mod spin;
 mod variables;
 
 /// Every guest of `crates/test-programs` has a host test named after it

@@ -1,0 +1,148 @@
+//! Spin apps served unmodified: a `spin.toml` with a guest written with Spin's
+//! Rust SDK (`#[http_component]`), the request headers Spin's HTTP trigger sets,
+//! and responses passed through without headers of the host's own.
+
+use std::sync::OnceLock;
+
+use anyhow::{Result, anyhow};
+use test_programs_artifacts::HTTP_SPIN_COMPONENT;
+
+use crate::harness::{AppDir, Server, empty, send, tempdir, toml_path};
+
+/// The shared Spin app: one spin-sdk component on three kinds of route.
+fn shared() -> Result<&'static Server> {
+    static SHARED: OnceLock<Result<(AppDir, tempfile::TempDir, Server), String>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let start = || -> Result<_> {
+                let app = AppDir::new()?;
+                let source = toml_path(HTTP_SPIN_COMPONENT);
+                app.write(
+                    "spin.toml",
+                    format!(
+                        r#"spin_manifest_version = 2
+[application]
+name = "spin-headers"
+
+[[trigger.http]]
+route = "/users/:id/..."
+component = "users"
+
+[[trigger.http]]
+route = "/hello"
+component = "hello"
+
+[[trigger.http]]
+route = "/..."
+component = "rest"
+
+[component.users]
+source = {source}
+[component.hello]
+source = {source}
+[component.rest]
+source = {source}
+"#
+                    ),
+                )?;
+                let cache = tempdir()?;
+                let server = Server::start(app.path(), cache.path())?;
+                Ok((app, cache, server))
+            };
+            start().map_err(|e| format!("{e:#}"))
+        })
+        .as_ref()
+        .map(|(_, _, server)| server)
+        .map_err(|e| anyhow!("the Spin app did not start: {e}"))
+}
+
+/// `name: value` lines the guest saw, as a map (last value wins).
+fn seen(body: &str) -> std::collections::BTreeMap<String, String> {
+    body.lines()
+        .filter_map(|line| line.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The `http_spin` guest gets Spin's request headers on every kind of route.
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_spin() -> Result<()> {
+    let server = shared()?;
+
+    let req = http::Request::get(server.url("/users/42/posts/7?x=1"))
+        .header("host", "spin.test:3000")
+        // Forged by the client: replaced or dropped by the host.
+        .header("spin-client-addr", "6.6.6.6:6")
+        .header("spin-path-match-evil", "1")
+        .body(empty())?;
+    let resp = send(req).await?;
+    resp.assert_status(200);
+    let h = seen(&resp.text());
+    assert_eq!(
+        h["uri"], "http://spin.test:3000/users/42/posts/7?x=1",
+        "{h:?}"
+    );
+    assert_eq!(
+        h["spin-full-url"],
+        "http://spin.test:3000/users/42/posts/7?x=1"
+    );
+    assert_eq!(h["spin-path-info"], "/posts/7");
+    assert_eq!(h["spin-matched-route"], "/users/:id/...");
+    assert_eq!(h["spin-raw-component-route"], "/users/:id/...");
+    assert_eq!(h["spin-component-route"], "/users/:id");
+    assert_eq!(h["spin-base-path"], "/");
+    assert_eq!(h["spin-path-match-id"], "42");
+    assert!(!h.contains_key("spin-path-match-evil"), "{h:?}");
+    let client = &h["spin-client-addr"];
+    assert!(client.starts_with("127.0.0.1:"), "{client}");
+    assert_ne!(client, "127.0.0.1:0");
+
+    // An exact route: no path info, the route as written.
+    let resp = send(http::Request::get(server.url("/hello")).body(empty())?).await?;
+    resp.assert_status(200);
+    let h = seen(&resp.text());
+    assert_eq!(h["spin-path-info"], "");
+    assert_eq!(h["spin-matched-route"], "/hello");
+    assert_eq!(h["spin-component-route"], "/hello");
+    assert_eq!(h["spin-full-url"], server.url("/hello"));
+
+    // The catch-all: the whole path is path info, the component route is empty.
+    let resp = send(http::Request::get(server.url("/a/b/")).body(empty())?).await?;
+    resp.assert_status(200);
+    let h = seen(&resp.text());
+    assert_eq!(h["spin-path-info"], "/a/b/");
+    assert_eq!(h["spin-matched-route"], "/...");
+    assert_eq!(h["spin-raw-component-route"], "/...");
+    assert_eq!(h.get("spin-component-route").map(String::as_str), Some(""));
+    Ok(())
+}
+
+/// The guest's headers pass through as they are: no `date`, `server` or default
+/// `content-type` of the host's own; an empty body is `content-length: 0`, a
+/// body of undeclared length is chunked.
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_carry_only_the_guests_headers() -> Result<()> {
+    let server = shared()?;
+
+    let resp = send(http::Request::get(server.url("/empty")).body(empty())?).await?;
+    resp.assert_status(200);
+    let names: Vec<&str> = resp.headers.keys().map(|k| k.as_str()).collect();
+    assert_eq!(names, ["content-length"], "{:?}", resp.headers);
+    assert_eq!(resp.headers["content-length"], "0");
+    assert!(resp.body.is_empty());
+
+    let resp = send(http::Request::get(server.url("/hello")).body(empty())?).await?;
+    resp.assert_status(200);
+    let mut names: Vec<&str> = resp.headers.keys().map(|k| k.as_str()).collect();
+    names.sort();
+    // The SDK declares no length for a non-empty body: it streams, chunked.
+    assert_eq!(
+        names,
+        ["content-type", "transfer-encoding"],
+        "{:?}",
+        resp.headers
+    );
+    assert_eq!(resp.headers["content-type"], "text/plain");
+    assert_eq!(resp.headers["transfer-encoding"], "chunked");
+    Ok(())
+}

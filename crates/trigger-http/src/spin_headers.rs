@@ -1,0 +1,153 @@
+//! The request headers Spin's HTTP trigger sets, so Spin SDK routers and apps that
+//! read them behave as under Spin.
+//!
+//! | header | value |
+//! |---|---|
+//! | `spin-full-url` | `http://HOST/path?query`, HOST from the `Host` header (or the HTTP/2 authority) |
+//! | `spin-path-info` | the path below a wildcard route's prefix (`""` for exact routes) |
+//! | `spin-matched-route` | the route pattern with the base (`/users/...`); the base is always `/` |
+//! | `spin-raw-component-route` | the route as written in the manifest (`/users/...`) |
+//! | `spin-component-route` | the route without its wildcard (`/users`; `""` for `/...`) |
+//! | `spin-base-path` | `/` |
+//! | `spin-client-addr` | the client's `IP:port` |
+//! | `spin-path-match-NAME` | the segment bound to each `:NAME` in the route |
+//!
+//! Headers of these names that the client sent are replaced, so a client cannot
+//! forge them.
+
+use std::net::SocketAddr;
+
+use http::header::{HOST, HeaderName, HeaderValue};
+use skiff_manifest::Route;
+
+use crate::router::RouteMatch;
+
+const FULL_URL: HeaderName = HeaderName::from_static("spin-full-url");
+const PATH_INFO: HeaderName = HeaderName::from_static("spin-path-info");
+const MATCHED_ROUTE: HeaderName = HeaderName::from_static("spin-matched-route");
+const RAW_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-raw-component-route");
+const COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-component-route");
+const BASE_PATH: HeaderName = HeaderName::from_static("spin-base-path");
+const CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
+const PATH_MATCH_PREFIX: &str = "spin-path-match-";
+
+/// Sets Spin's routing headers on `req` for the route `m` matched.
+pub(crate) fn set<B>(req: &mut http::Request<B>, m: &RouteMatch<'_>, client: SocketAddr) {
+    let full_url = full_url(req);
+    let headers = req.headers_mut();
+    // Drop any client-sent `spin-path-match-*` first: only the route may set them.
+    let forged: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with(PATH_MATCH_PREFIX))
+        .cloned()
+        .collect();
+    for name in forged {
+        headers.remove(name);
+    }
+    let (raw_route, component_route) = match m.route {
+        Route::Exact(p) => (p.clone(), p.clone()),
+        Route::Wildcard(p) => (format!("{p}/..."), p.clone()),
+        Route::Private => (String::new(), String::new()),
+    };
+    put(headers, FULL_URL, full_url);
+    put(headers, PATH_INFO, m.path_info.clone());
+    put(headers, MATCHED_ROUTE, raw_route.clone());
+    put(headers, RAW_COMPONENT_ROUTE, raw_route);
+    put(headers, COMPONENT_ROUTE, component_route);
+    headers.insert(BASE_PATH, HeaderValue::from_static("/"));
+    put(headers, CLIENT_ADDR, client.to_string());
+    for (name, value) in &m.params {
+        if let Ok(name) = HeaderName::from_bytes(format!("{PATH_MATCH_PREFIX}{name}").as_bytes()) {
+            put(headers, name, value.clone());
+        }
+    }
+}
+
+fn put(headers: &mut http::HeaderMap, name: HeaderName, value: String) {
+    match HeaderValue::try_from(value) {
+        Ok(value) => {
+            headers.insert(name, value);
+        }
+        // Not representable (a path segment with control bytes): leave it unset
+        // rather than pass on what the client sent.
+        Err(_) => {
+            headers.remove(name);
+        }
+    }
+}
+
+fn full_url<B>(req: &http::Request<B>) -> String {
+    let uri = req.uri();
+    let host = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or("localhost");
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("http://{host}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::Router;
+
+    fn headers_for(route: Route, uri: &str) -> http::HeaderMap {
+        let router = Router::new([(route, 0)]);
+        let mut req = http::Request::builder()
+            .uri(uri)
+            .header(HOST, "example.com:8080")
+            .header("spin-path-match-forged", "x")
+            .header("spin-client-addr", "1.2.3.4:5")
+            .body(())
+            .unwrap();
+        let path = req.uri().path().to_string();
+        let m = router.route(&path).expect("route matches");
+        set(&mut req, &m, "127.0.0.1:53152".parse().unwrap());
+        req.headers().clone()
+    }
+
+    fn get<'a>(h: &'a http::HeaderMap, name: &str) -> &'a str {
+        h.get(name).unwrap().to_str().unwrap()
+    }
+
+    #[test]
+    fn wildcard_route() {
+        let h = headers_for(Route::Wildcard("/users".into()), "/users/1/edit?theme=pink");
+        assert_eq!(
+            get(&h, "spin-full-url"),
+            "http://example.com:8080/users/1/edit?theme=pink"
+        );
+        assert_eq!(get(&h, "spin-path-info"), "/1/edit");
+        assert_eq!(get(&h, "spin-matched-route"), "/users/...");
+        assert_eq!(get(&h, "spin-raw-component-route"), "/users/...");
+        assert_eq!(get(&h, "spin-component-route"), "/users");
+        assert_eq!(get(&h, "spin-base-path"), "/");
+        assert_eq!(get(&h, "spin-client-addr"), "127.0.0.1:53152");
+        assert!(h.get("spin-path-match-forged").is_none());
+    }
+
+    #[test]
+    fn exact_route() {
+        let h = headers_for(Route::Exact("/hello".into()), "/hello");
+        assert_eq!(get(&h, "spin-path-info"), "");
+        assert_eq!(get(&h, "spin-matched-route"), "/hello");
+        assert_eq!(get(&h, "spin-component-route"), "/hello");
+    }
+
+    #[test]
+    fn catch_all_route() {
+        let h = headers_for(Route::Wildcard(String::new()), "/a/b");
+        assert_eq!(get(&h, "spin-path-info"), "/a/b");
+        assert_eq!(get(&h, "spin-matched-route"), "/...");
+        assert_eq!(get(&h, "spin-component-route"), "");
+    }
+
+    #[test]
+    fn named_segments() {
+        let h = headers_for(Route::Wildcard("/users/:id".into()), "/users/42/posts");
+        assert_eq!(get(&h, "spin-path-match-id"), "42");
+        assert_eq!(get(&h, "spin-path-info"), "/posts");
+        assert_eq!(get(&h, "spin-raw-component-route"), "/users/:id/...");
+    }
+}
