@@ -106,6 +106,9 @@ pub struct InstanceConfig {
     pub sqlite: Arc<SqliteManager>,
     /// Database labels this component may open (`sqlite_databases`).
     pub sqlite_granted: Arc<[String]>,
+    /// The app's own HTTP components, for `http://ID.spin.internal` and
+    /// `http://self.alt` requests served in-process (`None` outside an app).
+    pub local_http: Option<Arc<dyn outbound::LocalHttp>>,
 }
 
 impl InstanceConfig {
@@ -129,6 +132,7 @@ impl InstanceConfig {
             variables: Arc::new(Resolver::empty()),
             sqlite: Arc::new(SqliteManager::builder().build()),
             sqlite_granted: Arc::from(Vec::new()),
+            local_http: None,
         }
     }
 
@@ -193,7 +197,8 @@ impl InstanceConfig {
             wasi: self.wasi_builder()?.build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            hooks: OutboundHttp::new(self.component_id.clone(), self.allowed_outbound.clone()),
+            hooks: OutboundHttp::new(self.component_id.clone(), self.allowed_outbound.clone())
+                .with_local(self.local_http.clone()),
             limits: self.store_limits(),
             kv: KvState::new(self.kv.clone(), self.kv_granted.clone()),
             variables: VariablesState::new(self.variables.clone(), self.component_id.clone()),

@@ -13,8 +13,15 @@
 //! present a valid certificate for that name, which TLS verification refuses.
 //! A denial is returned to the guest as `HTTP-request-denied`, with one log line
 //! naming the component, the destination and the grant it lacks.
+//!
+//! Requests to the app itself never leave the process (Spin's rules):
+//! `http://ID.spin.internal/…` goes straight to component `ID` (granted by
+//! `http://ID.spin.internal` or `http://*.spin.internal`), and `http://self.alt/…`
+//! is routed by path like a request from outside (granted by `http://self` or
+//! `http://self.alt`). Both are served by a [`LocalHttp`] the HTTP trigger provides.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,16 +34,73 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// First-byte and between-bytes timeouts when the guest sets none.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A response future from a [`LocalHttp`].
+pub type LocalResponse =
+    Pin<Box<dyn Future<Output = Result<http::Response<WasiBody>, HttpError>> + Send>>;
+
+/// Serves requests to the app's own components in-process (implemented by the
+/// HTTP trigger).
+pub trait LocalHttp: Send + Sync {
+    /// Serves `request` with component `component` (`http://ID.spin.internal`),
+    /// or, when `component` is `None`, with the component the app's routes
+    /// choose for its path (`http://self.alt`).
+    fn call(&self, component: Option<&str>, request: http::Request<WasiBody>) -> LocalResponse;
+}
+
 /// The `wasi:http` hooks of one component instance.
 pub struct OutboundHttp {
     component: Arc<str>,
     allowed: Arc<AllowedHosts>,
+    local: Option<Arc<dyn LocalHttp>>,
 }
 
 impl OutboundHttp {
     /// Hooks for `component` with grant `allowed`.
     pub fn new(component: Arc<str>, allowed: Arc<AllowedHosts>) -> Self {
-        OutboundHttp { component, allowed }
+        OutboundHttp {
+            component,
+            allowed,
+            local: None,
+        }
+    }
+
+    /// Serves `*.spin.internal` and `self.alt` requests with `local`.
+    pub fn with_local(mut self, local: Option<Arc<dyn LocalHttp>>) -> Self {
+        self.local = local;
+        self
+    }
+
+    /// A request to the app itself: answered in-process, or denied.
+    fn local_request(
+        &self,
+        component: Option<&str>,
+        target: &OutboundTarget,
+        request: http::Request<WasiBody>,
+    ) -> SendFuture {
+        let allowed = match component {
+            Some(_) => self.allowed.allows(target),
+            None => self.allowed.allows_self(),
+        };
+        let grant = match component {
+            Some(id) => format!("`http://{id}.spin.internal` (or `http://*.spin.internal`)"),
+            None => "`http://self`".to_string(),
+        };
+        let local = match (&self.local, allowed) {
+            (Some(local), true) => local.clone(),
+            (None, _) => {
+                tracing::warn!(component = %self.component, "outbound HTTP request to `{}` denied: only components of an app served by `skiff up` can reach the app itself", target.as_pattern());
+                return Box::new(async { Err(HttpError::HttpRequestDenied) });
+            }
+            (Some(_), false) => {
+                tracing::warn!(component = %self.component, "outbound HTTP request to `{}` denied: add {grant} to `allowed_outbound_hosts`", target.as_pattern());
+                return Box::new(async { Err(HttpError::HttpRequestDenied) });
+            }
+        };
+        let response = local.call(component, request);
+        Box::new(async move {
+            let response = response.await?;
+            Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+        })
     }
 }
 
@@ -66,6 +130,13 @@ impl WasiHttpHooks for OutboundHttp {
                 return Box::new(async { Err(HttpError::HttpRequestUriInvalid) });
             }
         };
+        if host.eq_ignore_ascii_case("self.alt") {
+            return self.local_request(None, &target, request);
+        }
+        if let Some(id) = skiff_outbound_networking::service_chaining_target(&host) {
+            let id = id.to_string();
+            return self.local_request(Some(&id), &target, request);
+        }
         if let Decision::Denied(denial) = self.allowed.check(&target) {
             tracing::warn!(component = %self.component, "outbound HTTP request denied: {denial}");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });

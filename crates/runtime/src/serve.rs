@@ -182,7 +182,7 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
         tracing::info!("serving http://{addr}");
     }
     skiff_trigger_http::serve(
-        Arc::new(http),
+        http,
         listener,
         shutdown,
         ServeOptions {

@@ -33,7 +33,8 @@ impl<B> LimitedBody<B> {
 
 impl<B> Body for LimitedBody<B>
 where
-    B: Body<Data = Bytes, Error = hyper::Error> + Unpin,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<HttpError>,
 {
     type Data = Bytes;
     type Error = HttpError;

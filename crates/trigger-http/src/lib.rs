@@ -13,6 +13,7 @@
 
 pub mod body;
 mod files;
+mod local;
 pub mod router;
 mod server;
 mod spin_headers;
@@ -24,7 +25,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use hyper::body::Incoming;
 use skiff_engine::{CacheOutcome, DeadlineExceeded, SkiffEngine};
 use skiff_host::{HostState, InstanceConfig, Stdio};
 use skiff_manifest::{App, Limits};
@@ -77,13 +77,19 @@ pub struct HttpApp {
     engine: Arc<SkiffEngine>,
     router: Router,
     components: Vec<HttpComponent>,
+    /// Component id → index into `components`.
+    by_id: std::collections::HashMap<String, usize>,
+    /// The first route of each component (for the headers of chained requests).
+    component_routes: Vec<skiff_manifest::Route>,
     reports: Vec<ComponentReport>,
 }
 
 impl HttpApp {
     /// Compiles, links and pre-instantiates every HTTP component of `app`.
-    pub fn load(engine: Arc<SkiffEngine>, app: &App, options: &LoadOptions) -> Result<Self> {
+    pub fn load(engine: Arc<SkiffEngine>, app: &App, options: &LoadOptions) -> Result<Arc<Self>> {
         let linker = skiff_host::component_linker(engine.engine())?;
+        let local = Arc::new(local::LocalApp::default());
+        let mut component_routes = Vec::new();
         let mut components = Vec::new();
         let mut reports = Vec::new();
         let mut index = std::collections::HashMap::new();
@@ -129,7 +135,9 @@ impl HttpApp {
                                 spec.id
                             )
                         })?;
-                    let config = instance_config(spec, options)?;
+                    let mut config = instance_config(spec, options)?;
+                    config.local_http = Some(local.clone());
+                    component_routes.push(trigger.route.clone());
                     reports.push(ComponentReport {
                         id: spec.id.clone(),
                         cache: loaded.cache,
@@ -151,12 +159,16 @@ impl HttpApp {
             };
             routes.push((trigger.route.clone(), i));
         }
-        Ok(HttpApp {
+        let app = Arc::new(HttpApp {
             engine,
             router: Router::new(routes),
             components,
+            by_id: index,
+            component_routes,
             reports,
-        })
+        });
+        local.set(&app);
+        Ok(app)
     }
 
     /// `(route, component id)` for every reachable route, in manifest order.
@@ -173,16 +185,59 @@ impl HttpApp {
     }
 
     /// Serves one request: route, limits, a fresh instance, and the guest's response.
-    pub async fn handle(
+    pub async fn handle<B>(
         &self,
-        mut req: http::Request<Incoming>,
+        mut req: http::Request<B>,
         client: SocketAddr,
-    ) -> http::Response<HyperOutgoingBody> {
+    ) -> http::Response<HyperOutgoingBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let Some(m) = self.router.route(req.uri().path()) else {
             return text_response(http::StatusCode::NOT_FOUND, "Not Found");
         };
         spin_headers::set(&mut req, &m, client);
-        let component = &self.components[m.component];
+        self.handle_with(m.component, req, client).await
+    }
+
+    /// Serves one request with component `id` directly, whatever its routes
+    /// (service chaining: `http://ID.spin.internal`); `None` if the app has no
+    /// HTTP component `id`.
+    pub async fn handle_component<B>(
+        &self,
+        id: &str,
+        mut req: http::Request<B>,
+        client: SocketAddr,
+    ) -> Option<http::Response<HyperOutgoingBody>>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let &index = self.by_id.get(id)?;
+        let route = &self.component_routes[index];
+        let m = router::RouteMatch {
+            component: index,
+            route,
+            matched: String::new(),
+            path_info: req.uri().path().to_string(),
+            params: Vec::new(),
+        };
+        spin_headers::set(&mut req, &m, client);
+        Some(self.handle_with(index, req, client).await)
+    }
+
+    async fn handle_with<B>(
+        &self,
+        index: usize,
+        req: http::Request<B>,
+        client: SocketAddr,
+    ) -> http::Response<HyperOutgoingBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let component = &self.components[index];
         let permit = match acquire(component) {
             Ok(permit) => permit,
             Err(()) => return busy(component),
@@ -204,12 +259,16 @@ impl HttpApp {
         }
     }
 
-    async fn run_guest(
+    async fn run_guest<B>(
         &self,
         component: &HttpComponent,
-        req: http::Request<LimitedBody<Incoming>>,
+        req: http::Request<LimitedBody<B>>,
         permit: Option<OwnedSemaphorePermit>,
-    ) -> Result<http::Response<HyperOutgoingBody>, Failure> {
+    ) -> Result<http::Response<HyperOutgoingBody>, Failure>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let timeout = component.limits.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut store = component

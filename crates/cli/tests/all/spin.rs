@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use anyhow::{Result, anyhow};
-use test_programs_artifacts::HTTP_SPIN_COMPONENT;
+use test_programs_artifacts::{HTTP_OUTBOUND_COMPONENT, HTTP_SPIN_COMPONENT};
 
 use crate::harness::{AppDir, Server, empty, send, tempdir, toml_path};
 
@@ -144,5 +144,105 @@ async fn responses_carry_only_the_guests_headers() -> Result<()> {
     );
     assert_eq!(resp.headers["content-type"], "text/plain");
     assert_eq!(resp.headers["transfer-encoding"], "chunked");
+    Ok(())
+}
+
+/// Service chaining and self requests never leave the process: `http://ID.spin.internal`
+/// reaches component ID (even on a private route) when granted; `http://self.alt`
+/// is routed by path when `http://self` is granted; otherwise the guest gets
+/// `HTTP-request-denied`.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_chaining_and_self_requests() -> Result<()> {
+    let app = AppDir::new()?;
+    let outbound = toml_path(HTTP_OUTBOUND_COMPONENT);
+    let spin = toml_path(HTTP_SPIN_COMPONENT);
+    app.write(
+        "spin.toml",
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "chaining"
+
+[[trigger.http]]
+route = "/front"
+component = "front"
+[[trigger.http]]
+route = "/only-backend"
+component = "narrow"
+[[trigger.http]]
+route = "/closed"
+component = "closed"
+[[trigger.http]]
+route = {{ private = true }}
+component = "backend"
+[[trigger.http]]
+route = "/public/..."
+component = "public"
+
+[component.front]
+source = {outbound}
+allowed_outbound_hosts = ["http://*.spin.internal", "http://self"]
+[component.narrow]
+source = {outbound}
+allowed_outbound_hosts = ["http://backend.spin.internal"]
+[component.closed]
+source = {outbound}
+allowed_outbound_hosts = ["https://example.com"]
+[component.backend]
+source = {spin}
+[component.public]
+source = {spin}
+"#
+        ),
+    )?;
+    let cache = tempdir()?;
+    let server = Server::start(app.path(), cache.path())?;
+    let fetch = |from: &str, url: &str| {
+        let uri = server.url(&format!("{from}?url={url}"));
+        async move {
+            let resp = send(http::Request::get(uri).body(empty())?).await?;
+            resp.assert_status(200);
+            Ok::<_, anyhow::Error>(resp.text())
+        }
+    };
+
+    // To a component on a private route, by name.
+    let text = fetch("/front", "http://backend.spin.internal/deep/path?q=1").await?;
+    assert!(text.starts_with("status: 200\n"), "{text}");
+    let h = seen(&text);
+    assert_eq!(
+        h["spin-full-url"],
+        "http://backend.spin.internal/deep/path?q=1"
+    );
+    assert_eq!(h["spin-path-info"], "/deep/path");
+    assert!(h["spin-client-addr"].starts_with("127.0.0.1:"), "{h:?}");
+
+    // To the app itself, routed by path.
+    let text = fetch("/front", "http://self.alt/public/x").await?;
+    assert!(text.starts_with("status: 200\n"), "{text}");
+    let h = seen(&text);
+    assert_eq!(h["spin-matched-route"], "/public/...");
+    assert_eq!(h["spin-path-info"], "/x");
+    let text = fetch("/front", "http://self.alt/nowhere").await?;
+    assert!(text.starts_with("status: 404\n"), "{text}");
+
+    // A component the app does not have.
+    let text = fetch("/front", "http://ghost.spin.internal/").await?;
+    assert!(text.starts_with("error: "), "{text}");
+    assert!(text.contains("DestinationNotFound"), "{text}");
+
+    // Grants: one component by name only; none at all.
+    let text = fetch("/only-backend", "http://backend.spin.internal/").await?;
+    assert!(text.starts_with("status: 200\n"), "{text}");
+    let text = fetch("/only-backend", "http://public.spin.internal/").await?;
+    assert!(text.contains("HttpRequestDenied"), "{text}");
+    let text = fetch("/only-backend", "http://self.alt/public/x").await?;
+    assert!(text.contains("HttpRequestDenied"), "{text}");
+    let text = fetch("/closed", "http://backend.spin.internal/").await?;
+    assert!(text.contains("HttpRequestDenied"), "{text}");
+    server.stderr().wait_for(
+        "add `http://public.spin.internal`",
+        std::time::Duration::from_secs(10),
+    )?;
     Ok(())
 }
