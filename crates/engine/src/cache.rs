@@ -68,7 +68,7 @@ impl AotCache {
         key.update([kind as u8]);
         key.update(Sha256::digest(bytes));
         let ext = match kind {
-            Artifact::Component => "cwasm",
+            Artifact::Component | Artifact::Componentized => "cwasm",
             Artifact::Module => "cwasm-module",
         };
         self.dir
@@ -87,6 +87,28 @@ impl AotCache {
             |data| engine.precompile_component(data),
             // SAFETY: only called on bytes this engine's `precompile_component` produced
             // (fresh, or from an entry whose recorded sha256 matches).
+            |data| unsafe { Component::deserialize(engine, data) },
+        )?;
+        Ok(LoadedComponent { component, cache })
+    }
+
+    /// Returns the component made from a core module with embedded WIT (see
+    /// [`crate::componentize`]), keyed by the module's bytes: a hit skips both
+    /// the encoding and the compilation.
+    pub fn load_or_componentize(
+        &self,
+        engine: &wasmtime::Engine,
+        module: &[u8],
+    ) -> Result<LoadedComponent> {
+        let (component, cache) = self.fetch(
+            Artifact::Componentized,
+            module,
+            |data| {
+                let component = crate::componentize::componentize(data)
+                    .map_err(wasmtime::Error::from_anyhow)?;
+                engine.precompile_component(&component)
+            },
+            // SAFETY: only called on bytes this engine's `precompile_component` produced.
             |data| unsafe { Component::deserialize(engine, data) },
         )?;
         Ok(LoadedComponent { component, cache })
@@ -210,6 +232,8 @@ fn read_verified(path: &Path) -> Result<Option<Vec<u8>>> {
 enum Artifact {
     Component = 1,
     Module = 2,
+    /// A core module with embedded WIT, turned into a component.
+    Componentized = 3,
 }
 
 fn digest_path(entry: &Path) -> PathBuf {

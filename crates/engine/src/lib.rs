@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod cache;
+pub mod componentize;
 pub mod deadline;
 mod kind;
 
@@ -162,9 +163,23 @@ impl SkiffEngine {
     pub fn load_component_bytes(&self, bytes: &[u8]) -> Result<LoadedComponent> {
         match detect_kind(bytes)? {
             WasmKind::Component => {}
+            WasmKind::Module if componentize::has_component_type(bytes) => {
+                return match &self.cache {
+                    Some(cache) => cache.load_or_componentize(&self.engine, bytes),
+                    None => {
+                        let component = componentize::componentize(bytes)?;
+                        Ok(LoadedComponent {
+                            component: Component::new(&self.engine, &component)
+                                .map_err(anyhow::Error::from)?,
+                            cache: CacheOutcome::Disabled,
+                        })
+                    }
+                };
+            }
             WasmKind::Module => anyhow::bail!(
-                "this is a core WebAssembly module, not a component; `skiff up` serves components \
-                 (build with `--target wasm32-wasip2`, or run a WASI preview1 command with `skiff run`)"
+                "this is a core WebAssembly module without embedded WIT type information, so it \
+                 cannot be made a component; `skiff up` serves components (build with `--target \
+                 wasm32-wasip2`, or run a WASI preview1 command with `skiff run`)"
             ),
         }
         match &self.cache {

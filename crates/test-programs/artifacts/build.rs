@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 const SUITES: &[&str] = &["cli", "http", "kv", "sql", "vars"];
 
 /// Guests that are also built for `wasm32-wasip1`, as core modules.
-const P1_GUESTS: &[&str] = &["cli_echo", "cli_fs"];
+const P1_GUESTS: &[&str] = &["cli_echo", "cli_fs", "http_spin"];
 
 const P2_TARGET: &str = "wasm32-wasip2";
 const P1_TARGET: &str = "wasm32-wasip1";

@@ -5,9 +5,11 @@
 use std::sync::OnceLock;
 
 use anyhow::{Result, anyhow};
-use test_programs_artifacts::{HTTP_OUTBOUND_COMPONENT, HTTP_SPIN_COMPONENT};
+use test_programs_artifacts::{
+    CLI_ECHO_P1_MODULE, HTTP_OUTBOUND_COMPONENT, HTTP_SPIN_COMPONENT, HTTP_SPIN_P1_MODULE,
+};
 
-use crate::harness::{AppDir, Server, empty, send, tempdir, toml_path};
+use crate::harness::{AppDir, Server, empty, send, tempdir, toml_path, up_fails};
 
 /// The shared Spin app: one spin-sdk component on three kinds of route.
 fn shared() -> Result<&'static Server> {
@@ -244,5 +246,63 @@ source = {spin}
         "add `http://public.spin.internal`",
         std::time::Duration::from_secs(10),
     )?;
+    Ok(())
+}
+
+/// A core module with embedded WIT — what older Spin SDKs build for
+/// `wasm32-wasi` — is made a component at load (preview1 adapter included),
+/// served like any other, and cached: a restart neither re-encodes nor
+/// recompiles it. A module without WIT is refused with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn core_module_with_embedded_wit_is_componentized_and_cached() -> Result<()> {
+    let app = AppDir::new()?;
+    app.write(
+        "spin.toml",
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "old-sdk"
+[[trigger.http]]
+route = "/old/..."
+component = "old"
+[component.old]
+source = {}
+"#,
+            toml_path(HTTP_SPIN_P1_MODULE)
+        ),
+    )?;
+    let cache = tempdir()?;
+    for round in ["compiled", "from AOT cache"] {
+        let server = Server::start_with(app.path(), cache.path(), |cmd| {
+            cmd.env("SKIFF_LOG", "info");
+        })?;
+        server.stderr().wait_for(
+            &format!("component `old` loaded {round}"),
+            std::time::Duration::from_secs(10),
+        )?;
+        let resp = send(http::Request::get(server.url("/old/x")).body(empty())?).await?;
+        resp.assert_status(200);
+        let h = seen(&resp.text());
+        assert_eq!(h["spin-path-info"], "/x", "{h:?}");
+        let resp = send(http::Request::get(server.url("/old/empty")).body(empty())?).await?;
+        resp.assert_status(200);
+    }
+
+    let plain = AppDir::new()?;
+    plain.write(
+        "spin.toml",
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"plain\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"plain\"\n[component.plain]\nsource = {}\n",
+            toml_path(CLI_ECHO_P1_MODULE)
+        ),
+    )?;
+    let out = up_fails(plain.path(), cache.path(), |_| {})?;
+    assert!(
+        out.stderr
+            .contains("core WebAssembly module without embedded WIT"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("component `plain`"), "{}", out.stderr);
     Ok(())
 }
