@@ -49,6 +49,7 @@ use skiff_variables::{Resolver, VariablesState, VariablesView};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -171,8 +172,15 @@ impl InstanceConfig {
             builder
                 .allow_tcp(true)
                 .allow_ip_name_lookup(true)
-                .socket_addr_check(move |addr, _use| {
-                    let ok = allowed.allows_socket("tcp", addr);
+                .socket_addr_check(move |addr, use_| {
+                    let ok = match use_ {
+                        // A connect first checks the implicit bind to an
+                        // ephemeral port; binding anything else (a port to
+                        // listen on) is not an outbound grant.
+                        SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                        SocketAddrUse::TcpConnect => allowed.allows_socket("tcp", addr),
+                        _ => false,
+                    };
                     Box::pin(async move { ok })
                 });
         }

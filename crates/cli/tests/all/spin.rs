@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use anyhow::{Result, anyhow};
 use test_programs_artifacts::{
     CLI_ECHO_P1_MODULE, HTTP_OUTBOUND_COMPONENT, HTTP_SPIN_COMPONENT, HTTP_SPIN_P1_MODULE,
+    HTTP_TCP_COMPONENT,
 };
 
 use crate::harness::{AppDir, Server, empty, send, tempdir, toml_path, up_fails};
@@ -304,5 +305,63 @@ source = {}
         out.stderr
     );
     assert!(out.stderr.contains("component `plain`"), "{}", out.stderr);
+    Ok(())
+}
+
+/// `wasi:sockets` TCP connect, gated by `tcp://` entries of
+/// `allowed_outbound_hosts`: an exact address, a CIDR range and a port range
+/// allow it; another port, another range or no grant fail with `access-denied`
+/// (std's `PermissionDenied`) before any connection is attempted.
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_tcp() -> Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut line = String::new();
+            let mut reader = BufReader::new(&stream);
+            if reader.read_line(&mut line).is_ok() && line == "ping\n" {
+                let _ = (&stream).write_all(b"pong\n");
+            }
+        }
+    });
+    let other = if port == u16::MAX { port - 1 } else { port + 1 };
+    let (low, high) = (port.saturating_sub(1), port.saturating_add(1));
+    let grants = [
+        ("exact", format!("\"tcp://127.0.0.1:{port}\"")),
+        ("cidr", format!("\"tcp://127.0.0.0/24:{port}\"")),
+        ("range", format!("\"tcp://127.0.0.1:{low}-{high}\"")),
+        ("otherport", format!("\"tcp://127.0.0.1:{other}\"")),
+        ("otherrange", "\"tcp://10.0.0.0/8:*\"".to_string()),
+        ("http", format!("\"http://127.0.0.1:{port}\"")),
+        ("none", String::new()),
+    ];
+    let source = toml_path(HTTP_TCP_COMPONENT);
+    let mut manifest = "spin_manifest_version = 2\n[application]\nname = \"sockets\"\n".to_string();
+    for (id, grant) in &grants {
+        manifest.push_str(&format!(
+            "[[trigger.http]]\nroute = \"/{id}\"\ncomponent = \"{id}\"\n[component.{id}]\nsource = {source}\nallowed_outbound_hosts = [{grant}]\n"
+        ));
+    }
+    let app = AppDir::new()?;
+    app.write("spin.toml", manifest)?;
+    let cache = tempdir()?;
+    let server = Server::start(app.path(), cache.path())?;
+    for (id, _) in &grants {
+        let uri = server.url(&format!("/{id}?addr=127.0.0.1:{port}"));
+        let resp = send(http::Request::get(uri).body(empty())?).await?;
+        resp.assert_status(200);
+        let expected = match *id {
+            "exact" | "cidr" | "range" => "connected: pong\n",
+            _ => "error: PermissionDenied\n",
+        };
+        assert_eq!(resp.text(), expected, "component `{id}`");
+    }
+    // Only the three allowed connects reached the listener.
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
     Ok(())
 }
