@@ -365,3 +365,43 @@ pub(crate) async fn http_tcp() -> Result<()> {
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
     Ok(())
 }
+
+/// The outbound HTTP client reads an HTTP/1.0 response without a
+/// `content-length` to the end of the connection, as Spin's does.
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_http10_response_without_length_ends_at_close() -> Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let mut seen = Vec::new();
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nold server, ");
+            let _ = stream.write_all(b"body until close\n");
+            // Dropping the stream closes it: that ends the body.
+        }
+    });
+    let app = AppDir::new()?;
+    app.write(
+        "spin.toml",
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"http10\"\n[[trigger.http]]\nroute = \"/fetch\"\ncomponent = \"fetch\"\n[component.fetch]\nsource = {}\nallowed_outbound_hosts = [\"http://127.0.0.1:{port}\"]\n",
+            toml_path(HTTP_OUTBOUND_COMPONENT)
+        ),
+    )?;
+    let cache = tempdir()?;
+    let server = Server::start(app.path(), cache.path())?;
+    let uri = server.url(&format!("/fetch?url=http://127.0.0.1:{port}/old"));
+    let resp = send(http::Request::get(uri).body(empty())?).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "status: 200\nold server, body until close\n");
+    Ok(())
+}
