@@ -14,6 +14,7 @@
 pub mod body;
 mod files;
 mod local;
+mod p3;
 pub mod router;
 mod server;
 mod spin_headers;
@@ -52,10 +53,19 @@ pub struct LoadOptions {
     pub sqlite: Arc<skiff_sqlite::SqliteManager>,
 }
 
+/// Which `wasi:http` generation a component exports.
+#[derive(Clone)]
+enum Handler {
+    /// `wasi:http/incoming-handler@0.2.x`.
+    P2(ProxyPre<HostState>),
+    /// `wasi:http/handler@0.3.0`.
+    P3(wasmtime_wasi_http::p3::bindings::ServicePre<HostState>),
+}
+
 /// One loaded component, ready to instantiate.
 struct HttpComponent {
     id: Arc<str>,
-    pre: ProxyPre<HostState>,
+    handler: Handler,
     config: InstanceConfig,
     limits: Limits,
     concurrency: Option<Arc<Semaphore>>,
@@ -126,12 +136,20 @@ impl HttpApp {
                     let pre = linker
                         .instantiate_pre(&loaded.component)
                         .map_err(anyhow::Error::from);
-                    let pre = pre
-                        .and_then(|pre| ProxyPre::new(pre).map_err(anyhow::Error::from))
+                    let handler = pre
+                        .and_then(|pre| {
+                            match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
+                                Ok(p3) => Ok(Handler::P3(p3)),
+                                Err(_) => ProxyPre::new(pre)
+                                    .map(Handler::P2)
+                                    .map_err(anyhow::Error::from),
+                            }
+                        })
                         .with_context(|| {
                             format!(
                                 "component `{}` cannot be served over HTTP: it must export \
-                                 `wasi:http/incoming-handler@0.2.x` and import only interfaces Skiff provides",
+                                 `wasi:http/incoming-handler@0.2.x` (or `wasi:http/handler@0.3.0`) \
+                                 and import only interfaces Skiff provides",
                                 spec.id
                             )
                         })?;
@@ -145,7 +163,7 @@ impl HttpApp {
                     });
                     components.push(HttpComponent {
                         id: spec.id.as_str().into(),
-                        pre,
+                        handler,
                         config,
                         limits: spec.limits,
                         concurrency: spec
@@ -276,35 +294,45 @@ impl HttpApp {
             .new_store(self.engine.engine(), Some(timeout))
             .map_err(Failure::Host)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let req = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, req)
-            .map_err(|e| Failure::Host(e.into()))?;
-        let out = store
-            .data_mut()
-            .http()
-            .new_response_outparam(tx)
-            .map_err(|e| Failure::Host(e.into()))?;
-        let pre = component.pre.clone();
-        let task = tokio::spawn(async move {
-            let _permit = permit;
-            let run = async {
-                let proxy = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(Failure::Instantiate)?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
-                    .map_err(Failure::Guest)
-            };
-            match tokio::time::timeout_at(deadline, run).await {
-                Ok(result) => result,
-                Err(_) => Err(Failure::Timeout(timeout)),
+        let task = match component.handler.clone() {
+            Handler::P2(pre) => {
+                let req = store
+                    .data_mut()
+                    .http()
+                    .new_incoming_request(Scheme::Http, req)
+                    .map_err(|e| Failure::Host(e.into()))?;
+                let out = store
+                    .data_mut()
+                    .http()
+                    .new_response_outparam(tx)
+                    .map_err(|e| Failure::Host(e.into()))?;
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let run = async {
+                        let proxy = pre
+                            .instantiate_async(&mut store)
+                            .await
+                            .map_err(Failure::Instantiate)?;
+                        proxy
+                            .wasi_http_incoming_handler()
+                            .call_handle(&mut store, req, out)
+                            .await
+                            .map_err(Failure::Guest)
+                    };
+                    match tokio::time::timeout_at(deadline, run).await {
+                        Ok(result) => result,
+                        Err(_) => Err(Failure::Timeout(timeout)),
+                    }
+                })
             }
-        });
+            Handler::P3(pre) => tokio::spawn(async move {
+                let _permit = permit;
+                match tokio::time::timeout_at(deadline, p3::handle(pre, store, req, tx)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Failure::Timeout(timeout)),
+                }
+            }),
+        };
         let mut task = task;
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(Ok(resp))) => Ok(body::settle_length(resp, &mut task, deadline).await),

@@ -11,9 +11,9 @@
 //! `redis-server` per test ([`RedisServer`]).
 //!
 //! The guests answer `200 text/plain` (see their `//!` docs): `kv_wasi`
-//! (`wasi:keyvalue` 0.2.0-draft and, with `&v=draft2`, draft2) at `/wasi`, and
-//! `kv_spin2` (`fermyon:spin/key-value@2.0.0`) at `/spin2`. `kv_spin3` needs
-//! WASI 0.3 serving, which `skiff up` does not have yet ([`kv_spin3`]).
+//! (`wasi:keyvalue` 0.2.0-draft and, with `&v=draft2`, draft2) at `/wasi`,
+//! `kv_spin2` (`fermyon:spin/key-value@2.0.0`) at `/spin2`, and `kv_spin3`
+//! (`spin:key-value@3.0.0` from a WASI 0.3 component) at `/spin3`.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,8 @@ mod swap;
 /// How long a reload, a reconnection or a client loop may take to show its effect.
 const EFFECT_BOUND: Duration = Duration::from_secs(15);
 
-/// App `name`: `kv_wasi` at `/wasi` and `kv_spin2` at `/spin2`, both granted `grants`.
+/// App `name`: `kv_wasi` at `/wasi`, `kv_spin2` at `/spin2` and `kv_spin3` (a
+/// WASI 0.3 component) at `/spin3`, all granted `grants`.
 fn manifest(name: &str, grants: &[&str]) -> String {
     let grants = grants
         .iter()
@@ -47,9 +48,10 @@ fn manifest(name: &str, grants: &[&str]) -> String {
         )
     };
     format!(
-        "skiff_manifest_version = 1\n[application]\nname = \"{name}\"\n{}{}",
+        "skiff_manifest_version = 1\n[application]\nname = \"{name}\"\n{}{}{}",
         component("wasi", KV_WASI_COMPONENT),
-        component("spin2", KV_SPIN2_COMPONENT)
+        component("spin2", KV_SPIN2_COMPONENT),
+        component("spin3", KV_SPIN3_COMPONENT)
     )
 }
 
@@ -222,7 +224,12 @@ impl KvApp {
         ask(&self.server, &format!("/spin2?{query}")).await
     }
 
-    /// Sets `key` to `value` in `default` through `route` (`wasi` or `spin2`).
+    /// `kv_spin3`'s answer to `?QUERY`.
+    async fn spin3(&self, query: &str) -> Result<String> {
+        ask(&self.server, &format!("/spin3?{query}")).await
+    }
+
+    /// Sets `key` to `value` in `default` through `route` (`wasi`, `spin2` or `spin3`).
     async fn set(&self, route: &str, key: &str, value: &str) -> Result<()> {
         let path = format!("/{route}?store=default&op=set&key={key}");
         assert_eq!(tell(&self.server, &path, value).await?, "ok", "{path}");
@@ -236,7 +243,7 @@ macro_rules! backend_suite {
     ($($backend:ident),* $(,)?) => {$(
         mod $backend {
             backend_suite!(@tests $backend:
-                kv_wasi, kv_spin2, ungranted_store_is_access_denied, apps_are_isolated);
+                kv_wasi, kv_spin2, kv_spin3, ungranted_store_is_access_denied, apps_are_isolated);
         }
     )*};
     (@tests $backend:ident: $($test:ident),*) => {$(
@@ -390,33 +397,36 @@ pub(crate) async fn apps_are_isolated(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// `kv_spin3` imports `spin:key-value@3.0.0`, whose `async func`s only a
-/// WASI 0.3 (`wasi:http/handler@0.3.0`) guest can call; `skiff up` serves WASI
-/// 0.2 HTTP components only, so today it refuses the guest at load, naming the
-/// component and the missing WASI 0.3 import. (The interface itself is tested
-/// in `crates/kv/tests/all/guests.rs`.) When WASI 0.3 serving lands, replace
-/// this with the backend suite run through `kv_spin3`.
-#[test]
-pub(crate) fn kv_spin3_is_refused_until_wasi_0_3_serving() -> Result<()> {
-    let dir = AppDir::new()?;
-    dir.write(
-        "skiff.toml",
-        format!(
-            "skiff_manifest_version = 1\n[application]\nname = \"test\"\n\
-             [[trigger.http]]\nroute = \"/spin3\"\ncomponent = \"spin3\"\n\
-             [component.spin3]\nsource = {}\nkey_value_stores = [\"default\"]\n",
-            toml_path(KV_SPIN3_COMPONENT)
-        ),
-    )?;
-    let out = up_fails(dir.path(), shared_cache()?, |_| {})?;
-    out.assert_code(1)
-        .assert_stderr_contains("component `spin3` cannot be served over HTTP")
-        .assert_stderr_contains("wasi:http/types@0.3.0");
+/// `kv_spin3` (`spin:key-value@3.0.0`, whose `async func`s a WASI 0.3 guest
+/// calls from its `wasi:http/handler@0.3.0` export) sees the same store as the
+/// other interfaces, on every backend.
+pub(crate) async fn kv_spin3(backend: Backend) -> Result<()> {
+    let app = KvApp::start(&backend, "test", &["default"], false)?;
+    let q = |rest: &str| format!("store=default&{rest}");
+
+    assert_eq!(app.spin3(&q("op=get&key=k3")).await?, "none");
+    app.set("spin3", "k3", "written by spin3").await?;
+    assert_eq!(
+        app.wasi(&q("op=get&key=k3")).await?,
+        "some:written by spin3"
+    );
+    backend.check_holds(&app, "k3", "written by spin3")?;
+    app.set("wasi", "from-wasi", "written by wasi").await?;
+    assert_eq!(
+        app.spin3(&q("op=get&key=from-wasi")).await?,
+        "some:written by wasi"
+    );
+    assert_eq!(app.spin3(&q("op=list")).await?, r#"["from-wasi","k3"]"#);
+    assert_eq!(app.spin3(&q("op=exists&key=k3")).await?, "true");
+    assert_eq!(app.spin3(&q("op=delete&key=k3")).await?, "ok");
+    assert_eq!(app.spin3(&q("op=exists&key=k3")).await?, "false");
+    assert_eq!(app.wasi(&q("op=get&key=k3")).await?, "none");
+    assert_eq!(
+        app.spin3("store=nowhere&op=get&key=k").await?,
+        "error: access-denied"
+    );
     Ok(())
 }
-
-/// Makes `kv_spin3` a name `main.rs`'s guest coverage check can find.
-pub(crate) use kv_spin3_is_refused_until_wasi_0_3_serving as kv_spin3;
 
 // ---------------------------------------------------------------------------
 // Durability

@@ -36,9 +36,8 @@ mod variables;
 
 /// Every guest of `crates/test-programs` has a host test named after it
 /// (`run::cli_*`, `http::http_*`, `kv::kv_*`, `variables::vars_*`): a new
-/// guest without one fails to compile. (`kv::kv_wasi` and `kv::kv_spin2` are
-/// the suite functions `kv::{memory,embedded,redis}::*` run; `kv::kv_spin3`
-/// checks that `skiff up` refuses that WASI 0.3 guest until it can serve it.)
+/// guest without one fails to compile. (`kv::kv_wasi`, `kv::kv_spin2` and
+/// `kv::kv_spin3` are the suite functions `kv::{memory,embedded,redis}::*` run.)
 mod guest_coverage {
     macro_rules! cli_guest_has_a_test {
         ($guest:ident) => {
