@@ -12,6 +12,9 @@
 //!   bad runtime configs;
 //! - `variables`: providers and their order, templates, each interface's
 //!   errors, required variables and secrets;
+//! - `oci`: `skiff push`/`pull`/`up REF`/`registry login` against a real
+//!   registry (`docker-registry`, with and without basic auth): artifact
+//!   formats, tags and digests, tampered blobs, and `wkg` interop both ways;
 //! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
 //!   `skiff build` and served as their READMEs say.
 //!
@@ -26,6 +29,8 @@ mod harness;
 mod http;
 mod kv;
 mod manifest;
+mod oci;
+mod oci_registry;
 mod redis_server;
 mod run;
 mod shutdown;
