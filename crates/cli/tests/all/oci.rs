@@ -183,8 +183,14 @@ async fn oci_up_serves_a_component_by_tag_and_by_digest() -> Result<()> {
             .wait_for("loaded compiled", Duration::from_secs(10))?;
     }
 
-    // `skiff up --from REF@digest`: nothing to download, the AOT cache serves it.
+    // With the registry gone, everything comes from the cache: `skiff up --from
+    // REF@digest` downloads nothing (and the AOT cache has the code), and a tag
+    // falls back to the cache's index, with a warning.
     let by_digest = format!("{}/apps/hello@{digest}", registry.host());
+    drop(registry);
+    let out = env.skiff(&["pull", &reference, "--insecure"])?;
+    out.assert_code(0).assert_stderr_contains("is unreachable");
+    assert_eq!(field(&out, "Digest")?, digest);
     let server = env.serve(".", &["--from", &by_digest, "--insecure"], cwd.path())?;
     get(&server.url("/")).await?.assert_status(200);
     server.stderr().wait_for(
