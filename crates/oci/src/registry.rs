@@ -126,13 +126,23 @@ impl Registry {
 
     pub(crate) fn error(&self, reference: &Reference, e: OciDistributionError) -> Error {
         if let OciDistributionError::DigestError(inner) = &e {
+            // oci-client checked a manifest against the reference's digest or
+            // the registry's `Docker-Content-Digest` ("… Expected X, got Y").
+            let text = inner.to_string();
+            let (expected, actual) = match text.split_once("Expected ") {
+                Some((_, rest)) => match rest.split_once(", got ") {
+                    Some((expected, actual)) => (expected.to_string(), actual.to_string()),
+                    None => (rest.to_string(), "something else".to_string()),
+                },
+                None => (
+                    reference.digest().unwrap_or("its digest").to_string(),
+                    text.clone(),
+                ),
+            };
             return Error::DigestMismatch {
                 reference: display(reference),
-                expected: reference
-                    .digest()
-                    .unwrap_or("the reference's digest")
-                    .to_string(),
-                actual: inner.to_string(),
+                expected,
+                actual,
             };
         }
         Error::from_client(&display(reference), &self.host, e)

@@ -536,6 +536,31 @@ fn oci_tampered_blob_is_refused_and_nothing_is_cached() -> Result<()> {
         "{out:?}"
     );
     out.assert_stderr_contains("digest mismatch");
+
+    // A manifest edited on the registry's disk (still valid JSON) is refused by
+    // tag (against the registry's digest header) and by digest.
+    let reference = registry.reference("tamper-manifest:v1");
+    let digest = push_ok(&env, &reference, HTTP_HELLO_COMPONENT)?;
+    let file = registry.blob_file(&digest);
+    let text = std::fs::read_to_string(&file)?;
+    ensure!(
+        text.contains("\"http_hello\""),
+        "no title annotation in {text}"
+    );
+    std::fs::write(&file, text.replace("\"http_hello\"", "\"http_hellp\""))?;
+    let by_digest = format!("{}/tamper-manifest@{digest}", registry.host());
+    for r in [&reference, &by_digest] {
+        let fresh = Env::new()?;
+        let out = fresh.skiff(&["pull", r, "--insecure"])?;
+        out.assert_code(1)
+            .assert_stderr_contains(&format!("digest mismatch for `{r}`"))
+            .assert_stderr_contains(&digest);
+        let cached = files_below(&fresh.oci());
+        ensure!(
+            cached.is_empty(),
+            "a failed pull left files in the cache: {cached:?}"
+        );
+    }
     Ok(())
 }
 
