@@ -27,6 +27,12 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Precompile a component into the AOT cache.
     Compile(commands::compile::CompileArgs),
+    /// Push a component or an app to an OCI registry.
+    Push(commands::push::PushArgs),
+    /// Pull a component or an app from an OCI registry into the local cache.
+    Pull(commands::pull::PullArgs),
+    /// Log in to (or out of) an OCI registry.
+    Registry(commands::registry::RegistryArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,9 @@ fn main() -> ExitCode {
         Command::Up(args) => commands::up::up(args),
         Command::Build(args) => commands::build::build(args).map(|()| ExitCode::SUCCESS),
         Command::Compile(args) => commands::compile::compile(args).map(|()| ExitCode::SUCCESS),
+        Command::Push(args) => commands::push::push(args).map(|()| ExitCode::SUCCESS),
+        Command::Pull(args) => commands::pull::pull(args).map(|()| ExitCode::SUCCESS),
+        Command::Registry(args) => commands::registry::registry(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,9 @@
 
 pub mod build;
 pub mod compile;
+pub mod pull;
+pub mod push;
+pub mod registry;
 pub mod run;
 pub mod up;
 

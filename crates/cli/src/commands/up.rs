@@ -11,9 +11,16 @@ use skiff_runtime::ServeConfig;
 /// Arguments of `skiff up`.
 #[derive(clap::Args)]
 pub struct UpArgs {
-    /// A skiff.toml / spin.toml, or a directory holding one.
+    /// A skiff.toml / spin.toml, or a directory holding one; or a registry
+    /// reference (`host/repository:tag`, `…@sha256:…`) to serve from a registry.
     #[arg(default_value = ".")]
     pub path: PathBuf,
+    /// Serve an app or component straight from a registry reference (state in `./.skiff`).
+    #[arg(long, value_name = "REF")]
+    pub from: Option<String>,
+    /// Talk plain HTTP to the registry (one on loopback or a private network).
+    #[arg(long)]
+    pub insecure: bool,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000", env = "SKIFF_LISTEN")]
     pub listen: SocketAddr,
@@ -43,7 +50,8 @@ pub struct UpArgs {
 }
 
 /// Loads, then serves until SIGINT/SIGTERM.
-pub fn up(args: UpArgs) -> Result<ExitCode> {
+pub fn up(mut args: UpArgs) -> Result<ExitCode> {
+    super::pull::resolve_up_source(&mut args)?;
     if args.build {
         super::build::build_app(&args.path)?;
     }

@@ -14,6 +14,9 @@
 //!   errors, required variables and secrets;
 //! - `spin`: a Spin app (`spin.toml`, a spin-sdk guest) and the request
 //!   headers and response shape Spin apps rely on;
+//! - `oci`: `skiff push`/`pull`/`up REF`/`registry login` against a real
+//!   registry (`docker-registry`, with and without basic auth): artifact
+//!   formats, tags and digests, tampered blobs, and `wkg` interop both ways;
 //! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
 //!   `skiff build` and served as their READMEs say.
 //!
@@ -28,6 +31,8 @@ mod harness;
 mod http;
 mod kv;
 mod manifest;
+mod oci;
+mod oci_registry;
 mod redis_server;
 mod run;
 mod shutdown;
