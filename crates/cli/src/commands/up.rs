@@ -13,6 +13,7 @@ use skiff_kv::KeyValueManager;
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
 use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
+use skiff_trigger_redis::RedisTrigger;
 use skiff_variables::Resolver;
 
 /// Arguments of `skiff up`.
@@ -113,18 +114,16 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
         }
         let what = format!("app `{}` from `{}`", app.name, app.manifest_path.display());
         let load = tokio::task::spawn_blocking(move || {
-            HttpApp::load(
-                engine,
-                &app,
-                &LoadOptions {
-                    state_dir,
-                    kv,
-                    variables,
-                    sqlite,
-                },
-            )
+            let options = LoadOptions {
+                state_dir,
+                kv,
+                variables,
+                sqlite,
+            };
+            let redis = RedisTrigger::load(engine.clone(), &app, &options)?;
+            HttpApp::load(engine, &app, &options).map(|http| (http, redis))
         });
-        let http = tokio::select! {
+        let (http, redis) = tokio::select! {
             loaded = load => loaded
                 .context("the loader thread failed")?
                 .with_context(|| format!("could not load {what}"))?,
@@ -134,12 +133,21 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
             }
         };
         report_loads(&http);
+        // Redis triggers run beside the HTTP server and stop on the same signal;
+        // an app with only Redis triggers serves no HTTP.
+        print_redis_banner(&redis);
+        let http_less = http.routes().is_empty() && !redis.is_empty();
+        let (redis_task, shutdown) = redis.spawn_with(shutdown);
+        if http_less {
+            shutdown.await;
+            return redis_task.await.context("the redis trigger task failed");
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("could not listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         print_banner(addr, &http);
-        skiff_trigger_http::serve(
+        let served = skiff_trigger_http::serve(
             Arc::new(http),
             listener,
             shutdown,
@@ -147,7 +155,9 @@ pub fn up(args: UpArgs) -> Result<ExitCode> {
                 grace: args.shutdown_grace,
             },
         )
-        .await
+        .await;
+        let _ = redis_task.await;
+        served
     });
     // Don't wait for a loader thread still compiling after an early stop.
     runtime.shutdown_background();
@@ -234,6 +244,23 @@ fn print_banner(addr: SocketAddr, app: &HttpApp) {
     let _ = writeln!(out, "Routes:");
     for (route, component) in routes {
         let _ = writeln!(out, "  {route:<width$}  -> {component}");
+    }
+    let _ = out.flush();
+}
+
+fn print_redis_banner(redis: &RedisTrigger) {
+    let subscriptions = redis.subscriptions();
+    if subscriptions.is_empty() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Redis triggers:");
+    for s in subscriptions {
+        let _ = writeln!(
+            out,
+            "  redis://{} `{}`  -> {}",
+            s.server, s.channel, s.component
+        );
     }
     let _ = out.flush();
 }
