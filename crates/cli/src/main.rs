@@ -83,7 +83,8 @@ fn init_logging() {
     let filter = std::env::var("SKIFF_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| {
-            "warn,skiff=info,skiff_engine=info,skiff_trigger_http=info".to_string()
+            "warn,skiff=info,skiff_engine=info,skiff_trigger_http=info,skiff_trigger_redis=info"
+                .to_string()
         });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))

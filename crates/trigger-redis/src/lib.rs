@@ -428,10 +428,11 @@ async fn handle(
         Ok(Ok(Ok(()))) => {
             tracing::debug!(component = %id, channel, "handled a redis message");
         }
-        Ok(Ok(Err(err))) => tracing::warn!(
+        Ok(Ok(Err(_))) => tracing::warn!(
             component = %id,
             channel,
-            "component `{id}` returned {err:?} for a message on redis channel `{channel}`"
+            "component `{id}` returned `error` for a message on redis channel `{channel}` \
+             (its stderr, above, may say why)"
         ),
         Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_some() => tracing::warn!(
             component = %id,
