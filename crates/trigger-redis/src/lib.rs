@@ -25,7 +25,15 @@
 //! #     options: skiff_trigger_http::LoadOptions,
 //! # ) -> anyhow::Result<()> {
 //! let trigger = skiff_trigger_redis::RedisTrigger::load(engine, &app, &options)?;
-//! trigger.run(tokio::signal::ctrl_c().await.map(|_| ())?).await;
+//! for s in trigger.subscriptions() {
+//!     println!("redis://{} `{}` -> {}", s.server, s.channel, s.component);
+//! }
+//! // Until Ctrl-C.
+//! trigger
+//!     .run(async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     })
+//!     .await;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
@@ -451,5 +459,25 @@ async fn handle(
             "component `{id}` exceeded its timeout of {timeout:?} handling a message on redis \
              channel `{channel}`"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{display_address, redact};
+
+    #[test]
+    fn logs_never_show_a_password() {
+        assert_eq!(
+            redact("redis://user:p@ss@cache:6380/0"),
+            "redis://***@cache:6380/0"
+        );
+        assert_eq!(redact("redis://cache:6380"), "redis://cache:6380");
+        assert_eq!(
+            display_address("redis://user:secret@127.0.0.1:6380/1").unwrap(),
+            "127.0.0.1:6380"
+        );
+        let err = display_address("redis://user:secret@/").unwrap_err();
+        assert!(!format!("{err:#}").contains("secret"), "{err:#}");
     }
 }
