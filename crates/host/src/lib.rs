@@ -20,6 +20,10 @@
 //! - SQL: `fermyon:spin/sqlite@2.0.0`, `spin:sqlite/sqlite@3.1.0` (grant: `sqlite_databases`),
 //!   `fermyon:spin/postgres@2.0.0`, `spin:postgres/postgres@3.0.0`/`@4.2.0` (grant:
 //!   `postgres://` entries in `allowed_outbound_hosts`);
+//! - outbound Redis: `fermyon:spin/redis@2.0.0`, `spin:redis/redis@3.0.0` (via `skiff-redis`;
+//!   grant: `redis://` entries in `allowed_outbound_hosts`);
+//! - outbound MQTT: `fermyon:spin/mqtt@2.0.0`, `spin:mqtt/mqtt@3.0.0` (via `skiff-mqtt`;
+//!   grant: `mqtt://` entries in `allowed_outbound_hosts`);
 //! - WASI preview1 (`wasi_snapshot_preview1`) for core-module commands.
 //!
 //! ```no_run
@@ -42,8 +46,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use skiff_kv::{KeyValueManager, KvHostView, KvState, KvView};
+use skiff_mqtt::{MqttHostView, MqttState, MqttView};
 use skiff_outbound_networking::AllowedHosts;
 use skiff_postgres::{PgHostView, PgState, PgView};
+use skiff_redis::{RedisHostView, RedisState, RedisView};
 use skiff_sqlite::{SqliteHostView, SqliteManager, SqliteState, SqliteView};
 use skiff_variables::{Resolver, VariablesState, VariablesView};
 use wasmtime::component::{Linker, ResourceTable};
@@ -212,6 +218,8 @@ impl InstanceConfig {
             variables: VariablesState::new(self.variables.clone(), self.component_id.clone()),
             sqlite: SqliteState::new(self.sqlite.clone(), self.sqlite_granted.clone()),
             pg: PgState::new(self.allowed_outbound.clone()),
+            redis: RedisState::new(self.allowed_outbound.clone(), self.component_id.clone()),
+            mqtt: MqttState::new(self.allowed_outbound.clone(), self.component_id.clone()),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
@@ -258,6 +266,8 @@ pub struct HostState {
     variables: VariablesState,
     sqlite: SqliteState,
     pg: PgState,
+    redis: RedisState,
+    mqtt: MqttState,
 }
 
 impl SqliteHostView for HostState {
@@ -273,6 +283,24 @@ impl PgHostView for HostState {
     fn pg(&mut self) -> PgView<'_> {
         PgView {
             state: &mut self.pg,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl RedisHostView for HostState {
+    fn redis(&mut self) -> RedisView<'_> {
+        RedisView {
+            state: &mut self.redis,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl MqttHostView for HostState {
+    fn mqtt(&mut self) -> MqttView<'_> {
+        MqttView {
+            state: &mut self.mqtt,
             table: &mut self.table,
         }
     }
@@ -332,6 +360,8 @@ pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> 
     skiff_variables::add_to_linker(&mut linker)?;
     skiff_sqlite::add_to_linker(&mut linker)?;
     skiff_postgres::add_to_linker(&mut linker)?;
+    skiff_redis::add_to_linker(&mut linker)?;
+    skiff_mqtt::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

@@ -15,6 +15,7 @@ use skiff_manifest::App;
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
 use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
+use skiff_trigger_redis::RedisTrigger;
 use skiff_variables::Resolver;
 
 /// How to serve an app.
@@ -151,18 +152,16 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
     }
     let what = format!("app `{}` from `{}`", app.name, app.manifest_path.display());
     let load = tokio::task::spawn_blocking(move || {
-        HttpApp::load(
-            engine,
-            &app,
-            &LoadOptions {
-                state_dir,
-                kv,
-                variables,
-                sqlite,
-            },
-        )
+        let options = LoadOptions {
+            state_dir,
+            kv,
+            variables,
+            sqlite,
+        };
+        let redis = RedisTrigger::load(engine.clone(), &app, &options)?;
+        HttpApp::load(engine, &app, &options).map(|http| (http, redis))
     });
-    let http = tokio::select! {
+    let (http, redis) = tokio::select! {
         loaded = load => loaded
             .context("the loader thread failed")?
             .with_context(|| format!("could not load {what}"))?,
@@ -172,6 +171,17 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
         }
     };
     report_loads(&http);
+    if banner {
+        print_redis_banner(&redis);
+    }
+    // Redis triggers run beside the HTTP server and stop on the same signal;
+    // an app with only Redis triggers serves no HTTP.
+    let http_less = http.routes().is_empty() && !redis.is_empty();
+    let (redis_task, shutdown) = redis.spawn_with(shutdown);
+    if http_less {
+        shutdown.await;
+        return redis_task.await.context("the redis trigger task failed");
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
@@ -181,7 +191,7 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
     } else {
         tracing::info!("serving http://{addr}");
     }
-    skiff_trigger_http::serve(
+    let served = skiff_trigger_http::serve(
         http,
         listener,
         shutdown,
@@ -189,7 +199,9 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
             grace: shutdown_grace,
         },
     )
-    .await
+    .await;
+    let _ = redis_task.await;
+    served
 }
 
 /// The app's variables: runtime-config providers, then the environment, then defaults.
@@ -271,6 +283,23 @@ fn print_banner(addr: SocketAddr, app: &HttpApp) {
     let _ = writeln!(out, "Routes:");
     for (route, component) in routes {
         let _ = writeln!(out, "  {route:<width$}  -> {component}");
+    }
+    let _ = out.flush();
+}
+
+fn print_redis_banner(redis: &RedisTrigger) {
+    let subscriptions = redis.subscriptions();
+    if subscriptions.is_empty() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Redis triggers:");
+    for s in subscriptions {
+        let _ = writeln!(
+            out,
+            "  redis://{} `{}`  -> {}",
+            s.server, s.channel, s.component
+        );
     }
     let _ = out.flush();
 }

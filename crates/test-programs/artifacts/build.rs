@@ -15,7 +15,9 @@ use std::process::{Command, Stdio};
 
 /// Suites a guest name may start with (`<suite>_<name>`); each gets a
 /// `foreach_<suite>!` macro.
-const SUITES: &[&str] = &["cli", "http", "kv", "sql", "vars"];
+const SUITES: &[&str] = &[
+    "cli", "http", "kv", "mqtt", "redis", "sql", "trigger", "vars",
+];
 
 /// Guests that are also built for `wasm32-wasip1`, as core modules.
 const P1_GUESTS: &[&str] = &["cli_echo", "cli_fs", "http_spin"];

@@ -465,7 +465,11 @@ fn content_length<B>(req: &http::Request<B>) -> Option<u64> {
         .ok()
 }
 
-fn instance_config(
+/// The grants of component `spec` as an [`InstanceConfig`]: environment,
+/// memory limit, key-value stores, variables, SQLite databases, `files`
+/// mounts and `allowed_outbound_hosts`. Other triggers (Redis) build their
+/// instances from the same config.
+pub fn instance_config(
     spec: &skiff_manifest::Component,
     options: &LoadOptions,
 ) -> Result<InstanceConfig> {

@@ -379,16 +379,25 @@ impl Server {
         cache_dir: &Path,
         configure: impl FnOnce(&mut Command),
     ) -> Result<Server> {
-        Self::launch(app, cache_dir, configure, &[])
+        Self::launch(app, cache_dir, configure, &[], true)
+    }
+
+    /// `skiff up APP` for an app with only Redis triggers (no HTTP listener):
+    /// returns once it has printed its `Redis triggers:` banner.
+    /// [`Server::addr`] is then `127.0.0.1:0`.
+    pub fn start_triggers_only(app: &Path, cache_dir: &Path) -> Result<Server> {
+        Self::launch(app, cache_dir, |_| {}, &[], false)
     }
 
     /// Starts the server; `leftovers` are removed by the watchdog if the test
-    /// process exits without dropping the server.
+    /// process exits without dropping the server. It is ready at its
+    /// `Serving http://` banner, or (`http` false) its `Redis triggers:` one.
     fn launch(
         app: &Path,
         cache_dir: &Path,
         configure: impl FnOnce(&mut Command),
         leftovers: &[&Path],
+        http: bool,
     ) -> Result<Server> {
         let mut cmd = skiff_command(cache_dir);
         cmd.arg("up")
@@ -425,6 +434,8 @@ impl Server {
         stdout.collect(child.stdout.take().unwrap(), move |line| {
             if let Some(addr) = line.strip_prefix("Serving http://") {
                 let _ = banner_tx.send(addr.trim().to_string());
+            } else if !http && line == "Redis triggers:" {
+                let _ = banner_tx.send("127.0.0.1:0".to_string());
             }
         });
         let stderr_thread = stderr.collect(child.stderr.take().unwrap(), |_| {});
@@ -448,7 +459,7 @@ impl Server {
                 let _ = server.child.kill();
                 let _ = server.child.wait();
                 bail!(
-                    "`skiff up` printed no `Serving http://` line within {STARTUP_BOUND:?}; stderr:\n{}",
+                    "`skiff up` printed no banner line within {STARTUP_BOUND:?}; stderr:\n{}",
                     server.full_stderr()
                 )
             }
@@ -559,6 +570,7 @@ impl Shared {
             cache.path(),
             |_| {},
             &[app.path(), cache.path()],
+            true,
         )?;
         Ok(Shared {
             app,

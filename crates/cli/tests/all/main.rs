@@ -17,6 +17,10 @@
 //! - `oci`: `skiff push`/`pull`/`up REF`/`registry login` against a real
 //!   registry (`docker-registry`, with and without basic auth): artifact
 //!   formats, tags and digests, tampered blobs, and `wkg` interop both ways;
+//! - `outbound_redis`, `mqtt`: outbound Redis and MQTT against a real
+//!   `redis-server` and `mosquitto`, granted and denied;
+//! - `trigger_redis`: the Redis trigger — deliveries, a trapping handler,
+//!   Redis going away and back, beside HTTP;
 //! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
 //!   `skiff build` and served as their READMEs say.
 //!
@@ -31,12 +35,16 @@ mod harness;
 mod http;
 mod kv;
 mod manifest;
+mod mosquitto_server;
+mod mqtt;
 mod oci;
 mod oci_registry;
+mod outbound_redis;
 mod redis_server;
 mod run;
 mod shutdown;
 mod spin;
+mod trigger_redis;
 mod variables;
 
 /// Every guest of `crates/test-programs` has a host test named after it
@@ -75,4 +83,12 @@ mod guest_coverage {
         };
     }
     test_programs_artifacts::foreach_vars!(vars_guest_has_a_test);
+
+    macro_rules! trigger_guest_has_a_test {
+        ($guest:ident) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::trigger_redis::$guest as _;
+        };
+    }
+    test_programs_artifacts::foreach_trigger!(trigger_guest_has_a_test);
 }

@@ -1,0 +1,205 @@
+//! A throwaway `mosquitto` MQTT broker on a free loopback port (anonymous
+//! clients), and
+//! `mosquitto_sub` to watch what reaches it.
+//!
+//! The binaries come from Debian's `mosquitto` and `mosquitto-clients`
+//! packages, which `.ci/run` installs; a missing binary fails the test with
+//! that fix, never skips it. (The same helper as
+//! `crates/mqtt/tests/all/mosquitto_server.rs`.)
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::redis_server::free_port;
+use tempfile::TempDir;
+
+const INSTALL: &str =
+    "install it with `apt-get install -y mosquitto mosquitto-clients` (.ci/run does)";
+
+/// How long a subscriber waits for the broker or a message.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A broker started for one test, anonymous or with one user; killed on drop.
+pub struct MosquittoServer {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl MosquittoServer {
+    /// Starts `mosquitto` on a free loopback port, accepting anonymous clients.
+    pub fn start() -> Result<Self> {
+        Self::launch(None)
+    }
+
+    fn launch(user: Option<(&str, &str)>) -> Result<Self> {
+        let dir = crate::harness::tempdir()?;
+        let port = free_port()?;
+        let mut config = format!("listener {port} 127.0.0.1\n");
+        match user {
+            None => config.push_str("allow_anonymous true\n"),
+            Some((user, password)) => {
+                let file = dir.path().join("passwords");
+                let status = Command::new("mosquitto_passwd")
+                    .args(["-b", "-c"])
+                    .arg(&file)
+                    .args([user, password])
+                    .stdout(Stdio::null())
+                    .status()
+                    .map_err(|err| {
+                        anyhow!("could not run `mosquitto_passwd` ({err}); {INSTALL}")
+                    })?;
+                anyhow::ensure!(status.success(), "mosquitto_passwd failed: {status}");
+                config.push_str(&format!(
+                    "allow_anonymous false\npassword_file {}\n",
+                    file.display()
+                ));
+            }
+        }
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf, config)?;
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|err| {
+                anyhow!("could not run `mosquitto` ({err}); the MQTT tests need it: {INSTALL}")
+            })?;
+        let mut server = MosquittoServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        server.wait_until_listening()?;
+        Ok(server)
+    }
+
+    /// `mqtt://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Subscribes to `topic` (QoS 2) with `mosquitto_sub`; returns once the
+    /// broker has acknowledged the subscription. `login` is the user and
+    /// password for a broker that wants one.
+    pub fn subscribe(&self, topic: &str, login: Option<(&str, &str)>) -> Result<Subscriber> {
+        // `stdbuf -oL`: line-buffered, or a piped `mosquitto_sub` holds its
+        // output back (stdbuf execs it, so killing the child kills it).
+        let mut cmd = Command::new("stdbuf");
+        cmd.args([
+            "-oL",
+            "mosquitto_sub",
+            "-d",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+        ])
+        .args(["-t", topic, "-q", "2"]);
+        if let Some((user, password)) = login {
+            cmd.args(["-u", user, "-P", password]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|err| anyhow!("could not run `mosquitto_sub` ({err}); {INSTALL}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let subscriber = Subscriber { child, lines };
+        loop {
+            let line = subscriber.line()?;
+            if line.contains("received SUBACK") {
+                return Ok(subscriber);
+            }
+        }
+    }
+
+    fn wait_until_listening(&mut self) -> Result<()> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait().context("checking mosquitto")? {
+                bail!("mosquitto on port {} exited early with {status}", self.port);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "mosquitto did not listen on port {} within {WAIT:?}",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for MosquittoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `mosquitto_sub -d`; killed on drop.
+pub struct Subscriber {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Subscriber {
+    fn line(&self) -> Result<String> {
+        self.lines
+            .recv_timeout(WAIT)
+            .map_err(|err| anyhow!("`mosquitto_sub` printed nothing more within {WAIT:?}: {err}"))
+    }
+
+    /// The next message: `(qos, payload)` (one-line payloads only).
+    pub fn next_message(&self) -> Result<(u8, String)> {
+        loop {
+            let line = self.line()?;
+            // `Client … received PUBLISH (d0, q1, r0, m1, 'topic', … (5 bytes))`,
+            // then the payload on its own line.
+            if let Some(rest) = line.split("received PUBLISH (").nth(1) {
+                let qos = rest
+                    .split(", ")
+                    .nth(1)
+                    .and_then(|q| q.strip_prefix('q'))
+                    .and_then(|q| q.parse().ok())
+                    .with_context(|| format!("no QoS in `{line}`"))?;
+                loop {
+                    let payload = self.line()?;
+                    if !payload.starts_with("Client ") {
+                        return Ok((qos, payload));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

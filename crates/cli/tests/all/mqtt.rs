@@ -1,0 +1,84 @@
+//! Outbound MQTT through `skiff up`: the `mqtt_spin2` guest (spin-sdk 5.2,
+//! `fermyon:spin/mqtt@2.0.0`) publishes to a real `mosquitto` broker watched
+//! by `mosquitto_sub`; granted by `allowed_outbound_hosts`, denied by host
+//! and by port.
+//!
+//! (`mqtt_spin3` is a WASI 0.3 component, which `skiff up` cannot serve
+//! yet; `crates/mqtt/tests` runs it on a host that can.)
+
+use anyhow::{Result, ensure};
+use test_programs_artifacts::MQTT_SPIN2_COMPONENT;
+
+use crate::harness::{AppDir, Server, full, post, shared_cache};
+use crate::mosquitto_server::MosquittoServer;
+use crate::outbound_redis::{enc, http_component};
+use crate::redis_server::free_port;
+
+async fn publish(
+    server: &Server,
+    component: &str,
+    address: &str,
+    qos: u8,
+    body: &str,
+) -> Result<String> {
+    let path = format!(
+        "/{component}?address={}&topic=skiff%2Fe2e&qos={qos}",
+        enc(address)
+    );
+    let resp = post(&server.url(&path), full(body.to_string())).await?;
+    ensure!(
+        resp.status == 200,
+        "POST {path}: {} {}",
+        resp.status,
+        resp.text()
+    );
+    Ok(resp.text())
+}
+
+/// Publishes at every QoS from a granted component; each arrives. Publishes
+/// from components granted another port, another host or another scheme are
+/// `connection-failed` naming the entry to add, and never reach the broker.
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt_spin2() -> Result<()> {
+    let broker = MosquittoServer::start()?;
+    let url = broker.url();
+    let other_port = format!("mqtt://127.0.0.1:{}", free_port()?);
+    let manifest = [
+        http_component("ok", MQTT_SPIN2_COMPONENT, &[&url]),
+        http_component("port", MQTT_SPIN2_COMPONENT, &[&other_port]),
+        http_component("host", MQTT_SPIN2_COMPONENT, &["mqtt://10.1.2.3:1883"]),
+        http_component(
+            "scheme",
+            MQTT_SPIN2_COMPONENT,
+            &[&url.replace("mqtt:", "redis:")],
+        ),
+    ]
+    .concat();
+    let app = AppDir::with_manifest(&manifest)?;
+    let server = Server::start(app.path(), shared_cache()?)?;
+    let subscriber = broker.subscribe("skiff/e2e", None)?;
+    for component in ["port", "host", "scheme"] {
+        assert_eq!(
+            publish(&server, component, &url, 1, "denied").await?,
+            format!(
+                "error: connection-failed: `{url}` is not allowed: add `{url}` to \
+                 `allowed_outbound_hosts`"
+            ),
+            "component `{component}`"
+        );
+    }
+    for qos in [0u8, 1, 2] {
+        let payload = format!("qos {qos} from skiff up");
+        assert_eq!(publish(&server, "ok", &url, qos, &payload).await?, "ok");
+        // The first message the subscriber sees is the first granted one:
+        // the denied publishes never reached the broker.
+        assert_eq!(subscriber.next_message()?, (qos, payload));
+    }
+    // Granted, but nothing listens there.
+    let text = publish(&server, "port", &other_port, 1, "x").await?;
+    ensure!(
+        text.starts_with("error: connection-failed: could not connect to the mqtt broker at"),
+        "{text}"
+    );
+    Ok(())
+}

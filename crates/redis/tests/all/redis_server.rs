@@ -1,0 +1,189 @@
+//! A throwaway `redis-server` on a free loopback port, and `redis-cli` to look
+//! inside it (a copy of `crates/cli/tests/all/redis_server.rs`).
+//!
+//! Both binaries come from Debian's `redis-server` package, which `.ci/run`
+//! installs; a missing binary fails the test with that fix, never skips it.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use tempfile::TempDir;
+
+const INSTALL: &str = "install it with `apt-get install -y redis-server` (.ci/run does)";
+
+/// A Redis server started for one test, without persistence; killed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on a free loopback port.
+    pub fn start() -> Result<Self> {
+        let mut server = RedisServer {
+            child: None,
+            port: free_port()?,
+            dir: tempfile::tempdir()?,
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:<port>`, as Skiff's errors name it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL); its data is gone.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same port (empty).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        let child = spawn(self.port, self.dir.path())?;
+        self.child = Some(child);
+        wait_until_listening(self.port, self.child.as_mut().unwrap())
+    }
+
+    /// `redis-cli -p PORT ARGS…`, its output trimmed.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|err| anyhow!("could not run `redis-cli` ({err}); {INSTALL}"))?;
+        ensure!(
+            out.status.success(),
+            "`redis-cli {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// A loopback port nothing listens on (just released by the OS).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn spawn(port: u16, dir: &Path) -> Result<Child> {
+    let port = port.to_string();
+    Command::new("redis-server")
+        .args(["--port", &port, "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|err| {
+            anyhow!("could not run `redis-server` ({err}); the Redis tests need it: {INSTALL}")
+        })
+}
+
+fn wait_until_listening(port: u16, child: &mut Child) -> Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait().context("checking redis-server")? {
+            bail!("redis-server on port {port} exited early with {status}");
+        }
+        if Instant::now() > deadline {
+            bail!("redis-server did not listen on port {port} within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A `redis-cli SUBSCRIBE` running in the background; killed on drop.
+pub struct Subscriber {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl RedisServer {
+    /// Subscribes to `channel` with `redis-cli`; returns once the server has
+    /// confirmed the subscription.
+    pub fn subscribe(&self, channel: &str) -> Result<Subscriber> {
+        use std::io::BufRead;
+        let mut child = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["SUBSCRIBE", channel])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|err| anyhow!("could not run `redis-cli` ({err}); {INSTALL}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut subscriber = Subscriber { child, lines };
+        let confirmation = subscriber.read(3)?;
+        ensure!(
+            confirmation == ["subscribe", channel, "1"],
+            "unexpected answer to SUBSCRIBE: {confirmation:?}"
+        );
+        Ok(subscriber)
+    }
+}
+
+impl Subscriber {
+    fn read(&mut self, n: usize) -> Result<Vec<String>> {
+        (0..n)
+            .map(|_| {
+                self.lines
+                    .recv_timeout(Duration::from_secs(20))
+                    .map_err(|err| anyhow!("`redis-cli SUBSCRIBE` printed nothing more: {err}"))
+            })
+            .collect()
+    }
+
+    /// The payload of the next message (waits at most 20 s).
+    pub fn next_message(mut self) -> Result<String> {
+        let lines = self.read(3)?;
+        ensure!(lines[0] == "message", "expected a message, got {lines:?}");
+        Ok(lines[2].clone())
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,483 @@
+//! Skiff's Redis trigger: runs a component for every message published on
+//! a Redis channel.
+//!
+//! For each `[[trigger.redis]]` of an app (`channel`, the trigger's
+//! `address` or the app's `[application.trigger.redis] address`, and
+//! `component`), [`RedisTrigger::run`] subscribes to the channel on that
+//! Redis server and hands every message to a **fresh instance** of the
+//! component through its export
+//! `fermyon:spin/inbound-redis#handle-message(payload) -> result<_, error>`
+//! — what spin-sdk's `#[redis_component]` produces. Triggers on one server
+//! share one subscription connection.
+//!
+//! A handler that returns an error, traps, runs out of memory or passes the
+//! component's `timeout` is logged with the component id and the channel;
+//! later messages are delivered as usual. When the server goes away, the
+//! trigger logs it and resubscribes with exponential backoff (0.5 s doubling
+//! to 30 s); messages published while it was away are lost, as with any
+//! Redis subscriber. Messages are handled concurrently (bounded by the
+//! component's `max_concurrency`, waiting rather than dropping).
+//!
+//! ```no_run
+//! # async fn example(
+//! #     engine: std::sync::Arc<skiff_engine::SkiffEngine>,
+//! #     app: skiff_manifest::App,
+//! #     options: skiff_trigger_http::LoadOptions,
+//! # ) -> anyhow::Result<()> {
+//! let trigger = skiff_trigger_redis::RedisTrigger::load(engine, &app, &options)?;
+//! for s in trigger.subscriptions() {
+//!     println!("redis://{} `{}` -> {}", s.server, s.channel, s.component);
+//! }
+//! // Until Ctrl-C.
+//! trigger
+//!     .run(async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     })
+//!     .await;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod bindings;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use skiff_engine::{DeadlineExceeded, SkiffEngine};
+use skiff_host::{HostState, InstanceConfig};
+use skiff_manifest::App;
+use skiff_trigger_http::LoadOptions;
+use skiff_variables::Template;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::bindings::InboundRedisPre;
+
+/// How long connecting and subscribing may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// First and longest wait before resubscribing after the server went away.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+
+/// How long in-flight handlers may run after shutdown is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// One loaded component, ready to instantiate per message.
+struct RedisComponent {
+    id: Arc<str>,
+    pre: InboundRedisPre<HostState>,
+    config: InstanceConfig,
+    timeout: Duration,
+    concurrency: Option<Arc<Semaphore>>,
+}
+
+/// The channels subscribed on one Redis server.
+struct Server {
+    /// The address as configured (may hold a password): used to connect.
+    address: String,
+    /// `host:port` (or the socket path), for logs.
+    display: String,
+    /// channel → indices into [`RedisTrigger::components`].
+    channels: BTreeMap<String, Vec<usize>>,
+}
+
+/// One `(server, channel, component)` subscription, for the start-up banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The server, as `host:port` (never its password).
+    pub server: String,
+    /// The channel.
+    pub channel: String,
+    /// The component id.
+    pub component: String,
+}
+
+/// An app's Redis triggers, loaded and ready to subscribe.
+pub struct RedisTrigger {
+    engine: Arc<SkiffEngine>,
+    components: Vec<Arc<RedisComponent>>,
+    servers: Vec<Server>,
+}
+
+impl RedisTrigger {
+    /// Compiles, links and pre-instantiates every component an app's
+    /// `[[trigger.redis]]` entries name, and resolves their addresses and
+    /// channels (`{{ variable }}` templates expand from the app's variables).
+    /// Fails naming the component whose export or imports do not fit, or
+    /// the trigger whose address is unusable. An app without Redis triggers
+    /// loads as an empty trigger ([`RedisTrigger::is_empty`]).
+    pub fn load(engine: Arc<SkiffEngine>, app: &App, options: &LoadOptions) -> Result<Self> {
+        let mut components: Vec<Arc<RedisComponent>> = Vec::new();
+        let mut servers: Vec<Server> = Vec::new();
+        if app.redis_triggers.is_empty() {
+            return Ok(RedisTrigger {
+                engine,
+                components,
+                servers,
+            });
+        }
+        let linker = skiff_host::component_linker(engine.engine())?;
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let expand = |what: &str, text: &str, line: usize| -> Result<String> {
+            let template = Template::parse(text).map_err(|err| {
+                anyhow::anyhow!("invalid {what} of the redis trigger on line {line}: {err}")
+            })?;
+            let value = template
+                .expand(|name| {
+                    options
+                        .variables
+                        .resolve_app_variable(name)?
+                        .map(skiff_variables::Value::new)
+                        .ok_or_else(|| skiff_variables::VariablesError::NoValue {
+                            name: name.to_string(),
+                        })
+                })
+                .with_context(|| {
+                    format!("could not expand the {what} of the redis trigger on line {line}")
+                })?;
+            Ok(value.into_exposed())
+        };
+        for trigger in &app.redis_triggers {
+            let i = match index.get(trigger.component.as_str()) {
+                Some(&i) => i,
+                None => {
+                    let spec = app.components.get(&trigger.component).with_context(|| {
+                        format!(
+                            "the redis trigger on line {} names component `{}`, which the \
+                             manifest does not define",
+                            trigger.line, trigger.component
+                        )
+                    })?;
+                    let loaded = engine.load_component(&spec.source).with_context(|| {
+                        format!(
+                            "could not load component `{}` (source `{}`)",
+                            spec.id,
+                            spec.source.display()
+                        )
+                    })?;
+                    let pre = linker
+                        .instantiate_pre(&loaded.component)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|pre| InboundRedisPre::new(pre).map_err(anyhow::Error::from))
+                        .with_context(|| {
+                            format!(
+                                "component `{}` cannot handle redis messages: it must export \
+                                 `fermyon:spin/inbound-redis` (spin-sdk's `#[redis_component]`) \
+                                 and import only interfaces Skiff provides",
+                                spec.id
+                            )
+                        })?;
+                    let config = skiff_trigger_http::instance_config(spec, options)?;
+                    tracing::info!("component `{}` loaded for the redis trigger", spec.id);
+                    components.push(Arc::new(RedisComponent {
+                        id: spec.id.as_str().into(),
+                        pre,
+                        config,
+                        timeout: spec.limits.timeout,
+                        concurrency: spec
+                            .limits
+                            .max_concurrency
+                            .map(|n| Arc::new(Semaphore::new(n as usize))),
+                    }));
+                    index.insert(&trigger.component, components.len() - 1);
+                    components.len() - 1
+                }
+            };
+            let address = trigger.effective_address(app).with_context(|| {
+                format!(
+                    "the redis trigger on line {} has no address: set `address` on it or in \
+                     [application.trigger.redis]",
+                    trigger.line
+                )
+            })?;
+            let address = expand("address", address, trigger.line)?;
+            let channel = expand("channel", &trigger.channel, trigger.line)?;
+            let display = display_address(&address).with_context(|| {
+                format!(
+                    "invalid address of the redis trigger on line {}",
+                    trigger.line
+                )
+            })?;
+            let server = match servers.iter_mut().position(|s| s.address == address) {
+                Some(s) => &mut servers[s],
+                None => {
+                    servers.push(Server {
+                        address,
+                        display,
+                        channels: BTreeMap::new(),
+                    });
+                    servers.last_mut().expect("just pushed")
+                }
+            };
+            server.channels.entry(channel).or_default().push(i);
+        }
+        Ok(RedisTrigger {
+            engine,
+            components,
+            servers,
+        })
+    }
+
+    /// Whether the app has no Redis triggers.
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    /// Every subscription, server by server, channels sorted.
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        let mut out = Vec::new();
+        for server in &self.servers {
+            for (channel, components) in &server.channels {
+                for &i in components {
+                    out.push(Subscription {
+                        server: server.display.clone(),
+                        channel: channel.clone(),
+                        component: self.components[i].id.to_string(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Subscribes and delivers messages until `shutdown` resolves; then
+    /// waits (at most 10 s) for the handlers still running.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let engine = self.engine;
+        let components = Arc::new(self.components);
+        for server in self.servers {
+            tasks.spawn(subscribe_loop(
+                engine.clone(),
+                components.clone(),
+                server,
+                stop_rx.clone(),
+            ));
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+impl RedisTrigger {
+    /// Starts [`run`](Self::run) on the current tokio runtime, stopping
+    /// when `shutdown` resolves; returns the task and a future that resolves
+    /// with `shutdown` (for the HTTP server to stop on the same signal).
+    /// An empty trigger starts nothing.
+    pub fn spawn_with<F>(
+        self,
+        shutdown: F,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        impl Future<Output = ()> + Send + 'static,
+    )
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, mut rx) = watch::channel(false);
+        let task = tokio::spawn(self.run(async move { stopped(&mut rx).await }));
+        let shutdown = async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        };
+        (task, shutdown)
+    }
+}
+
+/// `host:port` of a redis address, without credentials.
+fn display_address(address: &str) -> Result<String> {
+    use redis::IntoConnectionInfo;
+    let info = address
+        .into_connection_info()
+        .map_err(|err| anyhow::anyhow!("`{}`: {err}", redact(address)))?;
+    Ok(info.addr().to_string())
+}
+
+/// The address with any password replaced by `***`.
+fn redact(address: &str) -> String {
+    match (address.find("://"), address.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &address[..scheme + 3], &address[at..])
+        }
+        _ => address.to_string(),
+    }
+}
+
+/// Subscribes to `server`'s channels and delivers messages; resubscribes
+/// with backoff whenever the connection fails, until `stop` turns true.
+async fn subscribe_loop(
+    engine: Arc<SkiffEngine>,
+    components: Arc<Vec<Arc<RedisComponent>>>,
+    server: Server,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = BACKOFF.0;
+    let mut handlers = JoinSet::new();
+    let channels: Vec<&str> = server.channels.keys().map(String::as_str).collect();
+    let names = channels
+        .iter()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    loop {
+        let subscribed = tokio::select! {
+            result = tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&server.address, &channels)) => {
+                result.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {CONNECT_TIMEOUT:?}")))
+            }
+            () = stopped(&mut stop) => break,
+        };
+        match subscribed {
+            Ok(pubsub) => {
+                backoff = BACKOFF.0;
+                tracing::info!(
+                    "redis trigger subscribed to channel(s) {names} at {}",
+                    server.display
+                );
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    tokio::select! {
+                        message = messages.next() => match message {
+                            Some(message) => {
+                                let channel = message.get_channel_name().to_string();
+                                let payload = message.get_payload_bytes().to_vec();
+                                for &i in server.channels.get(&channel).into_iter().flatten() {
+                                    handlers.spawn(handle(
+                                        engine.clone(),
+                                        components[i].clone(),
+                                        channel.clone(),
+                                        payload.clone(),
+                                    ));
+                                }
+                            }
+                            None => {
+                                tracing::warn!(
+                                    "redis trigger lost its connection to {}; resubscribing to {names}",
+                                    server.display
+                                );
+                                break;
+                            }
+                        },
+                        // Reap finished handlers so the set does not grow.
+                        Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
+                        () = stopped(&mut stop) => {
+                            drain(handlers).await;
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(
+                "redis trigger could not subscribe to {names} at {}: {err:#}; retrying in {backoff:?}",
+                server.display
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stopped(&mut stop) => break,
+        }
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+    drain(handlers).await;
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Waits for the running handlers, at most [`SHUTDOWN_GRACE`].
+async fn drain(mut handlers: JoinSet<()>) {
+    let all = async { while handlers.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+        tracing::warn!("redis trigger: stopping handlers still running after {SHUTDOWN_GRACE:?}");
+    }
+}
+
+/// A pub/sub connection subscribed to `channels`.
+async fn subscribe(address: &str, channels: &[&str]) -> Result<redis::aio::PubSub> {
+    let client = redis::Client::open(address)?;
+    let mut pubsub = client.get_async_pubsub().await?;
+    for channel in channels {
+        pubsub.subscribe(*channel).await?;
+    }
+    Ok(pubsub)
+}
+
+/// Delivers one message to a fresh instance of `component`; every failure
+/// is logged with the component id and the channel.
+async fn handle(
+    engine: Arc<SkiffEngine>,
+    component: Arc<RedisComponent>,
+    channel: String,
+    payload: Vec<u8>,
+) {
+    let id = &component.id;
+    let _permit = match &component.concurrency {
+        Some(sem) => sem.clone().acquire_owned().await.ok(),
+        None => None,
+    };
+    let timeout = component.timeout;
+    let run = async {
+        let mut store = component.config.new_store(engine.engine(), Some(timeout))?;
+        let instance = component.pre.instantiate_async(&mut store).await?;
+        let result = instance
+            .fermyon_spin_inbound_redis()
+            .call_handle_message(&mut store, &payload)
+            .await?;
+        anyhow::Ok(result)
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(Ok(()))) => {
+            tracing::debug!(component = %id, channel, "handled a redis message");
+        }
+        Ok(Ok(Err(_))) => tracing::warn!(
+            component = %id,
+            channel,
+            "component `{id}` returned `error` for a message on redis channel `{channel}` \
+             (its stderr, above, may say why)"
+        ),
+        Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_some() => tracing::warn!(
+            component = %id,
+            channel,
+            "component `{id}` exceeded its timeout of {timeout:?} handling a message on redis \
+             channel `{channel}`"
+        ),
+        Ok(Err(err)) => tracing::error!(
+            component = %id,
+            channel,
+            "component `{id}` failed handling a message on redis channel `{channel}`: {err:?}"
+        ),
+        Err(_) => tracing::warn!(
+            component = %id,
+            channel,
+            "component `{id}` exceeded its timeout of {timeout:?} handling a message on redis \
+             channel `{channel}`"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{display_address, redact};
+
+    #[test]
+    fn logs_never_show_a_password() {
+        assert_eq!(
+            redact("redis://user:p@ss@cache:6380/0"),
+            "redis://***@cache:6380/0"
+        );
+        assert_eq!(redact("redis://cache:6380"), "redis://cache:6380");
+        assert_eq!(
+            display_address("redis://user:secret@127.0.0.1:6380/1").unwrap(),
+            "127.0.0.1:6380"
+        );
+        let err = display_address("redis://user:secret@/").unwrap_err();
+        assert!(!format!("{err:#}").contains("secret"), "{err:#}");
+    }
+}
