@@ -27,6 +27,11 @@ pub struct Containerd {
 impl Containerd {
     /// Starts containerd and waits until it answers.
     pub fn start() -> Result<Self> {
+        Self::start_with(|_| Ok(String::new()))
+    }
+
+    /// Like [`Containerd::start`], appending `extra(dir)` to containerd's config.
+    pub fn start_with(extra: impl FnOnce(&Path) -> Result<String>) -> Result<Self> {
         // SAFETY: geteuid has no preconditions.
         let euid = unsafe { libc_geteuid() };
         ensure!(
@@ -62,9 +67,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   address = ""
 [metrics]
   address = ""
-"#,
+{extra}"#,
                 root = root.display(),
                 socket = socket.display(),
+                extra = extra(root)?,
             ),
         )?;
         let shim_dir = Path::new(SHIM)

@@ -74,3 +74,54 @@ fn in_flight_request_finishes_after_kill() -> Result<()> {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     Ok(())
 }
+
+#[test]
+fn cache_volume_lets_a_second_container_compile_nothing() -> Result<()> {
+    let containerd = Containerd::start()?;
+    let image = Image::new("skiff-http-cached")
+        .file_from("/hello.wasm", HTTP_HELLO_COMPONENT)?
+        .entrypoint(&["/hello.wasm"]);
+    containerd.import_image(&image)?;
+    let cache = tempfile::tempdir()?;
+    let mount = format!(
+        "type=bind,src={},dst=/skiff-cache,options=rbind:rw",
+        cache.path().display()
+    );
+    let mut logs = Vec::new();
+    for round in ["first", "second"] {
+        let port = free_port()?;
+        let id = unique_id(round);
+        let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+        let mut child = containerd.spawn_run(
+            &[
+                "--net-host",
+                "--mount",
+                &mount,
+                "--env",
+                "SKIFF_CACHE_DIR=/skiff-cache",
+                "--env",
+                &listen,
+            ],
+            image.reference(),
+            &id,
+        )?;
+        let (status, _) = wait_for_http(&mut child, port, "/")?;
+        assert_eq!(status, 200);
+        let kill = containerd.ctr(&["task", "kill", &id])?;
+        assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
+        let out = wait_bounded(child, "ctr run")?;
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        logs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    assert!(
+        logs[0].contains("component `component` loaded compiled"),
+        "first container:\n{}",
+        logs[0]
+    );
+    assert!(
+        logs[1].contains("component `component` loaded from AOT cache"),
+        "second container:\n{}",
+        logs[1]
+    );
+    Ok(())
+}

@@ -169,3 +169,61 @@ fn blob<W: std::io::Write>(tar: &mut tar::Builder<W>, data: &[u8]) -> Result<Str
     append(tar, &format!("blobs/sha256/{hex}"), data, 0o644)?;
     Ok(format!("sha256:{hex}"))
 }
+
+/// A Wasm OCI artifact as runwasi expects it: platform `wasip1/wasm`, one layer whose
+/// media type is the wasm component layer and whose content is the component itself.
+///
+/// The config's `diff_ids` name an empty tar layer: containerd < 1.6.25 cannot unpack
+/// wasm layers, so the tests register a stream processor that turns them into an
+/// empty tar ([`EMPTY_LAYER_PROCESSOR`]), and containerd checks the unpacked digest.
+pub fn write_wasm_artifact(name: &str, wasm: &[u8], out: &Path) -> Result<String> {
+    let reference = format!("docker.io/library/{name}:latest");
+    let mut tar = tar::Builder::new(std::fs::File::create(out)?);
+    let layer_digest = blob(&mut tar, wasm)?;
+    let empty_tar = format!("sha256:{}", hex::encode(Sha256::digest([0u8; 1024])));
+    let config = serde_json::to_vec(&json!({
+        "architecture": "wasm",
+        "os": "wasip1",
+        "config": {"Entrypoint": ["/component.wasm"]},
+        "rootfs": {"type": "layers", "diff_ids": [empty_tar]},
+    }))?;
+    let config_digest = blob(&mut tar, &config)?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": containerd_shim_skiff::WASM_LAYER_TYPES[0],
+            "digest": layer_digest,
+            "size": wasm.len(),
+        }],
+    }))?;
+    let manifest_digest = blob(&mut tar, &manifest)?;
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "platform": {"architecture": "wasm", "os": "wasip1"},
+            "annotations": {"io.containerd.image.name": reference},
+        }],
+    }))?;
+    append(
+        &mut tar,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+        0o644,
+    )?;
+    append(&mut tar, "index.json", &index, 0o644)?;
+    tar.into_inner()?.sync_all()?;
+    Ok(reference)
+}
+
+/// A containerd stream processor that unpacks any layer to an empty tar.
+pub const EMPTY_LAYER_PROCESSOR: &str = "#!/bin/sh\ncat > /dev/null\nhead -c 1024 /dev/zero\n";
