@@ -4,9 +4,7 @@
 use anyhow::Result;
 use test_programs_artifacts::{KV_WASI_COMPONENT, VARS_WASI_COMPONENT};
 
-use crate::containerd::{
-    Containerd, describe, free_port, http, unique_id, wait_bounded, wait_for_http,
-};
+use crate::containerd::{Containerd, describe, free_port, http, unique_id, wait_bounded};
 use crate::image::Image;
 
 const MANIFEST: &str = r#"skiff_manifest_version = 1
@@ -46,7 +44,7 @@ fn app_from_rootfs_manifest_with_key_value_grant_and_env_variables() -> Result<(
     let port = free_port()?;
     let id = unique_id("app");
     let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
-    let mut child = containerd.spawn_run(
+    let (child, id, (status, body)) = containerd.serve(
         &[
             "--net-host",
             "--env",
@@ -56,8 +54,9 @@ fn app_from_rootfs_manifest_with_key_value_grant_and_env_variables() -> Result<(
         ],
         image.reference(),
         &id,
+        port,
+        "/vars/?name=greeting",
     )?;
-    let (status, body) = wait_for_http(&mut child, port, "/vars/?name=greeting")?;
     assert_eq!((status, body.as_str()), (200, "hello from the pod spec"));
 
     let set = http(port, "POST", "/kv/?store=default&op=set&key=visits", b"41")?;

@@ -147,14 +147,58 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         Ok(())
     }
 
-    /// `ctr run --rm --runtime io.containerd.skiff.v1 [EXTRA…] IMAGE ID [ARGS…]` to completion.
+    /// `ctr run --rm --runtime io.containerd.skiff.v1 [EXTRA…] IMAGE ID [ARGS…]` to completion
+    /// (retried under a new id when container creation hits [`LIBCONTAINER_RACE`]).
     pub fn run(&self, extra: &[&str], image: &str, id: &str, args: &[&str]) -> Result<Output> {
-        let mut all = vec!["run", "--rm", "--runtime", RUNTIME];
-        all.extend_from_slice(extra);
-        all.push(image);
-        all.push(id);
-        all.extend_from_slice(args);
-        self.ctr(&all)
+        let mut attempt = 0;
+        loop {
+            let id = attempt_id(id, attempt);
+            let mut all = vec!["run", "--rm", "--runtime", RUNTIME];
+            all.extend_from_slice(extra);
+            all.push(image);
+            all.push(&id);
+            all.extend_from_slice(args);
+            let out = self.ctr(&all)?;
+            if attempt < RACE_RETRIES
+                && String::from_utf8_lossy(&out.stderr).contains(LIBCONTAINER_RACE)
+            {
+                eprintln!(
+                    "{id}: libcontainer creation race, retrying: {}",
+                    describe(&out)
+                );
+                attempt += 1;
+                continue;
+            }
+            return Ok(out);
+        }
+    }
+
+    /// Starts an HTTP task in the background (`spawn_run`) and waits for `GET path` to
+    /// answer; returns the `ctr run` child, the container id and the first answer.
+    /// Retried under a new id when container creation hits [`LIBCONTAINER_RACE`].
+    pub fn serve(
+        &self,
+        extra: &[&str],
+        image: &str,
+        id: &str,
+        port: u16,
+        path: &str,
+    ) -> Result<(Child, String, (u16, String))> {
+        let mut attempt = 0;
+        loop {
+            let id = attempt_id(id, attempt);
+            let mut child = self.spawn_run(extra, image, &id)?;
+            match wait_for_http(&mut child, port, path) {
+                Ok(answer) => return Ok((child, id, answer)),
+                Err(err)
+                    if attempt < RACE_RETRIES && err.to_string().contains(LIBCONTAINER_RACE) =>
+                {
+                    eprintln!("{id}: libcontainer creation race, retrying: {err:#}");
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 }
 
@@ -173,6 +217,25 @@ impl Drop for Containerd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// libcontainer 0.6.0 (youki) races when creating a container under CPU contention: its
+/// intermediate and init processes report readiness on one channel, and `ctr run` then
+/// fails with this message before the shim's code runs (youki-dev/youki#3504, not in a
+/// release yet). The harness retries container creation when — and only when — it sees
+/// exactly this failure.
+pub const LIBCONTAINER_RACE: &str =
+    "received unexpected message: InitReady, expected: IntermediateReady";
+
+/// How often a container creation is retried after [`LIBCONTAINER_RACE`].
+const RACE_RETRIES: u32 = 3;
+
+fn attempt_id(id: &str, attempt: u32) -> String {
+    if attempt == 0 {
+        id.to_string()
+    } else {
+        format!("{id}-retry{attempt}")
     }
 }
 

@@ -3,9 +3,7 @@
 use anyhow::Result;
 use test_programs_artifacts::{HTTP_HELLO_COMPONENT, HTTP_SLEEP_COMPONENT};
 
-use crate::containerd::{
-    Containerd, describe, free_port, http, unique_id, wait_bounded, wait_for_http,
-};
+use crate::containerd::{Containerd, describe, free_port, http, unique_id, wait_bounded};
 use crate::image::Image;
 
 #[test]
@@ -18,9 +16,13 @@ fn http_component_serves_on_the_host_network_and_stops_cleanly() -> Result<()> {
     let port = free_port()?;
     let id = unique_id("hello");
     let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
-    let mut child =
-        containerd.spawn_run(&["--net-host", "--env", &listen], image.reference(), &id)?;
-    let (status, body) = wait_for_http(&mut child, port, "/")?;
+    let (child, id, (status, body)) = containerd.serve(
+        &["--net-host", "--env", &listen],
+        image.reference(),
+        &id,
+        port,
+        "/",
+    )?;
     assert_eq!((status, body.as_str()), (200, "Hello from Skiff!\n"));
     let (status, _) = http(port, "GET", "/any/path", b"")?;
     assert_eq!(status, 200);
@@ -59,9 +61,13 @@ fn in_flight_request_finishes_after_kill() -> Result<()> {
     let port = free_port()?;
     let id = unique_id("sleep");
     let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
-    let mut child =
-        containerd.spawn_run(&["--net-host", "--env", &listen], image.reference(), &id)?;
-    let (status, _) = wait_for_http(&mut child, port, "/?ms=1")?;
+    let (child, id, (status, _)) = containerd.serve(
+        &["--net-host", "--env", &listen],
+        image.reference(),
+        &id,
+        port,
+        "/?ms=1",
+    )?;
     assert_eq!(status, 200);
     let slow = std::thread::spawn(move || http(port, "GET", "/?ms=1500", b""));
     // Give the request time to reach the guest before the stop signal.
@@ -92,7 +98,7 @@ fn cache_volume_lets_a_second_container_compile_nothing() -> Result<()> {
         let port = free_port()?;
         let id = unique_id(round);
         let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
-        let mut child = containerd.spawn_run(
+        let (child, id, (status, _)) = containerd.serve(
             &[
                 "--net-host",
                 "--mount",
@@ -104,8 +110,9 @@ fn cache_volume_lets_a_second_container_compile_nothing() -> Result<()> {
             ],
             image.reference(),
             &id,
+            port,
+            "/",
         )?;
-        let (status, _) = wait_for_http(&mut child, port, "/")?;
         assert_eq!(status, 200);
         let kill = containerd.ctr(&["task", "kill", &id])?;
         assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use anyhow::Result;
 use test_programs_artifacts::HTTP_HELLO_COMPONENT;
 
-use crate::containerd::{Containerd, describe, free_port, unique_id, wait_bounded, wait_for_http};
+use crate::containerd::{Containerd, describe, free_port, unique_id, wait_bounded};
 use crate::image::{EMPTY_LAYER_PROCESSOR, write_wasm_artifact};
 
 #[test]
@@ -41,12 +41,13 @@ fn wasm_layer_component_is_precompiled_once_into_the_content_store() -> Result<(
         let port = free_port()?;
         let id = unique_id(round);
         let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
-        let mut child = containerd.spawn_run(
+        let (child, id, (status, body)) = containerd.serve(
             &["--net-host", "--platform", "wasip1/wasm", "--env", &listen],
             &image,
             &id,
+            port,
+            "/",
         )?;
-        let (status, body) = wait_for_http(&mut child, port, "/")?;
         assert_eq!((status, body.as_str()), (200, "Hello from Skiff!\n"));
         let kill = containerd.ctr(&["task", "kill", &id])?;
         assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
