@@ -1,9 +1,11 @@
 //! WASI commands: output, args, env and exit code of the task.
 
 use anyhow::Result;
-use test_programs_artifacts::{CLI_ECHO_COMPONENT, CLI_ECHO_P1_MODULE, CLI_EXIT_COMPONENT};
+use test_programs_artifacts::{
+    CLI_ECHO_COMPONENT, CLI_ECHO_P1_MODULE, CLI_EXIT_COMPONENT, CLI_LOOP_COMPONENT,
+};
 
-use crate::containerd::{Containerd, describe, unique_id};
+use crate::containerd::{BOUND, Containerd, LIBCONTAINER_RACE, describe, unique_id};
 use crate::image::Image;
 
 #[test]
@@ -72,5 +74,43 @@ fn command_exit_code_is_the_task_exit_code() -> Result<()> {
         &["/exit.wasm", "0"],
     )?;
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    Ok(())
+}
+
+#[test]
+fn kill_stops_a_running_command() -> Result<()> {
+    let containerd = Containerd::start()?;
+    let image = Image::new("skiff-cli-loop")
+        .file_from("/loop.wasm", CLI_LOOP_COMPONENT)?
+        .entrypoint(&["/loop.wasm"]);
+    containerd.import_image(&image)?;
+    let mut attempt = 0;
+    let out = loop {
+        let id = unique_id("loop");
+        let mut child = containerd.spawn_run(&[], image.reference(), &id)?;
+        // SIGTERM until the task is gone: the first one may land before the guest runs
+        // (a container's init process ignores signals it has no handler for yet).
+        let start = std::time::Instant::now();
+        while child.try_wait()?.is_none() {
+            anyhow::ensure!(
+                start.elapsed() < BOUND,
+                "the command ignored SIGTERM for {BOUND:?}"
+            );
+            let _ = containerd.ctr(&["task", "kill", &id])?;
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let out = child.wait_with_output()?;
+        if attempt < 3 && String::from_utf8_lossy(&out.stderr).contains(LIBCONTAINER_RACE) {
+            attempt += 1;
+            continue;
+        }
+        break out;
+    };
+    let all = describe(&out);
+    assert_eq!(out.status.code(), Some(143), "{all}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("skiff: stopped by signal"),
+        "{all}"
+    );
     Ok(())
 }
