@@ -323,6 +323,22 @@ mod tests {
     }
 
     #[test]
+    fn inserted_entry_is_a_hit() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let engine = engine();
+        let cache = AotCache::new(dir.path().join("aot"), &engine);
+        let bytes = wat::parse_str(WAT)?;
+        let code = engine.precompile_component(&bytes)?;
+        let entry = cache.insert(WasmKind::Component, &bytes, &code)?;
+        assert_eq!(entry, cache.entry_path(&bytes));
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Hit
+        );
+        Ok(())
+    }
+
+    #[test]
     fn different_bytes_different_entries() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let engine = engine();
