@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Module;
 use wasmtime::component::Component;
 
-use crate::LoadedComponent;
+use crate::{LoadedComponent, WasmKind};
 
 /// Where a loaded component's machine code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +186,22 @@ impl AotCache {
         Ok((self.entry_path(bytes), loaded.cache))
     }
 
+    /// Stores `serialized` — this engine's `precompile_component` output for `bytes`
+    /// (`precompile_module` for a [`WasmKind::Module`]), made elsewhere with the same
+    /// engine settings (the containerd shim keeps it in containerd's content store) —
+    /// as the entry for `bytes`, so the next load is a [`CacheOutcome::Hit`]. Loading
+    /// still checks the entry's digest, and wasmtime rejects code compiled for another
+    /// engine configuration (the entry is then discarded and recompiled).
+    pub fn insert(&self, kind: WasmKind, bytes: &[u8], serialized: &[u8]) -> Result<PathBuf> {
+        let artifact = match kind {
+            WasmKind::Component => Artifact::Component,
+            WasmKind::Module => Artifact::Module,
+        };
+        let path = self.path_for(artifact, bytes);
+        self.store(&path, serialized)?;
+        Ok(path)
+    }
+
     fn store(&self, path: &Path, serialized: &[u8]) -> Result<()> {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("could not create `{}`", self.dir.display()))?;
@@ -323,6 +339,22 @@ mod tests {
             cache.load_or_compile(&engine, &bytes)?.cache,
             CacheOutcome::Corrupt
         );
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Hit
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn inserted_entry_is_a_hit() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let engine = engine();
+        let cache = AotCache::new(dir.path().join("aot"), &engine);
+        let bytes = wat::parse_str(WAT)?;
+        let code = engine.precompile_component(&bytes)?;
+        let entry = cache.insert(WasmKind::Component, &bytes, &code)?;
+        assert_eq!(entry, cache.entry_path(&bytes));
         assert_eq!(
             cache.load_or_compile(&engine, &bytes)?.cache,
             CacheOutcome::Hit

@@ -1,0 +1,196 @@
+//! Precompiled components in containerd's content store (runwasi's `Compiler` hook).
+//!
+//! The first container of an image with wasm layers makes runwasi call
+//! [`SkiffCompiler::compile`] in the shim; the result is stored in containerd's content
+//! store under `runwasi.io/precompiled/skiff/<cache key>` and handed back, with
+//! `precompiled = true`, to every later container of the image. The artifact is a
+//! [`PrecompiledBundle`]: the original wasm plus wasmtime's serialized code, made with
+//! the engine settings `skiff-runtime` uses for that kind of workload. In the
+//! container the bundle seeds Skiff's ordinary AOT cache, so loading goes through the
+//! same digest-checked code as `skiff up` and compiles nothing.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use containerd_shim_wasm::sandbox::context::WasmLayer;
+use containerd_shim_wasm::shim::Compiler;
+use skiff_engine::{EngineOptions, SkiffEngine, WasmKind};
+
+use crate::workload::{Kind, component_kind};
+
+const MAGIC: &[u8; 8] = b"SKIFFAOT";
+const FORMAT: u8 = 1;
+
+/// The engine settings `skiff-runtime` uses for a workload of this kind: `serve`'s
+/// for HTTP components (pooling, 1000 instances, 128 MiB memories — the defaults of
+/// `ServeConfig::new` and of a component without limits), `run_command`'s otherwise.
+fn engine_options(kind: Kind) -> EngineOptions {
+    match kind {
+        Kind::Http => EngineOptions {
+            pooling: true,
+            max_instances: 1000,
+            max_memory_size: skiff_manifest::Limits::default().memory,
+            fuel: false,
+            cache_dir: None,
+        },
+        Kind::Command => EngineOptions {
+            pooling: false,
+            fuel: false,
+            cache_dir: None,
+            ..EngineOptions::default()
+        },
+    }
+}
+
+/// Compiles wasm layers with Skiff's engines.
+pub struct SkiffCompiler {
+    http: SkiffEngine,
+    command: SkiffEngine,
+}
+
+impl SkiffCompiler {
+    /// Builds the two engines (serving and commands).
+    pub fn new() -> Result<Self> {
+        Ok(SkiffCompiler {
+            http: SkiffEngine::new(engine_options(Kind::Http))?,
+            command: SkiffEngine::new(engine_options(Kind::Command))?,
+        })
+    }
+
+    /// Compiles one layer into a bundle; `None` when it already is one.
+    pub fn compile_layer(&self, wasm: &[u8]) -> Result<Option<Vec<u8>>> {
+        if wasm.starts_with(MAGIC) {
+            return Ok(None);
+        }
+        let kind = component_kind(wasm)?;
+        let wasm_kind = skiff_engine::detect_kind(wasm)?;
+        let engine = match kind {
+            Kind::Http => self.http.engine(),
+            Kind::Command => self.command.engine(),
+        };
+        let code = match wasm_kind {
+            WasmKind::Component => engine.precompile_component(wasm),
+            WasmKind::Module => engine.precompile_module(wasm),
+        }
+        .map_err(anyhow::Error::from)
+        .context("could not compile")?;
+        Ok(Some(
+            PrecompiledBundle {
+                kind,
+                wasm_kind,
+                wasm,
+                code: &code,
+            }
+            .encode(),
+        ))
+    }
+}
+
+impl Compiler for SkiffCompiler {
+    fn cache_key(&self) -> impl std::hash::Hash {
+        (
+            env!("CARGO_PKG_VERSION"),
+            FORMAT,
+            self.http.engine().precompile_compatibility_hash(),
+            self.command.engine().precompile_compatibility_hash(),
+        )
+    }
+
+    async fn compile(&self, layers: &[WasmLayer]) -> Result<Vec<Option<Vec<u8>>>> {
+        layers
+            .iter()
+            .map(|layer| {
+                self.compile_layer(&layer.layer).with_context(|| {
+                    format!("could not precompile wasm layer {}", layer.config.digest())
+                })
+            })
+            .collect()
+    }
+}
+
+/// A precompiled layer: the original wasm and its machine code.
+///
+/// Layout: `SKIFFAOT`, format byte, kind byte, wasm length (u64 LE), wasm, code.
+#[derive(Debug)]
+pub struct PrecompiledBundle<'a> {
+    /// HTTP component or command (picks the engine settings).
+    pub kind: Kind,
+    /// Component or core module.
+    pub wasm_kind: WasmKind,
+    /// The original wasm bytes.
+    pub wasm: &'a [u8],
+    /// wasmtime's serialized code for `wasm`.
+    pub code: &'a [u8],
+}
+
+impl<'a> PrecompiledBundle<'a> {
+    /// Serializes the bundle.
+    pub fn encode(&self) -> Vec<u8> {
+        let tag = match (self.kind, self.wasm_kind) {
+            (Kind::Http, WasmKind::Component) => 1,
+            (Kind::Command, WasmKind::Component) => 2,
+            (_, WasmKind::Module) => 3,
+        };
+        let mut out = Vec::with_capacity(18 + self.wasm.len() + self.code.len());
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT);
+        out.push(tag);
+        out.extend_from_slice(&(self.wasm.len() as u64).to_le_bytes());
+        out.extend_from_slice(self.wasm);
+        out.extend_from_slice(self.code);
+        out
+    }
+
+    /// Parses a bundle made by [`PrecompiledBundle::encode`].
+    pub fn decode(bytes: &'a [u8]) -> Result<Self> {
+        let Some(rest) = bytes.strip_prefix(MAGIC) else {
+            bail!("not a Skiff precompiled bundle (no `SKIFFAOT` header)");
+        };
+        let [format, tag, rest @ ..] = rest else {
+            bail!("truncated bundle header");
+        };
+        if *format != FORMAT {
+            bail!("bundle format {format} is not the supported format {FORMAT}");
+        }
+        let (kind, wasm_kind) = match tag {
+            1 => (Kind::Http, WasmKind::Component),
+            2 => (Kind::Command, WasmKind::Component),
+            3 => (Kind::Command, WasmKind::Module),
+            other => bail!("unknown bundle kind {other}"),
+        };
+        let (len, rest) = rest
+            .split_first_chunk::<8>()
+            .context("truncated bundle header")?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).context("bundle too large")?;
+        if rest.len() < len {
+            bail!(
+                "truncated bundle: {len} wasm bytes announced, {} present",
+                rest.len()
+            );
+        }
+        let (wasm, code) = rest.split_at(len);
+        Ok(PrecompiledBundle {
+            kind,
+            wasm_kind,
+            wasm,
+            code,
+        })
+    }
+
+    /// Stores the code as the AOT cache entry the runtime will look up for `wasm`
+    /// under `cache_dir` (nothing to do when caching is off).
+    pub fn seed_cache(&self, cache_dir: Option<&Path>) -> Result<()> {
+        let Some(dir) = cache_dir else {
+            return Ok(());
+        };
+        let engine = SkiffEngine::new(EngineOptions {
+            cache_dir: Some(dir.to_path_buf()),
+            ..engine_options(self.kind)
+        })?;
+        let cache = engine.cache().context("the AOT cache is disabled")?;
+        cache
+            .insert(self.wasm_kind, self.wasm, self.code)
+            .with_context(|| format!("could not seed the AOT cache in `{}`", dir.display()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! What a container runs, and running it with `skiff-runtime`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source, WasmLayer};
+use skiff_host::{InstanceConfig, Stdio};
+use skiff_runtime::{CommandConfig, ServeConfig};
+
+use crate::precompile::PrecompiledBundle;
+
+/// Default HTTP listen address in a container (`SKIFF_HTTP_LISTEN` overrides it).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:80";
+
+/// Where the shim writes what it generates inside the container (a manifest for a
+/// single HTTP component, components from OCI layers, the AOT cache when
+/// `SKIFF_CACHE_DIR` is unset).
+const SCRATCH_DIR: &str = "/tmp/skiff-shim";
+
+/// What a component is for, from its exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Exports `wasi:http/incoming-handler`: served over HTTP.
+    Http,
+    /// Exports `wasi:cli/run`, or is a core module: run to completion.
+    Command,
+}
+
+/// The workload of one container.
+#[derive(Debug)]
+pub enum Workload {
+    /// A Skiff (or Spin) app: the manifest file or the directory holding it.
+    App(PathBuf),
+    /// A single component or module file.
+    Component {
+        /// The `.wasm` file (in the rootfs, or written from an OCI layer).
+        path: PathBuf,
+        /// HTTP or command.
+        kind: Kind,
+    },
+}
+
+/// Tells an HTTP component from a command by its top-level exports; core modules are
+/// commands (WASI preview1 `_start`).
+pub fn component_kind(bytes: &[u8]) -> Result<Kind> {
+    match skiff_engine::detect_kind(bytes)? {
+        skiff_engine::WasmKind::Module => return Ok(Kind::Command),
+        skiff_engine::WasmKind::Component => {}
+    }
+    let bytes = if bytes.starts_with(b"\0asm") {
+        std::borrow::Cow::Borrowed(bytes)
+    } else {
+        std::borrow::Cow::Owned(wat::parse_bytes(bytes)?.into_owned())
+    };
+    let mut depth = 0usize;
+    let (mut http, mut run) = (false, false);
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.context("the component could not be parsed")? {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentExportSection(exports) if depth == 0 => {
+                for export in exports {
+                    let name = export?.name.name;
+                    http |= name.starts_with("wasi:http/incoming-handler@");
+                    run |= name.starts_with("wasi:cli/run@");
+                }
+            }
+            _ => {}
+        }
+    }
+    match (http, run) {
+        (true, _) => Ok(Kind::Http),
+        (false, true) => Ok(Kind::Command),
+        (false, false) => bail!(
+            "the component exports neither `wasi:http/incoming-handler` (to be served) nor `wasi:cli/run` (to be run)"
+        ),
+    }
+}
+
+impl Workload {
+    /// Decides what to run from the container's entrypoint: wasm layers of the image,
+    /// else the first argument (a manifest, a directory holding one, or a `.wasm`
+    /// file), else a manifest in the working directory.
+    pub fn from_context(ctx: &impl RuntimeContext) -> Result<Self> {
+        match ctx.entrypoint().source {
+            Source::Oci(layers) => Self::from_layers(layers),
+            Source::File(path) => Self::from_path(&path),
+        }
+    }
+
+    fn from_layers(layers: &[WasmLayer]) -> Result<Self> {
+        let [layer] = layers else {
+            bail!(
+                "the image has {} wasm layers; a single component runs from wasm layers (put a skiff.toml app in the image rootfs for several)",
+                layers.len()
+            );
+        };
+        let dir = Path::new(SCRATCH_DIR);
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create `{}` in the container", dir.display()))?;
+        let wasm = if layer.precompiled {
+            let bundle = PrecompiledBundle::decode(&layer.layer)
+                .context("the precompiled layer from containerd's content store is unreadable")?;
+            bundle.seed_cache(cache_dir().as_deref())?;
+            bundle.wasm.to_vec()
+        } else {
+            layer.layer.clone()
+        };
+        let kind = component_kind(&wasm).with_context(|| {
+            format!(
+                "wasm layer {} is not a runnable component",
+                layer.config.digest()
+            )
+        })?;
+        let path = dir.join("component.wasm");
+        std::fs::write(&path, &wasm)
+            .with_context(|| format!("could not write `{}`", path.display()))?;
+        Ok(Workload::Component { path, kind })
+    }
+
+    /// Decides from a path in the container's filesystem.
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let path = if path.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            path.to_path_buf()
+        };
+        let meta = std::fs::metadata(&path).with_context(|| {
+            format!(
+                "the container's entrypoint `{}` does not exist in the image",
+                path.display()
+            )
+        })?;
+        let is_manifest = path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
+        if meta.is_dir() || is_manifest {
+            return Ok(Workload::App(path));
+        }
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("could not read the entrypoint `{}`", path.display()))?;
+        let kind = component_kind(&bytes).with_context(|| {
+            format!(
+                "the entrypoint `{}` is not a runnable WebAssembly component or module",
+                path.display()
+            )
+        })?;
+        Ok(Workload::Component { path, kind })
+    }
+}
+
+/// Runs the container's workload and returns its exit code; errors are printed on
+/// the container's stderr.
+pub(crate) fn run_container(ctx: &impl RuntimeContext) -> i32 {
+    let envs: Vec<(String, String)> = ctx
+        .envs()
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.clone(), String::new()),
+        })
+        .collect();
+    set_process_env(&envs);
+    init_logging();
+    let args = ctx.args().iter().skip(1).cloned().collect::<Vec<_>>();
+    let result = Workload::from_context(ctx).and_then(|workload| {
+        // skiff-runtime builds its own tokio runtime: run it on a fresh thread, not
+        // inside runwasi's ambient runtime.
+        std::thread::Builder::new()
+            .name("skiff".into())
+            .spawn(move || run(workload, envs, args))
+            .context("could not start the workload thread")?
+            .join()
+            .map_err(|_| anyhow::anyhow!("the workload thread panicked"))?
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("skiff: error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            1
+        }
+    }
+}
+
+fn run(workload: Workload, envs: Vec<(String, String)>, args: Vec<String>) -> Result<i32> {
+    match workload {
+        Workload::App(path) => {
+            let app = skiff_manifest::load(&path)?;
+            serve(app)
+        }
+        Workload::Component {
+            path,
+            kind: Kind::Http,
+        } => {
+            let manifest = single_component_manifest(&path, &envs)?;
+            serve(skiff_manifest::load(&manifest)?)
+        }
+        Workload::Component {
+            path,
+            kind: Kind::Command,
+        } => run_command(path, envs, args),
+    }
+}
+
+fn serve(app: skiff_manifest::App) -> Result<i32> {
+    let listen: SocketAddr = std::env::var("SKIFF_HTTP_LISTEN")
+        .unwrap_or_else(|_| DEFAULT_LISTEN.to_string())
+        .parse()
+        .context("SKIFF_HTTP_LISTEN is not an address like `0.0.0.0:8080`")?;
+    let mut config = ServeConfig::new(app, listen);
+    config.cache_dir = cache_dir();
+    if let Ok(grace) = std::env::var("SKIFF_SHUTDOWN_GRACE") {
+        config.shutdown_grace = skiff_manifest::parse_duration(&grace)
+            .map_err(|e| anyhow::anyhow!("SKIFF_SHUTDOWN_GRACE=`{grace}`: {e}"))?;
+    }
+    skiff_runtime::serve_blocking(config, skiff_runtime::shutdown_signal)?;
+    tracing::info!("stopped");
+    Ok(0)
+}
+
+fn run_command(path: PathBuf, envs: Vec<(String, String)>, args: Vec<String>) -> Result<i32> {
+    // SIGTERM/SIGINT end a command at once (a container's init process ignores
+    // signals it has no handler for, so without this only SIGKILL would stop it).
+    std::thread::Builder::new()
+        .name("skiff-signals".into())
+        .spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime
+                && let Ok(signal) = runtime.block_on(async { skiff_runtime::shutdown_signal() })
+            {
+                runtime.block_on(signal);
+                eprintln!("skiff: stopped by signal");
+                std::process::exit(143);
+            }
+        })
+        .context("could not start the signal thread")?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "guest".into());
+    let mut instance = InstanceConfig::new(&name);
+    instance.stdio = Stdio::Inherit;
+    instance.args = std::iter::once(name).chain(args).collect();
+    instance.env = envs;
+    let exit = skiff_runtime::run_command(CommandConfig {
+        file: path,
+        instance,
+        timeout: None,
+        cache_dir: cache_dir(),
+    })?;
+    if let Some(stopped) = &exit.stopped {
+        eprintln!("skiff: {stopped:#}");
+    }
+    Ok(i32::from(exit.code))
+}
+
+/// Writes a skiff.toml serving one HTTP component on every path, the container env
+/// as its environment, and returns its path.
+fn single_component_manifest(wasm: &Path, envs: &[(String, String)]) -> Result<PathBuf> {
+    let wasm = wasm
+        .canonicalize()
+        .with_context(|| format!("could not resolve `{}`", wasm.display()))?;
+    let mut environment = toml::Table::new();
+    for (key, value) in envs {
+        environment.insert(key.clone(), toml::Value::String(value.clone()));
+    }
+    let mut component = toml::Table::new();
+    component.insert(
+        "source".into(),
+        toml::Value::String(wasm.to_string_lossy().into_owned()),
+    );
+    component.insert("environment".into(), toml::Value::Table(environment));
+    let manifest = toml::toml! {
+        skiff_manifest_version = 1
+        [application]
+        name = "component"
+        [[trigger.http]]
+        route = "/..."
+        component = "component"
+    };
+    let mut manifest = manifest;
+    let mut components = toml::Table::new();
+    components.insert("component".into(), toml::Value::Table(component));
+    manifest.insert("component".into(), toml::Value::Table(components));
+    let dir = Path::new(SCRATCH_DIR).join("app");
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("could not create `{}` in the container", dir.display()))?;
+    let path = dir.join("skiff.toml");
+    std::fs::write(&path, toml::to_string(&manifest)?)
+        .with_context(|| format!("could not write `{}`", path.display()))?;
+    Ok(path)
+}
+
+/// The AOT cache directory: `SKIFF_CACHE_DIR` (mount a volume there to share it
+/// between containers), else a directory in the container's scratch space.
+pub(crate) fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("SKIFF_CACHE_DIR") {
+        Some(dir) if dir.is_empty() => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => Some(Path::new(SCRATCH_DIR).join("cache")),
+    }
+}
+
+/// Makes the container's env the process env: libcontainer leaves env handling to
+/// the shim (runwasi's executor does not set it), and the variables provider reads
+/// `SKIFF_VARIABLE_*` / `SPIN_VARIABLE_*` from the process env. The shim's own env
+/// (containerd's) is dropped so it never leaks into the app.
+fn set_process_env(envs: &[(String, String)]) {
+    let inherited: Vec<_> = std::env::vars_os().map(|(k, _)| k).collect();
+    for key in inherited {
+        // SAFETY: this runs first in the container's init process (forked from the
+        // shim by libcontainer), before the shim starts any thread of its own there;
+        // nothing reads the env concurrently.
+        unsafe { std::env::remove_var(key) };
+    }
+    for (key, value) in envs {
+        if key.is_empty() || key.contains('\0') || value.contains('\0') {
+            continue;
+        }
+        // SAFETY: as above.
+        unsafe { std::env::set_var(key, value) };
+    }
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: as above. Routine guest errors must not capture host backtraces.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+}
+
+/// Logs to the container's stderr, filtered by `SKIFF_LOG` / `RUST_LOG` (default `info`).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("SKIFF_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,134 @@
+//! A wasi:http component served from a container, then stopped with `ctr task kill`.
+
+use anyhow::Result;
+use test_programs_artifacts::{HTTP_HELLO_COMPONENT, HTTP_SLEEP_COMPONENT};
+
+use crate::containerd::{Containerd, describe, free_port, http, unique_id, wait_bounded};
+use crate::image::Image;
+
+#[test]
+fn http_component_serves_on_the_host_network_and_stops_cleanly() -> Result<()> {
+    let containerd = Containerd::start()?;
+    let image = Image::new("skiff-http-hello")
+        .file_from("/hello.wasm", HTTP_HELLO_COMPONENT)?
+        .entrypoint(&["/hello.wasm"]);
+    containerd.import_image(&image)?;
+    let port = free_port()?;
+    let id = unique_id("hello");
+    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+    let (child, id, (status, body)) = containerd.serve(
+        &["--net-host", "--env", &listen],
+        image.reference(),
+        &id,
+        port,
+        "/",
+    )?;
+    assert_eq!((status, body.as_str()), (200, "Hello from Skiff!\n"));
+    let (status, _) = http(port, "GET", "/any/path", b"")?;
+    assert_eq!(status, 200);
+
+    let kill = containerd.ctr(&["task", "kill", &id])?;
+    assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
+    let out = wait_bounded(child, "ctr run")?;
+    let all = describe(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "SIGTERM must be a clean exit:\n{all}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("Serving http://127.0.0.1:{port}")),
+        "{all}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stopped"),
+        "{all}"
+    );
+    assert!(
+        http(port, "GET", "/", b"").is_err(),
+        "still serving after the task exited"
+    );
+    Ok(())
+}
+
+#[test]
+fn in_flight_request_finishes_after_kill() -> Result<()> {
+    let containerd = Containerd::start()?;
+    let image = Image::new("skiff-http-sleep")
+        .file_from("/sleep.wasm", HTTP_SLEEP_COMPONENT)?
+        .entrypoint(&["/sleep.wasm"]);
+    containerd.import_image(&image)?;
+    let port = free_port()?;
+    let id = unique_id("sleep");
+    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+    let (child, id, (status, _)) = containerd.serve(
+        &["--net-host", "--env", &listen],
+        image.reference(),
+        &id,
+        port,
+        "/?ms=1",
+    )?;
+    assert_eq!(status, 200);
+    let slow = std::thread::spawn(move || http(port, "GET", "/?ms=1500", b""));
+    // Give the request time to reach the guest before the stop signal.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = containerd.ctr(&["task", "kill", &id])?;
+    assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
+    let answer = slow.join().expect("client thread")?;
+    assert_eq!(answer, (200, "slept 1500".to_string()));
+    let out = wait_bounded(child, "ctr run")?;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    Ok(())
+}
+
+#[test]
+fn cache_volume_lets_a_second_container_compile_nothing() -> Result<()> {
+    let containerd = Containerd::start()?;
+    let image = Image::new("skiff-http-cached")
+        .file_from("/hello.wasm", HTTP_HELLO_COMPONENT)?
+        .entrypoint(&["/hello.wasm"]);
+    containerd.import_image(&image)?;
+    let cache = tempfile::tempdir()?;
+    let mount = format!(
+        "type=bind,src={},dst=/skiff-cache,options=rbind:rw",
+        cache.path().display()
+    );
+    let mut logs = Vec::new();
+    for round in ["first", "second"] {
+        let port = free_port()?;
+        let id = unique_id(round);
+        let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+        let (child, id, (status, _)) = containerd.serve(
+            &[
+                "--net-host",
+                "--mount",
+                &mount,
+                "--env",
+                "SKIFF_CACHE_DIR=/skiff-cache",
+                "--env",
+                &listen,
+            ],
+            image.reference(),
+            &id,
+            port,
+            "/",
+        )?;
+        assert_eq!(status, 200);
+        let kill = containerd.ctr(&["task", "kill", &id])?;
+        assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
+        let out = wait_bounded(child, "ctr run")?;
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        logs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    assert!(
+        logs[0].contains("component `component` loaded compiled"),
+        "first container:\n{}",
+        logs[0]
+    );
+    assert!(
+        logs[1].contains("component `component` loaded from AOT cache"),
+        "second container:\n{}",
+        logs[1]
+    );
+    Ok(())
+}
