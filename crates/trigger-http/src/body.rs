@@ -102,11 +102,11 @@ pub fn text_response(
 /// gives it: a body that turns out empty is sent with `content-length: 0`
 /// rather than as an empty chunked stream; any other body passes through
 /// (chunked). Waits for the first body frame or for the guest to finish
-/// (`guest_done`), whichever comes first, and at most until `deadline`.
+/// (`guest_done`), whichever comes first; the guest task is itself bounded by
+/// the component's timeout, so this needs no timer of its own.
 pub(crate) async fn settle_length(
     mut resp: http::Response<HyperOutgoingBody>,
     guest_done: &mut (impl std::future::Future + Unpin),
-    deadline: tokio::time::Instant,
 ) -> http::Response<HyperOutgoingBody> {
     use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
     let status = resp.status();
@@ -124,7 +124,6 @@ pub(crate) async fn settle_length(
     let first = tokio::select! {
         frame = resp.body_mut().frame() => frame,
         _ = guest_done => resp.body_mut().frame().await,
-        () = tokio::time::sleep_until(deadline) => return resp,
     };
     match first {
         None => empty_length(resp),

@@ -17,7 +17,7 @@ mod local;
 mod p3;
 pub mod router;
 mod server;
-mod spin_headers;
+pub mod spin_headers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,8 +89,8 @@ pub struct HttpApp {
     components: Vec<HttpComponent>,
     /// Component id → index into `components`.
     by_id: std::collections::HashMap<String, usize>,
-    /// The first route of each component (for the headers of chained requests).
-    component_routes: Vec<skiff_manifest::Route>,
+    /// The first route of each component and its Spin header values (for chained requests).
+    component_routes: Vec<(skiff_manifest::Route, spin_headers::RouteHeaders)>,
     reports: Vec<ComponentReport>,
 }
 
@@ -155,7 +155,10 @@ impl HttpApp {
                         })?;
                     let mut config = instance_config(spec, options)?;
                     config.local_http = Some(local.clone());
-                    component_routes.push(trigger.route.clone());
+                    component_routes.push((
+                        trigger.route.clone(),
+                        spin_headers::RouteHeaders::new(&trigger.route),
+                    ));
                     reports.push(ComponentReport {
                         id: spec.id.clone(),
                         cache: loaded.cache,
@@ -233,10 +236,11 @@ impl HttpApp {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let &index = self.by_id.get(id)?;
-        let route = &self.component_routes[index];
+        let (route, spin) = &self.component_routes[index];
         let m = router::RouteMatch {
             component: index,
             route,
+            spin,
             matched: String::new(),
             path_info: req.uri().path().to_string(),
             params: Vec::new(),
@@ -335,7 +339,7 @@ impl HttpApp {
         };
         let mut task = task;
         match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(Ok(resp))) => Ok(body::settle_length(resp, &mut task, deadline).await),
+            Ok(Ok(Ok(resp))) => Ok(body::settle_length(resp, &mut task).await),
             Ok(Ok(Err(code))) => Err(Failure::ErrorCode(format!("{code:?}"))),
             Ok(Err(_)) => match task.await {
                 Ok(Ok(())) => Err(Failure::NoResponse),

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use skiff_manifest::Route;
 
+use crate::spin_headers::RouteHeaders;
+
 /// The outcome of routing one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteMatch<'a> {
@@ -23,6 +25,8 @@ pub struct RouteMatch<'a> {
     pub path_info: String,
     /// `:name` parameters, in order.
     pub params: Vec<(String, String)>,
+    /// Spin's header values for this route, built with the router.
+    pub spin: &'a RouteHeaders,
 }
 
 /// `:name` parameters bound by a route.
@@ -31,6 +35,7 @@ type Params = Vec<(String, String)>;
 #[derive(Debug)]
 struct Pattern {
     route: Route,
+    spin: RouteHeaders,
     component: usize,
     segments: Vec<Segment>,
     wildcard: bool,
@@ -81,6 +86,7 @@ impl Router {
                 (false, _) => router.dynamic.push(index),
             }
             router.patterns.push(Pattern {
+                spin: RouteHeaders::new(&route),
                 route,
                 component,
                 segments,
@@ -162,6 +168,7 @@ impl Router {
             matched,
             path_info,
             params,
+            spin: &p.spin,
         }
     }
 

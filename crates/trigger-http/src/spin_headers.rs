@@ -31,6 +31,30 @@ const BASE_PATH: HeaderName = HeaderName::from_static("spin-base-path");
 const CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
 const PATH_MATCH_PREFIX: &str = "spin-path-match-";
 
+/// The header values a route always gives, built once when the router is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteHeaders {
+    /// `spin-raw-component-route` and `spin-matched-route` (the base is `/`).
+    raw: Option<HeaderValue>,
+    /// `spin-component-route`.
+    component: Option<HeaderValue>,
+}
+
+impl RouteHeaders {
+    /// The values for `route` (none for a private route, which only chaining reaches).
+    pub fn new(route: &Route) -> Self {
+        let (raw, component) = match route {
+            Route::Exact(p) => (p.clone(), p.clone()),
+            Route::Wildcard(p) => (format!("{p}/..."), p.clone()),
+            Route::Private => (String::new(), String::new()),
+        };
+        RouteHeaders {
+            raw: HeaderValue::try_from(raw).ok(),
+            component: HeaderValue::try_from(component).ok(),
+        }
+    }
+}
+
 /// Sets Spin's routing headers on `req` for the route `m` matched.
 pub(crate) fn set<B>(req: &mut http::Request<B>, m: &RouteMatch<'_>, client: SocketAddr) {
     let full_url = full_url(req);
@@ -44,16 +68,11 @@ pub(crate) fn set<B>(req: &mut http::Request<B>, m: &RouteMatch<'_>, client: Soc
     for name in forged {
         headers.remove(name);
     }
-    let (raw_route, component_route) = match m.route {
-        Route::Exact(p) => (p.clone(), p.clone()),
-        Route::Wildcard(p) => (format!("{p}/..."), p.clone()),
-        Route::Private => (String::new(), String::new()),
-    };
     put(headers, FULL_URL, full_url);
     put(headers, PATH_INFO, m.path_info.clone());
-    put(headers, MATCHED_ROUTE, raw_route.clone());
-    put(headers, RAW_COMPONENT_ROUTE, raw_route);
-    put(headers, COMPONENT_ROUTE, component_route);
+    put_value(headers, MATCHED_ROUTE, m.spin.raw.clone());
+    put_value(headers, RAW_COMPONENT_ROUTE, m.spin.raw.clone());
+    put_value(headers, COMPONENT_ROUTE, m.spin.component.clone());
     headers.insert(BASE_PATH, HeaderValue::from_static("/"));
     put(headers, CLIENT_ADDR, client.to_string());
     for (name, value) in &m.params {
@@ -63,17 +82,21 @@ pub(crate) fn set<B>(req: &mut http::Request<B>, m: &RouteMatch<'_>, client: Soc
     }
 }
 
-fn put(headers: &mut http::HeaderMap, name: HeaderName, value: String) {
-    match HeaderValue::try_from(value) {
-        Ok(value) => {
+fn put_value(headers: &mut http::HeaderMap, name: HeaderName, value: Option<HeaderValue>) {
+    match value {
+        Some(value) => {
             headers.insert(name, value);
         }
-        // Not representable (a path segment with control bytes): leave it unset
-        // rather than pass on what the client sent.
-        Err(_) => {
+        None => {
             headers.remove(name);
         }
     }
+}
+
+/// Not representable (a path segment with control bytes): left unset rather
+/// than passing on what the client sent.
+fn put(headers: &mut http::HeaderMap, name: HeaderName, value: String) {
+    put_value(headers, name, HeaderValue::try_from(value).ok());
 }
 
 fn full_url<B>(req: &http::Request<B>) -> String {
