@@ -47,7 +47,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use skiff_kv::{KeyValueManager, KvHostView, KvState, KvView};
 use skiff_mqtt::{MqttHostView, MqttState, MqttView};
-use skiff_outbound_networking::AllowedHosts;
+use skiff_outbound_networking::{AllowedHosts, SharedHttpLimits};
 use skiff_postgres::{PgHostView, PgState, PgView};
 use skiff_redis::{RedisHostView, RedisState, RedisView};
 use skiff_sqlite::{SqliteHostView, SqliteManager, SqliteState, SqliteView};
@@ -116,6 +116,8 @@ pub struct InstanceConfig {
     /// The app's own HTTP components, for `http://ID.spin.internal` and
     /// `http://self.alt` requests served in-process (`None` outside an app).
     pub local_http: Option<Arc<dyn outbound::LocalHttp>>,
+    /// The operator's outbound HTTP limits (`[outbound_http]`), shared by the app.
+    pub outbound_http: Arc<SharedHttpLimits>,
 }
 
 impl InstanceConfig {
@@ -140,6 +142,7 @@ impl InstanceConfig {
             sqlite: Arc::new(SqliteManager::builder().build()),
             sqlite_granted: Arc::from(Vec::new()),
             local_http: None,
+            outbound_http: Arc::new(SharedHttpLimits::default()),
         }
     }
 
@@ -211,8 +214,12 @@ impl InstanceConfig {
             wasi: self.wasi_builder()?.build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            hooks: OutboundHttp::new(self.component_id.clone(), self.allowed_outbound.clone())
-                .with_local(self.local_http.clone()),
+            hooks: OutboundHttp::new(
+                self.component_id.clone(),
+                self.allowed_outbound.clone(),
+                self.outbound_http.clone(),
+            )
+            .with_local(self.local_http.clone()),
             limits: self.store_limits(),
             kv: KvState::new(self.kv.clone(), self.kv_granted.clone()),
             variables: VariablesState::new(self.variables.clone(), self.component_id.clone()),

@@ -26,13 +26,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use skiff_outbound_networking::{AllowedHosts, Decision, OutboundTarget};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use skiff_outbound_networking::{
+    AllowedHosts, Decision, OutboundHttpLimits, OutboundTarget, SharedHttpLimits,
+};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
-
-/// Connect timeout when the guest sets none (wasmtime's own default is 600 s).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// First-byte and between-bytes timeouts when the guest sets none.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A response future from a [`LocalHttp`].
 pub type LocalResponse =
@@ -51,15 +50,21 @@ pub trait LocalHttp: Send + Sync {
 pub struct OutboundHttp {
     component: Arc<str>,
     allowed: Arc<AllowedHosts>,
+    limits: Arc<SharedHttpLimits>,
     local: Option<Arc<dyn LocalHttp>>,
 }
 
 impl OutboundHttp {
-    /// Hooks for `component` with grant `allowed`.
-    pub fn new(component: Arc<str>, allowed: Arc<AllowedHosts>) -> Self {
+    /// Hooks for `component` with grant `allowed`, under the app's `limits`.
+    pub fn new(
+        component: Arc<str>,
+        allowed: Arc<AllowedHosts>,
+        limits: Arc<SharedHttpLimits>,
+    ) -> Self {
         OutboundHttp {
             component,
             allowed,
+            limits,
             local: None,
         }
     }
@@ -143,17 +148,99 @@ impl WasiHttpHooks for OutboundHttp {
         }
         let component = self.component.clone();
         let allowed = self.allowed.clone();
+        let (limits, permits) = self.limits.get();
         Box::new(async move {
+            let _permit = match &permits {
+                Some(permits) => Some(permits.acquire().await.map_err(|_| {
+                    HttpError::InternalError(Some("outbound request limit closed".into()))
+                })?),
+                None => None,
+            };
             let addr = checked_address(&component, &allowed, &target, &host, port).await?;
             if scheme == "http" {
                 pin_to_address(&mut request, addr)?;
             }
-            let options = with_default_timeouts(options);
-            use http_body_util::BodyExt;
+            let options = capped_timeouts(options, &limits);
             let (res, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            let res = match limits.max_response_size {
+                None => res.map(BodyExt::boxed_unsync),
+                Some(max) => {
+                    if let Some(len) = declared_length(&res).filter(|len| *len > max) {
+                        tracing::warn!(component = %component, "outbound HTTP response from `{}` refused: its body is {len} bytes, over the `max_response_size` of {max} bytes", target.as_pattern());
+                        return Err(HttpError::HttpResponseBodySize(Some(len)));
+                    }
+                    res.map(|body| limit_body(body, max, component.clone()))
+                }
+            };
+            Ok((res, Box::new(io) as IoFuture))
         })
+    }
+}
+
+/// The `content-length` a response declares.
+fn declared_length<B>(res: &http::Response<B>) -> Option<u64> {
+    res.headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// `body`, failing with `HTTP-response-body-size` once more than `max` bytes arrive.
+fn limit_body(
+    body: impl http_body::Body<Data = Bytes, Error = HttpError> + Send + 'static,
+    max: u64,
+    component: Arc<str>,
+) -> WasiBody {
+    SizeLimited {
+        inner: Box::pin(body),
+        seen: 0,
+        max,
+        component,
+    }
+    .boxed_unsync()
+}
+
+/// A response body cut off with an error past `max` bytes.
+struct SizeLimited<B> {
+    inner: Pin<Box<B>>,
+    seen: u64,
+    max: u64,
+    component: Arc<str>,
+}
+
+impl<B: http_body::Body<Data = Bytes, Error = HttpError>> http_body::Body for SizeLimited<B> {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
+        let this = &mut *self;
+        let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
+        if let Some(Ok(frame)) = &frame
+            && let Some(data) = frame.data_ref()
+        {
+            this.seen = this.seen.saturating_add(data.len() as u64);
+            if this.seen > this.max {
+                tracing::warn!(component = %this.component, "outbound HTTP response body cut after {} bytes: over the `max_response_size` of {} bytes", this.seen, this.max);
+                return std::task::Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(
+                    this.seen,
+                )))));
+            }
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -207,11 +294,14 @@ fn pin_to_address(
     Ok(())
 }
 
-fn with_default_timeouts(options: Option<RequestOptions>) -> RequestOptions {
+/// The guest's timeouts, each capped by the operator's (and the operator's where
+/// the guest set none; wasmtime's own default connect timeout is 600 s).
+fn capped_timeouts(options: Option<RequestOptions>, limits: &OutboundHttpLimits) -> RequestOptions {
     let o = options.unwrap_or_default();
+    let cap = |asked: Option<Duration>, max: Duration| Some(asked.map_or(max, |a| a.min(max)));
     RequestOptions {
-        connect_timeout: o.connect_timeout.or(Some(CONNECT_TIMEOUT)),
-        first_byte_timeout: o.first_byte_timeout.or(Some(READ_TIMEOUT)),
-        between_bytes_timeout: o.between_bytes_timeout.or(Some(READ_TIMEOUT)),
+        connect_timeout: cap(o.connect_timeout, limits.connect_timeout),
+        first_byte_timeout: cap(o.first_byte_timeout, limits.first_byte_timeout),
+        between_bytes_timeout: cap(o.between_bytes_timeout, limits.between_bytes_timeout),
     }
 }

@@ -10,6 +10,14 @@
 //!
 //! [[variables_provider]]
 //! type = "env"
+//!
+//! [outbound_http]              # Skiff's limits; Spin's two keys are accepted too
+//! connect_timeout = "5s"       # default 10s; a guest may ask for less, never more
+//! first_byte_timeout = "30s"   # default 60s
+//! between_bytes_timeout = "30s" # default 60s
+//! max_response_size = "16MiB"  # default: no limit
+//! max_concurrent_requests = 64 # per app, default: no limit
+//! connection_pooling = true    # Spin's; no effect (one connection per request)
 //! ```
 //!
 //! Each capability parses its own section (`skiff_kv::KeyValueConfig` for
@@ -28,10 +36,26 @@
 use std::path::{Path, PathBuf};
 
 use skiff_kv::KeyValueConfig;
+use skiff_outbound_networking::OutboundHttpLimits;
 use skiff_sqlite::SqliteConfig;
 
 /// Top-level tables a runtime config may hold.
-const KNOWN: &[&str] = &["key_value_store", "variables_provider", "sqlite_database"];
+const KNOWN: &[&str] = &[
+    "key_value_store",
+    "variables_provider",
+    "sqlite_database",
+    "outbound_http",
+];
+
+/// Keys of `[outbound_http]`.
+const OUTBOUND_HTTP_KEYS: &[&str] = &[
+    "connect_timeout",
+    "first_byte_timeout",
+    "between_bytes_timeout",
+    "max_response_size",
+    "max_concurrent_requests",
+    "connection_pooling",
+];
 
 /// A runtime config error; every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +98,8 @@ pub struct RuntimeConfig {
     pub variables_providers: Vec<toml::Table>,
     /// `[sqlite_database.LABEL]` sections.
     pub sqlite: SqliteConfig,
+    /// `[outbound_http]`: limits on outbound HTTP (defaults when absent).
+    pub outbound_http: OutboundHttpLimits,
 }
 
 impl RuntimeConfig {
@@ -127,6 +153,12 @@ impl RuntimeConfig {
                     config.sqlite =
                         SqliteConfig::from_toml(sections).map_err(|e| invalid(e.to_string()))?;
                 }
+                "outbound_http" => {
+                    let table = value.as_table().ok_or_else(|| {
+                        invalid("`outbound_http`: expected a table (`[outbound_http]`)".into())
+                    })?;
+                    config.outbound_http = outbound_http(table).map_err(invalid)?;
+                }
                 other => {
                     let hint = KNOWN
                         .iter()
@@ -156,6 +188,61 @@ impl RuntimeConfig {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."))
     }
+}
+
+/// Reads `[outbound_http]`.
+fn outbound_http(table: &toml::Table) -> Result<OutboundHttpLimits, String> {
+    let mut limits = OutboundHttpLimits::default();
+    for (key, value) in table {
+        let at = format!("`outbound_http.{key}`");
+        let text = || {
+            value
+                .as_str()
+                .ok_or_else(|| format!("{at}: expected a string such as \"10s\""))
+        };
+        let duration = || skiff_manifest::parse_duration(text()?).map_err(|e| format!("{at}: {e}"));
+        match key.as_str() {
+            "connect_timeout" => limits.connect_timeout = duration()?,
+            "first_byte_timeout" => limits.first_byte_timeout = duration()?,
+            "between_bytes_timeout" => limits.between_bytes_timeout = duration()?,
+            "max_response_size" => {
+                let size = match value {
+                    toml::Value::Integer(n) => {
+                        u64::try_from(*n).map_err(|_| format!("{at}: expected a size, not {n}"))?
+                    }
+                    toml::Value::String(s) => {
+                        skiff_manifest::parse_size(s).map_err(|e| format!("{at}: {e}"))?
+                    }
+                    _ => return Err(format!("{at}: expected a size such as \"16MiB\"")),
+                };
+                limits.max_response_size = Some(size);
+            }
+            "max_concurrent_requests" => {
+                let n = value
+                    .as_integer()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("{at}: expected a positive number of requests"))?;
+                limits.max_concurrent_requests = Some(n);
+            }
+            "connection_pooling" => {
+                value
+                    .as_bool()
+                    .ok_or_else(|| format!("{at}: expected `true` or `false`"))?;
+            }
+            other => {
+                return Err(format!(
+                    "unknown key `outbound_http.{other}`; expected one of {}",
+                    OUTBOUND_HTTP_KEYS
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+    }
+    Ok(limits)
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -194,6 +281,49 @@ mod tests {
         assert_eq!(c.key_value.stores.len(), 1);
         assert_eq!(c.variables_providers.len(), 1);
         assert_eq!(c.sqlite.databases.len(), 1);
+        assert_eq!(c.outbound_http, OutboundHttpLimits::default());
+    }
+
+    #[test]
+    fn outbound_http_limits() {
+        let c = RuntimeConfig::parse(
+            Path::new("rc.toml"),
+            r#"
+            [outbound_http]
+            connect_timeout = "2s"
+            first_byte_timeout = "500ms"
+            max_response_size = "1KiB"
+            max_concurrent_requests = 3
+            connection_pooling = false
+            "#,
+        )
+        .unwrap();
+        let l = c.outbound_http;
+        assert_eq!(l.connect_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(l.first_byte_timeout, std::time::Duration::from_millis(500));
+        assert_eq!(l.between_bytes_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(l.max_response_size, Some(1024));
+        assert_eq!(l.max_concurrent_requests, Some(3));
+
+        let err = RuntimeConfig::parse(
+            Path::new("rc.toml"),
+            "[outbound_http]\nconnect_timeout = \"soon\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "runtime config `rc.toml`: `outbound_http.connect_timeout`: invalid duration `soon`"
+            ),
+            "{err}"
+        );
+        let err = RuntimeConfig::parse(Path::new("rc.toml"), "[outbound_http]\nmax_size = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown key `outbound_http.max_size`"),
+            "{err}"
+        );
     }
 
     #[test]

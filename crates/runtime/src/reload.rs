@@ -7,8 +7,22 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use skiff_kv::KeyValueManager;
+use skiff_outbound_networking::SharedHttpLimits;
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
+use skiff_variables::Resolver;
+
+/// What a runtime-config reload replaces.
+pub struct Live {
+    /// Key-value backends per label.
+    pub kv: Arc<KeyValueManager>,
+    /// SQLite databases per label.
+    pub sqlite: Arc<SqliteManager>,
+    /// The variables providers.
+    pub variables: Arc<Resolver>,
+    /// The outbound HTTP limits.
+    pub outbound_http: Arc<SharedHttpLimits>,
+}
 
 /// How often the file's modification time is checked.
 const POLL: Duration = Duration::from_millis(500);
@@ -16,7 +30,7 @@ const POLL: Duration = Duration::from_millis(500);
 const SETTLE: Duration = Duration::from_millis(100);
 
 /// Watches `path` (and SIGHUP) forever, applying each new version.
-pub async fn watch(path: PathBuf, kv: Arc<KeyValueManager>, sqlite: Arc<SqliteManager>) {
+pub async fn watch(path: PathBuf, live: Live) {
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(hup) => Some(hup),
         Err(err) => {
@@ -47,11 +61,14 @@ pub async fn watch(path: PathBuf, kv: Arc<KeyValueManager>, sqlite: Arc<SqliteMa
             now = again;
         }
         seen = now;
-        apply(&path, &kv, &sqlite).await;
+        apply(&path, &live).await;
     }
 }
 
-async fn apply(path: &Path, kv: &KeyValueManager, sqlite: &SqliteManager) {
+/// Applies the file at `path`: everything it names is checked (it parses, its
+/// variables providers give every required variable a value, its backends
+/// connect) before anything is replaced.
+async fn apply(path: &Path, live: &Live) {
     let config = match RuntimeConfig::load(path) {
         Ok(config) => config,
         Err(err) => {
@@ -61,15 +78,37 @@ async fn apply(path: &Path, kv: &KeyValueManager, sqlite: &SqliteManager) {
             return;
         }
     };
-    let applied = match kv.apply(&config.key_value).await {
-        Ok(()) => sqlite
+    let providers = match crate::serve::variables_providers(&config).and_then(|providers| {
+        live.variables.check_providers(&providers)?;
+        Ok(providers)
+    }) {
+        Ok(providers) => providers,
+        Err(err) => {
+            tracing::error!(
+                "runtime config `{}` not applied, still serving with the previous one: {err:#}",
+                path.display()
+            );
+            return;
+        }
+    };
+    let applied = match live.kv.apply(&config.key_value).await {
+        Ok(()) => live
+            .sqlite
             .apply(&config.sqlite)
             .await
             .map_err(|e| Box::new(e) as Box<dyn std::error::Error>),
         Err(e) => Err(Box::new(e) as Box<dyn std::error::Error>),
     };
+    let applied = applied.and_then(|()| {
+        live.variables
+            .replace_providers(providers)
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
+    });
     match applied {
-        Ok(()) => tracing::info!("runtime config `{}` applied", path.display()),
+        Ok(()) => {
+            live.outbound_http.set(config.outbound_http);
+            tracing::info!("runtime config `{}` applied", path.display())
+        }
         Err(err) => tracing::error!(
             "runtime config `{}` not applied, still serving with the previous one: {}",
             path.display(),

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
 use skiff_kv::KeyValueManager;
 use skiff_manifest::App;
+use skiff_outbound_networking::SharedHttpLimits;
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
 use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
@@ -147,8 +148,17 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
             .with_context(context)?,
     );
     run_sqlite_statements(&sqlite, &sqlite_statements).await?;
+    let outbound_http = Arc::new(SharedHttpLimits::new(runtime_config.outbound_http.clone()));
     if let Some(path) = runtime_config_path {
-        tokio::spawn(crate::reload::watch(path, kv.clone(), sqlite.clone()));
+        tokio::spawn(crate::reload::watch(
+            path,
+            crate::reload::Live {
+                kv: kv.clone(),
+                sqlite: sqlite.clone(),
+                variables: variables.clone(),
+                outbound_http: outbound_http.clone(),
+            },
+        ));
     }
     let what = format!("app `{}` from `{}`", app.name, app.manifest_path.display());
     let load = tokio::task::spawn_blocking(move || {
@@ -157,6 +167,7 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
             kv,
             variables,
             sqlite,
+            outbound_http,
         };
         let redis = RedisTrigger::load(engine.clone(), &app, &options)?;
         HttpApp::load(engine, &app, &options).map(|http| (http, redis))
@@ -207,24 +218,7 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
 /// The app's variables: runtime-config providers, then the environment, then defaults.
 /// Fails naming every required variable that has no value.
 fn variables_resolver(app: &App, config: &RuntimeConfig) -> Result<Resolver> {
-    let mut table = toml::Table::new();
-    table.insert(
-        "variables_provider".into(),
-        toml::Value::Array(
-            config
-                .variables_providers
-                .iter()
-                .cloned()
-                .map(toml::Value::Table)
-                .collect(),
-        ),
-    );
-    let providers = skiff_variables::providers_from_runtime_config(&table).with_context(|| {
-        match &config.path {
-            Some(path) => format!("runtime config `{}`", path.display()),
-            None => "variables providers".to_string(),
-        }
-    })?;
+    let providers = variables_providers(config)?;
     let resolver = Resolver::new(
         &app.variables,
         app.components
@@ -237,6 +231,28 @@ fn variables_resolver(app: &App, config: &RuntimeConfig) -> Result<Resolver> {
         .check_required()
         .with_context(|| format!("cannot serve app `{}`", app.name))?;
     Ok(resolver)
+}
+
+/// The `[[variables_provider]]`s of `config`, in order (the environment last unless placed).
+pub(crate) fn variables_providers(
+    config: &RuntimeConfig,
+) -> Result<Vec<Box<dyn skiff_variables::Provider>>> {
+    let mut table = toml::Table::new();
+    table.insert(
+        "variables_provider".into(),
+        toml::Value::Array(
+            config
+                .variables_providers
+                .iter()
+                .cloned()
+                .map(toml::Value::Table)
+                .collect(),
+        ),
+    );
+    skiff_variables::providers_from_runtime_config(&table).with_context(|| match &config.path {
+        Some(path) => format!("runtime config `{}`", path.display()),
+        None => "variables providers".to_string(),
+    })
 }
 
 /// `--sqlite`: statements (or `@file`s) run against the `default` database.

@@ -51,6 +51,8 @@ pub struct LoadOptions {
     pub variables: Arc<skiff_variables::Resolver>,
     /// The app's SQLite databases.
     pub sqlite: Arc<skiff_sqlite::SqliteManager>,
+    /// The operator's outbound HTTP limits (`[outbound_http]` in the runtime config).
+    pub outbound_http: Arc<skiff_outbound_networking::SharedHttpLimits>,
 }
 
 /// Which `wasi:http` generation a component exports.
@@ -490,6 +492,7 @@ pub fn instance_config(
     config.variables = options.variables.clone();
     config.sqlite = options.sqlite.clone();
     config.sqlite_granted = spec.sqlite_databases.clone().into();
+    config.outbound_http = options.outbound_http.clone();
     config.preopens = files::preopens(spec, &options.state_dir)?;
     config.allowed_outbound = Arc::new(
         skiff_outbound_networking::AllowedHosts::parse(&spec.allowed_outbound_hosts, &|name| {

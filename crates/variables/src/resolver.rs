@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 use crate::name::validate_name;
 use crate::{Provider, Template, Value, VariablesError};
@@ -29,11 +30,18 @@ struct Declared {
 /// Guests never read application variables directly: they read their component's
 /// `variables` entries, whose templates are expanded against the application variables
 /// on every call (so nothing is cached and nothing stale is served).
+///
+/// The providers can be replaced while guests run
+/// ([`replace_providers`](Self::replace_providers), used by `skiff up`'s runtime-config
+/// reload); a call already resolving keeps the set it started with.
 pub struct Resolver {
     variables: BTreeMap<String, Declared>,
     components: HashMap<String, BTreeMap<String, Template>>,
-    providers: Vec<Box<dyn Provider>>,
+    providers: RwLock<Providers>,
 }
+
+/// One set of providers, in precedence order.
+type Providers = Arc<[Box<dyn Provider>]>;
 
 impl Resolver {
     /// A resolver with no variables and no providers (for guests granted none, e.g. `skiff run`).
@@ -89,16 +97,22 @@ impl Resolver {
         Ok(Resolver {
             variables,
             components: parsed,
-            providers,
+            providers: RwLock::new(providers.into()),
         })
     }
 
     /// Checks that every `required = true` variable has a value, naming all that have
     /// none in one error (and never printing a value). Run it at load, before serving.
     pub fn check_required(&self) -> Result<(), VariablesError> {
+        self.check_providers(&self.providers())
+    }
+
+    /// Checks that every `required = true` variable would have a value with
+    /// `providers` (what [`replace_providers`](Self::replace_providers) checks first).
+    pub fn check_providers(&self, providers: &[Box<dyn Provider>]) -> Result<(), VariablesError> {
         let mut missing = Vec::new();
         for (name, declared) in &self.variables {
-            if declared.required && self.lookup(name, declared)?.is_none() {
+            if declared.required && lookup(providers, name, declared)?.is_none() {
                 missing.push(name.clone());
             }
         }
@@ -107,6 +121,26 @@ impl Resolver {
         } else {
             Err(VariablesError::MissingRequired { names: missing })
         }
+    }
+
+    /// Replaces the providers, for calls that start from now on, after checking that
+    /// every `required = true` variable still has a value with them; on error the
+    /// current providers stay.
+    pub fn replace_providers(
+        &self,
+        providers: Vec<Box<dyn Provider>>,
+    ) -> Result<(), VariablesError> {
+        self.check_providers(&providers)?;
+        *self.providers.write().unwrap_or_else(|e| e.into_inner()) = providers.into();
+        Ok(())
+    }
+
+    /// The current providers.
+    fn providers(&self) -> Providers {
+        self.providers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The value of application variable `name` (providers, then its `default`), or
@@ -179,38 +213,43 @@ impl Resolver {
             .ok_or_else(|| VariablesError::Undeclared {
                 name: name.to_string(),
             })?;
-        self.lookup(name, declared)
+        lookup(&self.providers(), name, declared)
     }
+}
 
-    fn lookup(&self, name: &str, declared: &Declared) -> Result<Option<Value>, VariablesError> {
-        for provider in &self.providers {
-            let found = provider.get(name).map_err(|e| {
-                tracing::warn!(
-                    variable = name,
-                    provider = provider.kind(),
-                    "variables provider failed"
-                );
-                VariablesError::Provider {
-                    provider: provider.kind().to_string(),
-                    name: name.to_string(),
-                    message: format!("{e:#}"),
-                }
-            })?;
-            if let Some(value) = found {
-                tracing::trace!(
-                    variable = name,
-                    provider = provider.kind(),
-                    "variable resolved"
-                );
-                return Ok(Some(value));
+/// `name`'s value from the first of `providers` that has one, else its default.
+fn lookup(
+    providers: &[Box<dyn Provider>],
+    name: &str,
+    declared: &Declared,
+) -> Result<Option<Value>, VariablesError> {
+    for provider in providers {
+        let found = provider.get(name).map_err(|e| {
+            tracing::warn!(
+                variable = name,
+                provider = provider.kind(),
+                "variables provider failed"
+            );
+            VariablesError::Provider {
+                provider: provider.kind().to_string(),
+                name: name.to_string(),
+                message: format!("{e:#}"),
             }
+        })?;
+        if let Some(value) = found {
+            tracing::trace!(
+                variable = name,
+                provider = provider.kind(),
+                "variable resolved"
+            );
+            return Ok(Some(value));
         }
-        if let Some(default) = &declared.default {
-            tracing::trace!(variable = name, "variable resolved from its default");
-            return Ok(Some(default.clone()));
-        }
-        Ok(None)
     }
+    if let Some(default) = &declared.default {
+        tracing::trace!(variable = name, "variable resolved from its default");
+        return Ok(Some(default.clone()));
+    }
+    Ok(None)
 }
 
 /// Names, flags and templates' references only: never a value, a default or a literal.
@@ -247,7 +286,7 @@ impl fmt::Debug for Resolver {
         f.debug_struct("Resolver")
             .field("variables", &Vars(&self.variables))
             .field("components", &components)
-            .field("providers", &self.providers)
+            .field("providers", &self.providers())
             .finish()
     }
 }

@@ -14,9 +14,14 @@
 //!   errors, required variables and secrets;
 //! - `spin`: a Spin app (`spin.toml`, a spin-sdk guest) and the request
 //!   headers and response shape Spin apps rely on;
+//! - `spin_app`: Spin apps' capabilities from a `spin.toml` with Spin's
+//!   runtime config: key-value, SQLite, variables (spin-sdk and raw
+//!   `fermyon:spin@2.0.0` guests), outbound HTTP/Redis/MQTT grants, the Redis trigger;
 //! - `oci`: `skiff push`/`pull`/`up REF`/`registry login` against a real
 //!   registry (`docker-registry`, with and without basic auth): artifact
 //!   formats, tags and digests, tampered blobs, and `wkg` interop both ways;
+//! - `outbound_limits`: the operator's `[outbound_http]` limits (response
+//!   size, timeouts, concurrency) and their live reload;
 //! - `outbound_redis`, `mqtt`: outbound Redis and MQTT against a real
 //!   `redis-server` and `mosquitto`, granted and denied;
 //! - `trigger_redis`: the Redis trigger — deliveries, a trapping handler,
@@ -39,11 +44,13 @@ mod mosquitto_server;
 mod mqtt;
 mod oci;
 mod oci_registry;
+mod outbound_limits;
 mod outbound_redis;
 mod redis_server;
 mod run;
 mod shutdown;
 mod spin;
+mod spin_app;
 mod trigger_redis;
 mod variables;
 
@@ -91,4 +98,12 @@ mod guest_coverage {
         };
     }
     test_programs_artifacts::foreach_trigger!(trigger_guest_has_a_test);
+
+    macro_rules! spin_guest_has_a_test {
+        ($guest:ident) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::spin_app::$guest as _;
+        };
+    }
+    test_programs_artifacts::foreach_spin!(spin_guest_has_a_test);
 }

@@ -1,13 +1,11 @@
 //! Outbound MQTT through `skiff up`: the `mqtt_spin2` guest (spin-sdk 5.2,
-//! `fermyon:spin/mqtt@2.0.0`) publishes to a real `mosquitto` broker watched
-//! by `mosquitto_sub`; granted by `allowed_outbound_hosts`, denied by host
-//! and by port.
-//!
-//! (`mqtt_spin3` is a WASI 0.3 component, which `skiff up` cannot serve
-//! yet; `crates/mqtt/tests` runs it on a host that can.)
+//! `fermyon:spin/mqtt@2.0.0`) and the `mqtt_spin3` guest (a WASI 0.3
+//! component on `spin:mqtt/mqtt@3.0.0`) publish to a real `mosquitto` broker
+//! watched by `mosquitto_sub`; granted by `allowed_outbound_hosts`, denied by
+//! host and by port.
 
 use anyhow::{Result, ensure};
-use test_programs_artifacts::MQTT_SPIN2_COMPONENT;
+use test_programs_artifacts::{MQTT_SPIN2_COMPONENT, MQTT_SPIN3_COMPONENT};
 
 use crate::harness::{AppDir, Server, full, post, shared_cache};
 use crate::mosquitto_server::MosquittoServer;
@@ -40,18 +38,24 @@ async fn publish(
 /// `connection-failed` naming the entry to add, and never reach the broker.
 #[tokio::test(flavor = "multi_thread")]
 async fn mqtt_spin2() -> Result<()> {
+    grants_and_every_qos(MQTT_SPIN2_COMPONENT).await
+}
+
+/// The same through `spin:mqtt/mqtt@3.0.0` from a WASI 0.3 component.
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt_spin3() -> Result<()> {
+    grants_and_every_qos(MQTT_SPIN3_COMPONENT).await
+}
+
+async fn grants_and_every_qos(guest: &str) -> Result<()> {
     let broker = MosquittoServer::start()?;
     let url = broker.url();
     let other_port = format!("mqtt://127.0.0.1:{}", free_port()?);
     let manifest = [
-        http_component("ok", MQTT_SPIN2_COMPONENT, &[&url]),
-        http_component("port", MQTT_SPIN2_COMPONENT, &[&other_port]),
-        http_component("host", MQTT_SPIN2_COMPONENT, &["mqtt://10.1.2.3:1883"]),
-        http_component(
-            "scheme",
-            MQTT_SPIN2_COMPONENT,
-            &[&url.replace("mqtt:", "redis:")],
-        ),
+        http_component("ok", guest, &[&url]),
+        http_component("port", guest, &[&other_port]),
+        http_component("host", guest, &["mqtt://10.1.2.3:1883"]),
+        http_component("scheme", guest, &[&url.replace("mqtt:", "redis:")]),
     ]
     .concat();
     let app = AppDir::with_manifest(&manifest)?;

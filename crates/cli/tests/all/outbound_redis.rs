@@ -1,13 +1,11 @@
 //! Outbound Redis through `skiff up`: the `redis_spin2` guest (spin-sdk 5.2,
-//! `fermyon:spin/redis@2.0.0`) against a real `redis-server`, granted by
-//! `allowed_outbound_hosts`, denied by host and by port.
-//!
-//! (`redis_spin3` is a WASI 0.3 component, which `skiff up` cannot serve
-//! yet; `crates/redis/tests` runs it, with every operation, on a host that
-//! can.)
+//! `fermyon:spin/redis@2.0.0`) and the `redis_spin3` guest (a WASI 0.3
+//! component calling `spin:redis/redis@3.0.0`'s async functions) against a
+//! real `redis-server`, granted by `allowed_outbound_hosts`, denied by host
+//! and by port.
 
 use anyhow::{Result, ensure};
-use test_programs_artifacts::REDIS_SPIN2_COMPONENT;
+use test_programs_artifacts::{REDIS_SPIN2_COMPONENT, REDIS_SPIN3_COMPONENT};
 
 use crate::harness::{AppDir, Server, full, post, shared_cache, toml_path};
 use crate::redis_server::{RedisServer, free_port};
@@ -59,12 +57,24 @@ async fn call(
     Ok(resp.text())
 }
 
-/// Every operation through a granted component, checked against the server.
+/// Every operation through a granted `fermyon:spin/redis@2.0.0` component,
+/// checked against the server.
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_spin2() -> Result<()> {
+    every_operation(REDIS_SPIN2_COMPONENT).await
+}
+
+/// Every operation through a granted `spin:redis/redis@3.0.0` component,
+/// served as a WASI 0.3 HTTP component.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_spin3() -> Result<()> {
+    every_operation(REDIS_SPIN3_COMPONENT).await
+}
+
+async fn every_operation(guest: &str) -> Result<()> {
     let redis = RedisServer::start()?;
     let url = redis.url();
-    let app = AppDir::with_manifest(&http_component("ok", REDIS_SPIN2_COMPONENT, &[&url]))?;
+    let app = AppDir::with_manifest(&http_component("ok", guest, &[&url]))?;
     let server = Server::start(app.path(), shared_cache()?)?;
     let op = |op: &'static str, rest: &'static str, body: &'static str| {
         let (server, url) = (&server, &url);

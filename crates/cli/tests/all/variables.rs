@@ -240,6 +240,66 @@ async fn env_provider_placed_first_in_the_runtime_config_wins() -> Result<()> {
     Ok(())
 }
 
+/// The runtime config's providers are live: a changed static value reaches
+/// new requests without a restart; a config leaving a required variable
+/// without a value is rejected, naming it, and the last good values stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn providers_reload_live() -> Result<()> {
+    let dir = AppDir::new()?;
+    dir.write(
+        "skiff.toml",
+        manifest(
+            "greeting = { required = true }\nsecret_word = { required = true, secret = true }",
+            r#"message = "{{ greeting }}!", word = "{{ secret_word }}""#,
+        ),
+    )?;
+    let config = |greeting: &str| {
+        format!(
+            "[[variables_provider]]\ntype = \"static\"\n\
+             values = {{ greeting = \"{greeting}\", secret_word = \"swordfish\" }}\n"
+        )
+    };
+    let server = start(&dir, &[], Some(&config("first")))?;
+    assert_eq!(value(&server, "spin2", "message").await?, "first!");
+    let rc = dir.path().join("runtime-config.toml");
+    let replace = |text: &str| -> Result<()> {
+        let tmp = dir.write("runtime-config.toml.new", text)?;
+        std::fs::rename(tmp, &rc)?;
+        Ok(())
+    };
+
+    replace(&config("second"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = value(&server, "wasi", "message").await?;
+        if now == "second!" {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "still `{now}` 15 s after the reload"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(value(&server, "spin3", "message").await?, "second!");
+
+    replace("[[variables_provider]]\ntype = \"static\"\nvalues = { greeting = \"third\" }\n")?;
+    let log = server
+        .stderr()
+        .wait_for("not applied", Duration::from_secs(15))?;
+    assert!(
+        log.contains("secret_word"),
+        "the rejection names the variable: {log}"
+    );
+    assert!(
+        !log.contains("swordfish"),
+        "a secret value reached the log: {log}"
+    );
+    assert_eq!(value(&server, "spin2", "message").await?, "second!");
+    assert_eq!(value(&server, "spin2", "word").await?, "swordfish");
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // Required variables and secrets
 // ---------------------------------------------------------------------------

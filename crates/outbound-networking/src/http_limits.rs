@@ -1,0 +1,88 @@
+//! The operator's limits on outbound HTTP (`[outbound_http]` in the runtime config),
+//! shared by every instance of an app and replaceable while it serves.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+/// Limits on a component's outbound HTTP requests.
+///
+/// A guest may ask for shorter timeouts through `wasi:http`'s request options;
+/// it never gets longer ones than these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundHttpLimits {
+    /// Longest wait for a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Longest wait from sending the request to the response head.
+    pub first_byte_timeout: Duration,
+    /// Longest silence between two chunks of the response body.
+    pub between_bytes_timeout: Duration,
+    /// Largest response body, bytes (`None`: no limit). A larger declared
+    /// `content-length` fails the request with `HTTP-response-body-size`; an
+    /// undeclared body that grows past it fails its stream the same way.
+    pub max_response_size: Option<u64>,
+    /// Most outbound requests of the app in flight at once, waiting for their
+    /// response head (`None`: no limit); more wait their turn.
+    pub max_concurrent_requests: Option<usize>,
+}
+
+impl Default for OutboundHttpLimits {
+    fn default() -> Self {
+        OutboundHttpLimits {
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(60),
+            between_bytes_timeout: Duration::from_secs(60),
+            max_response_size: None,
+            max_concurrent_requests: None,
+        }
+    }
+}
+
+/// The current [`OutboundHttpLimits`] of an app: read by every request, replaced
+/// by a runtime-config reload (requests already sent keep the limits they started with).
+#[derive(Debug, Default)]
+pub struct SharedHttpLimits {
+    current: RwLock<InForce>,
+}
+
+/// Limits and the semaphore enforcing their `max_concurrent_requests`.
+#[derive(Debug, Clone, Default)]
+struct InForce {
+    limits: Arc<OutboundHttpLimits>,
+    permits: Option<Arc<Semaphore>>,
+}
+
+impl SharedHttpLimits {
+    /// A cell holding `limits`.
+    pub fn new(limits: OutboundHttpLimits) -> Self {
+        let cell = SharedHttpLimits::default();
+        cell.set(limits);
+        cell
+    }
+
+    /// The limits in force now, and the semaphore a request takes a permit
+    /// of while it waits for its response head (`None`: no concurrency limit).
+    pub fn get(&self) -> (Arc<OutboundHttpLimits>, Option<Arc<Semaphore>>) {
+        let now = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (now.limits.clone(), now.permits.clone())
+    }
+
+    /// Puts `limits` in force for requests sent from now on. A changed
+    /// concurrency limit starts a new count; requests in flight finish under
+    /// the old one.
+    pub fn set(&self, limits: OutboundHttpLimits) {
+        let mut now = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let permits = match (limits.max_concurrent_requests, &now.permits) {
+            (None, _) => None,
+            (Some(n), Some(old)) if now.limits.max_concurrent_requests == Some(n) => {
+                Some(old.clone())
+            }
+            (Some(n), _) => Some(Arc::new(Semaphore::new(n.max(1)))),
+        };
+        *now = InForce {
+            limits: Arc::new(limits),
+            permits,
+        };
+    }
+}
