@@ -297,8 +297,10 @@ impl HttpApp {
             .config
             .new_store(self.engine.engine(), Some(timeout))
             .map_err(Failure::Host)?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = match component.handler.clone() {
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        // The guest's whole run (instantiate, `handle`, body), bounded by the
+        // component's timeout.
+        let guest: GuestRun = match component.handler.clone() {
             Handler::P2(pre) => {
                 let req = store
                     .data_mut()
@@ -310,7 +312,7 @@ impl HttpApp {
                     .http()
                     .new_response_outparam(tx)
                     .map_err(|e| Failure::Host(e.into()))?;
-                tokio::spawn(async move {
+                Box::pin(async move {
                     let _permit = permit;
                     let run = async {
                         let proxy = pre
@@ -329,7 +331,7 @@ impl HttpApp {
                     }
                 })
             }
-            Handler::P3(pre) => tokio::spawn(async move {
+            Handler::P3(pre) => Box::pin(async move {
                 let _permit = permit;
                 match tokio::time::timeout_at(deadline, p3::handle(pre, store, req, tx)).await {
                     Ok(result) => result,
@@ -337,22 +339,76 @@ impl HttpApp {
                 }
             }),
         };
-        let mut task = task;
-        match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(Ok(resp))) => Ok(body::settle_length(resp, &mut task).await),
-            Ok(Ok(Err(code))) => Err(Failure::ErrorCode(format!("{code:?}"))),
-            Ok(Err(_)) => match task.await {
+        // Drive the guest in this (the connection's) task until it answers. A
+        // guest that has finished by the time its response is read — most
+        // handlers — then costs no task spawn and no cross-task wake-up. Both
+        // branches end by the deadline: the guest run is bounded by it.
+        let mut guest = Detached(Some(guest));
+        let early = tokio::select! {
+            biased;
+            answer = &mut rx => Err(answer),
+            done = guest.run() => Ok(done),
+        };
+        let answer = match early {
+            Ok(done) => {
+                // Finished: whatever it sent is already in the channel.
+                return match rx.try_recv() {
+                    Ok(Ok(resp)) => {
+                        Ok(body::settle_length(resp, &mut std::future::ready(())).await)
+                    }
+                    Ok(Err(code)) => Err(Failure::ErrorCode(format!("{code:?}"))),
+                    Err(_) => match done {
+                        Ok(()) => Err(Failure::NoResponse),
+                        Err(failure) => Err(failure),
+                    },
+                };
+            }
+            Err(answer) => answer,
+        };
+        // The guest answered and is still running (streaming its body, or a
+        // WASI 0.3 guest whose body hyper must consume): give it its own task.
+        let mut task = tokio::spawn(guest.take());
+        match answer {
+            Ok(Ok(resp)) => Ok(body::settle_length(resp, &mut task).await),
+            Ok(Err(code)) => Err(Failure::ErrorCode(format!("{code:?}"))),
+            Err(_) => match task.await {
                 Ok(Ok(())) => Err(Failure::NoResponse),
                 Ok(Err(failure)) => Err(failure),
                 Err(join) => Err(Failure::Host(anyhow::anyhow!("guest task failed: {join}"))),
             },
-            Err(_) => {
-                task.abort();
-                // Wait for the cancellation to land so the instance and its
-                // concurrency slot are gone before the client hears back.
-                let _ = task.await;
-                Err(Failure::Timeout(timeout))
-            }
+        }
+    }
+}
+
+/// A guest's run: instantiate, `handle`, and the body, ending by the deadline.
+type GuestRun = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + Send>>;
+
+/// A guest run polled inline by the request's task. If that task is dropped
+/// first (the client went away), the run is handed to a task of its own, so a
+/// guest always runs to completion (or its deadline) as it would in a task
+/// spawned up front.
+struct Detached(Option<GuestRun>);
+
+impl Detached {
+    /// Polls the run to completion (it must not have been taken).
+    async fn run(&mut self) -> Result<(), Failure> {
+        let result = self.0.as_mut().expect("guest run present").await;
+        self.0 = None;
+        result
+    }
+
+    /// The run, to spawn.
+    fn take(&mut self) -> GuestRun {
+        self.0.take().expect("guest run present")
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(run) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(run);
         }
     }
 }
