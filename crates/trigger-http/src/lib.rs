@@ -208,8 +208,34 @@ impl HttpApp {
     /// Serves one request: route, limits, a fresh instance, and the guest's response.
     pub async fn handle<B>(
         &self,
+        req: http::Request<B>,
+        client: SocketAddr,
+    ) -> http::Response<HyperOutgoingBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        self.route_and_handle(req, client, Drive::Inline).await
+    }
+
+    /// [`HttpApp::handle`] for a request a guest sent to `http://self.alt`.
+    pub(crate) async fn handle_chained<B>(
+        &self,
+        req: http::Request<B>,
+        client: SocketAddr,
+    ) -> http::Response<HyperOutgoingBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        self.route_and_handle(req, client, Drive::Spawn).await
+    }
+
+    async fn route_and_handle<B>(
+        &self,
         mut req: http::Request<B>,
         client: SocketAddr,
+        drive: Drive,
     ) -> http::Response<HyperOutgoingBody>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
@@ -219,7 +245,7 @@ impl HttpApp {
             return text_response(http::StatusCode::NOT_FOUND, "Not Found");
         };
         spin_headers::set(&mut req, &m, client);
-        self.handle_with(m.component, req, client).await
+        self.handle_with(m.component, req, client, drive).await
     }
 
     /// Serves one request with component `id` directly, whatever its routes
@@ -246,7 +272,7 @@ impl HttpApp {
             params: Vec::new(),
         };
         spin_headers::set(&mut req, &m, client);
-        Some(self.handle_with(index, req, client).await)
+        Some(self.handle_with(index, req, client, Drive::Spawn).await)
     }
 
     async fn handle_with<B>(
@@ -254,6 +280,7 @@ impl HttpApp {
         index: usize,
         req: http::Request<B>,
         client: SocketAddr,
+        drive: Drive,
     ) -> http::Response<HyperOutgoingBody>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
@@ -271,7 +298,7 @@ impl HttpApp {
         }
         let exceeded = Arc::new(AtomicBool::new(false));
         let req = req.map(|b| LimitedBody::new(b, component.limits.max_body, exceeded.clone()));
-        let result = self.run_guest(component, req, permit).await;
+        let result = self.run_guest(component, req, permit, drive).await;
         if exceeded.load(Ordering::Acquire) {
             return too_large(component);
         }
@@ -286,6 +313,7 @@ impl HttpApp {
         component: &HttpComponent,
         req: http::Request<LimitedBody<B>>,
         permit: Option<OwnedSemaphorePermit>,
+        drive: Drive,
     ) -> Result<http::Response<HyperOutgoingBody>, Failure>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
@@ -344,10 +372,13 @@ impl HttpApp {
         // handlers — then costs no task spawn and no cross-task wake-up. Both
         // branches end by the deadline: the guest run is bounded by it.
         let mut guest = Detached(Some(guest));
-        let early = tokio::select! {
-            biased;
-            answer = &mut rx => Err(answer),
-            done = guest.run() => Ok(done),
+        let early = match drive {
+            Drive::Inline => tokio::select! {
+                biased;
+                answer = &mut rx => Err(Some(answer)),
+                done = guest.run() => Ok(done),
+            },
+            Drive::Spawn => Err(None),
         };
         let answer = match early {
             Ok(done) => {
@@ -366,8 +397,13 @@ impl HttpApp {
             Err(answer) => answer,
         };
         // The guest answered and is still running (streaming its body, or a
-        // WASI 0.3 guest whose body hyper must consume): give it its own task.
+        // WASI 0.3 guest whose body hyper must consume), or was never driven
+        // here: give it its own task.
         let mut task = tokio::spawn(guest.take());
+        let answer = match answer {
+            Some(answer) => answer,
+            None => rx.await,
+        };
         match answer {
             Ok(Ok(resp)) => Ok(body::settle_length(resp, &mut task).await),
             Ok(Err(code)) => Err(Failure::ErrorCode(format!("{code:?}"))),
@@ -378,6 +414,17 @@ impl HttpApp {
             },
         }
     }
+}
+
+/// Where a request's guest runs until it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drive {
+    /// In the request's own task (requests from the server).
+    Inline,
+    /// In a task of its own from the start: chained requests, which are
+    /// served from inside the calling guest's host call, so the callee's
+    /// store is never polled from within the caller's.
+    Spawn,
 }
 
 /// A guest's run: instantiate, `handle`, and the body, ending by the deadline.
