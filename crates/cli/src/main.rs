@@ -9,6 +9,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: each request allocates and frees a few
+/// hundred small objects (store, WASI context, resource table, hyper buffers),
+/// and under callgrind glibc's `malloc`/`free` were ~12% of a request's
+/// instructions (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Skiff: a host for server-side WebAssembly components.
 #[derive(Parser)]
 #[command(name = "skiff", version, about, propagate_version = true)]

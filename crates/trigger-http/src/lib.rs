@@ -210,8 +210,34 @@ impl HttpApp {
     /// Serves one request: route, limits, a fresh instance, and the guest's response.
     pub async fn handle<B>(
         &self,
+        req: http::Request<B>,
+        client: SocketAddr,
+    ) -> http::Response<HyperOutgoingBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        self.route_and_handle(req, client, Drive::Inline).await
+    }
+
+    /// [`HttpApp::handle`] for a request a guest sent to `http://self.alt`.
+    pub(crate) async fn handle_chained<B>(
+        &self,
+        req: http::Request<B>,
+        client: SocketAddr,
+    ) -> http::Response<HyperOutgoingBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        self.route_and_handle(req, client, Drive::Spawn).await
+    }
+
+    async fn route_and_handle<B>(
+        &self,
         mut req: http::Request<B>,
         client: SocketAddr,
+        drive: Drive,
     ) -> http::Response<HyperOutgoingBody>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
@@ -221,7 +247,7 @@ impl HttpApp {
             return text_response(http::StatusCode::NOT_FOUND, "Not Found");
         };
         spin_headers::set(&mut req, &m, client);
-        self.handle_with(m.component, req, client).await
+        self.handle_with(m.component, req, client, drive).await
     }
 
     /// Serves one request with component `id` directly, whatever its routes
@@ -248,7 +274,7 @@ impl HttpApp {
             params: Vec::new(),
         };
         spin_headers::set(&mut req, &m, client);
-        Some(self.handle_with(index, req, client).await)
+        Some(self.handle_with(index, req, client, Drive::Spawn).await)
     }
 
     async fn handle_with<B>(
@@ -256,6 +282,7 @@ impl HttpApp {
         index: usize,
         req: http::Request<B>,
         client: SocketAddr,
+        drive: Drive,
     ) -> http::Response<HyperOutgoingBody>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
@@ -273,7 +300,7 @@ impl HttpApp {
         }
         let exceeded = Arc::new(AtomicBool::new(false));
         let req = req.map(|b| LimitedBody::new(b, component.limits.max_body, exceeded.clone()));
-        let result = self.run_guest(component, req, permit).await;
+        let result = self.run_guest(component, req, permit, drive).await;
         if exceeded.load(Ordering::Acquire) {
             return too_large(component);
         }
@@ -288,6 +315,7 @@ impl HttpApp {
         component: &HttpComponent,
         req: http::Request<LimitedBody<B>>,
         permit: Option<OwnedSemaphorePermit>,
+        drive: Drive,
     ) -> Result<http::Response<HyperOutgoingBody>, Failure>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
@@ -299,8 +327,10 @@ impl HttpApp {
             .config
             .new_store(self.engine.engine(), Some(timeout))
             .map_err(Failure::Host)?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = match component.handler.clone() {
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        // The guest's whole run (instantiate, `handle`, body), bounded by the
+        // component's timeout.
+        let guest: GuestRun = match component.handler.clone() {
             Handler::P2(pre) => {
                 let req = store
                     .data_mut()
@@ -312,7 +342,7 @@ impl HttpApp {
                     .http()
                     .new_response_outparam(tx)
                     .map_err(|e| Failure::Host(e.into()))?;
-                tokio::spawn(async move {
+                Box::pin(async move {
                     let _permit = permit;
                     let run = async {
                         let proxy = pre
@@ -331,7 +361,7 @@ impl HttpApp {
                     }
                 })
             }
-            Handler::P3(pre) => tokio::spawn(async move {
+            Handler::P3(pre) => Box::pin(async move {
                 let _permit = permit;
                 match tokio::time::timeout_at(deadline, p3::handle(pre, store, req, tx)).await {
                     Ok(result) => result,
@@ -339,22 +369,95 @@ impl HttpApp {
                 }
             }),
         };
-        let mut task = task;
-        match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(Ok(resp))) => Ok(body::settle_length(resp, &mut task).await),
-            Ok(Ok(Err(code))) => Err(Failure::ErrorCode(format!("{code:?}"))),
-            Ok(Err(_)) => match task.await {
+        // Drive the guest in this (the connection's) task until it answers. A
+        // guest that has finished by the time its response is read — most
+        // handlers — then costs no task spawn and no cross-task wake-up. Both
+        // branches end by the deadline: the guest run is bounded by it.
+        let mut guest = Detached(Some(guest));
+        let early = match drive {
+            Drive::Inline => tokio::select! {
+                biased;
+                answer = &mut rx => Err(Some(answer)),
+                done = guest.run() => Ok(done),
+            },
+            Drive::Spawn => Err(None),
+        };
+        let answer = match early {
+            Ok(done) => {
+                // Finished: whatever it sent is already in the channel.
+                return match rx.try_recv() {
+                    Ok(Ok(resp)) => {
+                        Ok(body::settle_length(resp, &mut std::future::ready(())).await)
+                    }
+                    Ok(Err(code)) => Err(Failure::ErrorCode(format!("{code:?}"))),
+                    Err(_) => match done {
+                        Ok(()) => Err(Failure::NoResponse),
+                        Err(failure) => Err(failure),
+                    },
+                };
+            }
+            Err(answer) => answer,
+        };
+        // The guest answered and is still running (streaming its body, or a
+        // WASI 0.3 guest whose body hyper must consume), or was never driven
+        // here: give it its own task.
+        let mut task = tokio::spawn(guest.take());
+        let answer = match answer {
+            Some(answer) => answer,
+            None => rx.await,
+        };
+        match answer {
+            Ok(Ok(resp)) => Ok(body::settle_length(resp, &mut task).await),
+            Ok(Err(code)) => Err(Failure::ErrorCode(format!("{code:?}"))),
+            Err(_) => match task.await {
                 Ok(Ok(())) => Err(Failure::NoResponse),
                 Ok(Err(failure)) => Err(failure),
                 Err(join) => Err(Failure::Host(anyhow::anyhow!("guest task failed: {join}"))),
             },
-            Err(_) => {
-                task.abort();
-                // Wait for the cancellation to land so the instance and its
-                // concurrency slot are gone before the client hears back.
-                let _ = task.await;
-                Err(Failure::Timeout(timeout))
-            }
+        }
+    }
+}
+
+/// Where a request's guest runs until it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drive {
+    /// In the request's own task (requests from the server).
+    Inline,
+    /// In a task of its own from the start: chained requests, which are
+    /// served from inside the calling guest's host call, so the callee's
+    /// store is never polled from within the caller's.
+    Spawn,
+}
+
+/// A guest's run: instantiate, `handle`, and the body, ending by the deadline.
+type GuestRun = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + Send>>;
+
+/// A guest run polled inline by the request's task. If that task is dropped
+/// first (the client went away), the run is handed to a task of its own, so a
+/// guest always runs to completion (or its deadline) as it would in a task
+/// spawned up front.
+struct Detached(Option<GuestRun>);
+
+impl Detached {
+    /// Polls the run to completion (it must not have been taken).
+    async fn run(&mut self) -> Result<(), Failure> {
+        let result = self.0.as_mut().expect("guest run present").await;
+        self.0 = None;
+        result
+    }
+
+    /// The run, to spawn.
+    fn take(&mut self) -> GuestRun {
+        self.0.take().expect("guest run present")
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(run) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(run);
         }
     }
 }

@@ -37,7 +37,7 @@ impl LocalHttp for LocalApp {
                 )));
             };
             match component {
-                None => Ok(app.handle(request, LOCAL_CLIENT).await),
+                None => Ok(app.handle_chained(request, LOCAL_CLIENT).await),
                 Some(id) => match app.handle_component(&id, request, LOCAL_CLIENT).await {
                     Some(response) => Ok(response),
                     None => {

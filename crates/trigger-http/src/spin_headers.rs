@@ -60,14 +60,21 @@ pub(crate) fn set<B>(req: &mut http::Request<B>, m: &RouteMatch<'_>, client: Soc
     let full_url = full_url(req);
     let headers = req.headers_mut();
     // Drop any client-sent `spin-path-match-*` first: only the route may set them.
-    let forged: Vec<HeaderName> = headers
+    if headers
         .keys()
-        .filter(|k| k.as_str().starts_with(PATH_MATCH_PREFIX))
-        .cloned()
-        .collect();
-    for name in forged {
-        headers.remove(name);
+        .any(|k| k.as_str().starts_with(PATH_MATCH_PREFIX))
+    {
+        let forged: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| k.as_str().starts_with(PATH_MATCH_PREFIX))
+            .cloned()
+            .collect();
+        for name in forged {
+            headers.remove(name);
+        }
     }
+    // Grow the map once, not once per insert.
+    headers.reserve(7 + m.params.len());
     put(headers, FULL_URL, full_url);
     put(headers, PATH_INFO, m.path_info.clone());
     put_value(headers, MATCHED_ROUTE, m.spin.raw.clone());
@@ -107,7 +114,11 @@ fn full_url<B>(req: &http::Request<B>) -> String {
         .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("localhost");
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    format!("http://{host}{path}")
+    let mut url = String::with_capacity("http://".len() + host.len() + path.len());
+    url.push_str("http://");
+    url.push_str(host);
+    url.push_str(path);
+    url
 }
 
 #[cfg(test)]
