@@ -30,3 +30,117 @@ pub fn detect_kind(bytes: &[u8]) -> Result<WasmKind> {
     }
     anyhow::bail!("not a WebAssembly file (no `\\0asm` header)")
 }
+
+/// Whether interface `name` (`package/interface@version`) has `async func`s,
+/// which wasmtime serves with concurrent host functions: WASI 0.3, Spin 3's
+/// packages (`spin:sqlite@3.0` is served by the `@3.1` bindings, which have
+/// some), and `spin:postgres@4` (`spin:postgres@3` has none).
+fn is_concurrent_interface(name: &str) -> bool {
+    let Some((package, version)) = name.split_once('@') else {
+        return false;
+    };
+    let major = version.split('.').next().unwrap_or_default();
+    if package.starts_with("wasi:") {
+        return version.starts_with("0.3");
+    }
+    if package.starts_with("spin:postgres/") {
+        return major == "4";
+    }
+    package.starts_with("spin:") && major == "3"
+}
+
+/// Whether `bytes` (a component or core module, binary) needs an engine with
+/// [`wasmtime::Config::concurrency_support`]: it imports or exports an
+/// interface of `async func`s — WASI 0.3 (`wasi:*@0.3.*`, e.g.
+/// `wasi:http/handler@0.3.0`), Spin 3's `spin:*@3` packages, or
+/// `spin:postgres@4`. Only the outermost imports and exports are read, so
+/// this is cheap; a file that does not parse answers `true` (the engine that
+/// accepts most reports the real error).
+pub fn needs_concurrency(bytes: &[u8]) -> bool {
+    let concurrent = is_concurrent_interface;
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else { return true };
+        match payload {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            _ if depth > 1 => {}
+            wasmparser::Payload::ComponentImportSection(reader) => {
+                for import in reader {
+                    let Ok(import) = import else { return true };
+                    if concurrent(import.name.name)
+                        || import.name.implements.is_some_and(concurrent)
+                    {
+                        return true;
+                    }
+                }
+            }
+            wasmparser::Payload::ComponentExportSection(reader) => {
+                for export in reader {
+                    let Ok(export) = export else { return true };
+                    if concurrent(export.name.name)
+                        || export.name.implements.is_some_and(concurrent)
+                    {
+                        return true;
+                    }
+                }
+            }
+            // A core module with embedded WIT (componentized at load) names
+            // its interfaces as import modules.
+            wasmparser::Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let Ok(import) = import else { return true };
+                    if concurrent(import.module) {
+                        return true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_concurrency;
+
+    fn component(wat: &str) -> Vec<u8> {
+        wat::parse_str(wat).unwrap()
+    }
+
+    #[test]
+    fn p2_components_and_modules_need_no_concurrency() {
+        assert!(!needs_concurrency(&component(
+            r#"(component (import "wasi:cli/environment@0.2.6" (instance)) (import "fermyon:spin/key-value@2.0.0" (instance)))"#
+        )));
+        assert!(!needs_concurrency(&component(
+            r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))))"#
+        )));
+    }
+
+    #[test]
+    fn wasi_03_and_spin_3_async_interfaces_need_it() {
+        for name in [
+            "wasi:http/types@0.3.0-rc-2025-09-16",
+            "spin:key-value/key-value@3.0.0",
+            "spin:variables/variables@3.0.0",
+            "spin:redis/redis@3.0.0",
+            "spin:mqtt/mqtt@3.0.0",
+            "spin:sqlite/sqlite@3.0.0",
+        ] {
+            let wat = format!(r#"(component (import "{name}" (instance)))"#);
+            assert!(needs_concurrency(&component(&wat)), "{name}");
+        }
+        assert!(needs_concurrency(&component(
+            r#"(module (import "spin:key-value/key-value@3.0.0" "[async-lower]get" (func)))"#
+        )));
+        assert!(needs_concurrency(&component(
+            r#"(component (import "spin:postgres/postgres@4.2.0" (instance)))"#
+        )));
+        assert!(!needs_concurrency(&component(
+            r#"(component (import "spin:postgres/postgres@3.0.0" (instance)) (import "fermyon:spin/sqlite@2.0.0" (instance)))"#
+        )));
+    }
+}

@@ -40,7 +40,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, Module, PoolingAllocationConf
 
 pub use cache::{AotCache, CacheOutcome};
 pub use deadline::{DeadlineExceeded, arm_deadline};
-pub use kind::{WasmKind, detect_kind};
+pub use kind::{WasmKind, detect_kind, needs_concurrency};
 
 /// How often the epoch ticker advances the engine's epoch.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -58,6 +58,10 @@ pub struct EngineOptions {
     pub fuel: bool,
     /// Directory of the AOT cache; `None` disables caching.
     pub cache_dir: Option<PathBuf>,
+    /// Support concurrent execution (WASI 0.3 and `async func` interfaces).
+    /// Without it every host call is cheaper; serve with it off only when no
+    /// component [`needs_concurrency`].
+    pub concurrency: bool,
 }
 
 impl Default for EngineOptions {
@@ -68,6 +72,7 @@ impl Default for EngineOptions {
             max_memory_size: 128 << 20,
             fuel: false,
             cache_dir: default_cache_dir(),
+            concurrency: true,
         }
     }
 }
@@ -210,6 +215,7 @@ fn config(options: &EngineOptions, pooling: bool) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.consume_fuel(options.fuel);
+    config.concurrency_support(options.concurrency);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
     if pooling {
         let pagemap = tuning("SKIFF_PAGEMAP_SCAN", 1) != 0

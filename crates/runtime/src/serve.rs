@@ -126,6 +126,7 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
         max_memory_size: max_memory,
         fuel: false,
         cache_dir,
+        concurrency: needs_concurrency(&app),
     })?);
     let context = || match &runtime_config.path {
         Some(path) => format!("runtime config `{}`", path.display()),
@@ -213,6 +214,16 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
     .await;
     let _ = redis_task.await;
     served
+}
+
+/// Whether any of the app's components uses an interface of `async func`s
+/// (WASI 0.3, Spin 3's async packages): only then does the engine pay for
+/// concurrency support on every host call. A file that cannot be read counts
+/// as needing it; loading it reports the error.
+pub fn needs_concurrency(app: &App) -> bool {
+    app.components.values().any(|c| {
+        std::fs::read(&c.source).map_or(true, |bytes| skiff_engine::needs_concurrency(&bytes))
+    })
 }
 
 /// The app's variables: runtime-config providers, then the environment, then defaults.

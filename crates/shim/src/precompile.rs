@@ -32,6 +32,7 @@ fn engine_options(kind: Kind) -> EngineOptions {
             max_memory_size: skiff_manifest::Limits::default().memory,
             fuel: false,
             cache_dir: None,
+            concurrency: true,
         },
         Kind::Command => EngineOptions {
             pooling: false,

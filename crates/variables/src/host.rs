@@ -134,11 +134,14 @@ pub fn add_to_linker<T: VariablesView + 'static>(linker: &mut Linker<T>) -> anyh
     let getter: fn(&mut T) -> &mut VariablesState = T::variables;
     crate::bindings::VariablesHost::add_to_linker::<T, HasVariables>(linker, getter)
         .map_err(anyhow::Error::from)?;
+    // `async func`s: only on an engine with concurrency support.
     #[cfg(feature = "spin3")]
-    crate::bindings::spin3::spin::variables::variables::add_to_linker::<T, HasVariables>(
-        linker, getter,
-    )
-    .map_err(anyhow::Error::from)?;
+    if linker.engine().get_concurrency_support() {
+        crate::bindings::spin3::spin::variables::variables::add_to_linker::<T, HasVariables>(
+            linker, getter,
+        )
+        .map_err(anyhow::Error::from)?;
+    }
     Ok(())
 }
 

@@ -97,7 +97,10 @@ pub fn add_to_linker<T: KvHostView + 'static>(linker: &mut Linker<T>) -> anyhow:
     wasi_draft2::wasi::keyvalue::atomics::add_to_linker::<T, Kv>(linker, getter)?;
     wasi_draft2::wasi::keyvalue::batch::add_to_linker::<T, Kv>(linker, getter)?;
     spin2::fermyon::spin::key_value::add_to_linker::<T, Kv>(linker, getter)?;
-    spin3::spin::key_value::key_value::add_to_linker::<T, Kv>(linker, getter)?;
+    // `async func`s: only on an engine with concurrency support.
+    if linker.engine().get_concurrency_support() {
+        spin3::spin::key_value::key_value::add_to_linker::<T, Kv>(linker, getter)?;
+    }
     Ok(())
 }
 

@@ -59,7 +59,10 @@ pub fn add_to_linker<T: MqttHostView + 'static>(linker: &mut Linker<T>) -> anyho
     use crate::bindings::{spin2, spin3};
     let getter: fn(&mut T) -> MqttView<'_> = T::mqtt;
     spin2::fermyon::spin::mqtt::add_to_linker::<T, Mqtt>(linker, getter)?;
-    spin3::spin::mqtt::mqtt::add_to_linker::<T, Mqtt>(linker, getter)?;
+    // `async func`s: only on an engine with concurrency support.
+    if linker.engine().get_concurrency_support() {
+        spin3::spin::mqtt::mqtt::add_to_linker::<T, Mqtt>(linker, getter)?;
+    }
     Ok(())
 }
 

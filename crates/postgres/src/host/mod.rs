@@ -84,7 +84,10 @@ pub fn add_to_linker<T: PgHostView + 'static>(linker: &mut Linker<T>) -> anyhow:
     spin2::fermyon::spin::rdbms_types::add_to_linker::<T, Pg>(linker, getter)?;
     spin2::fermyon::spin::postgres::add_to_linker::<T, Pg>(linker, getter)?;
     spin3::spin::postgres::postgres::add_to_linker::<T, Pg>(linker, getter)?;
-    spin4::spin::postgres::postgres::add_to_linker::<T, Pg>(linker, getter)?;
+    // `async func`s: only on an engine with concurrency support.
+    if linker.engine().get_concurrency_support() {
+        spin4::spin::postgres::postgres::add_to_linker::<T, Pg>(linker, getter)?;
+    }
     Ok(())
 }
 

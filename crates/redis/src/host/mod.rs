@@ -64,7 +64,10 @@ pub fn add_to_linker<T: RedisHostView + 'static>(linker: &mut Linker<T>) -> anyh
     use crate::bindings::{spin2, spin3};
     let getter: fn(&mut T) -> RedisView<'_> = T::redis;
     spin2::fermyon::spin::redis::add_to_linker::<T, Redis>(linker, getter)?;
-    spin3::spin::redis::redis::add_to_linker::<T, Redis>(linker, getter)?;
+    // `async func`s: only on an engine with concurrency support.
+    if linker.engine().get_concurrency_support() {
+        spin3::spin::redis::redis::add_to_linker::<T, Redis>(linker, getter)?;
+    }
     Ok(())
 }
 

@@ -117,7 +117,10 @@ pub fn add_to_linker<T: SqliteHostView + 'static>(linker: &mut Linker<T>) -> any
     use crate::bindings::{spin2, spin3};
     let getter: fn(&mut T) -> SqliteView<'_> = T::sqlite;
     spin2::fermyon::spin::sqlite::add_to_linker::<T, Sqlite>(linker, getter)?;
-    spin3::spin::sqlite::sqlite::add_to_linker::<T, Sqlite>(linker, getter)?;
+    // `async func`s: only on an engine with concurrency support.
+    if linker.engine().get_concurrency_support() {
+        spin3::spin::sqlite::sqlite::add_to_linker::<T, Sqlite>(linker, getter)?;
+    }
     Ok(())
 }
 

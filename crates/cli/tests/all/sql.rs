@@ -1,0 +1,308 @@
+//! SQL through `skiff up`, one suite run on both backends by a macro
+//! ([`sql_suite!`]): the embedded SQLite database (`spin:sqlite@3.1`, the
+//! `sql_sqlite3` guest, granted by `sqlite_databases`) and a real PostgreSQL
+//! server (`spin:postgres@4`, the `sql_pg4` guest, granted by
+//! `allowed_outbound_hosts`). Each test checks values, errors, grants and
+//! persistence as a guest sees them; PostgreSQL going down and coming back is
+//! its own test.
+//!
+//! Both guests write rows with the JSON of `test_programs::sql`, so the same
+//! expected text holds for both.
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use test_programs_artifacts::{SQL_PG4_COMPONENT, SQL_SQLITE3_COMPONENT};
+
+use crate::harness::{AppDir, Server, full, post, shared_cache, toml_path};
+use crate::outbound_redis::enc;
+use crate::pg_server::PgServer;
+
+/// Where the suite's data lives.
+pub(crate) enum Backend {
+    /// The embedded default database `default` under the app's state dir.
+    Sqlite,
+    /// A fresh database on a PostgreSQL server at `address`.
+    Postgres {
+        /// Its connection URL.
+        url: String,
+        /// `127.0.0.1:PORT`.
+        address: String,
+    },
+}
+
+impl Backend {
+    async fn sqlite() -> Result<Self> {
+        Ok(Backend::Sqlite)
+    }
+
+    async fn postgres() -> Result<Self> {
+        let server = PgServer::shared()?;
+        Ok(Backend::Postgres {
+            url: server.database().await?,
+            address: server.address(),
+        })
+    }
+
+    /// An app with the backend's guest granted at `/db` and not granted at `/ungranted`.
+    fn manifest(&self) -> String {
+        let (source, grant) = match self {
+            Backend::Sqlite => (SQL_SQLITE3_COMPONENT, "sqlite_databases = [\"default\"]".to_string()),
+            Backend::Postgres { address, .. } => (
+                SQL_PG4_COMPONENT,
+                format!("allowed_outbound_hosts = [\"postgres://{address}\"]"),
+            ),
+        };
+        let component = |id: &str, grant: &str| {
+            format!(
+                "[[trigger.http]]\nroute = \"/{id}\"\ncomponent = \"{id}\"\n\
+                 [component.{id}]\nsource = {}\n{grant}\n",
+                toml_path(source)
+            )
+        };
+        format!("{}{}", component("db", &grant), component("ungranted", ""))
+    }
+
+    /// The guest's `db=` parameter.
+    fn db(&self) -> String {
+        match self {
+            Backend::Sqlite => "default".to_string(),
+            Backend::Postgres { url, .. } => enc(url),
+        }
+    }
+
+    /// The `n`th statement parameter's placeholder.
+    fn ph(&self, n: usize) -> String {
+        match self {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres { .. } => format!("${n}"),
+        }
+    }
+
+    /// A table with a column per value type both interfaces carry.
+    fn create_table(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => {
+                "CREATE TABLE vals (id INTEGER PRIMARY KEY, i INTEGER, f REAL, s TEXT, b BLOB, n TEXT)"
+            }
+            Backend::Postgres { .. } => {
+                "CREATE TABLE vals (id SERIAL PRIMARY KEY, i BIGINT, f DOUBLE PRECISION, s TEXT, b BYTEA, n TEXT)"
+            }
+        }
+    }
+
+    /// The op that runs a statement returning rows.
+    fn query_op(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "execute",
+            Backend::Postgres { .. } => "query",
+        }
+    }
+}
+
+/// An app of [`Backend::manifest`] being served.
+struct SqlApp {
+    dir: AppDir,
+    server: Server,
+}
+
+impl SqlApp {
+    fn start(backend: &Backend) -> Result<Self> {
+        let dir = AppDir::with_manifest(&backend.manifest())?;
+        let server = Server::start(dir.path(), shared_cache()?)?;
+        Ok(SqlApp { dir, server })
+    }
+
+    /// `POST /<component>?db=…&op=OP&p=…` with `sql`; the guest must answer 200.
+    async fn call(
+        &self,
+        backend: &Backend,
+        component: &str,
+        op: &str,
+        params: &[&str],
+        sql: &str,
+    ) -> Result<String> {
+        let mut path = format!("/{component}?db={}&op={op}", backend.db());
+        for p in params {
+            path.push_str(&format!("&p={}", enc(p)));
+        }
+        let resp = post(&self.server.url(&path), full(sql.to_string())).await?;
+        ensure!(
+            resp.status == 200,
+            "POST {path}: {} {}",
+            resp.status,
+            resp.text()
+        );
+        Ok(resp.text())
+    }
+
+    /// Rows of a query as `{"columns":…,"rows":…}` (PostgreSQL's column types left out).
+    async fn rows(&self, backend: &Backend, params: &[&str], sql: &str) -> Result<String> {
+        let text = self
+            .call(backend, "db", backend.query_op(), params, sql)
+            .await?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("not rows ({e}): {text}"))?;
+        Ok(serde_json::json!({"columns": json["columns"], "rows": json["rows"]}).to_string())
+    }
+
+    /// Runs `statements` (each ending with `;` at a line end) in order; each must succeed.
+    async fn script(&self, backend: &Backend, statements: &str) -> Result<()> {
+        let text = self.call(backend, "db", "script", &[], statements).await?;
+        ensure!(!text.starts_with("error:"), "script failed: {text}");
+        Ok(())
+    }
+}
+
+/// Runs the listed suite functions as one test per backend: `sql::<backend>::<test>`.
+macro_rules! sql_suite {
+    ($($backend:ident),* $(,)?) => {$(
+        mod $backend {
+            sql_suite!(@tests $backend:
+                values_round_trip, statement_errors_are_values, ungranted_is_refused,
+                data_survives_a_restart);
+        }
+    )*};
+    (@tests $backend:ident: $($test:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $test() -> anyhow::Result<()> {
+            super::$test(super::Backend::$backend().await?).await
+        }
+    )*};
+}
+
+sql_suite!(sqlite, postgres);
+
+/// Integers, floats, text, blobs and nulls go in as parameters and come back
+/// as the same values.
+async fn values_round_trip(backend: Backend) -> Result<()> {
+    let app = SqlApp::start(&backend)?;
+    app.script(&backend, backend.create_table()).await?;
+    let insert = format!(
+        "INSERT INTO vals (i, f, s, b, n) VALUES ({}, {}, {}, {}, {})",
+        backend.ph(1),
+        backend.ph(2),
+        backend.ph(3),
+        backend.ph(4),
+        backend.ph(5)
+    );
+    for params in [
+        ["i64:-9007199254740993", "f64:1.5", "text:héllo 'quoted'", "blob:00ff10", "null"],
+        ["i64:42", "f64:-0.25", "text:", "blob:", "text:not null"],
+    ] {
+        let text = app
+            .call(&backend, "db", "execute", &params, &insert)
+            .await?;
+        ensure!(!text.starts_with("error:"), "{insert}: {text}");
+    }
+    assert_eq!(
+        app.rows(&backend, &[], "SELECT i, f, s, b, n FROM vals ORDER BY id").await?,
+        r#"{"columns":["i","f","s","b","n"],"rows":[[-9007199254740993,1.5,"héllo 'quoted'",{"blob":"00ff10"},null],[42,-0.25,"",{"blob":""},"not null"]]}"#
+    );
+    let select = format!("SELECT s FROM vals WHERE i = {}", backend.ph(1));
+    assert_eq!(
+        app.rows(&backend, &["i64:42"], &select).await?,
+        r#"{"columns":["s"],"rows":[[""]]}"#
+    );
+    Ok(())
+}
+
+/// A statement the database rejects is the interface's error value, given to
+/// the guest; the next statement works.
+async fn statement_errors_are_values(backend: Backend) -> Result<()> {
+    let app = SqlApp::start(&backend)?;
+    for bad in ["SELEC 1", "SELECT * FROM no_such_table"] {
+        let text = app
+            .call(&backend, "db", backend.query_op(), &[], bad)
+            .await?;
+        let expected = match backend {
+            Backend::Sqlite => "error: io: ",
+            Backend::Postgres { .. } => "error: query-failed: ",
+        };
+        ensure!(text.starts_with(expected), "{bad}: {text}");
+    }
+    assert_eq!(
+        app.rows(&backend, &[], "SELECT 1 AS one").await?,
+        r#"{"columns":["one"],"rows":[[1]]}"#
+    );
+    Ok(())
+}
+
+/// A component without the grant is refused with the interface's error,
+/// naming what to grant where the interface has room for a message.
+async fn ungranted_is_refused(backend: Backend) -> Result<()> {
+    let app = SqlApp::start(&backend)?;
+    let text = app
+        .call(&backend, "ungranted", backend.query_op(), &[], "SELECT 1")
+        .await?;
+    match &backend {
+        Backend::Sqlite => assert_eq!(text, "error: access-denied"),
+        Backend::Postgres { address, .. } => assert_eq!(
+            text,
+            format!(
+                "error: connection-failed: `postgres://{address}` is not allowed: add \
+                 `postgres://{address}` to `allowed_outbound_hosts`"
+            )
+        ),
+    }
+    Ok(())
+}
+
+/// Written rows are there after `skiff up` restarts on the same app directory.
+async fn data_survives_a_restart(backend: Backend) -> Result<()> {
+    let app = SqlApp::start(&backend)?;
+    app.script(&backend, "CREATE TABLE kept (v TEXT);\nINSERT INTO kept VALUES ('before')")
+        .await?;
+    let SqlApp { dir, server } = app;
+    drop(server);
+    let server = Server::start(dir.path(), shared_cache()?)?;
+    let app = SqlApp { dir, server };
+    assert_eq!(
+        app.rows(&backend, &[], "SELECT v FROM kept").await?,
+        r#"{"columns":["v"],"rows":[["before"]]}"#
+    );
+    Ok(())
+}
+
+/// PostgreSQL stopped under a serving app: the guest gets `connection-failed`
+/// naming the server, `skiff up` keeps serving, and once PostgreSQL is back
+/// the same app's requests succeed with no restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_down_and_back() -> Result<()> {
+    let mut pg = PgServer::start()?;
+    let backend = Backend::Postgres {
+        url: pg.url("postgres"),
+        address: pg.address(),
+    };
+    let app = SqlApp::start(&backend)?;
+    app.script(&backend, "CREATE TABLE kept (v int);\nINSERT INTO kept VALUES (7)")
+        .await?;
+
+    pg.stop()?;
+    for _ in 0..2 {
+        let text = app
+            .call(&backend, "db", "query", &[], "SELECT v FROM kept")
+            .await?;
+        ensure!(
+            text.starts_with("error: connection-failed: ") && text.contains(&pg.address()),
+            "{text}"
+        );
+    }
+
+    pg.restart()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match app.rows(&backend, &[], "SELECT v FROM kept").await {
+            Ok(rows) => {
+                assert_eq!(rows, r#"{"columns":["v"],"rows":[[7]]}"#);
+                break;
+            }
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.context("PostgreSQL came back but the app still fails")),
+        }
+    }
+    Ok(())
+}
