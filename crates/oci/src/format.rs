@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use bytes::Bytes;
-use oci_client::manifest::OciImageManifest;
 use skiff_manifest::{App, Route};
 use toml::{Table, Value};
 
-use crate::cache::{Cache, sha256_digest};
+use crate::cache::sha256_digest;
 use crate::media_types;
 
 /// A component with more static files than this ships them as one tar layer.
@@ -295,21 +294,20 @@ fn files_tar(id: &str, files: &[(PathBuf, String)]) -> Result<Vec<u8>> {
         .with_context(|| format!("could not build the files tar of `{id}`"))
 }
 
-/// Writes the app of a pulled artifact into `staging` (to be renamed to
-/// `final_dir`): a skiff.toml whose sources are the cached blobs' paths, and
-/// tar layers unpacked under `files/`. Every digest it names must be a layer.
+/// Writes the app of an artifact into `staging` (to be renamed to `final_dir`;
+/// they may be the same): a skiff.toml whose sources are the layers' blob
+/// paths, and tar layers unpacked under `files/`. Every digest it names must be
+/// a layer.
+///
+/// `layer_types` maps each layer digest of the artifact to its media type;
+/// `blob_path` says where a layer's verified content is.
 pub(crate) fn materialize_app(
-    cache: &Cache,
-    manifest: &OciImageManifest,
+    layer_types: &HashMap<&str, &str>,
+    blob_path: &dyn Fn(&str) -> PathBuf,
     app_toml: &str,
     staging: &Path,
     final_dir: &Path,
 ) -> Result<()> {
-    let layer_types: HashMap<&str, &str> = manifest
-        .layers
-        .iter()
-        .map(|l| (l.digest.as_str(), l.media_type.as_str()))
-        .collect();
     let mut root: Table =
         toml::from_str(app_toml).context("the app manifest layer is not valid TOML")?;
     let components = root
@@ -335,7 +333,7 @@ pub(crate) fn materialize_app(
             "`component.{id}.source` names layer `{source}` of type `{kind}`, not `{}`",
             media_types::WASM_LAYER
         );
-        table.insert("source".into(), path_value(&cache.blob_path(&source))?);
+        table.insert("source".into(), path_value(&blob_path(&source))?);
         let Some(files) = table.get_mut("files").and_then(Value::as_array_mut) else {
             continue;
         };
@@ -353,12 +351,12 @@ pub(crate) fn materialize_app(
             })?;
             let path = if *kind == media_types::FILES_TAR_LAYER {
                 let rel = PathBuf::from("files").join(id).join(i.to_string());
-                unpack(&cache.blob_path(&digest), &staging.join(&rel)).with_context(|| {
+                unpack(&blob_path(&digest), &staging.join(&rel)).with_context(|| {
                     format!("could not unpack files layer `{digest}` of component `{id}`")
                 })?;
                 final_dir.join(rel)
             } else {
-                cache.blob_path(&digest)
+                blob_path(&digest)
             };
             entry.insert("source".into(), path_value(&path)?);
         }

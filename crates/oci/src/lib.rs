@@ -46,6 +46,7 @@
 
 #![deny(missing_docs)]
 
+mod artifact;
 pub mod auth;
 mod cache;
 mod error;
@@ -56,6 +57,7 @@ mod push;
 mod reference;
 mod registry;
 
+pub use artifact::{Artifact, LayerData, materialize_app_layers};
 pub use cache::Cache;
 pub use error::Error;
 pub use pull::{ArtifactKind, Pulled};

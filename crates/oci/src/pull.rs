@@ -238,7 +238,13 @@ fn materialize(
                     .expect("checked by kind_of");
                 let text = std::fs::read_to_string(cache.blob_path(&layer.digest))
                     .context("the app manifest layer is not UTF-8 text")?;
-                format::materialize_app(cache, manifest, &text, staging.path(), &dir)?;
+                let layer_types = manifest
+                    .layers
+                    .iter()
+                    .map(|l| (l.digest.as_str(), l.media_type.as_str()))
+                    .collect();
+                let blob_path = |digest: &str| cache.blob_path(digest);
+                format::materialize_app(&layer_types, &blob_path, &text, staging.path(), &dir)?;
             }
         }
         let parent = dir.parent().expect("app dirs have a parent");

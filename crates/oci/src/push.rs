@@ -3,20 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use oci_client::Reference;
-use oci_client::annotations::{
-    ORG_OPENCONTAINERS_IMAGE_AUTHORS, ORG_OPENCONTAINERS_IMAGE_CREATED,
-    ORG_OPENCONTAINERS_IMAGE_DESCRIPTION, ORG_OPENCONTAINERS_IMAGE_TITLE,
-    ORG_OPENCONTAINERS_IMAGE_VERSION,
-};
-use oci_client::client::{Config, ImageLayer};
-use oci_client::manifest::OciImageManifest;
-use oci_wasm::{ToConfig, WasmConfig};
+use oci_client::annotations::ORG_OPENCONTAINERS_IMAGE_TITLE;
 
-use crate::format::{self, Layer};
+use crate::Registry;
+use crate::artifact::Artifact;
 use crate::reference::display;
-use crate::{Registry, media_types};
 
 /// Extra settings for a push.
 #[derive(Debug, Clone, Default)]
@@ -56,43 +49,8 @@ impl Registry {
         path: &Path,
         options: &PushOptions,
     ) -> Result<String> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("could not read `{}`", path.display()))?;
-        let (config, mut layer) = if wasmparser::Parser::is_component(&bytes) {
-            WasmConfig::from_raw_component(bytes, None)
-                .with_context(|| format!("could not read the world of `{}`", path.display()))?
-        } else if wasmparser::Parser::is_core_wasm(&bytes) {
-            WasmConfig::from_raw_module(bytes, None)?
-        } else {
-            bail!(
-                "`{}` is not a WebAssembly component or module",
-                path.display()
-            );
-        };
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "component.wasm".into());
-        layer.annotations = Some(BTreeMap::from([(
-            ORG_OPENCONTAINERS_IMAGE_TITLE.to_string(),
-            file_name.clone(),
-        )]));
-        let mut annotations = BTreeMap::from([
-            (
-                ORG_OPENCONTAINERS_IMAGE_TITLE.to_string(),
-                path.file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or(file_name),
-            ),
-            (
-                ORG_OPENCONTAINERS_IMAGE_CREATED.to_string(),
-                config.created.to_rfc3339(),
-            ),
-        ]);
-        annotations.extend(options.annotations.clone());
-        let config = config.to_config()?;
-        self.push_image(reference, vec![layer], config, annotations)
-            .await
+        let artifact = Artifact::component(path, options)?;
+        self.push_image(reference, artifact).await
     }
 
     /// Pushes a loaded app as Skiff's app artifact (`docs/oci.md`).
@@ -102,64 +60,14 @@ impl Registry {
         app: &skiff_manifest::App,
         options: &PushOptions,
     ) -> Result<String> {
-        let layers = format::app_layers(app)
-            .with_context(|| format!("could not package app `{}`", app.name))?;
-        let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let config = serde_json::json!({
-            "created": created,
-            "architecture": oci_wasm::WASM_ARCHITECTURE,
-            "os": oci_wasm::COMPONENT_OS,
-            "layerDigests": layers.iter().map(Layer::digest).collect::<Vec<_>>(),
-            "application": { "name": app.name, "version": app.version },
-            "components": app.components.keys().collect::<Vec<_>>(),
-        });
-        let config = Config {
-            data: serde_json::to_vec(&config)?.into(),
-            media_type: media_types::APP_CONFIG.to_string(),
-            annotations: None,
-        };
-        let mut annotations = BTreeMap::from([
-            (ORG_OPENCONTAINERS_IMAGE_TITLE.to_string(), app.name.clone()),
-            (ORG_OPENCONTAINERS_IMAGE_CREATED.to_string(), created),
-        ]);
-        if let Some(v) = &app.version {
-            annotations.insert(ORG_OPENCONTAINERS_IMAGE_VERSION.to_string(), v.clone());
-        }
-        if let Some(d) = &app.description {
-            annotations.insert(ORG_OPENCONTAINERS_IMAGE_DESCRIPTION.to_string(), d.clone());
-        }
-        if !app.authors.is_empty() {
-            annotations.insert(
-                ORG_OPENCONTAINERS_IMAGE_AUTHORS.to_string(),
-                app.authors.join(", "),
-            );
-        }
-        annotations.extend(options.annotations.clone());
-        let layers = layers
-            .into_iter()
-            .map(|l| ImageLayer {
-                data: l.data,
-                media_type: l.media_type.to_string(),
-                annotations: Some(BTreeMap::from([(
-                    ORG_OPENCONTAINERS_IMAGE_TITLE.to_string(),
-                    l.title,
-                )])),
-            })
-            .collect();
-        self.push_image(reference, layers, config, annotations)
-            .await
+        let artifact = Artifact::app(app, options)?;
+        self.push_image(reference, artifact).await
     }
 
     /// Uploads the layers the registry lacks, the config, then the manifest.
-    async fn push_image(
-        &self,
-        reference: &Reference,
-        layers: Vec<ImageLayer>,
-        config: Config,
-        annotations: BTreeMap<String, String>,
-    ) -> Result<String> {
-        let mut manifest = OciImageManifest::build(&layers, &config, Some(annotations));
-        manifest.media_type = Some(media_types::OCI_MANIFEST.to_string());
+    async fn push_image(&self, reference: &Reference, artifact: Artifact) -> Result<String> {
+        let manifest = artifact.manifest();
+        let Artifact { layers, config, .. } = artifact;
         for layer in &layers {
             let label = layer
                 .annotations

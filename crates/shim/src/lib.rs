@@ -14,8 +14,11 @@
 //! - a `wasi:cli/run` component or a WASI preview1 module → run to completion, its exit
 //!   code is the task's.
 //!
-//! The entrypoint may also come from wasm layers of an OCI artifact (runwasi's
-//! `Source::Oci`); those are precompiled once per image through runwasi's
+//! The workload may also come from the layers of an OCI artifact (runwasi's
+//! `Source::Oci`): a Skiff app artifact (`skiff push` of an app; its layers are
+//! materialized with `skiff-oci` and the app is served as above) or a CNCF Wasm OCI
+//! artifact (one `application/wasm` layer: an HTTP component or a command). Wasm
+//! layers are precompiled once per image through runwasi's
 //! [`Compiler`](containerd_shim_wasm::shim::Compiler) hook ([`SkiffCompiler`]) and kept
 //! in containerd's content store.
 //!
@@ -44,6 +47,24 @@ pub const WASM_LAYER_TYPES: [&str; 2] = [
     "application/wasm",
 ];
 
+/// OCI layer media types of Skiff's app artifact (`docs/oci.md`, written by
+/// `skiff push`), besides its `application/wasm` component layers.
+pub const APP_LAYER_TYPES: [&str; 3] = [
+    skiff_oci::media_types::APP_MANIFEST,
+    skiff_oci::media_types::FILE_LAYER,
+    skiff_oci::media_types::FILES_TAR_LAYER,
+];
+
+/// Every layer media type the shim asks runwasi for: wasm layers and the layers of
+/// a Skiff app artifact.
+pub const SUPPORTED_LAYER_TYPES: [&str; 5] = [
+    WASM_LAYER_TYPES[0],
+    WASM_LAYER_TYPES[1],
+    APP_LAYER_TYPES[0],
+    APP_LAYER_TYPES[1],
+    APP_LAYER_TYPES[2],
+];
+
 /// The shim: runtime `io.containerd.skiff.v1`, binary `containerd-shim-skiff-v1`.
 pub struct SkiffShim;
 
@@ -69,7 +90,7 @@ impl Shim for SkiffShim {
     }
 
     fn supported_layers_types() -> &'static [&'static str] {
-        &WASM_LAYER_TYPES
+        &SUPPORTED_LAYER_TYPES
     }
 }
 

@@ -8,6 +8,12 @@
 //! the engine settings `skiff-runtime` uses for that kind of workload. In the
 //! container the bundle seeds Skiff's ordinary AOT cache, so loading goes through the
 //! same digest-checked code as `skiff up` and compiles nothing.
+//!
+//! A Skiff app artifact's component layers are compiled with the engine settings
+//! `serve` picks for that app (its largest component memory limit sizes the pool's
+//! slots). Its other layers (the manifest, static files, file tars) "compile" to
+//! themselves: runwasi only trusts the content store once every layer of the image
+//! has a precompiled entry, and an identical blob is stored once.
 
 use std::path::Path;
 
@@ -19,17 +25,18 @@ use skiff_engine::{EngineOptions, SkiffEngine, WasmKind};
 use crate::workload::{Kind, component_kind};
 
 const MAGIC: &[u8; 8] = b"SKIFFAOT";
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// The engine settings `skiff-runtime` uses for a workload of this kind: `serve`'s
-/// for HTTP components (pooling, 1000 instances, 128 MiB memories — the defaults of
-/// `ServeConfig::new` and of a component without limits), `run_command`'s otherwise.
-fn engine_options(kind: Kind) -> EngineOptions {
+/// for HTTP components (pooling, 1000 instances — the default of `ServeConfig::new` —
+/// and memories of `max_memory` bytes, 128 MiB for a component without limits),
+/// `run_command`'s otherwise.
+fn engine_options(kind: Kind, max_memory: Option<u64>) -> EngineOptions {
     match kind {
         Kind::Http => EngineOptions {
             pooling: true,
             max_instances: 1000,
-            max_memory_size: skiff_manifest::Limits::default().memory,
+            max_memory_size: max_memory.unwrap_or(skiff_manifest::Limits::default().memory),
             fuel: false,
             cache_dir: None,
             concurrency: true,
@@ -53,8 +60,8 @@ impl SkiffCompiler {
     /// Builds the two engines (serving and commands).
     pub fn new() -> Result<Self> {
         Ok(SkiffCompiler {
-            http: SkiffEngine::new(engine_options(Kind::Http))?,
-            command: SkiffEngine::new(engine_options(Kind::Command))?,
+            http: SkiffEngine::new(engine_options(Kind::Http, None))?,
+            command: SkiffEngine::new(engine_options(Kind::Command, None))?,
         })
     }
 
@@ -64,27 +71,79 @@ impl SkiffCompiler {
             return Ok(None);
         }
         let kind = component_kind(wasm)?;
-        let wasm_kind = skiff_engine::detect_kind(wasm)?;
         let engine = match kind {
-            Kind::Http => self.http.engine(),
-            Kind::Command => self.command.engine(),
+            Kind::Http => &self.http,
+            Kind::Command => &self.command,
         };
-        let code = match wasm_kind {
-            WasmKind::Component => engine.precompile_component(wasm),
-            WasmKind::Module => engine.precompile_module(wasm),
-        }
-        .map_err(anyhow::Error::from)
-        .context("could not compile")?;
-        Ok(Some(
-            PrecompiledBundle {
-                kind,
-                wasm_kind,
-                wasm,
-                code: &code,
-            }
-            .encode(),
-        ))
+        compile_with(engine, kind, None, wasm).map(Some)
     }
+
+    /// Compiles the component layers of a Skiff app artifact, with the engine
+    /// `serve` builds for that app; every other layer is its own precompiled form.
+    pub fn compile_app(&self, layers: &[WasmLayer]) -> Result<Vec<Option<Vec<u8>>>> {
+        let data: Vec<_> = layers
+            .iter()
+            .map(|l| skiff_oci::LayerData {
+                media_type: media_type(l),
+                digest: l.config.digest().as_ref(),
+                data: &l.layer,
+            })
+            .collect();
+        let dir = tempfile::tempdir().context("could not create a temporary directory")?;
+        let manifest = skiff_oci::materialize_app_layers(&data, dir.path())?;
+        let app = skiff_manifest::load(&manifest)?;
+        let max_memory = app.components.values().map(|c| c.limits.memory).max();
+        let engine = SkiffEngine::new(engine_options(Kind::Http, max_memory))?;
+        layers
+            .iter()
+            .map(|layer| {
+                if !is_wasm_layer(layer) {
+                    return Ok(Some(layer.layer.clone()));
+                }
+                if layer.layer.starts_with(MAGIC) {
+                    return Ok(None);
+                }
+                compile_with(&engine, Kind::Http, max_memory, &layer.layer)
+                    .map(Some)
+                    .with_context(|| {
+                        format!("could not precompile wasm layer {}", layer.config.digest())
+                    })
+            })
+            .collect()
+    }
+}
+
+/// A layer's media type, as its manifest descriptor gives it.
+pub(crate) fn media_type(layer: &WasmLayer) -> &str {
+    layer.config.media_type().as_ref()
+}
+
+fn is_wasm_layer(layer: &WasmLayer) -> bool {
+    crate::WASM_LAYER_TYPES.contains(&media_type(layer))
+}
+
+fn compile_with(
+    engine: &SkiffEngine,
+    kind: Kind,
+    max_memory: Option<u64>,
+    wasm: &[u8],
+) -> Result<Vec<u8>> {
+    let wasm_kind = skiff_engine::detect_kind(wasm)?;
+    let engine = engine.engine();
+    let code = match wasm_kind {
+        WasmKind::Component => engine.precompile_component(wasm),
+        WasmKind::Module => engine.precompile_module(wasm),
+    }
+    .map_err(anyhow::Error::from)
+    .context("could not compile")?;
+    Ok(PrecompiledBundle {
+        kind,
+        wasm_kind,
+        max_memory,
+        wasm,
+        code: &code,
+    }
+    .encode())
 }
 
 impl Compiler for SkiffCompiler {
@@ -98,6 +157,12 @@ impl Compiler for SkiffCompiler {
     }
 
     async fn compile(&self, layers: &[WasmLayer]) -> Result<Vec<Option<Vec<u8>>>> {
+        let is_app = layers
+            .iter()
+            .any(|l| media_type(l) == skiff_oci::media_types::APP_MANIFEST);
+        if is_app {
+            return self.compile_app(layers);
+        }
         layers
             .iter()
             .map(|layer| {
@@ -111,13 +176,16 @@ impl Compiler for SkiffCompiler {
 
 /// A precompiled layer: the original wasm and its machine code.
 ///
-/// Layout: `SKIFFAOT`, format byte, kind byte, wasm length (u64 LE), wasm, code.
+/// Layout: `SKIFFAOT`, format byte, kind byte, pool memory size (u64 LE, 0 for the
+/// default), wasm length (u64 LE), wasm, code.
 #[derive(Debug)]
 pub struct PrecompiledBundle<'a> {
     /// HTTP component or command (picks the engine settings).
     pub kind: Kind,
     /// Component or core module.
     pub wasm_kind: WasmKind,
+    /// The pool's memory slot size the code was made for (HTTP), when not the default.
+    pub max_memory: Option<u64>,
     /// The original wasm bytes.
     pub wasm: &'a [u8],
     /// wasmtime's serialized code for `wasm`.
@@ -132,10 +200,11 @@ impl<'a> PrecompiledBundle<'a> {
             (Kind::Command, WasmKind::Component) => 2,
             (_, WasmKind::Module) => 3,
         };
-        let mut out = Vec::with_capacity(18 + self.wasm.len() + self.code.len());
+        let mut out = Vec::with_capacity(26 + self.wasm.len() + self.code.len());
         out.extend_from_slice(MAGIC);
         out.push(FORMAT);
         out.push(tag);
+        out.extend_from_slice(&self.max_memory.unwrap_or(0).to_le_bytes());
         out.extend_from_slice(&(self.wasm.len() as u64).to_le_bytes());
         out.extend_from_slice(self.wasm);
         out.extend_from_slice(self.code);
@@ -159,6 +228,10 @@ impl<'a> PrecompiledBundle<'a> {
             3 => (Kind::Command, WasmKind::Module),
             other => bail!("unknown bundle kind {other}"),
         };
+        let (max_memory, rest) = rest
+            .split_first_chunk::<8>()
+            .context("truncated bundle header")?;
+        let max_memory = Some(u64::from_le_bytes(*max_memory)).filter(|m| *m != 0);
         let (len, rest) = rest
             .split_first_chunk::<8>()
             .context("truncated bundle header")?;
@@ -173,6 +246,7 @@ impl<'a> PrecompiledBundle<'a> {
         Ok(PrecompiledBundle {
             kind,
             wasm_kind,
+            max_memory,
             wasm,
             code,
         })
@@ -186,7 +260,7 @@ impl<'a> PrecompiledBundle<'a> {
         };
         let engine = SkiffEngine::new(EngineOptions {
             cache_dir: Some(dir.to_path_buf()),
-            ..engine_options(self.kind)
+            ..engine_options(self.kind, self.max_memory)
         })?;
         let cache = engine.cache().context("the AOT cache is disabled")?;
         cache

@@ -8,7 +8,7 @@ use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source, WasmLayer};
 use skiff_host::{InstanceConfig, Stdio};
 use skiff_runtime::{CommandConfig, ServeConfig};
 
-use crate::precompile::PrecompiledBundle;
+use crate::precompile::{PrecompiledBundle, media_type};
 
 /// Default HTTP listen address in a container (`SKIFF_HTTP_LISTEN` overrides it).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:80";
@@ -90,34 +90,71 @@ impl Workload {
         }
     }
 
+    /// Decides from the image's layers (runwasi hands over those of the types
+    /// [`crate::SUPPORTED_LAYER_TYPES`] lists): a Skiff app artifact (it has an app
+    /// manifest layer) is materialized into the container's scratch space with
+    /// skiff-oci, the way `skiff pull` does; otherwise the single wasm layer is the
+    /// component (the CNCF Wasm OCI artifact).
     fn from_layers(layers: &[WasmLayer]) -> Result<Self> {
-        let [layer] = layers else {
-            bail!(
-                "the image has {} wasm layers; a single component runs from wasm layers (put a skiff.toml app in the image rootfs for several)",
-                layers.len()
-            );
-        };
         let dir = Path::new(SCRATCH_DIR);
         std::fs::create_dir_all(dir)
             .with_context(|| format!("could not create `{}` in the container", dir.display()))?;
-        let wasm = if layer.precompiled {
-            let bundle = PrecompiledBundle::decode(&layer.layer)
-                .context("the precompiled layer from containerd's content store is unreadable")?;
-            bundle.seed_cache(cache_dir().as_deref())?;
-            bundle.wasm.to_vec()
-        } else {
-            layer.layer.clone()
+        let is_app = layers
+            .iter()
+            .any(|l| media_type(l) == skiff_oci::media_types::APP_MANIFEST);
+        if is_app {
+            return Self::app_from_layers(layers, &dir.join("artifact"));
+        }
+        let wasm_layers: Vec<_> = layers
+            .iter()
+            .filter(|l| crate::WASM_LAYER_TYPES.contains(&media_type(l)))
+            .collect();
+        let [layer] = wasm_layers.as_slice() else {
+            bail!(
+                "the image has {} wasm layers and no Skiff app manifest layer (`{}`); a single component runs from one wasm layer, an app from a Skiff app artifact (`skiff push`) or a skiff.toml in the image rootfs",
+                wasm_layers.len(),
+                skiff_oci::media_types::APP_MANIFEST,
+            );
         };
+        let wasm = layer_wasm(layer)?;
         let kind = component_kind(&wasm).with_context(|| {
             format!(
-                "wasm layer {} is not a runnable component",
-                layer.config.digest()
+                "wasm layer {} ({}) is not a runnable component",
+                layer.config.digest(),
+                media_type(layer)
             )
         })?;
         let path = dir.join("component.wasm");
         std::fs::write(&path, &wasm)
             .with_context(|| format!("could not write `{}`", path.display()))?;
         Ok(Workload::Component { path, kind })
+    }
+
+    /// Materializes a Skiff app artifact's layers into `dir`.
+    fn app_from_layers(layers: &[WasmLayer], dir: &Path) -> Result<Self> {
+        let contents = layers
+            .iter()
+            .map(|layer| {
+                if crate::WASM_LAYER_TYPES.contains(&media_type(layer)) {
+                    layer_wasm(layer)
+                } else {
+                    // Non-wasm layers are their own precompiled form.
+                    Ok(layer.layer.clone())
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let data: Vec<_> = layers
+            .iter()
+            .zip(&contents)
+            .map(|(layer, data)| skiff_oci::LayerData {
+                media_type: media_type(layer),
+                digest: layer.config.digest().as_ref(),
+                data,
+            })
+            .collect();
+        let manifest = skiff_oci::materialize_app_layers(&data, dir)
+            .context("could not unpack the Skiff app artifact of the image")?;
+        Ok(Workload::App(manifest))
     }
 
     /// Decides from a path in the container's filesystem.
@@ -149,6 +186,22 @@ impl Workload {
         })?;
         Ok(Workload::Component { path, kind })
     }
+}
+
+/// The wasm of a layer: the layer itself, or the original wasm of a precompiled
+/// bundle (whose machine code then seeds the AOT cache).
+fn layer_wasm(layer: &WasmLayer) -> Result<Vec<u8>> {
+    if !layer.precompiled {
+        return Ok(layer.layer.clone());
+    }
+    let bundle = PrecompiledBundle::decode(&layer.layer).with_context(|| {
+        format!(
+            "the precompiled form of layer {} from containerd's content store is unreadable",
+            layer.config.digest()
+        )
+    })?;
+    bundle.seed_cache(cache_dir().as_deref())?;
+    Ok(bundle.wasm.to_vec())
 }
 
 /// Runs the container's workload and returns its exit code; errors are printed on

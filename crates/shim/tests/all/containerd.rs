@@ -118,6 +118,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         }
     }
 
+    /// This containerd's directory (config, log, root, state; removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// containerd's gRPC socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// containerd's own log (it includes the shim's log lines).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
