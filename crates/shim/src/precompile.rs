@@ -25,13 +25,13 @@ use skiff_engine::{EngineOptions, SkiffEngine, WasmKind};
 use crate::workload::{Kind, component_kind};
 
 const MAGIC: &[u8; 8] = b"SKIFFAOT";
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 
 /// The engine settings `skiff-runtime` uses for a workload of this kind: `serve`'s
 /// for HTTP components (pooling, 1000 instances — the default of `ServeConfig::new` —
-/// and memories of `max_memory` bytes, 128 MiB for a component without limits),
-/// `run_command`'s otherwise.
-fn engine_options(kind: Kind, max_memory: Option<u64>) -> EngineOptions {
+/// and memories of `max_memory` bytes, 128 MiB for a component without limits,
+/// concurrency support only when the workload needs it), `run_command`'s otherwise.
+fn engine_options(kind: Kind, max_memory: Option<u64>, concurrency: bool) -> EngineOptions {
     match kind {
         Kind::Http => EngineOptions {
             pooling: true,
@@ -39,7 +39,7 @@ fn engine_options(kind: Kind, max_memory: Option<u64>) -> EngineOptions {
             max_memory_size: max_memory.unwrap_or(skiff_manifest::Limits::default().memory),
             fuel: false,
             cache_dir: None,
-            concurrency: true,
+            concurrency,
         },
         Kind::Command => EngineOptions {
             pooling: false,
@@ -53,15 +53,17 @@ fn engine_options(kind: Kind, max_memory: Option<u64>) -> EngineOptions {
 /// Compiles wasm layers with Skiff's engines.
 pub struct SkiffCompiler {
     http: SkiffEngine,
+    http_plain: SkiffEngine,
     command: SkiffEngine,
 }
 
 impl SkiffCompiler {
-    /// Builds the two engines (serving and commands).
+    /// Builds the engines: serving with and without concurrency support, and commands.
     pub fn new() -> Result<Self> {
         Ok(SkiffCompiler {
-            http: SkiffEngine::new(engine_options(Kind::Http, None))?,
-            command: SkiffEngine::new(engine_options(Kind::Command, None))?,
+            http: SkiffEngine::new(engine_options(Kind::Http, None, true))?,
+            http_plain: SkiffEngine::new(engine_options(Kind::Http, None, false))?,
+            command: SkiffEngine::new(engine_options(Kind::Command, None, true))?,
         })
     }
 
@@ -71,11 +73,13 @@ impl SkiffCompiler {
             return Ok(None);
         }
         let kind = component_kind(wasm)?;
+        let concurrency = kind == Kind::Command || skiff_engine::needs_concurrency(wasm);
         let engine = match kind {
-            Kind::Http => &self.http,
+            Kind::Http if concurrency => &self.http,
+            Kind::Http => &self.http_plain,
             Kind::Command => &self.command,
         };
-        compile_with(engine, kind, None, wasm).map(Some)
+        compile_with(engine, kind, None, concurrency, wasm).map(Some)
     }
 
     /// Compiles the component layers of a Skiff app artifact, with the engine
@@ -93,7 +97,8 @@ impl SkiffCompiler {
         let manifest = skiff_oci::materialize_app_layers(&data, dir.path())?;
         let app = skiff_manifest::load(&manifest)?;
         let max_memory = app.components.values().map(|c| c.limits.memory).max();
-        let engine = SkiffEngine::new(engine_options(Kind::Http, max_memory))?;
+        let concurrency = skiff_runtime::needs_concurrency(&app);
+        let engine = SkiffEngine::new(engine_options(Kind::Http, max_memory, concurrency))?;
         layers
             .iter()
             .map(|layer| {
@@ -103,7 +108,7 @@ impl SkiffCompiler {
                 if layer.layer.starts_with(MAGIC) {
                     return Ok(None);
                 }
-                compile_with(&engine, Kind::Http, max_memory, &layer.layer)
+                compile_with(&engine, Kind::Http, max_memory, concurrency, &layer.layer)
                     .map(Some)
                     .with_context(|| {
                         format!("could not precompile wasm layer {}", layer.config.digest())
@@ -126,6 +131,7 @@ fn compile_with(
     engine: &SkiffEngine,
     kind: Kind,
     max_memory: Option<u64>,
+    concurrency: bool,
     wasm: &[u8],
 ) -> Result<Vec<u8>> {
     let wasm_kind = skiff_engine::detect_kind(wasm)?;
@@ -140,6 +146,7 @@ fn compile_with(
         kind,
         wasm_kind,
         max_memory,
+        concurrency,
         wasm,
         code: &code,
     }
@@ -152,6 +159,7 @@ impl Compiler for SkiffCompiler {
             env!("CARGO_PKG_VERSION"),
             FORMAT,
             self.http.engine().precompile_compatibility_hash(),
+            self.http_plain.engine().precompile_compatibility_hash(),
             self.command.engine().precompile_compatibility_hash(),
         )
     }
@@ -176,8 +184,8 @@ impl Compiler for SkiffCompiler {
 
 /// A precompiled layer: the original wasm and its machine code.
 ///
-/// Layout: `SKIFFAOT`, format byte, kind byte, pool memory size (u64 LE, 0 for the
-/// default), wasm length (u64 LE), wasm, code.
+/// Layout: `SKIFFAOT`, format byte, kind byte, concurrency byte (0 or 1), pool
+/// memory size (u64 LE, 0 for the default), wasm length (u64 LE), wasm, code.
 #[derive(Debug)]
 pub struct PrecompiledBundle<'a> {
     /// HTTP component or command (picks the engine settings).
@@ -186,6 +194,8 @@ pub struct PrecompiledBundle<'a> {
     pub wasm_kind: WasmKind,
     /// The pool's memory slot size the code was made for (HTTP), when not the default.
     pub max_memory: Option<u64>,
+    /// Whether the code was made for an engine with concurrency support.
+    pub concurrency: bool,
     /// The original wasm bytes.
     pub wasm: &'a [u8],
     /// wasmtime's serialized code for `wasm`.
@@ -204,6 +214,7 @@ impl<'a> PrecompiledBundle<'a> {
         out.extend_from_slice(MAGIC);
         out.push(FORMAT);
         out.push(tag);
+        out.push(u8::from(self.concurrency));
         out.extend_from_slice(&self.max_memory.unwrap_or(0).to_le_bytes());
         out.extend_from_slice(&(self.wasm.len() as u64).to_le_bytes());
         out.extend_from_slice(self.wasm);
@@ -216,7 +227,7 @@ impl<'a> PrecompiledBundle<'a> {
         let Some(rest) = bytes.strip_prefix(MAGIC) else {
             bail!("not a Skiff precompiled bundle (no `SKIFFAOT` header)");
         };
-        let [format, tag, rest @ ..] = rest else {
+        let [format, tag, concurrency, rest @ ..] = rest else {
             bail!("truncated bundle header");
         };
         if *format != FORMAT {
@@ -227,6 +238,11 @@ impl<'a> PrecompiledBundle<'a> {
             2 => (Kind::Command, WasmKind::Component),
             3 => (Kind::Command, WasmKind::Module),
             other => bail!("unknown bundle kind {other}"),
+        };
+        let concurrency = match concurrency {
+            0 => false,
+            1 => true,
+            other => bail!("invalid concurrency flag {other} in the bundle header"),
         };
         let (max_memory, rest) = rest
             .split_first_chunk::<8>()
@@ -247,6 +263,7 @@ impl<'a> PrecompiledBundle<'a> {
             kind,
             wasm_kind,
             max_memory,
+            concurrency,
             wasm,
             code,
         })
@@ -260,7 +277,7 @@ impl<'a> PrecompiledBundle<'a> {
         };
         let engine = SkiffEngine::new(EngineOptions {
             cache_dir: Some(dir.to_path_buf()),
-            ..engine_options(self.kind, self.max_memory)
+            ..engine_options(self.kind, self.max_memory, self.concurrency)
         })?;
         let cache = engine.cache().context("the AOT cache is disabled")?;
         cache
