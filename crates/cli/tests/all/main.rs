@@ -17,6 +17,9 @@
 //! - `oci`: `skiff push`/`pull`/`up REF`/`registry login` against a real
 //!   registry (`docker-registry`, with and without basic auth): artifact
 //!   formats, tags and digests, tampered blobs, and `wkg` interop both ways;
+//! - `oci_token`: the same registry in bearer-token mode, with a token server
+//!   in the test process (`oci_token_server`): login, push, pull, `up REF`,
+//!   wrong passwords and tokens without push;
 //! - `outbound_redis`, `mqtt`: outbound Redis and MQTT against a real
 //!   `redis-server` and `mosquitto`, granted and denied;
 //! - `trigger_redis`: the Redis trigger — deliveries, a trapping handler,
@@ -39,6 +42,8 @@ mod mosquitto_server;
 mod mqtt;
 mod oci;
 mod oci_registry;
+mod oci_token;
+mod oci_token_server;
 mod outbound_redis;
 mod redis_server;
 mod run;

@@ -1,6 +1,6 @@
 //! A throwaway OCI registry (Debian's `docker-registry`, distribution 2.8) on a
 //! free loopback port with its own storage directory, optionally behind
-//! htpasswd basic auth; and `wkg` (wasm-pkg-tools) for the interop tests.
+//! htpasswd basic auth or bearer tokens from `oci_token_server`; and `wkg` (wasm-pkg-tools) for the interop tests.
 //!
 //! `docker-registry` and `htpasswd` come from the Debian packages
 //! `docker-registry` and `apache2-utils`, which `.ci/run` installs; `wkg` comes
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use tempfile::TempDir;
 
+use crate::oci_token_server::{TokenServer, registry_auth_config};
 use crate::redis_server::free_port;
 
 const INSTALL: &str =
@@ -24,6 +25,14 @@ const INSTALL: &str =
 
 /// The wkg version the interop tests use (builds on Rust 1.95).
 pub const WKG_VERSION: &str = "0.16.1";
+
+/// How a registry authenticates clients.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    Basic(&'a str, &'a str),
+    Token(&'a TokenServer),
+}
 
 /// A registry started for one test; killed on drop (its storage goes with it).
 pub struct OciRegistry {
@@ -35,15 +44,22 @@ pub struct OciRegistry {
 impl OciRegistry {
     /// An open registry (no auth).
     pub fn start() -> Result<Self> {
-        Self::launch(None)
+        Self::launch(Auth::None)
     }
 
     /// A registry that requires HTTP basic auth as `user`/`password` (bcrypt htpasswd).
     pub fn start_with_auth(user: &str, password: &str) -> Result<Self> {
-        Self::launch(Some((user, password)))
+        Self::launch(Auth::Basic(user, password))
     }
 
-    fn launch(auth: Option<(&str, &str)>) -> Result<Self> {
+    /// A registry that requires bearer tokens from `tokens` (`auth: token:`):
+    /// it sends clients to the token server's realm and accepts only tokens
+    /// signed under its certificate, for the scopes they grant.
+    pub fn start_with_token_auth(tokens: &TokenServer) -> Result<Self> {
+        Self::launch(Auth::Token(tokens))
+    }
+
+    fn launch(auth: Auth<'_>) -> Result<Self> {
         let dir = crate::harness::tempdir()?;
         let port = free_port()?;
         let storage = dir.path().join("storage");
@@ -52,7 +68,10 @@ impl OciRegistry {
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
-        if let Some((user, password)) = auth {
+        if let Auth::Token(tokens) = auth {
+            config.push_str(&registry_auth_config(tokens));
+        }
+        if let Auth::Basic(user, password) = auth {
             let htpasswd = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
                 .args(["-B", "-b", "-n", user, password])
