@@ -6,13 +6,15 @@
 //! that fix, never skips it.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use tempfile::TempDir;
+
+use crate::{free_port, tempdir};
 
 const INSTALL: &str =
     "install it with `apt-get install -y mosquitto mosquitto-clients` (.ci/run does)";
@@ -39,7 +41,7 @@ impl MosquittoServer {
     }
 
     fn launch(user: Option<(&str, &str)>) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let dir = tempdir()?;
         let port = free_port()?;
         let mut config = format!("listener {port} 127.0.0.1\n");
         match user {
@@ -208,9 +210,4 @@ impl Drop for Subscriber {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A loopback port nothing listens on (just released by the OS).
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

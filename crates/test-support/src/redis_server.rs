@@ -1,16 +1,19 @@
 //! A throwaway `redis-server` on a free loopback port, and `redis-cli` to look
-//! inside it (a copy of `crates/cli/tests/all/redis_server.rs`).
+//! inside it or watch a channel.
 //!
 //! Both binaries come from Debian's `redis-server` package, which `.ci/run`
 //! installs; a missing binary fails the test with that fix, never skips it.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::BufRead;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use tempfile::TempDir;
+
+use crate::{free_port, tempdir};
 
 const INSTALL: &str = "install it with `apt-get install -y redis-server` (.ci/run does)";
 
@@ -27,7 +30,7 @@ impl RedisServer {
         let mut server = RedisServer {
             child: None,
             port: free_port()?,
-            dir: tempfile::tempdir()?,
+            dir: tempdir()?,
         };
         server.restart()?;
         Ok(server)
@@ -85,11 +88,6 @@ impl Drop for RedisServer {
     }
 }
 
-/// A loopback port nothing listens on (just released by the OS).
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn spawn(port: u16, dir: &Path) -> Result<Child> {
     let port = port.to_string();
     Command::new("redis-server")
@@ -133,7 +131,6 @@ impl RedisServer {
     /// Subscribes to `channel` with `redis-cli`; returns once the server has
     /// confirmed the subscription.
     pub fn subscribe(&self, channel: &str) -> Result<Subscriber> {
-        use std::io::BufRead;
         let mut child = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["SUBSCRIBE", channel])
