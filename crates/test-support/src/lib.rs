@@ -27,9 +27,11 @@
 
 #![deny(missing_docs)]
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Child;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 pub mod guest;
 pub mod mosquitto_server;
@@ -46,4 +48,31 @@ pub fn tempdir() -> Result<tempfile::TempDir> {
         .prefix("skiff-test-")
         .tempdir()
         .context("could not create a temporary directory")
+}
+
+/// Waits until something accepts connections on loopback `port`, failing if
+/// `child` (the server, called `name` in errors) exits first or `within` passes.
+pub fn wait_until_listening(
+    name: &str,
+    port: u16,
+    child: &mut Child,
+    within: Duration,
+) -> Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + within;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("checking {name}"))?
+        {
+            bail!("{name} on port {port} exited early with {status}");
+        }
+        if Instant::now() > deadline {
+            bail!("{name} did not listen on port {port} within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -5,15 +5,14 @@
 //! installs; a missing binary fails the test with that fix, never skips it.
 
 use std::io::BufRead;
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Result, anyhow, ensure};
 use tempfile::TempDir;
 
-use crate::{free_port, tempdir};
+use crate::{free_port, tempdir, wait_until_listening};
 
 const INSTALL: &str = "install it with `apt-get install -y redis-server` (.ci/run does)";
 
@@ -60,7 +59,8 @@ impl RedisServer {
         self.stop()?;
         let child = spawn(self.port, self.dir.path())?;
         self.child = Some(child);
-        wait_until_listening(self.port, self.child.as_mut().unwrap())
+        let child = self.child.as_mut().expect("just started");
+        wait_until_listening("redis-server", self.port, child, Duration::from_secs(20))
     }
 
     /// `redis-cli -p PORT ARGS…`, its output trimmed.
@@ -102,23 +102,6 @@ fn spawn(port: u16, dir: &Path) -> Result<Child> {
         .map_err(|err| {
             anyhow!("could not run `redis-server` ({err}); the Redis tests need it: {INSTALL}")
         })
-}
-
-fn wait_until_listening(port: u16, child: &mut Child) -> Result<()> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
-        }
-        if let Some(status) = child.try_wait().context("checking redis-server")? {
-            bail!("redis-server on port {port} exited early with {status}");
-        }
-        if Instant::now() > deadline {
-            bail!("redis-server did not listen on port {port} within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// A `redis-cli SUBSCRIBE` running in the background; killed on drop.

@@ -8,17 +8,16 @@
 //! directory. A missing tool fails the test with the fix, never skips it.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
+use skiff_test_support::{free_port, wait_until_listening};
 use tempfile::TempDir;
 
 use crate::oci_token_server::{TokenServer, registry_auth_config};
-use crate::redis_server::free_port;
 
 const INSTALL: &str =
     "install it with `apt-get install -y docker-registry apache2-utils` (.ci/run does)";
@@ -105,31 +104,13 @@ impl OciRegistry {
                 anyhow!("could not run `docker-registry` ({e}); the OCI tests need it: {INSTALL}")
             })?;
         let mut registry = OciRegistry { child, port, dir };
-        registry.wait_until_listening()?;
+        wait_until_listening(
+            "docker-registry",
+            port,
+            &mut registry.child,
+            Duration::from_secs(30),
+        )?;
         Ok(registry)
-    }
-
-    fn wait_until_listening(&mut self) -> Result<()> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "docker-registry on port {} exited early with {status}",
-                    self.port
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "docker-registry did not listen on port {} within 30 s",
-                    self.port
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// `127.0.0.1:<port>`.
