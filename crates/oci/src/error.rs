@@ -35,6 +35,20 @@ pub enum Error {
         /// The registry host.
         registry: String,
     },
+    /// The registry accepted the credentials but they do not allow pushing to
+    /// the repository (a bearer token without `push`, a read-only account).
+    #[error(
+        "registry `{registry}` refused to let `{user}` push to `{reference}`: the credentials are \
+         right but have no push access to that repository"
+    )]
+    PushDenied {
+        /// The reference being pushed.
+        reference: String,
+        /// The registry host.
+        registry: String,
+        /// The user name the credentials are for.
+        user: String,
+    },
     /// Content did not hash to the digest it was fetched by.
     #[error(
         "digest mismatch for `{reference}`: content fetched as `{expected}` hashes to `{actual}`; \

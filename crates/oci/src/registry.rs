@@ -177,8 +177,27 @@ impl Registry {
             .push_blob_stream(reference, stream, digest)
             .await;
         bar.finish_and_clear();
-        result.map_err(|e| self.error(reference, e))?;
+        if let Err(e) = result {
+            return Err(self.push_error(reference, e).await);
+        }
         Ok(())
+    }
+
+    /// Classifies a failed upload. A refusal with credentials that the registry
+    /// accepts (the login check passes) means they lack push access, which is
+    /// worth saying instead of "wrong or missing credentials".
+    async fn push_error(&self, reference: &Reference, e: OciDistributionError) -> Error {
+        let error = self.error(reference, e);
+        if let (Error::Unauthorized { .. }, RegistryAuth::Basic(user, _)) = (&error, &self.auth)
+            && self.check_credentials().await.is_ok()
+        {
+            return Error::PushDenied {
+                reference: display(reference),
+                registry: self.host.clone(),
+                user: user.clone(),
+            };
+        }
+        error
     }
 
     /// Uploads a manifest; returns its digest.
@@ -188,7 +207,8 @@ impl Registry {
         body: Vec<u8>,
     ) -> Result<String, Error> {
         let digest = sha256_digest(&body);
-        self.client
+        let result = self
+            .client
             .push_manifest_raw(
                 reference,
                 body,
@@ -196,8 +216,10 @@ impl Registry {
                     .parse()
                     .expect("a valid header value"),
             )
-            .await
-            .map_err(|e| self.error(reference, e))?;
+            .await;
+        if let Err(e) = result {
+            return Err(self.push_error(reference, e).await);
+        }
         Ok(digest)
     }
 

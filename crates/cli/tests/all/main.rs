@@ -20,8 +20,13 @@
 //! - `oci`: `skiff push`/`pull`/`up REF`/`registry login` against a real
 //!   registry (`docker-registry`, with and without basic auth): artifact
 //!   formats, tags and digests, tampered blobs, and `wkg` interop both ways;
+//! - `oci_token`: the same registry in bearer-token mode, with a token server
+//!   in the test process (`oci_token_server`): login, push, pull, `up REF`,
+//!   wrong passwords and tokens without push;
 //! - `outbound_limits`: the operator's `[outbound_http]` limits (response
 //!   size, timeouts, concurrency) and their live reload;
+//! - `sql`: SQL on both backends (embedded SQLite, a real PostgreSQL) by
+//!   one suite, and PostgreSQL going down and coming back;
 //! - `outbound_redis`, `mqtt`: outbound Redis and MQTT against a real
 //!   `redis-server` and `mosquitto`, granted and denied;
 //! - `trigger_redis`: the Redis trigger — deliveries, a trapping handler,
@@ -44,13 +49,17 @@ mod mosquitto_server;
 mod mqtt;
 mod oci;
 mod oci_registry;
+mod oci_token;
+mod oci_token_server;
 mod outbound_limits;
 mod outbound_redis;
+mod pg_server;
 mod redis_server;
 mod run;
 mod shutdown;
 mod spin;
 mod spin_app;
+mod sql;
 mod trigger_redis;
 mod variables;
 

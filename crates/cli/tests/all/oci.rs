@@ -18,32 +18,32 @@ use crate::oci_registry::{OciRegistry, wkg};
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A sandbox for one test: its own Skiff cache and Docker config directory.
-struct Env {
-    cache: tempfile::TempDir,
-    docker: tempfile::TempDir,
+pub(crate) struct Env {
+    pub(crate) cache: tempfile::TempDir,
+    pub(crate) docker: tempfile::TempDir,
 }
 
 impl Env {
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Env {
             cache: tempdir()?,
             docker: tempdir()?,
         })
     }
 
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut cmd = skiff_command(self.cache.path());
         cmd.env("DOCKER_CONFIG", self.docker.path());
         cmd
     }
 
     /// `skiff ARGS…` run to completion.
-    fn skiff(&self, args: &[&str]) -> Result<Finished> {
+    pub(crate) fn skiff(&self, args: &[&str]) -> Result<Finished> {
         finish(self.command().args(args))
     }
 
     /// `skiff up …` serving; `args` follow `up` (a reference, flags).
-    fn serve(&self, app: &str, extra: &[&str], cwd: &Path) -> Result<Server> {
+    pub(crate) fn serve(&self, app: &str, extra: &[&str], cwd: &Path) -> Result<Server> {
         let docker = self.docker.path().to_path_buf();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let cwd = cwd.to_path_buf();
@@ -60,7 +60,7 @@ impl Env {
 }
 
 /// The value after `Label: ` on a line of `out`.
-fn field(out: &Finished, label: &str) -> Result<String> {
+pub(crate) fn field(out: &Finished, label: &str) -> Result<String> {
     out.stdout
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{label}: ")))
@@ -91,7 +91,7 @@ async fn registry_json(
     Ok((resp, json))
 }
 
-fn push_ok(env: &Env, reference: &str, path: &str) -> Result<String> {
+pub(crate) fn push_ok(env: &Env, reference: &str, path: &str) -> Result<String> {
     let out = env.skiff(&["push", reference, path, "--insecure"])?;
     out.assert_code(0)
         .assert_stdout_contains(&format!("Pushed {reference}"));
@@ -390,7 +390,7 @@ async fn oci_app_with_files_and_variables_round_trips_and_serves() -> Result<()>
 }
 
 /// `skiff registry login` with the password on stdin.
-fn login(env: &Env, host: &str, user: &str, password: &str) -> Result<Finished> {
+pub(crate) fn login(env: &Env, host: &str, user: &str, password: &str) -> Result<Finished> {
     let mut child = env
         .command()
         .args([
@@ -420,6 +420,23 @@ fn login(env: &Env, host: &str, user: &str, password: &str) -> Result<Finished> 
     })
 }
 
+/// `skiff registry login` with a wrong `password` fails, naming the registry,
+/// never showing the password, and writes no Docker config.
+pub(crate) fn login_is_refused(env: &Env, host: &str, user: &str, password: &str) -> Result<()> {
+    let out = login(env, host, user, password)?;
+    out.assert_code(1)
+        .assert_stderr_contains(&format!("login to registry `{host}` failed"))
+        .assert_stderr_contains("wrong or missing credentials");
+    ensure!(!out.stderr.contains(password), "password in the error");
+    let config = env.docker.path().join("config.json");
+    ensure!(
+        !config.exists(),
+        "a failed login wrote {}",
+        config.display()
+    );
+    Ok(())
+}
+
 #[test]
 fn oci_basic_auth_login_push_pull_logout() -> Result<()> {
     let registry = OciRegistry::start_with_auth("skiffy", "correct-horse")?;
@@ -433,20 +450,8 @@ fn oci_basic_auth_login_push_pull_logout() -> Result<()> {
         .assert_stderr_contains(&format!("registry `{host}` refused access"));
 
     // Wrong password: login fails and stores nothing; the password is never shown.
-    let out = login(&env, &host, "skiffy", "battery-staple")?;
-    out.assert_code(1)
-        .assert_stderr_contains(&format!("login to registry `{host}` failed"))
-        .assert_stderr_contains("wrong or missing credentials");
-    ensure!(
-        !out.stderr.contains("battery-staple"),
-        "password in the error"
-    );
+    login_is_refused(&env, &host, "skiffy", "battery-staple")?;
     let config = env.docker.path().join("config.json");
-    ensure!(
-        !config.exists(),
-        "a failed login wrote {}",
-        config.display()
-    );
 
     // Right password: stored in Docker's format, then used by push and pull.
     login(&env, &host, "skiffy", "correct-horse")?.assert_code(0);

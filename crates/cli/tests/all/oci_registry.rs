@@ -1,6 +1,6 @@
 //! A throwaway OCI registry (Debian's `docker-registry`, distribution 2.8) on a
 //! free loopback port with its own storage directory, optionally behind
-//! htpasswd basic auth; and `wkg` (wasm-pkg-tools) for the interop tests.
+//! htpasswd basic auth or bearer tokens from `oci_token_server`; and `wkg` (wasm-pkg-tools) for the interop tests.
 //!
 //! `docker-registry` and `htpasswd` come from the Debian packages
 //! `docker-registry` and `apache2-utils`, which `.ci/run` installs; `wkg` comes
@@ -8,22 +8,30 @@
 //! directory. A missing tool fails the test with the fix, never skips it.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
+use skiff_test_support::{free_port, wait_until_listening};
 use tempfile::TempDir;
 
-use crate::redis_server::free_port;
+use crate::oci_token_server::{TokenServer, registry_auth_config};
 
 const INSTALL: &str =
     "install it with `apt-get install -y docker-registry apache2-utils` (.ci/run does)";
 
 /// The wkg version the interop tests use (builds on Rust 1.95).
 pub const WKG_VERSION: &str = "0.16.1";
+
+/// How a registry authenticates clients.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    Basic(&'a str, &'a str),
+    Token(&'a TokenServer),
+}
 
 /// A registry started for one test; killed on drop (its storage goes with it).
 pub struct OciRegistry {
@@ -35,15 +43,22 @@ pub struct OciRegistry {
 impl OciRegistry {
     /// An open registry (no auth).
     pub fn start() -> Result<Self> {
-        Self::launch(None)
+        Self::launch(Auth::None)
     }
 
     /// A registry that requires HTTP basic auth as `user`/`password` (bcrypt htpasswd).
     pub fn start_with_auth(user: &str, password: &str) -> Result<Self> {
-        Self::launch(Some((user, password)))
+        Self::launch(Auth::Basic(user, password))
     }
 
-    fn launch(auth: Option<(&str, &str)>) -> Result<Self> {
+    /// A registry that requires bearer tokens from `tokens` (`auth: token:`):
+    /// it sends clients to the token server's realm and accepts only tokens
+    /// signed under its certificate, for the scopes they grant.
+    pub fn start_with_token_auth(tokens: &TokenServer) -> Result<Self> {
+        Self::launch(Auth::Token(tokens))
+    }
+
+    fn launch(auth: Auth<'_>) -> Result<Self> {
         let dir = crate::harness::tempdir()?;
         let port = free_port()?;
         let storage = dir.path().join("storage");
@@ -52,7 +67,10 @@ impl OciRegistry {
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
-        if let Some((user, password)) = auth {
+        if let Auth::Token(tokens) = auth {
+            config.push_str(&registry_auth_config(tokens));
+        }
+        if let Auth::Basic(user, password) = auth {
             let htpasswd = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
                 .args(["-B", "-b", "-n", user, password])
@@ -86,31 +104,13 @@ impl OciRegistry {
                 anyhow!("could not run `docker-registry` ({e}); the OCI tests need it: {INSTALL}")
             })?;
         let mut registry = OciRegistry { child, port, dir };
-        registry.wait_until_listening()?;
+        wait_until_listening(
+            "docker-registry",
+            port,
+            &mut registry.child,
+            Duration::from_secs(30),
+        )?;
         Ok(registry)
-    }
-
-    fn wait_until_listening(&mut self) -> Result<()> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "docker-registry on port {} exited early with {status}",
-                    self.port
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "docker-registry did not listen on port {} within 30 s",
-                    self.port
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// `127.0.0.1:<port>`.

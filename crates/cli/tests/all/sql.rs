@@ -47,7 +47,10 @@ impl Backend {
     /// An app with the backend's guest granted at `/db` and not granted at `/ungranted`.
     fn manifest(&self) -> String {
         let (source, grant) = match self {
-            Backend::Sqlite => (SQL_SQLITE3_COMPONENT, "sqlite_databases = [\"default\"]".to_string()),
+            Backend::Sqlite => (
+                SQL_SQLITE3_COMPONENT,
+                "sqlite_databases = [\"default\"]".to_string(),
+            ),
             Backend::Postgres { address, .. } => (
                 SQL_PG4_COMPONENT,
                 format!("allowed_outbound_hosts = [\"postgres://{address}\"]"),
@@ -141,8 +144,8 @@ impl SqlApp {
         let text = self
             .call(backend, "db", backend.query_op(), params, sql)
             .await?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("not rows ({e}): {text}"))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("not rows ({e}): {text}"))?;
         Ok(serde_json::json!({"columns": json["columns"], "rows": json["rows"]}).to_string())
     }
 
@@ -187,7 +190,13 @@ async fn values_round_trip(backend: Backend) -> Result<()> {
         backend.ph(5)
     );
     for params in [
-        ["i64:-9007199254740993", "f64:1.5", "text:héllo 'quoted'", "blob:00ff10", "null"],
+        [
+            "i64:-9007199254740993",
+            "f64:1.5",
+            "text:héllo 'quoted'",
+            "blob:00ff10",
+            "null",
+        ],
         ["i64:42", "f64:-0.25", "text:", "blob:", "text:not null"],
     ] {
         let text = app
@@ -196,7 +205,8 @@ async fn values_round_trip(backend: Backend) -> Result<()> {
         ensure!(!text.starts_with("error:"), "{insert}: {text}");
     }
     assert_eq!(
-        app.rows(&backend, &[], "SELECT i, f, s, b, n FROM vals ORDER BY id").await?,
+        app.rows(&backend, &[], "SELECT i, f, s, b, n FROM vals ORDER BY id")
+            .await?,
         r#"{"columns":["i","f","s","b","n"],"rows":[[-9007199254740993,1.5,"héllo 'quoted'",{"blob":"00ff10"},null],[42,-0.25,"",{"blob":""},"not null"]]}"#
     );
     let select = format!("SELECT s FROM vals WHERE i = {}", backend.ph(1));
@@ -251,8 +261,11 @@ async fn ungranted_is_refused(backend: Backend) -> Result<()> {
 /// Written rows are there after `skiff up` restarts on the same app directory.
 async fn data_survives_a_restart(backend: Backend) -> Result<()> {
     let app = SqlApp::start(&backend)?;
-    app.script(&backend, "CREATE TABLE kept (v TEXT);\nINSERT INTO kept VALUES ('before')")
-        .await?;
+    app.script(
+        &backend,
+        "CREATE TABLE kept (v TEXT);\nINSERT INTO kept VALUES ('before')",
+    )
+    .await?;
     let SqlApp { dir, server } = app;
     drop(server);
     let server = Server::start(dir.path(), shared_cache()?)?;
@@ -275,8 +288,11 @@ async fn postgres_down_and_back() -> Result<()> {
         address: pg.address(),
     };
     let app = SqlApp::start(&backend)?;
-    app.script(&backend, "CREATE TABLE kept (v int);\nINSERT INTO kept VALUES (7)")
-        .await?;
+    app.script(
+        &backend,
+        "CREATE TABLE kept (v int);\nINSERT INTO kept VALUES (7)",
+    )
+    .await?;
 
     pg.stop()?;
     for _ in 0..2 {

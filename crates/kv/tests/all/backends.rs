@@ -11,7 +11,7 @@ use anyhow::Result;
 use skiff_kv::{Error, KeyValueConfig, KeyValueManager, Limits, Store, all_keys};
 use tempfile::TempDir;
 
-use crate::redis_server::RedisServer;
+use skiff_test_support::redis_server::RedisServer;
 
 /// Keeps a backend's resources (files, server) alive for a test.
 pub struct Fixture {

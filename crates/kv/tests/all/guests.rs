@@ -1,22 +1,12 @@
-//! The `kv_*` guests, one per interface generation, each instantiated in a
-//! minimal host (WASI p2 + wasi:http + this crate's `add_to_linker`) and sent
-//! requests through its `wasi:http` handler.
+//! The `kv_*` guests, one per interface generation, each instantiated in
+//! `skiff_test_support::guest`'s minimal host (WASI + wasi:http + this
+//! crate's `add_to_linker`) and sent requests through its `wasi:http` handler.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use anyhow::Result;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use skiff_kv::{DefaultBackend, KeyValueManager, KvHostView, KvState, KvView};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p3::bindings::ServicePre;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use skiff_kv::{DefaultBackend, KeyValueManager, KvState};
+use skiff_test_support::guest;
 
 /// Fails to compile when a `kv_*` guest has no test function of its name.
 macro_rules! assert_test_exists {
@@ -26,160 +16,6 @@ macro_rules! assert_test_exists {
     };
 }
 test_programs_artifacts::foreach_kv!(assert_test_exists);
-
-struct Host {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    kv: KvState,
-}
-
-impl WasiView for Host {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for Host {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: Default::default(),
-        }
-    }
-}
-
-impl KvHostView for Host {
-    fn kv(&mut self) -> KvView<'_> {
-        KvView {
-            state: &mut self.kv,
-            table: &mut self.table,
-        }
-    }
-}
-
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(Engine::default)
-}
-
-/// A linker with WASI and wasi:http (0.2 and 0.3) and every key-value interface.
-fn linker() -> Result<Linker<Host>> {
-    let mut linker = Linker::<Host>::new(engine());
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
-    skiff_kv::add_to_linker(&mut linker)?;
-    Ok(linker)
-}
-
-/// A guest, pre-instantiated once per test binary.
-#[derive(Clone)]
-enum Guest {
-    /// Exports `wasi:http/incoming-handler@0.2.x`.
-    P2(ProxyPre<Host>),
-    /// Exports `wasi:http/handler@0.3.0`.
-    P3(ServicePre<Host>),
-}
-
-fn guest(path: &str) -> Result<Guest> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Guest>>> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
-    if let Some(guest) = cache.get(path) {
-        return Ok(guest.clone());
-    }
-    let component = Component::from_file(engine(), path)
-        .map_err(|err| anyhow::anyhow!("could not compile {path}: {err:?}"))?;
-    let pre = linker()?.instantiate_pre(&component)?;
-    let guest = match ProxyPre::new(pre.clone()) {
-        Ok(proxy) => Guest::P2(proxy),
-        Err(_) => Guest::P3(ServicePre::new(pre)?),
-    };
-    cache.insert(path.to_string(), guest.clone());
-    Ok(guest)
-}
-
-type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
-
-fn request(path_and_query: &str, body: &str) -> Result<http::Request<Body>> {
-    Ok(http::Request::builder()
-        .method("POST")
-        .uri(format!("http://localhost{path_and_query}"))
-        .body(
-            Full::new(Bytes::from(body.to_string()))
-                .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} })
-                .boxed_unsync(),
-        )?)
-}
-
-async fn read(response: http::Response<Body>) -> Result<(u16, String)> {
-    let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|err| anyhow::anyhow!("response body: {err:?}"))?
-        .to_bytes();
-    Ok((
-        parts.status.as_u16(),
-        String::from_utf8_lossy(&body).into_owned(),
-    ))
-}
-
-async fn send_p2(
-    pre: ProxyPre<Host>,
-    mut store: Store<Host>,
-    request: http::Request<Body>,
-) -> Result<(u16, String)> {
-    let request = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, request)?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let out = store.data_mut().http().new_response_outparam(tx)?;
-    let proxy = pre.instantiate_async(&mut store).await?;
-    let call = tokio::spawn(async move {
-        proxy
-            .wasi_http_incoming_handler()
-            .call_handle(&mut store, request, out)
-            .await
-    });
-    let response = match rx.await {
-        Ok(response) => response.map_err(|code| anyhow::anyhow!("error code {code:?}"))?,
-        Err(_) => {
-            call.await??;
-            anyhow::bail!("the guest returned without a response");
-        }
-    };
-    let result = read(response).await?;
-    call.await??;
-    Ok(result)
-}
-
-async fn send_p3(
-    pre: ServicePre<Host>,
-    mut store: Store<Host>,
-    request: http::Request<Body>,
-) -> Result<(u16, String)> {
-    let service = pre.instantiate_async(&mut store).await?;
-    let (request, _io) =
-        wasmtime_wasi_http::p3::Request::from_http(wasmtime_wasi_http::default_hooks(), request);
-    store
-        .run_concurrent(async |accessor| {
-            let response = service
-                .handle(accessor, request)
-                .await?
-                .map_err(|code| anyhow::anyhow!("error code {code:?}"))?;
-            let response =
-                accessor.with(|mut access| response.into_http(&mut access, async { Ok(()) }))?;
-            read(response).await
-        })
-        .await?
-}
 
 /// An app: a manager and the labels its component is granted.
 struct App {
@@ -195,29 +31,20 @@ impl App {
         }
     }
 
+    /// A fresh instance's key-value state.
+    fn state(&self) -> KvState {
+        KvState::new(self.manager.clone(), self.granted.clone())
+    }
+
     /// Sends `POST <path_and_query>` with `body` to a fresh instance of the
     /// guest; returns the status and body.
     async fn send(&self, guest: &str, path_and_query: &str, body: &str) -> Result<(u16, String)> {
-        let guest = self::guest(guest)?;
-        let host = Host {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            kv: KvState::new(self.manager.clone(), self.granted.clone()),
-        };
-        let store = Store::new(engine(), host);
-        let request = request(path_and_query, body)?;
-        match guest {
-            Guest::P2(pre) => send_p2(pre, store, request).await,
-            Guest::P3(pre) => send_p3(pre, store, request).await,
-        }
+        guest::send(guest, self.state(), path_and_query, body).await
     }
 
     /// `send`, expecting `200`; returns the body.
     async fn ok(&self, guest: &str, path_and_query: &str, body: &str) -> Result<String> {
-        let (status, text) = self.send(guest, path_and_query, body).await?;
-        anyhow::ensure!(status == 200, "{path_and_query}: status {status}: {text}");
-        Ok(text)
+        guest::ok(guest, self.state(), path_and_query, body).await
     }
 }
 

@@ -4,4 +4,3 @@
 mod backends;
 mod guests;
 mod manager;
-mod redis_server;

@@ -8,7 +8,7 @@ use skiff_kv::{
     Backend, ConfigError, DefaultBackend, Error, KeyValueConfig, KeyValueManager, Store,
 };
 
-use crate::redis_server::RedisServer;
+use skiff_test_support::redis_server::RedisServer;
 
 fn config(text: &str) -> Result<KeyValueConfig, ConfigError> {
     let table: toml::Table = toml::from_str(text).expect("test TOML parses");

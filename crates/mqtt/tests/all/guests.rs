@@ -1,9 +1,13 @@
 //! The `mqtt_*` guests against a real broker.
 
-use anyhow::Result;
+use std::sync::Arc;
 
-use crate::host::{App, enc};
-use crate::mosquitto_server::{MosquittoServer, free_port};
+use anyhow::Result;
+use skiff_mqtt::MqttState;
+use skiff_outbound_networking::AllowedHosts;
+use skiff_test_support::free_port;
+use skiff_test_support::guest::{GuestApp, enc};
+use skiff_test_support::mosquitto_server::MosquittoServer;
 
 /// Fails to compile when an `mqtt_*` guest has no test here.
 macro_rules! assert_test_exists {
@@ -17,6 +21,15 @@ test_programs_artifacts::foreach_mqtt!(assert_test_exists);
 const SPIN2: &str = test_programs_artifacts::MQTT_SPIN2_COMPONENT;
 const SPIN3: &str = test_programs_artifacts::MQTT_SPIN3_COMPONENT;
 
+/// A component whose `allowed_outbound_hosts` are `allowed`, served by the
+/// shared guest host with this crate's bindings.
+fn guest_app(allowed: &[&str]) -> Result<GuestApp<MqttState>> {
+    let allowed = Arc::new(AllowedHosts::parse(allowed, &|_| None)?);
+    Ok(GuestApp::new(move || {
+        MqttState::new(allowed.clone(), "test-component".into())
+    }))
+}
+
 fn publish_url(address: &str, topic: &str, rest: &str) -> String {
     format!("/?address={}&topic={}{rest}", enc(address), enc(topic))
 }
@@ -24,7 +37,7 @@ fn publish_url(address: &str, topic: &str, rest: &str) -> String {
 /// Publishes at each QoS; the subscriber sees each message.
 async fn publishes(guest: &str) -> Result<()> {
     let broker = MosquittoServer::start()?;
-    let app = App::new(&[&broker.url()])?;
+    let app = guest_app(&[&broker.url()])?;
     let subscriber = broker.subscribe("skiff/test", None)?;
     for qos in [0u8, 1, 2] {
         let payload = format!("hello at qos {qos}");
@@ -48,7 +61,7 @@ async fn errors(guest: &str) -> Result<()> {
     let broker = MosquittoServer::start_with_user("skiff", "s3cret")?;
     let url = broker.url();
     let subscriber = broker.subscribe("t", Some(("skiff", "s3cret")))?;
-    let app = App::new(&[&url])?;
+    let app = guest_app(&[&url])?;
     // Wrong or missing credentials: the broker refuses the session.
     for login in ["", "&user=skiff&password=wrong"] {
         let text = app
@@ -68,7 +81,7 @@ async fn errors(guest: &str) -> Result<()> {
         format!("mqtt://127.0.0.1:{}", broker.port().wrapping_add(1).max(1)),
         format!("redis://127.0.0.1:{}", broker.port()),
     ] {
-        let text = App::new(&[&grant])?
+        let text = guest_app(&[&grant])?
             .ok(
                 guest,
                 &publish_url(&url, "t", "&user=skiff&password=s3cret"),
@@ -97,7 +110,7 @@ async fn errors(guest: &str) -> Result<()> {
     );
     // Granted, but nothing listens.
     let dead = format!("mqtt://127.0.0.1:{}", free_port()?);
-    let text = App::new(&[&dead])?
+    let text = guest_app(&[&dead])?
         .ok(guest, &publish_url(&dead, "t", ""), "x")
         .await?;
     assert!(

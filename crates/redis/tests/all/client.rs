@@ -4,7 +4,8 @@ use anyhow::Result;
 use skiff_outbound_networking::AllowedHosts;
 use skiff_redis::{Error, Param, RedisConnection, Reply};
 
-use crate::redis_server::{RedisServer, free_port};
+use skiff_test_support::free_port;
+use skiff_test_support::redis_server::RedisServer;
 
 fn allow(patterns: &[&str]) -> Result<AllowedHosts> {
     Ok(AllowedHosts::parse(patterns, &|_| None)?)

@@ -1,10 +1,14 @@
 //! The `redis_*` guests: every operation of both interface generations
 //! through a real Redis, grants by host and port, and the error cases.
 
-use anyhow::Result;
+use std::sync::Arc;
 
-use crate::host::{App, enc};
-use crate::redis_server::{RedisServer, free_port};
+use anyhow::Result;
+use skiff_outbound_networking::AllowedHosts;
+use skiff_redis::RedisState;
+use skiff_test_support::free_port;
+use skiff_test_support::guest::{GuestApp, enc};
+use skiff_test_support::redis_server::RedisServer;
 
 /// Fails to compile when a `redis_*` guest has no test here.
 macro_rules! assert_test_exists {
@@ -18,11 +22,20 @@ test_programs_artifacts::foreach_redis!(assert_test_exists);
 const SPIN2: &str = test_programs_artifacts::REDIS_SPIN2_COMPONENT;
 const SPIN3: &str = test_programs_artifacts::REDIS_SPIN3_COMPONENT;
 
+/// A component whose `allowed_outbound_hosts` are `allowed`, served by the
+/// shared guest host with this crate's bindings.
+fn guest_app(allowed: &[&str]) -> Result<GuestApp<RedisState>> {
+    let allowed = Arc::new(AllowedHosts::parse(allowed, &|_| None)?);
+    Ok(GuestApp::new(move || {
+        RedisState::new(allowed.clone(), "test-component".into())
+    }))
+}
+
 /// Every operation through `guest`, checked against the server itself.
 async fn every_operation(guest: &str) -> Result<()> {
     let server = RedisServer::start()?;
     let url = server.url();
-    let app = App::new(&[&url])?;
+    let app = guest_app(&[&url])?;
     let op = |op: &str, rest: &str| format!("/?address={}&op={op}{rest}", enc(&url));
     assert_eq!(app.ok(guest, &op("open", ""), "").await?, "ok");
     assert_eq!(app.ok(guest, &op("get", "&key=k"), "").await?, "none");
@@ -112,7 +125,7 @@ async fn errors(guest: &str) -> Result<()> {
         format!("redis://127.0.0.1:{}", port.wrapping_add(1).max(1)),
         format!("postgres://127.0.0.1:{port}"),
     ] {
-        let app = App::new(&[&grant])?;
+        let app = guest_app(&[&grant])?;
         assert_eq!(
             app.ok(guest, &op(&url, "set", "&key=denied"), "x").await?,
             "error: invalid-address",
@@ -120,14 +133,14 @@ async fn errors(guest: &str) -> Result<()> {
         );
     }
     assert_eq!(server.cli(&["EXISTS", "denied"])?, "0");
-    let app = App::new(&[&url])?;
+    let app = guest_app(&[&url])?;
     assert_eq!(
         app.ok(guest, &op("not a url", "open", ""), "").await?,
         "error: invalid-address"
     );
     // Granted but nothing listens.
     let dead = format!("redis://127.0.0.1:{}", free_port()?);
-    let text = App::new(&[&dead])?
+    let text = guest_app(&[&dead])?
         .ok(guest, &op(&dead, "open", ""), "")
         .await?;
     assert!(

@@ -6,13 +6,14 @@
 //! that fix, never skips it.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use tempfile::TempDir;
+
+use crate::{free_port, tempdir, wait_until_listening};
 
 const INSTALL: &str =
     "install it with `apt-get install -y mosquitto mosquitto-clients` (.ci/run does)";
@@ -39,7 +40,7 @@ impl MosquittoServer {
     }
 
     fn launch(user: Option<(&str, &str)>) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let dir = tempdir()?;
         let port = free_port()?;
         let mut config = format!("listener {port} 127.0.0.1\n");
         match user {
@@ -79,7 +80,7 @@ impl MosquittoServer {
             port,
             _dir: dir,
         };
-        server.wait_until_listening()?;
+        wait_until_listening("mosquitto", port, &mut server.child, WAIT)?;
         Ok(server)
     }
 
@@ -137,26 +138,6 @@ impl MosquittoServer {
             }
         }
     }
-
-    fn wait_until_listening(&mut self) -> Result<()> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self.child.try_wait().context("checking mosquitto")? {
-                bail!("mosquitto on port {} exited early with {status}", self.port);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "mosquitto did not listen on port {} within {WAIT:?}",
-                    self.port
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 impl Drop for MosquittoServer {
@@ -208,9 +189,4 @@ impl Drop for Subscriber {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A loopback port nothing listens on (just released by the OS).
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

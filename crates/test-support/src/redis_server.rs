@@ -1,16 +1,18 @@
 //! A throwaway `redis-server` on a free loopback port, and `redis-cli` to look
-//! inside it (a copy of `crates/cli/tests/all/redis_server.rs`).
+//! inside it or watch a channel.
 //!
 //! Both binaries come from Debian's `redis-server` package, which `.ci/run`
 //! installs; a missing binary fails the test with that fix, never skips it.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Result, anyhow, ensure};
 use tempfile::TempDir;
+
+use crate::{free_port, tempdir, wait_until_listening};
 
 const INSTALL: &str = "install it with `apt-get install -y redis-server` (.ci/run does)";
 
@@ -27,7 +29,7 @@ impl RedisServer {
         let mut server = RedisServer {
             child: None,
             port: free_port()?,
-            dir: tempfile::tempdir()?,
+            dir: tempdir()?,
         };
         server.restart()?;
         Ok(server)
@@ -57,7 +59,8 @@ impl RedisServer {
         self.stop()?;
         let child = spawn(self.port, self.dir.path())?;
         self.child = Some(child);
-        wait_until_listening(self.port, self.child.as_mut().unwrap())
+        let child = self.child.as_mut().expect("just started");
+        wait_until_listening("redis-server", self.port, child, Duration::from_secs(20))
     }
 
     /// `redis-cli -p PORT ARGS…`, its output trimmed.
@@ -85,11 +88,6 @@ impl Drop for RedisServer {
     }
 }
 
-/// A loopback port nothing listens on (just released by the OS).
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn spawn(port: u16, dir: &Path) -> Result<Child> {
     let port = port.to_string();
     Command::new("redis-server")
@@ -106,23 +104,6 @@ fn spawn(port: u16, dir: &Path) -> Result<Child> {
         })
 }
 
-fn wait_until_listening(port: u16, child: &mut Child) -> Result<()> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
-        }
-        if let Some(status) = child.try_wait().context("checking redis-server")? {
-            bail!("redis-server on port {port} exited early with {status}");
-        }
-        if Instant::now() > deadline {
-            bail!("redis-server did not listen on port {port} within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// A `redis-cli SUBSCRIBE` running in the background; killed on drop.
 pub struct Subscriber {
     child: Child,
@@ -133,7 +114,6 @@ impl RedisServer {
     /// Subscribes to `channel` with `redis-cli`; returns once the server has
     /// confirmed the subscription.
     pub fn subscribe(&self, channel: &str) -> Result<Subscriber> {
-        use std::io::BufRead;
         let mut child = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["SUBSCRIBE", channel])

@@ -1,0 +1,79 @@
+//! What Skiff's integration tests share, so each crate's `tests/all` holds
+//! only its tests:
+//!
+//! - [`redis_server`], [`mosquitto_server`], [`pg_server`]: a throwaway
+//!   `redis-server`, `mosquitto` or PostgreSQL on a free loopback port (Debian binaries that `.ci/run`
+//!   installs; a missing one fails the test with the fix, never skips it);
+//! - [`guest`]: an in-process host that pre-instantiates a guest component
+//!   once per test binary and sends it HTTP requests, each to a fresh
+//!   instance, as `skiff up` does — WASI 0.2 and 0.3, `wasi:http`
+//!   `incoming-handler@0.2` and `handler@0.3`, plus the capabilities a test
+//!   adds ([`guest::Capability`]).
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use skiff_test_support::guest::{GuestApp, NoCapability};
+//! use skiff_test_support::redis_server::RedisServer;
+//!
+//! let redis = RedisServer::start()?;
+//! let app = GuestApp::new(|| NoCapability);
+//! let (status, body) = app.send("hello.wasm", "/?op=get", "").await?;
+//! # let _ = (redis.url(), status, body);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A dev-dependency only (`publish = false`).
+
+#![deny(missing_docs)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+pub mod guest;
+pub mod mosquitto_server;
+pub mod pg_server;
+pub mod redis_server;
+
+/// A loopback port nothing listens on (just released by the OS).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A fresh temporary directory (`skiff-test-…`), removed on drop.
+pub fn tempdir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("skiff-test-")
+        .tempdir()
+        .context("could not create a temporary directory")
+}
+
+/// Waits until something accepts connections on loopback `port`, failing if
+/// `child` (the server, called `name` in errors) exits first or `within` passes.
+pub fn wait_until_listening(
+    name: &str,
+    port: u16,
+    child: &mut Child,
+    within: Duration,
+) -> Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + within;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("checking {name}"))?
+        {
+            bail!("{name} on port {port} exited early with {status}");
+        }
+        if Instant::now() > deadline {
+            bail!("{name} did not listen on port {port} within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
