@@ -16,15 +16,21 @@ pub struct CompileArgs {
 }
 
 /// Compiles `args.file` into the cache and reports where it went.
+///
+/// The code is made for the engine `skiff up` builds for an app of this
+/// component: with concurrency support only if it uses an interface of `async
+/// func`s ([`skiff_engine::needs_concurrency`]). (In an app where another
+/// component needs it, a component that does not is compiled again.)
 pub fn compile(args: CompileArgs) -> Result<()> {
-    let engine = SkiffEngine::new(EngineOptions {
-        pooling: false,
-        ..EngineOptions::default()
-    })?;
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("could not read `{}`", args.file.display()))?;
     skiff_engine::detect_kind(&bytes)
         .with_context(|| format!("`{}` is not a WebAssembly file", args.file.display()))?;
+    let engine = SkiffEngine::new(EngineOptions {
+        pooling: false,
+        concurrency: skiff_engine::needs_concurrency(&bytes),
+        ..EngineOptions::default()
+    })?;
     let cache = engine
         .cache()
         .context("no cache directory: set SKIFF_CACHE_DIR, XDG_CACHE_HOME or HOME")?;

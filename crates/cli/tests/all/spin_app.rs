@@ -14,12 +14,14 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use test_programs_artifacts::{
     HTTP_OUTBOUND_COMPONENT, KV_SPIN2_COMPONENT, MQTT_SPIN2_COMPONENT, REDIS_SPIN2_COMPONENT,
-    SPIN_RAW2_COMPONENT, SQL_SQLITE2_COMPONENT, SQL_SQLITE3_COMPONENT, TRIGGER_REDIS_COMPONENT,
+    SPIN_RAW2_COMPONENT, SQL_PG2_COMPONENT, SQL_PG3_COMPONENT, SQL_SQLITE2_COMPONENT,
+    SQL_SQLITE3_COMPONENT, TRIGGER_REDIS_COMPONENT,
 };
 
 use crate::harness::{AppDir, Server, full, get, post, shared_cache, toml_path};
 use crate::mosquitto_server::MosquittoServer;
 use crate::outbound_redis::enc;
+use crate::pg_server::PgServer;
 use crate::redis_server::{RedisServer, free_port};
 
 /// A spin.toml with `[application]` named `name`, then `rest`.
@@ -194,13 +196,16 @@ pub(crate) async fn spin_raw2() -> Result<()> {
     Ok(())
 }
 
-/// Outbound HTTP, Redis and MQTT from a Spin app: each granted by its scheme
-/// (Redis through a `{{ variable }}` template and a CIDR range) and refused,
-/// with the interface's own error, on a host, port or scheme not granted.
+/// Outbound HTTP, Redis, MQTT and PostgreSQL from a Spin app: each granted by
+/// its scheme (Redis through a `{{ variable }}` template and a CIDR range) and
+/// refused, with the interface's own error, on a host, port or scheme not granted.
 #[tokio::test(flavor = "multi_thread")]
 async fn spin_outbound_grants() -> Result<()> {
     let redis = RedisServer::start()?;
     let broker = MosquittoServer::start()?;
+    let pg = PgServer::shared()?;
+    let pg_url = pg.database().await?;
+    let pg_address = pg.address();
     let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let up_port = upstream.local_addr()?.port();
     tokio::spawn(async move {
@@ -262,6 +267,21 @@ async fn spin_outbound_grants() -> Result<()> {
                     MQTT_SPIN2_COMPONENT,
                     &allowed(&["mqtt://10.1.2.3:1883".to_string()]),
                 ),
+                component(
+                    "pg2",
+                    SQL_PG2_COMPONENT,
+                    &allowed(&[format!("postgres://{pg_address}")]),
+                ),
+                component(
+                    "pg3",
+                    SQL_PG3_COMPONENT,
+                    &allowed(&[format!("postgres://{pg_address}")]),
+                ),
+                component(
+                    "pg-no",
+                    SQL_PG2_COMPONENT,
+                    &allowed(&["postgres://127.0.0.1:1".to_string()]),
+                ),
             ]
             .concat()
         ),
@@ -316,6 +336,37 @@ async fn spin_outbound_grants() -> Result<()> {
     );
     assert_eq!(ask(&server, &mqtt("mqtt-ok"), Some("granted")).await?, "ok");
     assert_eq!(subscriber.next_message()?, (1, "granted".to_string()));
+
+    // PostgreSQL: fermyon:spin/postgres@2 writes, spin:postgres@3 reads.
+    let pg = |component: &str, op: &str, params: &str| {
+        format!("/{component}/?db={}&op={op}{params}", enc(&pg_url))
+    };
+    assert_eq!(
+        ask(
+            &server,
+            &pg("pg2", "script", ""),
+            Some("CREATE TABLE notes (body text);\nINSERT INTO notes VALUES ('from spin2')")
+        )
+        .await?,
+        "ok"
+    );
+    assert_eq!(
+        ask(
+            &server,
+            &pg("pg3", "query", "&p=text:from%20spin2"),
+            Some("SELECT body FROM notes WHERE body = $1")
+        )
+        .await?,
+        r#"{"columns":["body"],"types":["str"],"rows":[["from spin2"]]}"#
+    );
+    let refused = ask(&server, &pg("pg-no", "query", ""), Some("SELECT 1")).await?;
+    assert_eq!(
+        refused,
+        format!(
+            "error: connection-failed: `postgres://{pg_address}` is not allowed: add \
+             `postgres://{pg_address}` to `allowed_outbound_hosts`"
+        )
+    );
     Ok(())
 }
 
