@@ -225,6 +225,48 @@ async fn kv_counter_counts_on_redis_from_a_runtime_config() -> Result<()> {
     Ok(())
 }
 
+/// Redis stopped under the served example: the guest gets the interface's
+/// error and the client a `500` whose body names the store and the Redis
+/// server; once Redis is back, counting resumes with no restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn kv_counter_reports_redis_down_then_recovers() -> Result<()> {
+    let mut redis = RedisServer::start()?;
+    let config_dir = tempdir()?;
+    let config = config_dir.path().join("runtime-config.toml");
+    std::fs::write(&config, redis_runtime_config(&redis)?)?;
+    let config_arg = config.to_str().context("a UTF-8 temporary path")?;
+    let served = Served::start("kv-counter", &["--runtime-config", config_arg])?;
+    assert_eq!(get_ok(&served, "/").await?, viewed(1));
+
+    redis.stop()?;
+    let resp = get(&served.url("/")).await?;
+    resp.assert_status(500);
+    let body = resp.text();
+    assert!(
+        body.starts_with("key-value store `default` failed: ") && body.contains(&redis.address()),
+        "{body}"
+    );
+
+    redis.restart()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp = get(&served.url("/")).await?;
+        if resp.status == 200 {
+            // Redis came back empty (no persistence): counting starts over.
+            assert_eq!(resp.text(), viewed(1));
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "still {} after Redis came back: {}",
+            resp.status,
+            resp.text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kv_counter_switches_to_redis_live() -> Result<()> {
     let redis = RedisServer::start()?;

@@ -11,16 +11,7 @@ use crate::harness::{AppDir, Server, full, post, shared_cache, toml_path};
 use crate::redis_server::{RedisServer, free_port};
 
 /// Percent-encodes a query value.
-pub fn enc(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use skiff_test_support::guest::enc;
 
 /// One `[[trigger.http]]` at `/ID` running `source` as component `ID`,
 /// granted `allowed`.
