@@ -22,7 +22,8 @@ use anyhow::{Context, Result, bail, ensure};
 use tempfile::TempDir;
 
 use crate::harness::{
-    Response, Server, empty, finish_within, full, get, post, send, skiff_command, tempdir,
+    Response, Server, empty, finish_within, full, get, post, replace_file, send, skiff_command,
+    tempdir,
 };
 use crate::redis_server::RedisServer;
 
@@ -153,13 +154,6 @@ async fn get_ok(served: &Served, path: &str) -> Result<String> {
 /// kv-counter's answer to the `n`th view.
 fn viewed(n: u64) -> String {
     format!("Hello! This page has been viewed {n} times.\n")
-}
-
-/// Writes `text` to `path` as a safe editor does: a new file renamed over it.
-fn replace_file(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("new");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming over {}", path.display()))
 }
 
 /// A runtime config for `redis`: the example's `runtime-config.redis.toml`

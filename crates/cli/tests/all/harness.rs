@@ -46,6 +46,14 @@ pub fn toml_path(path: impl AsRef<Path>) -> String {
     format!("'{path}'")
 }
 
+/// Writes `text` to `path` as editors that save safely do: a new file renamed
+/// over the old one, so a watcher never reads half a file.
+pub fn replace_file(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("toml.new");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming over {}", path.display()))
+}
+
 /// A fresh temporary directory.
 pub fn tempdir() -> Result<TempDir> {
     tempfile::Builder::new()

@@ -19,11 +19,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use test_programs_artifacts::{KV_SPIN2_COMPONENT, KV_SPIN3_COMPONENT, KV_WASI_COMPONENT};
 
 use crate::harness::{
-    AppDir, Connection, Server, full, get, post, shared_cache, tempdir, toml_path, up_fails,
+    AppDir, Connection, Server, full, get, post, replace_file, shared_cache, tempdir, toml_path,
+    up_fails,
 };
 use crate::redis_server::{RedisServer, free_port};
 
@@ -84,14 +85,6 @@ async fn tell(server: &Server, path: &str, body: &str) -> Result<String> {
         resp.text()
     );
     Ok(resp.text())
-}
-
-/// Writes `text` to `path` as editors that save safely do: a new file renamed
-/// over the old one, so the watcher never reads half a file.
-fn replace_file(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("toml.new");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming over {}", path.display()))
 }
 
 /// `[key_value_store.LABEL]` sections putting `labels` on a Redis server.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Result;
 use test_programs_artifacts::HTTP_OUTBOUND_COMPONENT;
 
-use crate::harness::{AppDir, Server, get, shared_cache, toml_path};
+use crate::harness::{AppDir, Server, get, replace_file, shared_cache, toml_path};
 
 /// How long a reload may take to show.
 const EFFECT_BOUND: Duration = Duration::from_secs(15);
@@ -90,7 +90,7 @@ fn answer(mut stream: std::net::TcpStream, slow: &Slow) {
 
 /// A `fetch` component granted the upstream, served with `runtime_config`.
 struct App {
-    dir: AppDir,
+    _dir: AppDir,
     rc: std::path::PathBuf,
     server: Server,
     port: u16,
@@ -111,7 +111,7 @@ impl App {
             cmd.arg("--runtime-config").arg(&rc);
         })?;
         Ok(App {
-            dir,
+            _dir: dir,
             rc,
             server,
             port,
@@ -131,9 +131,7 @@ impl App {
 
     /// Replaces the runtime config the way a safe-saving editor does.
     fn rewrite(&self, text: &str) -> Result<()> {
-        let tmp = self.dir.write("runtime-config.toml.new", text)?;
-        std::fs::rename(tmp, &self.rc)?;
-        Ok(())
+        replace_file(&self.rc, text)
     }
 }
 

@@ -23,6 +23,7 @@ use crate::mosquitto_server::MosquittoServer;
 use crate::outbound_redis::enc;
 use crate::pg_server::PgServer;
 use crate::redis_server::{RedisServer, free_port};
+use crate::trigger_redis::{wait_received, wait_subscribed};
 
 /// A spin.toml with `[application]` named `name`, then `rest`.
 fn spin_toml(name: &str, rest: &str) -> String {
@@ -391,30 +392,10 @@ async fn spin_redis_trigger() -> Result<()> {
     let app = AppDir::new()?;
     app.write("spin.toml", manifest)?;
     let _server = Server::start_triggers_only(app.path(), shared_cache()?)?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let subs = redis.cli(&["PUBSUB", "NUMSUB", "spin-messages"])?;
-        if subs.lines().nth(1) == Some("1") {
-            break;
-        }
-        ensure!(std::time::Instant::now() < deadline, "never subscribed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_subscribed(&redis, "spin-messages", 1)?;
     for message in ["alpha", "beta"] {
         redis.cli(&["PUBLISH", "spin-messages", message])?;
     }
-    loop {
-        let mut got: Vec<String> = redis
-            .cli(&["LRANGE", "received", "0", "-1"])?
-            .lines()
-            .map(String::from)
-            .collect();
-        got.sort();
-        if got == ["alpha", "beta"] {
-            break;
-        }
-        ensure!(std::time::Instant::now() < deadline, "deliveries: {got:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(wait_received(&redis, 2)?, ["alpha", "beta"]);
     Ok(())
 }

@@ -313,8 +313,7 @@ async fn postgres_down_and_back() -> Result<()> {
                 assert_eq!(rows, r#"{"columns":["v"],"rows":[[7]]}"#);
                 break;
             }
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
+            Err(_) if std::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) => return Err(e.context("PostgreSQL came back but the app still fails")),

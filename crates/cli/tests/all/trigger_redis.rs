@@ -35,7 +35,7 @@ fn wait_until<T>(what: &str, mut check: impl FnMut() -> Result<Option<T>>) -> Re
 }
 
 /// Waits until `channel` has `n` subscribers on `redis`.
-fn wait_subscribed(redis: &RedisServer, channel: &str, n: usize) -> Result<()> {
+pub(crate) fn wait_subscribed(redis: &RedisServer, channel: &str, n: usize) -> Result<()> {
     wait_until(&format!("{n} subscription(s) to `{channel}`"), || {
         let out = redis.cli(&["PUBSUB", "NUMSUB", channel])?;
         Ok((out.lines().nth(1) == Some(&n.to_string())).then_some(()))
@@ -44,7 +44,7 @@ fn wait_subscribed(redis: &RedisServer, channel: &str, n: usize) -> Result<()> {
 
 /// Waits until the list `received` holds `n` entries; returns them sorted
 /// (messages are handled concurrently, so their order is not kept).
-fn wait_received(redis: &RedisServer, n: usize) -> Result<Vec<String>> {
+pub(crate) fn wait_received(redis: &RedisServer, n: usize) -> Result<Vec<String>> {
     wait_until(&format!("{n} deliveries"), || {
         let out = redis.cli(&["LRANGE", "received", "0", "-1"])?;
         let mut items: Vec<String> = out.lines().map(String::from).collect();

@@ -15,7 +15,9 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use test_programs_artifacts::{VARS_SPIN2_COMPONENT, VARS_SPIN3_COMPONENT, VARS_WASI_COMPONENT};
 
-use crate::harness::{AppDir, Response, Server, get, shared_cache, toml_path, up_fails};
+use crate::harness::{
+    AppDir, Response, Server, get, replace_file, shared_cache, toml_path, up_fails,
+};
 
 /// The environment variables the tests set, cleared from every server they do
 /// not set them for, so the test runner's own environment cannot leak in.
@@ -262,11 +264,7 @@ async fn providers_reload_live() -> Result<()> {
     let server = start(&dir, &[], Some(&config("first")))?;
     assert_eq!(value(&server, "spin2", "message").await?, "first!");
     let rc = dir.path().join("runtime-config.toml");
-    let replace = |text: &str| -> Result<()> {
-        let tmp = dir.write("runtime-config.toml.new", text)?;
-        std::fs::rename(tmp, &rc)?;
-        Ok(())
-    };
+    let replace = |text: &str| replace_file(&rc, text);
 
     replace(&config("second"))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
