@@ -43,6 +43,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    skiff_engine::disable_transparent_huge_pages();
     quiet_library_backtraces();
     init_logging();
     let cli = Cli::parse();

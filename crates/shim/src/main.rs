@@ -7,5 +7,6 @@ use containerd_shim_skiff::SkiffShim;
 use containerd_shim_wasm::shim::Cli as _;
 
 fn main() {
+    skiff_engine::disable_transparent_huge_pages();
     SkiffShim::run(None);
 }
