@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub max_instances: u32,
     /// Print the `Serving http://…` banner and route table on stdout.
     pub banner: bool,
+    /// Where to serve `GET /metrics` (Prometheus text format), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ServeConfig {
@@ -57,6 +59,7 @@ impl ServeConfig {
             cache_dir: skiff_engine::default_cache_dir(),
             max_instances: 1000,
             banner: true,
+            metrics: None,
         }
     }
 }
@@ -107,6 +110,7 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
         cache_dir,
         max_instances,
         banner,
+        metrics,
     } = config;
     let runtime_config = match &runtime_config_path {
         Some(path) => RuntimeConfig::load(path)?,
@@ -198,10 +202,29 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let metrics = match metrics {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("could not listen for metrics on {at}"))?;
+            let at = listener.local_addr()?;
+            let task = tokio::spawn(skiff_trigger_http::serve_metrics(
+                http.clone(),
+                listener,
+                std::future::pending(),
+            ));
+            Some((at, task))
+        }
+        None => None,
+    };
+    let metrics_at = metrics.as_ref().map(|(at, _)| *at);
     if banner {
-        print_banner(addr, &http);
+        print_banner(addr, &http, metrics_at);
     } else {
         tracing::info!("serving http://{addr}");
+        if let Some(at) = metrics_at {
+            tracing::info!("metrics at http://{at}/metrics");
+        }
     }
     let served = skiff_trigger_http::serve(
         http,
@@ -212,6 +235,9 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
         },
     )
     .await;
+    if let Some((_, task)) = metrics {
+        task.abort();
+    }
     let _ = redis_task.await;
     served
 }
@@ -221,8 +247,11 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
 /// concurrency support on every host call. A file that cannot be read counts
 /// as needing it; loading it reports the error.
 pub fn needs_concurrency(app: &App) -> bool {
-    app.components.values().any(|c| {
-        std::fs::read(&c.source).map_or(true, |bytes| skiff_engine::needs_concurrency(&bytes))
+    // Each file once: an app may route many components to one source.
+    let sources: std::collections::BTreeSet<_> =
+        app.components.values().map(|c| &c.source).collect();
+    sources.into_iter().any(|source| {
+        std::fs::read(source).map_or(true, |bytes| skiff_engine::needs_concurrency(&bytes))
     })
 }
 
@@ -302,9 +331,12 @@ fn report_loads(http: &HttpApp) {
     }
 }
 
-fn print_banner(addr: SocketAddr, app: &HttpApp) {
+fn print_banner(addr: SocketAddr, app: &HttpApp, metrics: Option<SocketAddr>) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "Serving http://{addr}");
+    if let Some(at) = metrics {
+        let _ = writeln!(out, "Metrics http://{at}/metrics");
+    }
     let routes = app.routes();
     let width = routes.iter().map(|(r, _)| r.len()).max().unwrap_or(0);
     let _ = writeln!(out, "Routes:");

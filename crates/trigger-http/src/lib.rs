@@ -14,6 +14,7 @@
 pub mod body;
 mod files;
 mod local;
+pub mod metrics;
 mod p3;
 pub mod router;
 mod server;
@@ -22,7 +23,7 @@ pub mod spin_headers;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -36,9 +37,10 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::body::{LimitedBody, text_response};
+use crate::metrics::ComponentMetrics;
 use crate::router::Router;
 
-pub use server::{ServeOptions, serve};
+pub use server::{ServeOptions, serve, serve_metrics};
 
 /// Options for loading an app.
 #[derive(Clone)]
@@ -71,6 +73,7 @@ struct HttpComponent {
     config: InstanceConfig,
     limits: Limits,
     concurrency: Option<Arc<Semaphore>>,
+    metrics: Arc<ComponentMetrics>,
 }
 
 /// What loading one component did, for the start-up report.
@@ -94,6 +97,8 @@ pub struct HttpApp {
     /// The first route of each component and its Spin header values (for chained requests).
     component_routes: Vec<(skiff_manifest::Route, spin_headers::RouteHeaders)>,
     reports: Vec<ComponentReport>,
+    /// Requests that matched no route.
+    unrouted: AtomicU64,
 }
 
 impl HttpApp {
@@ -175,6 +180,7 @@ impl HttpApp {
                             .limits
                             .max_concurrency
                             .map(|n| Arc::new(Semaphore::new(n as usize))),
+                        metrics: Arc::default(),
                     });
                     index.insert(trigger.component.clone(), components.len() - 1);
                     components.len() - 1
@@ -189,6 +195,7 @@ impl HttpApp {
             by_id: index,
             component_routes,
             reports,
+            unrouted: AtomicU64::new(0),
         });
         local.set(&app);
         Ok(app)
@@ -205,6 +212,19 @@ impl HttpApp {
     /// How each component was loaded.
     pub fn reports(&self) -> &[ComponentReport] {
         &self.reports
+    }
+
+    /// Component `id`'s request metrics (`None`: no such HTTP component).
+    pub fn metrics(&self, id: &str) -> Option<&ComponentMetrics> {
+        self.by_id.get(id).map(|&i| &*self.components[i].metrics)
+    }
+
+    /// Every component's request metrics, in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        metrics::render(
+            self.components.iter().map(|c| (&*c.id, &*c.metrics)),
+            self.unrouted.load(Ordering::Relaxed),
+        )
     }
 
     /// Serves one request: route, limits, a fresh instance, and the guest's response.
@@ -244,6 +264,7 @@ impl HttpApp {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let Some(m) = self.router.route(req.uri().path()) else {
+            self.unrouted.fetch_add(1, Ordering::Relaxed);
             return text_response(http::StatusCode::NOT_FOUND, "Not Found");
         };
         spin_headers::set(&mut req, &m, client);
@@ -288,7 +309,26 @@ impl HttpApp {
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let started = Instant::now();
         let component = &self.components[index];
+        let resp = self.respond(component, req, client, drive, started).await;
+        component.metrics.response_head.observe(started.elapsed());
+        component.metrics.count_response(resp.status());
+        resp
+    }
+
+    async fn respond<B>(
+        &self,
+        component: &HttpComponent,
+        req: http::Request<B>,
+        client: SocketAddr,
+        drive: Drive,
+        started: Instant,
+    ) -> http::Response<HyperOutgoingBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let permit = match acquire(component) {
             Ok(permit) => permit,
             Err(()) => return busy(component),
@@ -300,7 +340,7 @@ impl HttpApp {
         }
         let exceeded = Arc::new(AtomicBool::new(false));
         let req = req.map(|b| LimitedBody::new(b, component.limits.max_body, exceeded.clone()));
-        let result = self.run_guest(component, req, permit, drive).await;
+        let result = self.run_guest(component, req, permit, drive, started).await;
         if exceeded.load(Ordering::Acquire) {
             return too_large(component);
         }
@@ -316,13 +356,18 @@ impl HttpApp {
         req: http::Request<LimitedBody<B>>,
         permit: Option<OwnedSemaphorePermit>,
         drive: Drive,
+        started: Instant,
     ) -> Result<http::Response<HyperOutgoingBody>, Failure>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let timeout = component.limits.timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::from_std(started) + timeout;
+        let ready = InstanceReady {
+            metrics: component.metrics.clone(),
+            since: Instant::now(),
+        };
         let mut store = component
             .config
             .new_store(self.engine.engine(), Some(timeout))
@@ -349,6 +394,7 @@ impl HttpApp {
                             .instantiate_async(&mut store)
                             .await
                             .map_err(Failure::Instantiate)?;
+                        ready.record();
                         proxy
                             .wasi_http_incoming_handler()
                             .call_handle(&mut store, req, out)
@@ -363,7 +409,9 @@ impl HttpApp {
             }
             Handler::P3(pre) => Box::pin(async move {
                 let _permit = permit;
-                match tokio::time::timeout_at(deadline, p3::handle(pre, store, req, tx)).await {
+                match tokio::time::timeout_at(deadline, p3::handle(pre, store, req, tx, ready))
+                    .await
+                {
                     Ok(result) => result,
                     Err(_) => Err(Failure::Timeout(timeout)),
                 }
@@ -415,6 +463,19 @@ impl HttpApp {
                 Err(join) => Err(Failure::Host(anyhow::anyhow!("guest task failed: {join}"))),
             },
         }
+    }
+}
+
+/// Records a request's instantiation time (store creation included) once its
+/// instance is ready.
+struct InstanceReady {
+    metrics: Arc<ComponentMetrics>,
+    since: Instant,
+}
+
+impl InstanceReady {
+    fn record(self) {
+        self.metrics.instantiation.observe(self.since.elapsed());
     }
 }
 

@@ -29,6 +29,7 @@ pub(crate) async fn handle<B>(
             wasmtime_wasi_http::p2::bindings::http::types::ErrorCode,
         >,
     >,
+    ready: crate::InstanceReady,
 ) -> Result<(), Failure>
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -38,6 +39,7 @@ where
         .instantiate_async(&mut store)
         .await
         .map_err(Failure::Instantiate)?;
+    ready.record();
     let (request, request_io) =
         wasmtime_wasi_http::p3::Request::from_http(store.data_mut().http().hooks, req);
     store

@@ -86,3 +86,57 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// Serves `GET /metrics` (the app's [`HttpApp::render_metrics`], Prometheus text
+/// format) on `listener` until `shutdown` resolves; any other path is a 404.
+/// A listener of its own, so metrics never share a port, or a route, with the app.
+pub async fn serve_metrics(
+    app: Arc<HttpApp>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    tracing::warn!("metrics: accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move {
+                    let resp = if req.uri().path() == "/metrics" {
+                        let mut resp =
+                            crate::body::text_response(http::StatusCode::OK, app.render_metrics());
+                        resp.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static(
+                                "text/plain; version=0.0.4; charset=utf-8",
+                            ),
+                        );
+                        resp
+                    } else {
+                        crate::body::text_response(
+                            http::StatusCode::NOT_FOUND,
+                            "Not Found: metrics are at /metrics",
+                        )
+                    };
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(err) = conn.await {
+                tracing::debug!("metrics connection ended with an error: {err}");
+            }
+        });
+    }
+}

@@ -47,6 +47,11 @@ pub struct UpArgs {
     /// Size of the instance pool (instances alive at once across all components).
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
+    /// Serve per-component metrics (instantiation and response-head time
+    /// histograms, responses by status class) in the Prometheus text format at
+    /// `http://ADDR/metrics`, on a listener of its own.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Loads, then serves until SIGINT/SIGTERM.
@@ -63,6 +68,7 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
         shutdown_grace: args.shutdown_grace,
         cache_dir: super::cache_dir(args.no_cache),
         max_instances: args.max_instances,
+        metrics: args.metrics,
         ..ServeConfig::new(app, args.listen)
     };
     // Listen for SIGINT/SIGTERM before the (possibly slow) load, so a stop

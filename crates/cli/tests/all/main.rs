@@ -45,6 +45,7 @@ mod harness;
 mod http;
 mod kv;
 mod manifest;
+mod metrics;
 mod mosquitto_server;
 mod mqtt;
 mod oci;

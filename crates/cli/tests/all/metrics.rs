@@ -1,0 +1,203 @@
+//! `skiff up --metrics ADDR`: per-component instantiation and response-head
+//! histograms and response counts, in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use test_programs_artifacts::{HTTP_HELLO_COMPONENT, HTTP_TRAP_COMPONENT, KV_SPIN3_COMPONENT};
+
+use crate::harness::{AppDir, Server, get, shared_cache, toml_path, up_fails};
+use crate::redis_server::free_port;
+
+/// hello (WASI 0.2) at `/hello`, trap at `/trap`, and `kv_spin3` (a WASI 0.3
+/// handler, instantiated through the other path) at `/kv`.
+fn app() -> Result<AppDir> {
+    let component = |route: &str, id: &str, source: &str, extra: &str| {
+        format!(
+            "[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n[component.{id}]\nsource = {}\n{extra}\n",
+            toml_path(source)
+        )
+    };
+    AppDir::with_manifest(
+        &[
+            component("/hello", "hello", HTTP_HELLO_COMPONENT, ""),
+            component("/trap", "trap", HTTP_TRAP_COMPONENT, ""),
+            component(
+                "/kv",
+                "kv",
+                KV_SPIN3_COMPONENT,
+                "key_value_stores = [\"default\"]",
+            ),
+        ]
+        .concat(),
+    )
+}
+
+/// Sample lines of a Prometheus text exposition: `name{labels}` → value.
+fn samples(text: &str) -> Result<BTreeMap<String, f64>> {
+    text.lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (series, value) = line
+                .rsplit_once(' ')
+                .with_context(|| format!("not a sample line: `{line}`"))?;
+            let value = value
+                .parse()
+                .with_context(|| format!("bad value in `{line}`"))?;
+            Ok((series.to_string(), value))
+        })
+        .collect()
+}
+
+/// Checks one component's histogram `name`: buckets cumulative and ending at
+/// `count`, a positive sum when anything was observed.
+fn check_histogram(
+    samples: &BTreeMap<String, f64>,
+    name: &str,
+    component: &str,
+    count: f64,
+) -> Result<()> {
+    let prefix = format!("{name}_bucket{{component=\"{component}\",le=\"");
+    let buckets: Vec<(String, f64)> = samples
+        .iter()
+        .filter(|(series, _)| series.starts_with(&prefix))
+        .map(|(series, value)| {
+            (
+                series[prefix.len()..].trim_end_matches("\"}").to_string(),
+                *value,
+            )
+        })
+        .collect();
+    ensure!(buckets.len() > 20, "{name} for {component}: {buckets:?}");
+    // Bucket order in the map is textual; order them by bound.
+    let mut ordered: Vec<(f64, f64)> = buckets
+        .iter()
+        .map(|(le, v)| {
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap()
+            };
+            (bound, *v)
+        })
+        .collect();
+    ordered.sort_by(|a, b| a.0.total_cmp(&b.0));
+    ensure!(
+        ordered.windows(2).all(|w| w[0].1 <= w[1].1),
+        "{name} buckets for {component} are not cumulative: {ordered:?}"
+    );
+    ensure!(
+        ordered.first().unwrap().0 <= 1e-6,
+        "the finest bound is 1 µs"
+    );
+    ensure!(
+        ordered.last() == Some(&(f64::INFINITY, count)),
+        "{name} +Inf bucket for {component}: {ordered:?}, expected {count}"
+    );
+    let get = |suffix: &str| samples.get(&format!("{name}_{suffix}{{component=\"{component}\"}}"));
+    ensure!(get("count") == Some(&count), "{name}_count for {component}");
+    let sum = *get("sum").context("no sum")?;
+    ensure!(
+        if count > 0.0 {
+            sum > 0.0 && sum < count * 10.0
+        } else {
+            sum == 0.0
+        },
+        "{name}_sum for {component}: {sum}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_instantiations_and_responses() -> Result<()> {
+    let dir = app()?;
+    let port = free_port()?;
+    let at = format!("127.0.0.1:{port}");
+    let server = Server::start_with(dir.path(), shared_cache()?, |cmd| {
+        cmd.args(["--metrics", &at]);
+    })?;
+    server.stdout().wait_for(
+        &format!("Metrics http://{at}/metrics"),
+        Duration::from_secs(10),
+    )?;
+    let metrics_url = format!("http://{at}/metrics");
+
+    // Nothing served yet: every series is there, at zero.
+    let before = get(&metrics_url).await?;
+    before.assert_status(200);
+    let content_type = before.headers[http::header::CONTENT_TYPE].to_str()?;
+    ensure!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let before = samples(&before.text())?;
+    for id in ["hello", "trap", "kv"] {
+        check_histogram(&before, "skiff_instantiation_seconds", id, 0.0)?;
+        check_histogram(&before, "skiff_http_response_head_seconds", id, 0.0)?;
+    }
+
+    for _ in 0..5 {
+        get(&server.url("/hello")).await?.assert_status(200);
+    }
+    for _ in 0..2 {
+        get(&server.url("/trap")).await?.assert_status(500);
+    }
+    let kv = get(&server.url("/kv?store=default&op=get&key=absent")).await?;
+    kv.assert_status(200);
+    ensure!(kv.text() == "none", "{}", kv.text());
+    // No route: counted by the host, not against a component. The app's port
+    // has no `/metrics` of its own.
+    get(&server.url("/nowhere")).await?.assert_status(404);
+    get(&server.url("/metrics")).await?.assert_status(404);
+    get(&format!("http://{at}/other")).await?.assert_status(404);
+
+    let text = get(&metrics_url).await?.text();
+    let after = samples(&text)?;
+    for (id, served) in [("hello", 5.0), ("trap", 2.0), ("kv", 1.0)] {
+        // The trap guest instantiates fine; it fails in `handle`.
+        check_histogram(&after, "skiff_instantiation_seconds", id, served)?;
+        check_histogram(&after, "skiff_http_response_head_seconds", id, served)?;
+    }
+    let responses = |id: &str, class: &str| {
+        after
+            .get(&format!(
+                "skiff_http_responses_total{{component=\"{id}\",class=\"{class}\"}}"
+            ))
+            .copied()
+    };
+    for (id, class, n) in [
+        ("hello", "2xx", 5.0),
+        ("hello", "5xx", 0.0),
+        ("trap", "2xx", 0.0),
+        ("trap", "5xx", 2.0),
+        ("kv", "2xx", 1.0),
+        ("kv", "4xx", 0.0),
+    ] {
+        ensure!(responses(id, class) == Some(n), "{id} {class}: {text}");
+    }
+    ensure!(
+        after.get("skiff_http_unrouted_requests_total") == Some(&2.0),
+        "{text}"
+    );
+    // A fresh instance is ready in microseconds, well inside a request's time
+    // to its response head.
+    let sum = |name: &str| after[&format!("{name}_sum{{component=\"hello\"}}")];
+    ensure!(
+        sum("skiff_instantiation_seconds") < sum("skiff_http_response_head_seconds"),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn metrics_address_in_use_is_a_clear_error() -> Result<()> {
+    let dir = app()?;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let at = taken.local_addr()?.to_string();
+    up_fails(dir.path(), shared_cache()?, |cmd| {
+        cmd.args(["--metrics", &at]);
+    })?
+    .assert_stderr_contains(&format!("could not listen for metrics on {at}"));
+    Ok(())
+}
