@@ -311,43 +311,32 @@ impl HttpApp {
     {
         let started = Instant::now();
         let component = &self.components[index];
-        let resp = self.respond(component, req, client, drive, started).await;
+        // An async block, so its early returns (busy, too large) are counted too.
+        let resp = async {
+            let permit = match acquire(component) {
+                Ok(permit) => permit,
+                Err(()) => return busy(component),
+            };
+            if let Some(len) = content_length(&req)
+                && len > component.limits.max_body
+            {
+                return too_large(component);
+            }
+            let exceeded = Arc::new(AtomicBool::new(false));
+            let req = req.map(|b| LimitedBody::new(b, component.limits.max_body, exceeded.clone()));
+            let result = self.run_guest(component, req, permit, drive, started).await;
+            if exceeded.load(Ordering::Acquire) {
+                return too_large(component);
+            }
+            match result {
+                Ok(resp) => resp,
+                Err(failure) => failure.into_response(component, client),
+            }
+        }
+        .await;
         component.metrics.response_head.observe(started.elapsed());
         component.metrics.count_response(resp.status());
         resp
-    }
-
-    async fn respond<B>(
-        &self,
-        component: &HttpComponent,
-        req: http::Request<B>,
-        client: SocketAddr,
-        drive: Drive,
-        started: Instant,
-    ) -> http::Response<HyperOutgoingBody>
-    where
-        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
-        B::Error: Into<wasmtime_wasi_http::Error>,
-    {
-        let permit = match acquire(component) {
-            Ok(permit) => permit,
-            Err(()) => return busy(component),
-        };
-        if let Some(len) = content_length(&req)
-            && len > component.limits.max_body
-        {
-            return too_large(component);
-        }
-        let exceeded = Arc::new(AtomicBool::new(false));
-        let req = req.map(|b| LimitedBody::new(b, component.limits.max_body, exceeded.clone()));
-        let result = self.run_guest(component, req, permit, drive, started).await;
-        if exceeded.load(Ordering::Acquire) {
-            return too_large(component);
-        }
-        match result {
-            Ok(resp) => resp,
-            Err(failure) => failure.into_response(component, client),
-        }
     }
 
     async fn run_guest<B>(

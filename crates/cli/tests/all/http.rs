@@ -28,7 +28,7 @@ use crate::harness::{
 
 /// `[[trigger.http]]` + `[component.ID]` for `route` served by `source`, with extra
 /// lines (`environment = …`, `[component.ID.limits]` …) appended to the component.
-fn component(route: &str, id: &str, source: &str, extra: &str) -> String {
+pub(crate) fn component(route: &str, id: &str, source: &str, extra: &str) -> String {
     format!(
         "[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n\n[component.{id}]\nsource = {}\n{extra}\n",
         toml_path(source)

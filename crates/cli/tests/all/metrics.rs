@@ -7,18 +7,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use test_programs_artifacts::{HTTP_HELLO_COMPONENT, HTTP_TRAP_COMPONENT, KV_SPIN3_COMPONENT};
 
-use crate::harness::{AppDir, Server, get, shared_cache, toml_path, up_fails};
+use crate::harness::{AppDir, Server, get, shared_cache, up_fails};
+use crate::http::component;
 use crate::redis_server::free_port;
 
 /// hello (WASI 0.2) at `/hello`, trap at `/trap`, and `kv_spin3` (a WASI 0.3
 /// handler, instantiated through the other path) at `/kv`.
 fn app() -> Result<AppDir> {
-    let component = |route: &str, id: &str, source: &str, extra: &str| {
-        format!(
-            "[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n[component.{id}]\nsource = {}\n{extra}\n",
-            toml_path(source)
-        )
-    };
     AppDir::with_manifest(
         &[
             component("/hello", "hello", HTTP_HELLO_COMPONENT, ""),
