@@ -22,77 +22,23 @@ use test_programs::query_param;
 use test_programs::sql::{self, Value};
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
-fn to_param(value: Value) -> Result<V, String> {
-    Ok(match value {
-        Value::Null => V::Null,
-        Value::I8(i) => V::Integer(i.into()),
-        Value::I16(i) => V::Integer(i.into()),
-        Value::I32(i) => V::Integer(i.into()),
-        Value::I64(i) => V::Integer(i),
-        Value::F32(f) => V::Real(f.into()),
-        Value::F64(f) => V::Real(f),
-        Value::Text(s) => V::Text(s),
-        Value::Blob(b) => V::Blob(b),
-        other => return Err(format!("{other:?} is not a value of this interface")),
-    })
-}
-
-fn from_value(value: &V) -> Value {
-    match value {
-        V::Integer(i) => Value::I64(*i),
-        V::Real(f) => Value::F64(*f),
-        V::Text(s) => Value::Text(s.clone()),
-        V::Blob(b) => Value::Blob(b.clone()),
-        V::Null => Value::Null,
+/// `stats`: the statements, then the connection's change counters.
+fn more_ops(conn: &Connection, op: &str, body: &str) -> Result<Option<String>, Error> {
+    if op != "stats" {
+        return Ok(None);
     }
-}
-
-fn error_text(err: Error) -> String {
-    match err {
-        Error::NoSuchDatabase => "error: no-such-database".into(),
-        Error::AccessDenied => "error: access-denied".into(),
-        Error::InvalidConnection => "error: invalid-connection".into(),
-        Error::DatabaseFull => "error: database-full".into(),
-        Error::Io(message) => format!("error: io: {message}"),
+    for statement in sql::statements(body) {
+        conn.execute(&statement, &[])?;
     }
+    Ok(Some(format!(
+        "{{\"changes\":{},\"last_insert_rowid\":{}}}",
+        conn.changes(),
+        conn.last_insert_rowid()
+    )))
 }
 
-fn json(result: &QueryResult) -> String {
-    let rows: Vec<Vec<Value>> = result
-        .rows
-        .iter()
-        .map(|row| row.values.iter().map(from_value).collect())
-        .collect();
-    sql::rows_json(&result.columns, None, &rows)
-}
-
-fn run(label: &str, op: &str, body: &str, params: Vec<V>) -> Result<Option<String>, Error> {
-    let conn = Connection::open(label)?;
-    Ok(match op {
-        "execute" => Some(json(&conn.execute(body, &params)?)),
-        "script" => {
-            let mut last = QueryResult {
-                columns: Vec::new(),
-                rows: Vec::new(),
-            };
-            for statement in sql::statements(body) {
-                last = conn.execute(&statement, &[])?;
-            }
-            Some(json(&last))
-        }
-        "stats" => {
-            for statement in sql::statements(body) {
-                conn.execute(&statement, &[])?;
-            }
-            Some(format!(
-                "{{\"changes\":{},\"last_insert_rowid\":{}}}",
-                conn.changes(),
-                conn.last_insert_rowid()
-            ))
-        }
-        _ => None,
-    })
-}
+#[path = "../sqlite_sdk_guest.rs"]
+mod sqlite_sdk_guest;
 
 struct Handler;
 
@@ -100,22 +46,7 @@ wasip2::http::proxy::export!(Handler);
 
 impl wasip2::exports::http::incoming_handler::Guest for Handler {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let path = request.path_with_query().unwrap_or_default();
-        let Some(label) = query_param(&path, "db") else {
-            return respond_text(out, 400, "expected ?db=<label>");
-        };
-        let op = query_param(&path, "op").unwrap_or_else(|| "execute".into());
-        let params = match sql::params(&path).and_then(|ps| ps.into_iter().map(to_param).collect())
-        {
-            Ok(params) => params,
-            Err(message) => return respond_text(out, 400, &message),
-        };
-        let body = String::from_utf8_lossy(&read_body(&request)).into_owned();
-        match run(&label, &op, &body, params) {
-            Ok(Some(text)) => respond_text(out, 200, &text),
-            Ok(None) => respond_text(out, 400, &format!("unknown op `{op}`")),
-            Err(err) => respond_text(out, 200, &error_text(err)),
-        }
+        sqlite_sdk_guest::handle(request, out)
     }
 }
 
