@@ -499,6 +499,19 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `POST path` with `body` on a new connection; the guest must answer
+    /// 200. Returns the body.
+    pub async fn post_ok(&self, path: &str, body: &str) -> Result<String> {
+        let resp = post(&self.url(path), full(body.to_string())).await?;
+        ensure!(
+            resp.status == 200,
+            "POST {path}: {} {}",
+            resp.status,
+            resp.text()
+        );
+        Ok(resp.text())
+    }
+
     /// What it printed to stdout so far (the banner).
     pub fn stdout(&self) -> &Captured {
         &self.stdout

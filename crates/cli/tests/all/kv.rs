@@ -23,8 +23,7 @@ use anyhow::{Result, ensure};
 use test_programs_artifacts::{KV_SPIN2_COMPONENT, KV_SPIN3_COMPONENT, KV_WASI_COMPONENT};
 
 use crate::harness::{
-    AppDir, Connection, Server, full, get, post, replace_file, shared_cache, tempdir, toml_path,
-    up_fails,
+    AppDir, Connection, Server, full, get, replace_file, shared_cache, tempdir, toml_path, up_fails,
 };
 use crate::redis_server::{RedisServer, free_port};
 
@@ -77,14 +76,7 @@ async fn ask(server: &Server, path: &str) -> Result<String> {
 
 /// `POST path` with `body`; the guest must answer 200. Returns the body.
 async fn tell(server: &Server, path: &str, body: &str) -> Result<String> {
-    let resp = post(&server.url(path), full(body.to_string())).await?;
-    ensure!(
-        resp.status == 200,
-        "POST {path}: {} {}",
-        resp.status,
-        resp.text()
-    );
-    Ok(resp.text())
+    server.post_ok(path, body).await
 }
 
 /// `[key_value_store.LABEL]` sections putting `labels` on a Redis server.

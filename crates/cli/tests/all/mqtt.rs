@@ -7,7 +7,7 @@
 use anyhow::{Result, ensure};
 use test_programs_artifacts::{MQTT_SPIN2_COMPONENT, MQTT_SPIN3_COMPONENT};
 
-use crate::harness::{AppDir, Server, full, post, shared_cache};
+use crate::harness::{AppDir, Server, shared_cache};
 use crate::mosquitto_server::MosquittoServer;
 use crate::outbound_redis::{enc, http_component};
 use crate::redis_server::free_port;
@@ -23,14 +23,7 @@ async fn publish(
         "/{component}?address={}&topic=skiff%2Fe2e&qos={qos}",
         enc(address)
     );
-    let resp = post(&server.url(&path), full(body.to_string())).await?;
-    ensure!(
-        resp.status == 200,
-        "POST {path}: {} {}",
-        resp.status,
-        resp.text()
-    );
-    Ok(resp.text())
+    server.post_ok(&path, body).await
 }
 
 /// Publishes at every QoS from a granted component; each arrives. Publishes

@@ -7,7 +7,7 @@
 use anyhow::{Result, ensure};
 use test_programs_artifacts::{REDIS_SPIN2_COMPONENT, REDIS_SPIN3_COMPONENT};
 
-use crate::harness::{AppDir, Server, full, post, shared_cache, toml_path};
+use crate::harness::{AppDir, Server, shared_cache, toml_path};
 use crate::redis_server::{RedisServer, free_port};
 
 /// Percent-encodes a query value.
@@ -38,14 +38,7 @@ async fn call(
     body: &str,
 ) -> Result<String> {
     let path = format!("/{component}?address={}&op={op}{rest}", enc(address));
-    let resp = post(&server.url(&path), full(body.to_string())).await?;
-    ensure!(
-        resp.status == 200,
-        "POST {path}: {} {}",
-        resp.status,
-        resp.text()
-    );
-    Ok(resp.text())
+    server.post_ok(&path, body).await
 }
 
 /// Every operation through a granted `fermyon:spin/redis@2.0.0` component,

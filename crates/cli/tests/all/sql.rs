@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use test_programs_artifacts::{SQL_PG4_COMPONENT, SQL_SQLITE3_COMPONENT};
 
-use crate::harness::{AppDir, Server, full, post, shared_cache, toml_path};
+use crate::harness::{AppDir, Server, shared_cache, toml_path};
 use crate::outbound_redis::enc;
 use crate::pg_server::PgServer;
 
@@ -129,14 +129,7 @@ impl SqlApp {
         for p in params {
             path.push_str(&format!("&p={}", enc(p)));
         }
-        let resp = post(&self.server.url(&path), full(sql.to_string())).await?;
-        ensure!(
-            resp.status == 200,
-            "POST {path}: {} {}",
-            resp.status,
-            resp.text()
-        );
-        Ok(resp.text())
+        self.server.post_ok(&path, sql).await
     }
 
     /// Rows of a query as `{"columns":…,"rows":…}` (PostgreSQL's column types left out).
