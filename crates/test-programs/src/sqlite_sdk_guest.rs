@@ -2,45 +2,10 @@
 //! one of spin-sdk's SQLite modules (`sqlite`, `sqlite3`), whose
 //! `Connection`, `Value` (`V`), `QueryResult` and `Error` have the same shape.
 //! Each guest includes this module (`#[path]`); it takes those names from the
-//! including guest, and the guest's `more_ops` answers the ops beyond
-//! `execute` and `script`.
+//! including guest (and the value mappings from its `sqlite_values`), and the
+//! guest's `more_ops` answers the ops beyond `execute` and `script`.
 
 use super::*;
-
-fn to_param(value: Value) -> Result<V, String> {
-    Ok(match value {
-        Value::Null => V::Null,
-        Value::I8(i) => V::Integer(i.into()),
-        Value::I16(i) => V::Integer(i.into()),
-        Value::I32(i) => V::Integer(i.into()),
-        Value::I64(i) => V::Integer(i),
-        Value::F32(f) => V::Real(f.into()),
-        Value::F64(f) => V::Real(f),
-        Value::Text(s) => V::Text(s),
-        Value::Blob(b) => V::Blob(b),
-        other => return Err(format!("{other:?} is not a value of this interface")),
-    })
-}
-
-fn from_value(value: &V) -> Value {
-    match value {
-        V::Integer(i) => Value::I64(*i),
-        V::Real(f) => Value::F64(*f),
-        V::Text(s) => Value::Text(s.clone()),
-        V::Blob(b) => Value::Blob(b.clone()),
-        V::Null => Value::Null,
-    }
-}
-
-fn error_text(err: Error) -> String {
-    match err {
-        Error::NoSuchDatabase => "error: no-such-database".into(),
-        Error::AccessDenied => "error: access-denied".into(),
-        Error::InvalidConnection => "error: invalid-connection".into(),
-        Error::DatabaseFull => "error: database-full".into(),
-        Error::Io(message) => format!("error: io: {message}"),
-    }
-}
 
 fn json(result: &QueryResult) -> String {
     let rows: Vec<Vec<Value>> = result

@@ -25,6 +25,10 @@ fn more_ops(_conn: &Connection, _op: &str, _body: &str) -> Result<Option<String>
     Ok(None)
 }
 
+#[path = "../sqlite_values.rs"]
+mod sqlite_values;
+use sqlite_values::{error_text, from_value, to_param};
+
 #[path = "../sqlite_sdk_guest.rs"]
 mod sqlite_sdk_guest;
 

@@ -37,6 +37,10 @@ fn more_ops(conn: &Connection, op: &str, body: &str) -> Result<Option<String>, E
     )))
 }
 
+#[path = "../sqlite_values.rs"]
+mod sqlite_values;
+use sqlite_values::{error_text, from_value, to_param};
+
 #[path = "../sqlite_sdk_guest.rs"]
 mod sqlite_sdk_guest;
 

@@ -41,40 +41,9 @@ use bindings::spin::sqlite::sqlite::{Connection, Error, RowResult, Value as V};
 use bindings::wasi::http::types::{ErrorCode, Fields, Request, Response};
 use bindings::{wit_future, wit_stream};
 
-fn to_param(value: Value) -> Result<V, String> {
-    Ok(match value {
-        Value::Null => V::Null,
-        Value::I8(i) => V::Integer(i.into()),
-        Value::I16(i) => V::Integer(i.into()),
-        Value::I32(i) => V::Integer(i.into()),
-        Value::I64(i) => V::Integer(i),
-        Value::F32(f) => V::Real(f.into()),
-        Value::F64(f) => V::Real(f),
-        Value::Text(s) => V::Text(s),
-        Value::Blob(b) => V::Blob(b),
-        other => return Err(format!("{other:?} is not a value of this interface")),
-    })
-}
-
-fn from_value(value: &V) -> Value {
-    match value {
-        V::Integer(i) => Value::I64(*i),
-        V::Real(f) => Value::F64(*f),
-        V::Text(s) => Value::Text(s.clone()),
-        V::Blob(b) => Value::Blob(b.clone()),
-        V::Null => Value::Null,
-    }
-}
-
-fn error_text(err: Error) -> String {
-    match err {
-        Error::NoSuchDatabase => "error: no-such-database".into(),
-        Error::AccessDenied => "error: access-denied".into(),
-        Error::InvalidConnection => "error: invalid-connection".into(),
-        Error::DatabaseFull => "error: database-full".into(),
-        Error::Io(message) => format!("error: io: {message}"),
-    }
-}
+#[path = "../sqlite_values.rs"]
+mod sqlite_values;
+use sqlite_values::{error_text, from_value, to_param};
 
 /// Runs one statement, collecting its streamed rows.
 async fn execute(conn: &Connection, statement: &str, params: Vec<V>) -> Result<String, Error> {
