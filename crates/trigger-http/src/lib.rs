@@ -240,20 +240,9 @@ impl HttpApp {
         self.route_and_handle(req, client, Drive::Inline).await
     }
 
-    /// [`HttpApp::handle`] for a request a guest sent to `http://self.alt`.
-    pub(crate) async fn handle_chained<B>(
-        &self,
-        req: http::Request<B>,
-        client: SocketAddr,
-    ) -> http::Response<HyperOutgoingBody>
-    where
-        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
-        B::Error: Into<wasmtime_wasi_http::Error>,
-    {
-        self.route_and_handle(req, client, Drive::Spawn).await
-    }
-
-    async fn route_and_handle<B>(
+    /// Routes and serves one request; `drive` says where its guest runs
+    /// (chained requests to `http://self.alt` use [`Drive::Spawn`]).
+    pub(crate) async fn route_and_handle<B>(
         &self,
         mut req: http::Request<B>,
         client: SocketAddr,
@@ -470,7 +459,7 @@ impl InstanceReady {
 
 /// Where a request's guest runs until it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Drive {
+pub(crate) enum Drive {
     /// In the request's own task (requests from the server).
     Inline,
     /// In a task of its own from the start: chained requests, which are

@@ -37,7 +37,9 @@ impl LocalHttp for LocalApp {
                 )));
             };
             match component {
-                None => Ok(app.handle_chained(request, LOCAL_CLIENT).await),
+                None => Ok(app
+                    .route_and_handle(request, LOCAL_CLIENT, crate::Drive::Spawn)
+                    .await),
                 Some(id) => match app.handle_component(&id, request, LOCAL_CLIENT).await {
                     Some(response) => Ok(response),
                     None => {
