@@ -1,22 +1,32 @@
 //! The on-disk AOT cache of compiled components.
 //!
 //! Each entry is `<key>.cwasm` (wasmtime's serialized component) beside
-//! `<key>.sha256` (the hex digest of that file). The key is
+//! `<key>.xxh3` (the hex XXH3-128 checksum of that file). The key is
 //! `sha256(engine precompile-compatibility hash ‖ sha256(component bytes))`, so a
 //! different wasmtime, different engine settings or different component bytes never
-//! share an entry. An entry is deserialized only after its digest matches; a
-//! mismatch (a truncated write, a flipped bit, a foreign file) is logged, deleted and
-//! recompiled. Writes go to a temporary file that is renamed into place, so readers
-//! never see half an entry.
+//! share an entry. An entry is used only after its checksum matches; a mismatch (a
+//! truncated write, a flipped bit, a foreign file) is logged, deleted and recompiled.
+//!
+//! The key is a cryptographic digest because it names *which* code runs. The
+//! checksum only has to catch damage: whoever can rewrite an entry can rewrite its
+//! checksum too, so a cryptographic one would buy nothing, and XXH3 checks a large
+//! entry at memory speed on every start (SHA-256 cost ~0.25 ms for hello's 350 KB).
+//! A verified entry is mapped straight from the file (`deserialize_file`): no copy,
+//! and processes serving the same app share its code pages through the page cache.
+//! That is sound because entries are never modified in place: writes go to a
+//! temporary file that is renamed over the entry, so readers, and mappings, never
+//! see half an entry. Entries of the earlier `.sha256` format are dropped and
+//! recompiled as a plain miss.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use wasmtime::Module;
 use wasmtime::component::Component;
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::{LoadedComponent, WasmKind};
 
@@ -85,9 +95,11 @@ impl AotCache {
             Artifact::Component,
             bytes,
             |data| engine.precompile_component(data),
-            // SAFETY: only called on bytes this engine's `precompile_component` produced
-            // (fresh, or from an entry whose recorded sha256 matches).
+            // SAFETY: only called on bytes this engine's `precompile_component` produced.
             |data| unsafe { Component::deserialize(engine, data) },
+            // SAFETY: only called on an entry whose recorded checksum matches, and
+            // entries are replaced by rename, never modified in place.
+            |path| unsafe { Component::deserialize_file(engine, path) },
         )?;
         Ok(LoadedComponent { component, cache })
     }
@@ -110,6 +122,8 @@ impl AotCache {
             },
             // SAFETY: only called on bytes this engine's `precompile_component` produced.
             |data| unsafe { Component::deserialize(engine, data) },
+            // SAFETY: as in `load_or_compile`.
+            |path| unsafe { Component::deserialize_file(engine, path) },
         )?;
         Ok(LoadedComponent { component, cache })
     }
@@ -126,6 +140,8 @@ impl AotCache {
             |data| engine.precompile_module(data),
             // SAFETY: as above, for `precompile_module` output.
             |data| unsafe { Module::deserialize(engine, data) },
+            // SAFETY: as in `load_or_compile`.
+            |path| unsafe { Module::deserialize_file(engine, path) },
         )
     }
 
@@ -135,11 +151,12 @@ impl AotCache {
         bytes: &[u8],
         precompile: impl Fn(&[u8]) -> wasmtime::Result<Vec<u8>>,
         deserialize: impl Fn(&[u8]) -> wasmtime::Result<T>,
+        deserialize_file: impl Fn(&Path) -> wasmtime::Result<T>,
     ) -> Result<(T, CacheOutcome)> {
         let path = self.path_for(kind, bytes);
         let mut outcome = CacheOutcome::Miss;
-        match read_verified(&path) {
-            Ok(Some(data)) => match deserialize(&data) {
+        match verify(&path) {
+            Ok(true) => match deserialize_file(&path) {
                 Ok(value) => {
                     tracing::debug!(entry = %path.display(), "aot cache hit");
                     return Ok((value, CacheOutcome::Hit));
@@ -152,7 +169,7 @@ impl AotCache {
                     outcome = CacheOutcome::Corrupt;
                 }
             },
-            Ok(None) => {}
+            Ok(false) => {}
             Err(err) => {
                 self.discard(&path, &err);
                 outcome = CacheOutcome::Corrupt;
@@ -206,41 +223,64 @@ impl AotCache {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("could not create `{}`", self.dir.display()))?;
         write_atomic(path, serialized)?;
-        write_atomic(
-            &digest_path(path),
-            hex::encode(Sha256::digest(serialized)).as_bytes(),
-        )
+        write_atomic(&digest_path(path), checksum_hex(serialized).as_bytes())
     }
 }
 
-/// Reads an entry and checks it against its recorded digest.
-fn read_verified(path: &Path) -> Result<Option<Vec<u8>>> {
+/// The hex XXH3-128 checksum of `data`.
+fn checksum_hex(data: &[u8]) -> String {
+    hex::encode(xxhash_rust::xxh3::xxh3_128(data).to_be_bytes())
+}
+
+/// Whether a usable entry exists at `path`: `Ok(true)` once its contents match
+/// its recorded checksum, `Ok(false)` if there is none (an entry of the earlier
+/// `.sha256` format is removed and counts as none), an error if it is damaged.
+/// The entry is streamed through the checksum, not read into memory: a hit is then
+/// mapped from the file.
+fn verify(path: &Path) -> Result<bool> {
     let expected = match std::fs::read_to_string(digest_path(path)) {
         Ok(digest) => digest,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let legacy = path.with_extension("sha256");
+            if legacy.exists() {
+                tracing::debug!(entry = %path.display(), "dropping an entry of the old cache format");
+                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_file(legacy);
+                return Ok(false);
+            }
             return if path.exists() {
-                Err(anyhow::anyhow!("entry has no digest file"))
+                Err(anyhow::anyhow!("entry has no checksum file"))
             } else {
-                Ok(None)
+                Ok(false)
             };
         }
-        Err(e) => return Err(e).context("could not read digest file"),
+        Err(e) => return Err(e).context("could not read checksum file"),
     };
-    let data = match std::fs::read(path) {
-        Ok(data) => data,
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(anyhow::anyhow!("digest file has no entry"));
+            return Err(anyhow::anyhow!("checksum file has no entry"));
         }
-        Err(e) => return Err(e).context("could not read entry"),
+        Err(e) => return Err(e).context("could not open entry"),
     };
-    let actual = hex::encode(Sha256::digest(&data));
+    let mut hasher = Xxh3::new();
+    let mut buf = vec![0u8; 128 << 10];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("could not read entry"),
+        }
+    }
+    let actual = hex::encode(hasher.digest128().to_be_bytes());
     if actual != expected.trim() {
         anyhow::bail!(
-            "digest mismatch: expected sha256:{}, found sha256:{actual}",
+            "checksum mismatch: expected xxh3-128:{}, found xxh3-128:{actual}",
             expected.trim()
         );
     }
-    Ok(Some(data))
+    Ok(true)
 }
 
 /// What kind of compiled artifact an entry holds.
@@ -252,8 +292,9 @@ enum Artifact {
     Componentized = 3,
 }
 
+/// The checksum file beside an entry.
 fn digest_path(entry: &Path) -> PathBuf {
-    entry.with_extension("sha256")
+    entry.with_extension("xxh3")
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
@@ -329,7 +370,7 @@ mod tests {
             cache.load_or_compile(&engine, &bytes)?.cache,
             CacheOutcome::Hit
         );
-        // Flip a byte in the middle of the entry: the digest no longer matches.
+        // Flip a byte in the middle of the entry: the checksum no longer matches.
         let entry = cache.entry_path(&bytes);
         let mut data = std::fs::read(&entry)?;
         let mid = data.len() / 2;
@@ -339,6 +380,49 @@ mod tests {
             cache.load_or_compile(&engine, &bytes)?.cache,
             CacheOutcome::Corrupt
         );
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Hit
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn entry_without_checksum_is_corrupt() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let engine = engine();
+        let cache = AotCache::new(dir.path().join("aot"), &engine);
+        let bytes = wat::parse_str(WAT)?;
+        cache.load_or_compile(&engine, &bytes)?;
+        let entry = cache.entry_path(&bytes);
+        std::fs::remove_file(digest_path(&entry))?;
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Corrupt
+        );
+        assert!(
+            digest_path(&entry).exists(),
+            "the entry was rewritten whole"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn old_format_entry_is_a_quiet_miss() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let engine = engine();
+        let cache = AotCache::new(dir.path().join("aot"), &engine);
+        let bytes = wat::parse_str(WAT)?;
+        let entry = cache.entry_path(&bytes);
+        std::fs::create_dir_all(entry.parent().unwrap())?;
+        std::fs::write(&entry, engine.precompile_component(&bytes)?)?;
+        let legacy = entry.with_extension("sha256");
+        std::fs::write(&legacy, "00")?;
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Miss
+        );
+        assert!(!legacy.exists(), "the old checksum file is gone");
         assert_eq!(
             cache.load_or_compile(&engine, &bytes)?.cache,
             CacheOutcome::Hit

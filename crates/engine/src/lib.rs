@@ -12,7 +12,7 @@
 //! - optional **fuel** metering;
 //! - an on-disk **AOT cache** ([`cache::AotCache`]) keyed by the engine's
 //!   precompile-compatibility hash and the component's sha256, whose entries are
-//!   digest-checked before they are ever deserialized.
+//!   checksum-verified before they are mapped from their file.
 //!
 //! ```no_run
 //! use skiff_engine::{EngineOptions, SkiffEngine};
