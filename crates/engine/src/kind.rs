@@ -53,20 +53,47 @@ fn is_concurrent_interface(name: &str) -> bool {
 /// [`wasmtime::Config::concurrency_support`]: it imports or exports an
 /// interface of `async func`s — WASI 0.3 (`wasi:*@0.3.*`, e.g.
 /// `wasi:http/handler@0.3.0`), Spin 3's `spin:*@3` packages, or
-/// `spin:postgres@4`. Only the outermost imports and exports are read, so
-/// this is cheap; a file that does not parse answers `true` (the engine that
+/// `spin:postgres@4`. Only the outermost imports and exports are read, and
+/// nested modules and function bodies are stepped over unparsed, so this costs
+/// little even for a component of tens of megabytes; a file that does not parse answers `true` (the engine that
 /// accepts most reports the real error).
 pub fn needs_concurrency(bytes: &[u8]) -> bool {
+    use wasmparser::{Chunk, Payload};
     let concurrent = is_concurrent_interface;
-    let mut depth = 0usize;
-    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-        let Ok(payload) = payload else { return true };
+    let mut parser = wasmparser::Parser::new(0);
+    let mut rest = bytes;
+    loop {
+        let payload = match parser.parse(rest, true) {
+            Ok(Chunk::Parsed { consumed, payload }) => {
+                rest = &rest[consumed..];
+                payload
+            }
+            // `NeedMoreData` cannot happen at end of input; treat it as a parse error.
+            Ok(Chunk::NeedMoreData(_)) | Err(_) => return true,
+        };
         match payload {
-            wasmparser::Payload::ModuleSection { .. }
-            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
-            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
-            _ if depth > 1 => {}
-            wasmparser::Payload::ComponentImportSection(reader) => {
+            // Nested modules and components import from their parent, not the
+            // host: step over them whole rather than walk their code.
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
+                let Some(after) = rest.get(unchecked_range.len()..) else {
+                    return true;
+                };
+                rest = after;
+            }
+            // A core module's function bodies say nothing about its imports.
+            Payload::CodeSectionStart { size, .. } => {
+                let Some(after) = rest.get(size as usize..) else {
+                    return true;
+                };
+                parser.skip_section();
+                rest = after;
+            }
+            Payload::ComponentImportSection(reader) => {
                 for import in reader {
                     let Ok(import) = import else { return true };
                     if concurrent(import.name.name)
@@ -76,7 +103,7 @@ pub fn needs_concurrency(bytes: &[u8]) -> bool {
                     }
                 }
             }
-            wasmparser::Payload::ComponentExportSection(reader) => {
+            Payload::ComponentExportSection(reader) => {
                 for export in reader {
                     let Ok(export) = export else { return true };
                     if concurrent(export.name.name)
@@ -88,7 +115,7 @@ pub fn needs_concurrency(bytes: &[u8]) -> bool {
             }
             // A core module with embedded WIT (componentized at load) names
             // its interfaces as import modules.
-            wasmparser::Payload::ImportSection(reader) => {
+            Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
                     let Ok(import) = import else { return true };
                     if concurrent(import.module) {
@@ -96,10 +123,10 @@ pub fn needs_concurrency(bytes: &[u8]) -> bool {
                     }
                 }
             }
+            Payload::End(_) => return false,
             _ => {}
         }
     }
-    false
 }
 
 #[cfg(test)]
@@ -142,5 +169,35 @@ mod tests {
         assert!(!needs_concurrency(&component(
             r#"(component (import "spin:postgres/postgres@3.0.0" (instance)) (import "fermyon:spin/sqlite@2.0.0" (instance)))"#
         )));
+    }
+
+    #[test]
+    fn nested_code_is_stepped_over_and_later_sections_still_read() {
+        // A nested module with code (and an import of its own, from the
+        // parent) before the outer export: only the outer names count.
+        let nested = r#"(core module $m
+                (import "spin:key-value/key-value@3.0.0" "get" (func))
+                (func (export "f") (local i32) local.get 0 drop))"#;
+        assert!(!needs_concurrency(&component(&format!(
+            "(component {nested} (core instance (instantiate $m (with \"spin:key-value/key-value@3.0.0\" (instance)))))"
+        ))));
+        assert!(needs_concurrency(&component(&format!(
+            r#"(component {nested} (import "i" (instance $i)) (export "wasi:http/handler@0.3.0-rc-2025-09-16" (instance $i)))"#
+        ))));
+        // A core module's imports are read, its function bodies skipped.
+        assert!(!needs_concurrency(&component(
+            r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (func (export "g") (nop)))"#
+        )));
+    }
+
+    #[test]
+    fn truncated_input_counts_as_needing_it() {
+        let bytes = component(
+            r#"(component (core module (func (export "f") nop)) (import "wasi:cli/environment@0.2.6" (instance)))"#,
+        );
+        assert!(!needs_concurrency(&bytes));
+        for cut in [bytes.len() - 1, bytes.len() / 2, 9] {
+            assert!(needs_concurrency(&bytes[..cut]), "cut at {cut}");
+        }
     }
 }
