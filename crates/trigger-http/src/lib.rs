@@ -354,16 +354,6 @@ impl HttpApp {
         // component's timeout.
         let guest: GuestRun = match component.handler.clone() {
             Handler::P2(pre) => {
-                let req = store
-                    .data_mut()
-                    .http()
-                    .new_incoming_request(Scheme::Http, req)
-                    .map_err(|e| Failure::Host(e.into()))?;
-                let out = store
-                    .data_mut()
-                    .http()
-                    .new_response_outparam(tx)
-                    .map_err(|e| Failure::Host(e.into()))?;
                 Box::pin(async move {
                     let _permit = permit;
                     let run = async {
@@ -372,6 +362,15 @@ impl HttpApp {
                             .await
                             .map_err(Failure::Instantiate)?;
                         ready.record();
+                        // The request's resources go into the fresh instance's
+                        // table once it exists (and outside the time recorded).
+                        let mut http = store.data_mut().http();
+                        let req = http
+                            .new_incoming_request(Scheme::Http, req)
+                            .map_err(|e| Failure::Host(e.into()))?;
+                        let out = http
+                            .new_response_outparam(tx)
+                            .map_err(|e| Failure::Host(e.into()))?;
                         proxy
                             .wasi_http_incoming_handler()
                             .call_handle(&mut store, req, out)
