@@ -125,12 +125,7 @@ impl HttpApp {
             let i = match index.get(&trigger.component) {
                 Some(&i) => i,
                 None => {
-                    let spec = app.components.get(&trigger.component).with_context(|| {
-                        format!(
-                            "trigger on route `{}` names component `{}`, which the manifest does not define",
-                            trigger.route, trigger.component
-                        )
-                    })?;
+                    let spec = trigger_component(app, trigger)?;
                     let start = Instant::now();
                     // Components sharing a source file share one compiled image
                     // (code mapped once), which matters for apps of many components;
@@ -451,12 +446,7 @@ fn load_sources(
 {
     let mut compiled = std::collections::HashMap::new();
     for trigger in &app.http_triggers {
-        let spec = app.components.get(&trigger.component).with_context(|| {
-            format!(
-                "trigger on route `{}` names component `{}`, which the manifest does not define",
-                trigger.route, trigger.component
-            )
-        })?;
+        let spec = trigger_component(app, trigger)?;
         if compiled.contains_key(&spec.source) {
             continue;
         }
@@ -471,6 +461,19 @@ fn load_sources(
         compiled.insert(spec.source.clone(), (loaded, start.elapsed()));
     }
     Ok(compiled)
+}
+
+/// The component `trigger` names; fails if the manifest does not define it.
+fn trigger_component<'a>(
+    app: &'a App,
+    trigger: &skiff_manifest::HttpTrigger,
+) -> Result<&'a skiff_manifest::Component> {
+    app.components.get(&trigger.component).with_context(|| {
+        format!(
+            "trigger on route `{}` names component `{}`, which the manifest does not define",
+            trigger.route, trigger.component
+        )
+    })
 }
 
 /// Records a request's instantiation time (store creation included) once its
