@@ -10,7 +10,8 @@
 //! - a `skiff.toml` / `spin.toml` (or a directory holding one) in the image rootfs →
 //!   the whole app is served;
 //! - a component exporting `wasi:http/incoming-handler` → served on `0.0.0.0:80`
-//!   (`SKIFF_HTTP_LISTEN` in the container env overrides it);
+//!   (`SKIFF_HTTP_LISTEN` in the container env overrides it; `SKIFF_METRICS`
+//!   adds a Prometheus `/metrics` listener);
 //! - a `wasi:cli/run` component or a WASI preview1 module → run to completion, its exit
 //!   code is the task's.
 //!

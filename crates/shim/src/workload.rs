@@ -271,6 +271,11 @@ fn serve(app: skiff_manifest::App) -> Result<i32> {
         config.shutdown_grace = skiff_manifest::parse_duration(&grace)
             .map_err(|e| anyhow::anyhow!("SKIFF_SHUTDOWN_GRACE=`{grace}`: {e}"))?;
     }
+    if let Ok(at) = std::env::var("SKIFF_METRICS") {
+        config.metrics = Some(at.parse().with_context(|| {
+            format!("SKIFF_METRICS=`{at}` is not an address like `0.0.0.0:9090`")
+        })?);
+    }
     skiff_runtime::serve_blocking(config, skiff_runtime::shutdown_signal)?;
     tracing::info!("stopped");
     Ok(0)

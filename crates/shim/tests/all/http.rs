@@ -132,3 +132,75 @@ fn cache_volume_lets_a_second_container_compile_nothing() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn metrics_listener_counts_what_the_app_served() -> Result<()> {
+    let containerd = Containerd::start()?;
+    let image = Image::new("skiff-http-metrics")
+        .file_from("/hello.wasm", HTTP_HELLO_COMPONENT)?
+        .entrypoint(&["/hello.wasm"]);
+    containerd.import_image(&image)?;
+    let (port, metrics_port) = (free_port()?, free_port()?);
+    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+    let metrics = format!("SKIFF_METRICS=127.0.0.1:{metrics_port}");
+    let (child, id, (status, _)) = containerd.serve(
+        &["--net-host", "--env", &listen, "--env", &metrics],
+        image.reference(),
+        &unique_id("metrics"),
+        port,
+        "/",
+    )?;
+    assert_eq!(status, 200);
+    assert_eq!(http(port, "GET", "/again", b"")?.0, 200);
+    let (status, text) = http(metrics_port, "GET", "/metrics", b"")?;
+    assert_eq!(status, 200, "{text}");
+    // Every request the app answered is counted, and each was instantiated.
+    let total = |name: &str, filter: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(filter))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    let answered = total("skiff_http_responses_total{", "class=\"2xx\"");
+    assert!(answered >= 2.0, "2xx responses: {answered}\n{text}");
+    assert_eq!(
+        total("skiff_instantiation_seconds_count{", ""),
+        answered,
+        "{text}"
+    );
+    assert!(
+        http(port, "GET", "/metrics", b"")?
+            .1
+            .contains("Hello from Skiff!"),
+        "the app's own port serves the app, not the metrics"
+    );
+
+    let kill = containerd.ctr(&["task", "kill", &id])?;
+    assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
+    let out = wait_bounded(child, "ctr run")?;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    Ok(())
+}
+
+#[test]
+fn bad_metrics_address_fails_the_task_naming_the_variable() -> Result<()> {
+    let containerd = Containerd::start()?;
+    let image = Image::new("skiff-http-bad-metrics")
+        .file_from("/hello.wasm", HTTP_HELLO_COMPONENT)?
+        .entrypoint(&["/hello.wasm"]);
+    containerd.import_image(&image)?;
+    let out = containerd.run(
+        &["--net-host", "--env", "SKIFF_METRICS=port-9090"],
+        image.reference(),
+        &unique_id("bad-metrics"),
+        &[],
+    )?;
+    let all = describe(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("SKIFF_METRICS=`port-9090` is not an address like `0.0.0.0:9090`"),
+        "{all}"
+    );
+    Ok(())
+}
