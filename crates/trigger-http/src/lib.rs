@@ -451,16 +451,25 @@ fn load_sources(
             continue;
         }
         let start = Instant::now();
-        let loaded = engine.load_component(&spec.source).with_context(|| {
-            format!(
-                "could not load component `{}` (source `{}`)",
-                spec.id,
-                spec.source.display()
-            )
-        })?;
+        let loaded = load_component(engine, spec)?;
         compiled.insert(spec.source.clone(), (loaded, start.elapsed()));
     }
     Ok(compiled)
+}
+
+/// Loads `spec`'s code (through the AOT cache), failing with the component's
+/// id and source file; shared by the triggers.
+pub fn load_component(
+    engine: &SkiffEngine,
+    spec: &skiff_manifest::Component,
+) -> Result<skiff_engine::LoadedComponent> {
+    engine.load_component(&spec.source).with_context(|| {
+        format!(
+            "could not load component `{}` (source `{}`)",
+            spec.id,
+            spec.source.display()
+        )
+    })
 }
 
 /// The component `trigger` names; fails if the manifest does not define it.

@@ -152,13 +152,7 @@ impl RedisTrigger {
                             trigger.line, trigger.component
                         )
                     })?;
-                    let loaded = engine.load_component(&spec.source).with_context(|| {
-                        format!(
-                            "could not load component `{}` (source `{}`)",
-                            spec.id,
-                            spec.source.display()
-                        )
-                    })?;
+                    let loaded = skiff_trigger_http::load_component(&engine, spec)?;
                     let pre = linker
                         .instantiate_pre(&loaded.component)
                         .map_err(anyhow::Error::from)

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use test_programs_artifacts::{KV_WASI_COMPONENT, VARS_WASI_COMPONENT};
 
-use crate::containerd::{Containerd, describe, free_port, http, unique_id, wait_bounded};
+use crate::containerd::{Containerd, describe, free_port, http, unique_id};
 use crate::image::Image;
 
 const MANIFEST: &str = r#"skiff_manifest_version = 1
@@ -66,11 +66,8 @@ fn app_from_rootfs_manifest_with_key_value_grant_and_env_variables() -> Result<(
     let denied = http(port, "GET", "/kv/?store=other&op=get&key=visits", b"")?;
     assert_eq!(denied, (200, "error: access-denied".to_string()));
 
-    let kill = containerd.ctr(&["task", "kill", &id])?;
-    assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
-    let out = wait_bounded(child, "ctr run")?;
+    let out = containerd.stop_cleanly(child, &id)?;
     let all = describe(&out);
-    assert_eq!(out.status.code(), Some(0), "{all}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("/kv/...") && stdout.contains("-> kv"),

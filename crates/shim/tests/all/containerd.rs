@@ -146,6 +146,26 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         run_bounded(self.ctr_command(args), &format!("ctr {}", args.join(" ")))
     }
 
+    /// Sends the task `id` SIGTERM (`ctr task kill`).
+    pub fn kill_task(&self, id: &str) -> Result<()> {
+        let kill = self.ctr(&["task", "kill", id])?;
+        ensure!(kill.status.success(), "ctr task kill: {}", describe(&kill));
+        Ok(())
+    }
+
+    /// Stops the task `id` that `child` (its `ctr run`) serves with SIGTERM,
+    /// and returns the run's output once it exited cleanly (status 0).
+    pub fn stop_cleanly(&self, child: Child, id: &str) -> Result<Output> {
+        self.kill_task(id)?;
+        let out = wait_bounded(child, "ctr run")?;
+        ensure!(
+            out.status.code() == Some(0),
+            "SIGTERM must be a clean exit:\n{}",
+            describe(&out)
+        );
+        Ok(out)
+    }
+
     /// Imports an image tarball.
     pub fn import(&self, tarball: &Path) -> Result<()> {
         let out = self.ctr(&["image", "import", &tarball.display().to_string()])?;

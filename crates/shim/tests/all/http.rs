@@ -27,15 +27,8 @@ fn http_component_serves_on_the_host_network_and_stops_cleanly() -> Result<()> {
     let (status, _) = http(port, "GET", "/any/path", b"")?;
     assert_eq!(status, 200);
 
-    let kill = containerd.ctr(&["task", "kill", &id])?;
-    assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
-    let out = wait_bounded(child, "ctr run")?;
+    let out = containerd.stop_cleanly(child, &id)?;
     let all = describe(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "SIGTERM must be a clean exit:\n{all}"
-    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&format!("Serving http://127.0.0.1:{port}")),
         "{all}"
@@ -72,8 +65,7 @@ fn in_flight_request_finishes_after_kill() -> Result<()> {
     let slow = std::thread::spawn(move || http(port, "GET", "/?ms=1500", b""));
     // Give the request time to reach the guest before the stop signal.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let kill = containerd.ctr(&["task", "kill", &id])?;
-    assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
+    containerd.kill_task(&id)?;
     let answer = slow.join().expect("client thread")?;
     assert_eq!(answer, (200, "slept 1500".to_string()));
     let out = wait_bounded(child, "ctr run")?;
@@ -114,10 +106,7 @@ fn cache_volume_lets_a_second_container_compile_nothing() -> Result<()> {
             "/",
         )?;
         assert_eq!(status, 200);
-        let kill = containerd.ctr(&["task", "kill", &id])?;
-        assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
-        let out = wait_bounded(child, "ctr run")?;
-        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        let out = containerd.stop_cleanly(child, &id)?;
         logs.push(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     assert!(
@@ -175,10 +164,7 @@ fn metrics_listener_counts_what_the_app_served() -> Result<()> {
         "the app's own port serves the app, not the metrics"
     );
 
-    let kill = containerd.ctr(&["task", "kill", &id])?;
-    assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
-    let out = wait_bounded(child, "ctr run")?;
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    containerd.stop_cleanly(child, &id)?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use anyhow::Result;
 use test_programs_artifacts::HTTP_HELLO_COMPONENT;
 
-use crate::containerd::{Containerd, describe, free_port, unique_id, wait_bounded};
+use crate::containerd::{Containerd, describe, free_port, unique_id};
 use crate::image::{EMPTY_LAYER_PROCESSOR, write_wasm_artifact};
 
 #[test]
@@ -49,10 +49,7 @@ fn wasm_layer_component_is_precompiled_once_into_the_content_store() -> Result<(
             "/",
         )?;
         assert_eq!((status, body.as_str()), (200, "Hello from Skiff!\n"));
-        let kill = containerd.ctr(&["task", "kill", &id])?;
-        assert!(kill.status.success(), "ctr task kill: {}", describe(&kill));
-        let out = wait_bounded(child, "ctr run")?;
-        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        let out = containerd.stop_cleanly(child, &id)?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
             stderr.contains("component `component` loaded from AOT cache"),
