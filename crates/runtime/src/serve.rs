@@ -208,11 +208,7 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
                 .await
                 .with_context(|| format!("could not listen for metrics on {at}"))?;
             let at = listener.local_addr()?;
-            let task = tokio::spawn(skiff_trigger_http::serve_metrics(
-                http.clone(),
-                listener,
-                std::future::pending(),
-            ));
+            let task = tokio::spawn(skiff_trigger_http::serve_metrics(http.clone(), listener));
             Some((at, task))
         }
         None => None,

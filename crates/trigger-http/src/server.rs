@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::HttpApp;
 
@@ -42,16 +43,8 @@ pub async fn serve(
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, client) = match accepted {
-                    Ok(pair) => pair,
-                    Err(err) => {
-                        // EMFILE and friends: back off briefly instead of spinning.
-                        tracing::warn!("accept failed: {err}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
+            accepted = accept(&listener) => {
+                let Some((stream, client)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
                 let watcher = graceful.watcher();
@@ -87,26 +80,27 @@ pub async fn serve(
     Ok(())
 }
 
+/// One connection from `listener`; `None` after a failed accept (EMFILE and
+/// friends), once a short back-off has passed, so a caller's loop does not spin.
+async fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok(pair) => Some(pair),
+        Err(err) => {
+            tracing::warn!("accept failed on {:?}: {err}", listener.local_addr().ok());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            None
+        }
+    }
+}
+
 /// Serves `GET /metrics` (the app's [`HttpApp::render_metrics`], Prometheus text
-/// format) on `listener` until `shutdown` resolves; any other path is a 404.
-/// A listener of its own, so metrics never share a port, or a route, with the app.
-pub async fn serve_metrics(
-    app: Arc<HttpApp>,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) {
-    let mut shutdown = std::pin::pin!(shutdown);
+/// format) on `listener` until the task is dropped or aborted; any other path is
+/// a 404. A listener of its own, so metrics never share a port, or a route, with
+/// the app.
+pub async fn serve_metrics(app: Arc<HttpApp>, listener: TcpListener) {
     loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    tracing::warn!("metrics: accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => return,
+        let Some((stream, _)) = accept(&listener).await else {
+            continue;
         };
         let app = app.clone();
         tokio::spawn(async move {

@@ -171,6 +171,17 @@ fn redis_runtime_config(redis: &RedisServer) -> Result<String> {
     Ok(shipped.replace(default_url, &format!("url = \"{}\"", redis.url())))
 }
 
+/// kv-counter served with the shipped Redis runtime config pointed at `redis`;
+/// the config's directory lives as long as the returned guard.
+fn serve_kv_counter_on_redis(redis: &RedisServer) -> Result<(TempDir, Served)> {
+    let config_dir = tempdir()?;
+    let config = config_dir.path().join("runtime-config.toml");
+    std::fs::write(&config, redis_runtime_config(redis)?)?;
+    let config_arg = config.to_str().context("a UTF-8 temporary path")?;
+    let served = Served::start("kv-counter", &["--runtime-config", config_arg])?;
+    Ok((config_dir, served))
+}
+
 /// The count Redis holds for the app: the value of its one key ending in `hits`.
 fn redis_hits(redis: &RedisServer) -> Result<Option<String>> {
     let keys = redis.cli(&["--scan", "--pattern", "*hits"])?;
@@ -204,11 +215,7 @@ async fn kv_counter_counts_on_the_embedded_default() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn kv_counter_counts_on_redis_from_a_runtime_config() -> Result<()> {
     let redis = RedisServer::start()?;
-    let config_dir = tempdir()?;
-    let config = config_dir.path().join("runtime-config.toml");
-    std::fs::write(&config, redis_runtime_config(&redis)?)?;
-    let config_arg = config.to_str().context("a UTF-8 temporary path")?;
-    let served = Served::start("kv-counter", &["--runtime-config", config_arg])?;
+    let (_config_dir, served) = serve_kv_counter_on_redis(&redis)?;
 
     assert_eq!(get_ok(&served, "/").await?, viewed(1));
     assert_eq!(get_ok(&served, "/").await?, viewed(2));
@@ -225,11 +232,7 @@ async fn kv_counter_counts_on_redis_from_a_runtime_config() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn kv_counter_reports_redis_down_then_recovers() -> Result<()> {
     let mut redis = RedisServer::start()?;
-    let config_dir = tempdir()?;
-    let config = config_dir.path().join("runtime-config.toml");
-    std::fs::write(&config, redis_runtime_config(&redis)?)?;
-    let config_arg = config.to_str().context("a UTF-8 temporary path")?;
-    let served = Served::start("kv-counter", &["--runtime-config", config_arg])?;
+    let (_config_dir, served) = serve_kv_counter_on_redis(&redis)?;
     assert_eq!(get_ok(&served, "/").await?, viewed(1));
 
     redis.stop()?;
