@@ -73,10 +73,15 @@ impl AotCache {
     }
 
     fn path_for(&self, kind: Artifact, bytes: &[u8]) -> PathBuf {
+        self.entry_for(kind, &Sha256::digest(bytes).into())
+    }
+
+    /// The entry for an artifact of `kind` made from bytes whose SHA-256 is `digest`.
+    fn entry_for(&self, kind: Artifact, digest: &[u8; 32]) -> PathBuf {
         let mut key = Sha256::new();
         key.update(self.engine_hash);
         key.update([kind as u8]);
-        key.update(Sha256::digest(bytes));
+        key.update(digest);
         let ext = match kind {
             Artifact::Component | Artifact::Componentized => "cwasm",
             Artifact::Module => "cwasm-module",
@@ -187,6 +192,34 @@ impl AotCache {
         Ok((value, outcome))
     }
 
+    /// The component in the entry for `facts` (a source's recorded digest and
+    /// kind, see [`crate::sources`]), without the source's bytes: only a verified
+    /// entry is used, a damaged one is discarded.
+    pub(crate) fn load_indexed(
+        &self,
+        engine: &wasmtime::Engine,
+        facts: &crate::sources::SourceFacts,
+    ) -> Indexed {
+        let path = self.entry_for(facts.artifact, &facts.digest);
+        let damage = match verify(&path) {
+            Ok(false) => return Indexed::Absent,
+            // SAFETY: as in `load_or_compile`.
+            Ok(true) => match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => {
+                    tracing::debug!(entry = %path.display(), "aot cache hit (source unchanged)");
+                    return Indexed::Hit(LoadedComponent {
+                        component,
+                        cache: CacheOutcome::Hit,
+                    });
+                }
+                Err(err) => anyhow::Error::from(err).context("could not deserialize entry"),
+            },
+            Err(err) => err,
+        };
+        self.discard(&path, &damage);
+        Indexed::Discarded
+    }
+
     fn discard(&self, path: &Path, err: &anyhow::Error) {
         tracing::warn!(entry = %path.display(), "discarding AOT cache entry: {err:#}; recompiling");
         let _ = std::fs::remove_file(path);
@@ -225,6 +258,16 @@ impl AotCache {
         write_atomic(path, serialized)?;
         write_atomic(&digest_path(path), checksum_hex(serialized).as_bytes())
     }
+}
+
+/// What [`AotCache::load_indexed`] found.
+pub(crate) enum Indexed {
+    /// A verified entry, loaded.
+    Hit(LoadedComponent),
+    /// No entry.
+    Absent,
+    /// A damaged entry, now removed.
+    Discarded,
 }
 
 /// The hex XXH3-128 checksum of `data`.
@@ -284,8 +327,8 @@ fn verify(path: &Path) -> Result<bool> {
 }
 
 /// What kind of compiled artifact an entry holds.
-#[derive(Clone, Copy)]
-enum Artifact {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Artifact {
     Component = 1,
     Module = 2,
     /// A core module with embedded WIT, turned into a component.
@@ -297,7 +340,7 @@ fn digest_path(entry: &Path) -> PathBuf {
     entry.with_extension("xxh3")
 }
 
-fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile_in(dir)?;
     tmp.1.write_all(data)?;

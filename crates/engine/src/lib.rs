@@ -12,7 +12,9 @@
 //! - optional **fuel** metering;
 //! - an on-disk **AOT cache** ([`cache::AotCache`]) keyed by the engine's
 //!   precompile-compatibility hash and the component's sha256, whose entries are
-//!   checksum-verified before they are mapped from their file.
+//!   checksum-verified before they are mapped from their file, and a
+//!   [`SourceIndex`] that finds the entry of an unchanged source file without
+//!   reading or hashing it again.
 //!
 //! ```no_run
 //! use skiff_engine::{EngineOptions, SkiffEngine};
@@ -28,6 +30,7 @@ pub mod cache;
 pub mod componentize;
 pub mod deadline;
 mod kind;
+pub mod sources;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +44,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, Module, PoolingAllocationConf
 pub use cache::{AotCache, CacheOutcome};
 pub use deadline::{DeadlineExceeded, arm_deadline};
 pub use kind::{WasmKind, detect_kind, needs_concurrency};
+pub use sources::{SourceFacts, SourceIndex};
 
 /// Opts this process out of transparent huge pages (Linux; elsewhere a no-op).
 ///
@@ -117,6 +121,7 @@ pub struct LoadedComponent {
 pub struct SkiffEngine {
     engine: wasmtime::Engine,
     cache: Option<AotCache>,
+    sources: Option<SourceIndex>,
     pooling: bool,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -147,11 +152,13 @@ impl SkiffEngine {
             .cache_dir
             .as_ref()
             .map(|dir| AotCache::new(dir.join("aot"), &engine));
+        let sources = options.cache_dir.as_deref().map(SourceIndex::in_cache_dir);
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.weak(), ticker_stop.clone());
         Ok(SkiffEngine {
             engine,
             cache,
+            sources,
             pooling,
             ticker_stop,
         })
@@ -172,12 +179,33 @@ impl SkiffEngine {
         self.cache.as_ref()
     }
 
-    /// Loads a component file, through the AOT cache when enabled.
+    /// Loads a component file, through the AOT cache when enabled. A file
+    /// unchanged since the [`SourceIndex`] recorded it is not read at all: its
+    /// recorded digest names the cache entry.
     pub fn load_component(&self, path: &Path) -> Result<LoadedComponent> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("could not read component `{}`", path.display()))?;
-        self.load_component_bytes(&bytes)
-            .with_context(|| format!("could not load component `{}`", path.display()))
+        let mut discarded = false;
+        if let (Some(cache), Some(facts)) = (
+            &self.cache,
+            self.sources.as_ref().and_then(|s| s.lookup(path)),
+        ) {
+            match cache.load_indexed(&self.engine, &facts) {
+                cache::Indexed::Hit(loaded) => return Ok(loaded),
+                cache::Indexed::Absent => {}
+                cache::Indexed::Discarded => discarded = true,
+            }
+        }
+        let bytes = match &self.sources {
+            Some(sources) => sources.read(path).map(|(bytes, _)| bytes),
+            None => std::fs::read(path),
+        }
+        .with_context(|| format!("could not read component `{}`", path.display()))?;
+        let mut loaded = self
+            .load_component_bytes(&bytes)
+            .with_context(|| format!("could not load component `{}`", path.display()))?;
+        if discarded && loaded.cache == CacheOutcome::Miss {
+            loaded.cache = CacheOutcome::Corrupt;
+        }
+        Ok(loaded)
     }
 
     /// Compiles (or fetches from the AOT cache) a component from its bytes.
@@ -298,4 +326,106 @@ fn spawn_ticker(engine: wasmtime::EngineWeak, stop: Arc<AtomicBool>) {
             }
         })
         .expect("could not spawn the epoch ticker thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine caching under `dir`, whose source index records files 50 ms old.
+    fn engine(dir: &Path) -> SkiffEngine {
+        let mut engine = SkiffEngine::new(EngineOptions {
+            pooling: false,
+            concurrency: false,
+            cache_dir: Some(dir.to_path_buf()),
+            ..EngineOptions::default()
+        })
+        .unwrap();
+        engine.sources = Some(SourceIndex::with_settle(
+            dir.join("sources"),
+            Duration::from_millis(50),
+        ));
+        engine
+    }
+
+    fn write_settled(path: &Path, wat: &str) {
+        std::fs::write(path, wat::parse_str(wat).unwrap()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    fn exports(engine: &SkiffEngine, loaded: &LoadedComponent) -> Vec<String> {
+        loaded
+            .component
+            .component_type()
+            .exports(engine.engine())
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_indexed_source_loads_its_entry_and_a_rebuilt_one_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(&dir.path().join("cache"));
+        let path = dir.path().join("app.wasm");
+        let f = r#"(component (core module $m (func (export "f"))) (core instance $i (instantiate $m)) (func (export "f") (canon lift (core func $i "f"))))"#;
+        let g = r#"(component (core module $m (func (export "g"))) (core instance $i (instantiate $m)) (func (export "g") (canon lift (core func $i "g"))))"#;
+        write_settled(&path, f);
+        let first = engine.load_component(&path).unwrap();
+        assert_eq!(first.cache, CacheOutcome::Miss);
+        assert!(engine.sources.as_ref().unwrap().lookup(&path).is_some());
+        let second = engine.load_component(&path).unwrap();
+        assert_eq!(second.cache, CacheOutcome::Hit);
+        assert_eq!(exports(&engine, &second), ["f"]);
+        // Rebuilt in place, same length: the new code runs, compiled afresh.
+        write_settled(&path, g);
+        let rebuilt = engine.load_component(&path).unwrap();
+        assert_eq!(rebuilt.cache, CacheOutcome::Miss);
+        assert_eq!(exports(&engine, &rebuilt), ["g"]);
+        assert_eq!(
+            exports(&engine, &engine.load_component(&path).unwrap()),
+            ["g"]
+        );
+    }
+
+    #[test]
+    fn a_damaged_entry_behind_an_indexed_source_is_recompiled() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(&dir.path().join("cache"));
+        let path = dir.path().join("app.wasm");
+        write_settled(&path, r#"(component (core module (func (export "f"))))"#);
+        engine.load_component(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let entry = engine.cache().unwrap().entry_path(&bytes);
+        let mut data = std::fs::read(&entry).unwrap();
+        let mid = data.len() / 2;
+        data[mid] ^= 0xff;
+        std::fs::write(&entry, &data).unwrap();
+        assert_eq!(
+            engine.load_component(&path).unwrap().cache,
+            CacheOutcome::Corrupt
+        );
+        assert_eq!(
+            engine.load_component(&path).unwrap().cache,
+            CacheOutcome::Hit
+        );
+    }
+
+    #[test]
+    fn without_a_cache_nothing_is_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = SkiffEngine::new(EngineOptions {
+            pooling: false,
+            concurrency: false,
+            cache_dir: None,
+            ..EngineOptions::default()
+        })
+        .unwrap();
+        let path = dir.path().join("app.wasm");
+        write_settled(&path, r#"(component)"#);
+        assert_eq!(
+            engine.load_component(&path).unwrap().cache,
+            CacheOutcome::Disabled
+        );
+        assert!(engine.sources.is_none());
+    }
 }

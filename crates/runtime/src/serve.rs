@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,8 +129,8 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
         max_instances,
         max_memory_size: max_memory,
         fuel: false,
+        concurrency: needs_concurrency(&app, cache_dir.as_deref()),
         cache_dir,
-        concurrency: needs_concurrency(&app),
     })?);
     let context = || match &runtime_config.path {
         Some(path) => format!("runtime config `{}`", path.display()),
@@ -241,13 +241,16 @@ pub async fn serve(config: ServeConfig, mut shutdown: Shutdown) -> Result<()> {
 /// Whether any of the app's components uses an interface of `async func`s
 /// (WASI 0.3, Spin 3's async packages): only then does the engine pay for
 /// concurrency support on every host call. A file that cannot be read counts
-/// as needing it; loading it reports the error.
-pub fn needs_concurrency(app: &App) -> bool {
+/// as needing it; loading it reports the error. With a `cache_dir`, files
+/// unchanged since its [`skiff_engine::SourceIndex`] recorded them are not read.
+pub fn needs_concurrency(app: &App, cache_dir: Option<&Path>) -> bool {
     // Each file once: an app may route many components to one source.
     let sources: std::collections::BTreeSet<_> =
         app.components.values().map(|c| &c.source).collect();
-    sources.into_iter().any(|source| {
-        std::fs::read(source).map_or(true, |bytes| skiff_engine::needs_concurrency(&bytes))
+    let index = cache_dir.map(skiff_engine::SourceIndex::in_cache_dir);
+    sources.into_iter().any(|source| match &index {
+        Some(index) => index.needs_concurrency(source),
+        None => std::fs::read(source).map_or(true, |bytes| skiff_engine::needs_concurrency(&bytes)),
     })
 }
 

@@ -97,7 +97,7 @@ impl SkiffCompiler {
         let manifest = skiff_oci::materialize_app_layers(&data, dir.path())?;
         let app = skiff_manifest::load(&manifest)?;
         let max_memory = app.components.values().map(|c| c.limits.memory).max();
-        let concurrency = skiff_runtime::needs_concurrency(&app);
+        let concurrency = skiff_runtime::needs_concurrency(&app, None);
         let engine = SkiffEngine::new(engine_options(Kind::Http, max_memory, concurrency))?;
         layers
             .iter()
