@@ -6,6 +6,9 @@
 //! different wasmtime, different engine settings or different component bytes never
 //! share an entry. An entry is used only after its checksum matches; a mismatch (a
 //! truncated write, a flipped bit, a foreign file) is logged, deleted and recompiled.
+//! Once an entry has passed and is 2 s old, `<key>.checked` records the file's
+//! identity (inode, size, mtime, ctime), and while that still holds the entry is
+//! not read again (see `verify`).
 //!
 //! The key is a cryptographic digest because it names *which* code runs. The
 //! checksum only has to catch damage: whoever can rewrite an entry can rewrite its
@@ -28,6 +31,7 @@ use wasmtime::Module;
 use wasmtime::component::Component;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::sources::Identity;
 use crate::{LoadedComponent, WasmKind};
 
 /// Where a loaded component's machine code came from.
@@ -49,6 +53,8 @@ pub enum CacheOutcome {
 pub struct AotCache {
     dir: PathBuf,
     engine_hash: [u8; 32],
+    /// How old an entry must be before a passed check is recorded.
+    settle: std::time::Duration,
 }
 
 impl AotCache {
@@ -59,6 +65,7 @@ impl AotCache {
         AotCache {
             dir,
             engine_hash: hasher.0.finalize().into(),
+            settle: crate::sources::SETTLE,
         }
     }
 
@@ -160,7 +167,7 @@ impl AotCache {
     ) -> Result<(T, CacheOutcome)> {
         let path = self.path_for(kind, bytes);
         let mut outcome = CacheOutcome::Miss;
-        match verify(&path) {
+        match verify(&path, self.settle) {
             Ok(true) => match deserialize_file(&path) {
                 Ok(value) => {
                     tracing::debug!(entry = %path.display(), "aot cache hit");
@@ -201,7 +208,7 @@ impl AotCache {
         facts: &crate::sources::SourceFacts,
     ) -> Indexed {
         let path = self.entry_for(facts.artifact, &facts.digest);
-        let damage = match verify(&path) {
+        let damage = match verify(&path, self.settle) {
             Ok(false) => return Indexed::Absent,
             // SAFETY: as in `load_or_compile`.
             Ok(true) => match unsafe { Component::deserialize_file(engine, &path) } {
@@ -224,6 +231,7 @@ impl AotCache {
         tracing::warn!(entry = %path.display(), "discarding AOT cache entry: {err:#}; recompiling");
         let _ = std::fs::remove_file(path);
         let _ = std::fs::remove_file(digest_path(path));
+        let _ = std::fs::remove_file(checked_path(path));
     }
 
     /// Compiles `bytes` into the cache (if not already there) and returns the entry path.
@@ -280,7 +288,16 @@ fn checksum_hex(data: &[u8]) -> String {
 /// `.sha256` format is removed and counts as none), an error if it is damaged.
 /// The entry is streamed through the checksum, not read into memory: a hit is then
 /// mapped from the file.
-fn verify(path: &Path) -> Result<bool> {
+///
+/// Reading a large entry costs: ~4.5 ms of every start for a guest with 40 MB of
+/// data. So once an entry has passed, its identity (inode, size, mtime, ctime;
+/// see [`crate::sources`]) goes in `<key>.checked`, and while the file still
+/// has that identity it is not read again. Whatever replaces, truncates or
+/// rewrites the entry through the file system changes its ctime and so is
+/// caught as before; only media corruption under an unchanged file is left to
+/// the file system's own checks.
+fn verify(path: &Path, settle: std::time::Duration) -> Result<bool> {
+    let checked = checked_path(path);
     let expected = match std::fs::read_to_string(digest_path(path)) {
         Ok(digest) => digest,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -299,6 +316,7 @@ fn verify(path: &Path) -> Result<bool> {
         }
         Err(e) => return Err(e).context("could not read checksum file"),
     };
+    let expected = expected.trim();
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -306,6 +324,12 @@ fn verify(path: &Path) -> Result<bool> {
         }
         Err(e) => return Err(e).context("could not open entry"),
     };
+    let identity = file.metadata().ok().and_then(|m| Identity::of(&m));
+    if let Some(identity) = identity
+        && std::fs::read_to_string(&checked).is_ok_and(|r| r == checked_record(identity, expected))
+    {
+        return Ok(true);
+    }
     let mut hasher = Xxh3::new();
     let mut buf = vec![0u8; 128 << 10];
     loop {
@@ -317,13 +341,26 @@ fn verify(path: &Path) -> Result<bool> {
         }
     }
     let actual = hex::encode(hasher.digest128().to_be_bytes());
-    if actual != expected.trim() {
-        anyhow::bail!(
-            "checksum mismatch: expected xxh3-128:{}, found xxh3-128:{actual}",
-            expected.trim()
-        );
+    if actual != expected {
+        anyhow::bail!("checksum mismatch: expected xxh3-128:{expected}, found xxh3-128:{actual}");
+    }
+    if let Some(identity) = identity
+        && identity.settled(std::time::SystemTime::now(), settle)
+        && let Err(err) = write_atomic(&checked, checked_record(identity, expected).as_bytes())
+    {
+        tracing::debug!(entry = %path.display(), "could not record the checked entry: {err:#}");
     }
     Ok(true)
+}
+
+/// The `.checked` record of an entry with `identity` that matched `checksum`.
+fn checked_record(identity: Identity, checksum: &str) -> String {
+    format!("{} {checksum}\n", identity.fields())
+}
+
+/// The record beside an entry saying which file passed its checksum.
+fn checked_path(entry: &Path) -> PathBuf {
+    entry.with_extension("checked")
 }
 
 /// What kind of compiled artifact an entry holds.
@@ -397,6 +434,62 @@ mod tests {
 
     fn engine() -> wasmtime::Engine {
         wasmtime::Engine::default()
+    }
+
+    #[test]
+    fn a_settled_entry_is_checked_once_until_it_changes() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let engine = engine();
+        let mut cache = AotCache::new(dir.path().join("aot"), &engine);
+        cache.settle = std::time::Duration::from_millis(50);
+        let bytes = wat::parse_str(WAT)?;
+        let entry = cache.entry_path(&bytes);
+        let checked = checked_path(&entry);
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Miss
+        );
+        // Fresh from the compiler: checked, but not recorded as checked.
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Hit
+        );
+        assert!(!checked.exists());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Hit
+        );
+        let record = std::fs::read_to_string(&checked)?;
+        let checksum = std::fs::read_to_string(digest_path(&entry))?;
+        assert!(
+            record.ends_with(&format!(" {}\n", checksum.trim())),
+            "{record}"
+        );
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Hit
+        );
+        // Damaged in place with its mtime put back: the ctime still tells, so the
+        // record no longer vouches for it and the checksum catches the damage.
+        let mtime = std::fs::metadata(&entry)?.modified()?;
+        let mut data = std::fs::read(&entry)?;
+        let mid = data.len() / 2;
+        data[mid] ^= 0xff;
+        let file = std::fs::OpenOptions::new().write(true).open(&entry)?;
+        (&file).write_all(&data)?;
+        file.set_modified(mtime)?;
+        drop(file);
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Corrupt
+        );
+        assert!(!checked.exists(), "discarding an entry drops its record");
+        assert_eq!(
+            cache.load_or_compile(&engine, &bytes)?.cache,
+            CacheOutcome::Hit
+        );
+        Ok(())
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl SourceFacts {
 
 /// A file's identity as `stat` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity {
+pub(crate) struct Identity {
     dev: u64,
     ino: u64,
     size: u64,
@@ -75,7 +75,9 @@ struct Identity {
 }
 
 impl Identity {
-    fn of(meta: &std::fs::Metadata) -> Option<Identity> {
+    /// The identity in `meta`; `None` for anything but a regular file, or on a
+    /// file system that reports no ctime.
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Option<Identity> {
         use std::os::unix::fs::MetadataExt;
         if !meta.is_file() || (meta.ctime() == 0 && meta.ctime_nsec() == 0) {
             return None;
@@ -89,8 +91,23 @@ impl Identity {
         })
     }
 
+    /// The identity as space-separated fields: dev, inode, size, mtime (s, ns), ctime (s, ns).
+    pub(crate) fn fields(&self) -> String {
+        let Identity {
+            dev,
+            ino,
+            size,
+            mtime,
+            ctime,
+        } = self;
+        format!(
+            "{dev} {ino} {size} {} {} {} {}",
+            mtime.0, mtime.1, ctime.0, ctime.1
+        )
+    }
+
     /// Whether the file's last change is at least `settle` before `now`.
-    fn settled(&self, now: SystemTime, settle: Duration) -> bool {
+    pub(crate) fn settled(&self, now: SystemTime, settle: Duration) -> bool {
         let Ok(now) = now.duration_since(SystemTime::UNIX_EPOCH) else {
             return false;
         };
@@ -179,22 +196,12 @@ impl SourceIndex {
     fn record(&self, path: &Path, identity: Identity, facts: &SourceFacts) -> std::io::Result<()> {
         let canonical = std::fs::canonicalize(path)?;
         std::fs::create_dir_all(&self.dir)?;
-        let Identity {
-            dev,
-            ino,
-            size,
-            mtime,
-            ctime,
-        } = identity;
         let artifact = facts.artifact as u8;
         let concurrency = u8::from(facts.concurrency);
         let digest = hex::encode(facts.digest);
         let line = format!(
-            "{MAGIC} {dev} {ino} {size} {} {} {} {} {artifact} {concurrency} {digest} {}\n",
-            mtime.0,
-            mtime.1,
-            ctime.0,
-            ctime.1,
+            "{MAGIC} {} {artifact} {concurrency} {digest} {}\n",
+            identity.fields(),
             canonical.display()
         );
         crate::cache::write_atomic(&self.record_path(&canonical), line.as_bytes())
