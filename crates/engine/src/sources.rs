@@ -20,6 +20,10 @@
 //! its tick. A file fresh from a build is simply read and hashed, as without the
 //! index. A file system that reports no ctime is never recorded.
 //!
+//! A network file system that caches attributes may show a change made on
+//! another machine late, to this index as to any other reader; removing
+//! `<cache dir>/sources/` (or `--no-cache`) makes every source be read again.
+//!
 //! The index is an optimisation only: a record that is missing, damaged, stale or
 //! unwritable means the file is read, never that a load fails.
 
