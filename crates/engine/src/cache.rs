@@ -436,6 +436,11 @@ mod tests {
         wasmtime::Engine::default()
     }
 
+    /// Where `load_or_compile` found the code for `bytes`.
+    fn outcome(cache: &AotCache, engine: &wasmtime::Engine, bytes: &[u8]) -> Result<CacheOutcome> {
+        Ok(cache.load_or_compile(engine, bytes)?.cache)
+    }
+
     #[test]
     fn a_settled_entry_is_checked_once_until_it_changes() -> Result<()> {
         let dir = tempfile::tempdir()?;
@@ -445,50 +450,28 @@ mod tests {
         let bytes = wat::parse_str(WAT)?;
         let entry = cache.entry_path(&bytes);
         let checked = checked_path(&entry);
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Miss
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Miss);
         // Fresh from the compiler: checked, but not recorded as checked.
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Hit
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Hit);
         assert!(!checked.exists());
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Hit
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Hit);
         let record = std::fs::read_to_string(&checked)?;
         let checksum = std::fs::read_to_string(digest_path(&entry))?;
         assert!(
             record.ends_with(&format!(" {}\n", checksum.trim())),
             "{record}"
         );
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Hit
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Hit);
         // Damaged in place with its mtime put back: the ctime still tells, so the
         // record no longer vouches for it and the checksum catches the damage.
-        let mtime = std::fs::metadata(&entry)?.modified()?;
         let mut data = std::fs::read(&entry)?;
         let mid = data.len() / 2;
         data[mid] ^= 0xff;
-        let file = std::fs::OpenOptions::new().write(true).open(&entry)?;
-        (&file).write_all(&data)?;
-        file.set_modified(mtime)?;
-        drop(file);
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Corrupt
-        );
+        crate::sources::rewrite_keeping_mtime(&entry, &data)?;
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Corrupt);
         assert!(!checked.exists(), "discarding an entry drops its record");
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Hit
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Hit);
         Ok(())
     }
 
@@ -498,28 +481,16 @@ mod tests {
         let engine = engine();
         let cache = AotCache::new(dir.path().join("aot"), &engine);
         let bytes = wat::parse_str(WAT)?;
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Miss
-        );
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Hit
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Miss);
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Hit);
         // Flip a byte in the middle of the entry: the checksum no longer matches.
         let entry = cache.entry_path(&bytes);
         let mut data = std::fs::read(&entry)?;
         let mid = data.len() / 2;
         data[mid] ^= 0xff;
         std::fs::write(&entry, &data)?;
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Corrupt
-        );
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Hit
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Corrupt);
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Hit);
         Ok(())
     }
 
@@ -532,10 +503,7 @@ mod tests {
         cache.load_or_compile(&engine, &bytes)?;
         let entry = cache.entry_path(&bytes);
         std::fs::remove_file(digest_path(&entry))?;
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Corrupt
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Corrupt);
         assert!(
             digest_path(&entry).exists(),
             "the entry was rewritten whole"
@@ -554,15 +522,9 @@ mod tests {
         std::fs::write(&entry, engine.precompile_component(&bytes)?)?;
         let legacy = entry.with_extension("sha256");
         std::fs::write(&legacy, "00")?;
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Miss
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Miss);
         assert!(!legacy.exists(), "the old checksum file is gone");
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Hit
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Hit);
         Ok(())
     }
 
@@ -575,10 +537,7 @@ mod tests {
         let code = engine.precompile_component(&bytes)?;
         let entry = cache.insert(WasmKind::Component, &bytes, &code)?;
         assert_eq!(entry, cache.entry_path(&bytes));
-        assert_eq!(
-            cache.load_or_compile(&engine, &bytes)?.cache,
-            CacheOutcome::Hit
-        );
+        assert_eq!(outcome(&cache, &engine, &bytes)?, CacheOutcome::Hit);
         Ok(())
     }
 

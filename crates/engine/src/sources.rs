@@ -263,6 +263,19 @@ fn parse(record: &str, canonical: &Path) -> Option<(Identity, SourceFacts)> {
     ))
 }
 
+/// Overwrites `path` in place with `data` and puts its modification time back,
+/// as a careless tool might: only the ctime then shows the change.
+#[cfg(test)]
+pub(crate) fn rewrite_keeping_mtime(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let mtime = std::fs::metadata(path)?.modified()?;
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    std::io::Write::write_all(&mut &file, data)?;
+    file.set_modified(mtime)?;
+    drop(file);
+    assert_eq!(std::fs::metadata(path)?.modified()?, mtime);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,17 +333,12 @@ mod tests {
         assert!(index.lookup(&path).is_some());
         // Same length, different bytes, and the old modification time put back:
         // only the status-change time tells.
-        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         let other = wat::parse_str(OTHER).unwrap();
         assert_eq!(
             other.len(),
             std::fs::metadata(&path).unwrap().len() as usize
         );
-        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        std::io::Write::write_all(&mut &file, &other).unwrap();
-        file.set_modified(mtime).unwrap();
-        drop(file);
-        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+        rewrite_keeping_mtime(&path, &other).unwrap();
         assert_eq!(index.lookup(&path), None);
     }
 
