@@ -163,30 +163,14 @@ impl AotCache {
         bytes: &[u8],
         precompile: impl Fn(&[u8]) -> wasmtime::Result<Vec<u8>>,
         deserialize: impl Fn(&[u8]) -> wasmtime::Result<T>,
-        deserialize_file: impl Fn(&Path) -> wasmtime::Result<T>,
+        deserialize_file: impl FnOnce(&Path) -> wasmtime::Result<T>,
     ) -> Result<(T, CacheOutcome)> {
         let path = self.path_for(kind, bytes);
-        let mut outcome = CacheOutcome::Miss;
-        match verify(&path, self.settle) {
-            Ok(true) => match deserialize_file(&path) {
-                Ok(value) => {
-                    tracing::debug!(entry = %path.display(), "aot cache hit");
-                    return Ok((value, CacheOutcome::Hit));
-                }
-                Err(err) => {
-                    self.discard(
-                        &path,
-                        &anyhow::Error::from(err).context("could not deserialize entry"),
-                    );
-                    outcome = CacheOutcome::Corrupt;
-                }
-            },
-            Ok(false) => {}
-            Err(err) => {
-                self.discard(&path, &err);
-                outcome = CacheOutcome::Corrupt;
-            }
-        }
+        let outcome = match self.lookup(&path, deserialize_file) {
+            Found::Hit(value) => return Ok((value, CacheOutcome::Hit)),
+            Found::Absent => CacheOutcome::Miss,
+            Found::Discarded => CacheOutcome::Corrupt,
+        };
         let serialized = precompile(bytes)
             .map_err(anyhow::Error::from)
             .context("could not compile")?;
@@ -199,32 +183,47 @@ impl AotCache {
         Ok((value, outcome))
     }
 
-    /// The component in the entry for `facts` (a source's recorded digest and
-    /// kind, see [`crate::sources`]), without the source's bytes: only a verified
-    /// entry is used, a damaged one is discarded.
-    pub(crate) fn load_indexed(
+    /// The value in the entry at `path` once it has passed its checksum; a
+    /// damaged entry, or one that does not deserialize, is discarded.
+    fn lookup<T>(
         &self,
-        engine: &wasmtime::Engine,
-        facts: &crate::sources::SourceFacts,
-    ) -> Indexed {
-        let path = self.entry_for(facts.artifact, &facts.digest);
-        let damage = match verify(&path, self.settle) {
-            Ok(false) => return Indexed::Absent,
-            // SAFETY: as in `load_or_compile`.
-            Ok(true) => match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => {
-                    tracing::debug!(entry = %path.display(), "aot cache hit (source unchanged)");
-                    return Indexed::Hit(LoadedComponent {
-                        component,
-                        cache: CacheOutcome::Hit,
-                    });
+        path: &Path,
+        deserialize_file: impl FnOnce(&Path) -> wasmtime::Result<T>,
+    ) -> Found<T> {
+        let damage = match verify(path, self.settle) {
+            Ok(false) => return Found::Absent,
+            Ok(true) => match deserialize_file(path) {
+                Ok(value) => {
+                    tracing::debug!(entry = %path.display(), "aot cache hit");
+                    return Found::Hit(value);
                 }
                 Err(err) => anyhow::Error::from(err).context("could not deserialize entry"),
             },
             Err(err) => err,
         };
-        self.discard(&path, &damage);
-        Indexed::Discarded
+        self.discard(path, &damage);
+        Found::Discarded
+    }
+
+    /// The component in the entry for `facts` (a source's recorded digest and
+    /// kind, see [`crate::sources`]), found without the source's bytes.
+    pub(crate) fn load_indexed(
+        &self,
+        engine: &wasmtime::Engine,
+        facts: &crate::sources::SourceFacts,
+    ) -> Found<LoadedComponent> {
+        let path = self.entry_for(facts.artifact, &facts.digest);
+        // SAFETY: as in `load_or_compile`.
+        match self.lookup(&path, |path| unsafe {
+            Component::deserialize_file(engine, path)
+        }) {
+            Found::Hit(component) => Found::Hit(LoadedComponent {
+                component,
+                cache: CacheOutcome::Hit,
+            }),
+            Found::Absent => Found::Absent,
+            Found::Discarded => Found::Discarded,
+        }
     }
 
     fn discard(&self, path: &Path, err: &anyhow::Error) {
@@ -268,10 +267,10 @@ impl AotCache {
     }
 }
 
-/// What [`AotCache::load_indexed`] found.
-pub(crate) enum Indexed {
+/// What a cache lookup found.
+pub(crate) enum Found<T> {
     /// A verified entry, loaded.
-    Hit(LoadedComponent),
+    Hit(T),
     /// No entry.
     Absent,
     /// A damaged entry, now removed.

@@ -189,13 +189,13 @@ impl SkiffEngine {
             self.sources.as_ref().and_then(|s| s.lookup(path)),
         ) {
             match cache.load_indexed(&self.engine, &facts) {
-                cache::Indexed::Hit(loaded) => return Ok(loaded),
-                cache::Indexed::Absent => {}
-                cache::Indexed::Discarded => discarded = true,
+                cache::Found::Hit(loaded) => return Ok(loaded),
+                cache::Found::Absent => {}
+                cache::Found::Discarded => discarded = true,
             }
         }
         let bytes = match &self.sources {
-            Some(sources) => sources.read(path).map(|(bytes, _)| bytes),
+            Some(sources) => sources.read(path),
             None => std::fs::read(path),
         }
         .with_context(|| format!("could not read component `{}`", path.display()))?;

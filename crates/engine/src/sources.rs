@@ -124,6 +124,17 @@ impl Identity {
     }
 }
 
+/// Whether the component at `path` needs an engine with concurrency support
+/// ([`crate::needs_concurrency`]): from `index`'s record when the file is
+/// unchanged, else by reading it. A file that cannot be read answers `true`;
+/// loading it reports the real error.
+pub fn source_needs_concurrency(index: Option<&SourceIndex>, path: &Path) -> bool {
+    match index.and_then(|index| index.lookup(path)) {
+        Some(facts) => facts.concurrency,
+        None => std::fs::read(path).map_or(true, |bytes| crate::needs_concurrency(&bytes)),
+    }
+}
+
 /// The record directory (`<cache dir>/sources/`).
 #[derive(Debug, Clone)]
 pub struct SourceIndex {
@@ -162,16 +173,15 @@ impl SourceIndex {
         (recorded == identity).then_some(facts)
     }
 
-    /// Reads `path` and returns its bytes and facts, recording the facts when the
-    /// file is settled and did not change while it was read. `facts` is `None` for
-    /// bytes that make no component.
-    pub fn read(&self, path: &Path) -> std::io::Result<(Vec<u8>, Option<SourceFacts>)> {
+    /// Reads `path`, recording its facts when the file is settled, makes a
+    /// component, and did not change while it was read.
+    pub fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
         let before = std::fs::metadata(path)?;
         let bytes = std::fs::read(path)?;
         let Some(identity) =
             Identity::of(&before).filter(|i| i.settled(SystemTime::now(), self.settle))
         else {
-            return Ok((bytes, None));
+            return Ok(bytes);
         };
         let facts = SourceFacts::of(&bytes);
         let unchanged = std::fs::metadata(path)
@@ -183,18 +193,7 @@ impl SourceIndex {
         {
             tracing::debug!(source = %path.display(), "could not record source facts: {err}");
         }
-        Ok((bytes, facts))
-    }
-
-    /// Whether the component at `path` needs an engine with concurrency support
-    /// ([`crate::needs_concurrency`]): from its record when the file is
-    /// unchanged, else by reading it. A file that cannot be read answers `true`;
-    /// loading it reports the real error.
-    pub fn needs_concurrency(&self, path: &Path) -> bool {
-        if let Some(facts) = self.lookup(path) {
-            return facts.concurrency;
-        }
-        std::fs::read(path).map_or(true, |bytes| crate::needs_concurrency(&bytes))
+        Ok(bytes)
     }
 
     fn record(&self, path: &Path, identity: Identity, facts: &SourceFacts) -> std::io::Result<()> {
@@ -299,8 +298,10 @@ mod tests {
         let index = SourceIndex::with_settle(dir.path().join("sources"), SHORT);
         let path = settled_file(dir.path(), COMPONENT);
         assert_eq!(index.lookup(&path), None);
-        let (bytes, facts) = index.read(&path).unwrap();
-        let facts = facts.expect("a component has facts");
+        let bytes = index.read(&path).unwrap();
+        let facts = index
+            .lookup(&path)
+            .expect("a settled component is recorded");
         assert_eq!(facts, SourceFacts::of(&bytes).unwrap());
         assert_eq!(facts.artifact, Artifact::Component);
         assert!(!facts.concurrency);
@@ -316,12 +317,12 @@ mod tests {
         let index = SourceIndex::new(dir.path().join("sources"));
         let path = dir.path().join("app.wasm");
         std::fs::write(&path, wat::parse_str(COMPONENT).unwrap()).unwrap();
-        let (_, facts) = index.read(&path).unwrap();
-        assert!(
-            facts.is_none(),
+        index.read(&path).unwrap();
+        assert_eq!(
+            index.lookup(&path),
+            None,
             "a file changed within {SETTLE:?} is not recorded"
         );
-        assert_eq!(index.lookup(&path), None);
     }
 
     #[test]
@@ -393,8 +394,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = SourceIndex::with_settle(dir.path().join("sources"), SHORT);
         let path = settled_file(dir.path(), "(module)");
-        let (_, facts) = index.read(&path).unwrap();
-        assert!(facts.is_none());
+        index.read(&path).unwrap();
         assert_eq!(index.lookup(&path), None);
     }
 }

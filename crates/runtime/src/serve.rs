@@ -248,10 +248,9 @@ pub fn needs_concurrency(app: &App, cache_dir: Option<&Path>) -> bool {
     let sources: std::collections::BTreeSet<_> =
         app.components.values().map(|c| &c.source).collect();
     let index = cache_dir.map(skiff_engine::SourceIndex::in_cache_dir);
-    sources.into_iter().any(|source| match &index {
-        Some(index) => index.needs_concurrency(source),
-        None => std::fs::read(source).map_or(true, |bytes| skiff_engine::needs_concurrency(&bytes)),
-    })
+    sources
+        .into_iter()
+        .any(|source| skiff_engine::sources::source_needs_concurrency(index.as_ref(), source))
 }
 
 /// The app's variables: runtime-config providers, then the environment, then defaults.
