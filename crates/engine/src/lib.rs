@@ -70,7 +70,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 pub struct EngineOptions {
     /// Use the pooling instance allocator (falls back to on-demand if it cannot be reserved).
     pub pooling: bool,
-    /// Instances (component and core) that may exist at once in the pool.
+    /// Instances (component and core) that may serve at once from the pool
+    /// (which also has room for [`SPARE_INSTANCES`]).
     pub max_instances: u32,
     /// Largest linear memory any instance may have, bytes; sizes the pool's memory slots.
     pub max_memory_size: u64,
@@ -96,6 +97,11 @@ impl Default for EngineOptions {
         }
     }
 }
+
+/// Instances a trigger may hold ready, made ahead of the requests they will
+/// serve (one request each, as any instance); the pool has room for them on top
+/// of [`EngineOptions::max_instances`].
+pub const SPARE_INSTANCES: u32 = 16;
 
 /// The default cache directory: `$SKIFF_CACHE_DIR`, else `$XDG_CACHE_HOME/skiff`, else `~/.cache/skiff`.
 pub fn default_cache_dir() -> Option<PathBuf> {
@@ -271,7 +277,9 @@ fn config(options: &EngineOptions, pooling: bool) -> Config {
             (max_memory.min(4 << 20), 64 << 10)
         };
         let mut pool = PoolingAllocationConfig::new();
-        let n = options.max_instances.max(1);
+        // Room for the requests' instances plus the triggers' pre-made spares,
+        // so a spare never takes a slot a request could have had.
+        let n = options.max_instances.max(1).saturating_add(SPARE_INSTANCES);
         pool.total_component_instances(n)
             .total_core_instances(n.saturating_mul(2))
             .total_memories(n)

@@ -250,6 +250,12 @@ impl InstanceConfig {
         Ok(store)
     }
 
+    /// Re-arms a store made ahead of its request (a pre-instantiated spare):
+    /// its deadline runs from now and its fuel is full again.
+    pub fn rearm<T: 'static>(&self, store: &mut Store<T>, timeout: Option<Duration>) -> Result<()> {
+        self.prepare(store, timeout)
+    }
+
     fn prepare<T: 'static>(&self, store: &mut Store<T>, timeout: Option<Duration>) -> Result<()> {
         skiff_engine::arm_deadline(store, timeout);
         if let Some(fuel) = self.fuel {

@@ -18,6 +18,7 @@ pub mod metrics;
 mod p3;
 pub mod router;
 mod server;
+mod spare;
 pub mod spin_headers;
 
 use std::net::SocketAddr;
@@ -70,10 +71,12 @@ enum Handler {
 struct HttpComponent {
     id: Arc<str>,
     handler: Handler,
-    config: InstanceConfig,
+    config: Arc<InstanceConfig>,
     limits: Limits,
     concurrency: Option<Arc<Semaphore>>,
     metrics: Arc<ComponentMetrics>,
+    /// Its next instance, made ahead of the request (`wasi:http@0.2` only).
+    spare: Option<Arc<spare::SpareSlot>>,
 }
 
 /// What loading one component did, for the start-up report.
@@ -121,6 +124,7 @@ impl HttpApp {
         let mut reports = Vec::new();
         let mut index = std::collections::HashMap::new();
         let mut routes = Vec::new();
+        let spares = spare::Spares::new();
         for trigger in &app.http_triggers {
             let i = match index.get(&trigger.component) {
                 Some(&i) => i,
@@ -156,6 +160,19 @@ impl HttpApp {
                         })?;
                     let mut config = instance_config(spec, options)?;
                     config.local_http = Some(local.clone());
+                    let config = Arc::new(config);
+                    let metrics = Arc::<ComponentMetrics>::default();
+                    let spare = match &handler {
+                        Handler::P2(pre) => Some(spare::SpareSlot::new(
+                            spares.clone(),
+                            engine.engine().clone(),
+                            pre.clone(),
+                            config.clone(),
+                            spec.limits.timeout,
+                            metrics.clone(),
+                        )),
+                        Handler::P3(_) => None,
+                    };
                     component_routes.push((
                         trigger.route.clone(),
                         spin_headers::RouteHeaders::new(&trigger.route),
@@ -174,7 +191,8 @@ impl HttpApp {
                             .limits
                             .max_concurrency
                             .map(|n| Arc::new(Semaphore::new(n as usize))),
-                        metrics: Arc::default(),
+                        metrics,
+                        spare,
                     });
                     index.insert(trigger.component.clone(), components.len() - 1);
                     components.len() - 1
@@ -182,6 +200,12 @@ impl HttpApp {
             };
             routes.push((trigger.route.clone(), i));
         }
+        spares.register(
+            components
+                .iter()
+                .filter_map(|c| c.spare.as_ref().map(Arc::downgrade))
+                .collect(),
+        );
         let app = Arc::new(HttpApp {
             engine,
             router: Router::new(routes),
@@ -340,23 +364,37 @@ impl HttpApp {
             metrics: component.metrics.clone(),
             since: Instant::now(),
         };
-        let mut store = component
-            .config
-            .new_store(self.engine.engine(), Some(timeout))
-            .map_err(Failure::Host)?;
+        // A spare made ahead of this request, or a store for one made now.
+        let (mut store, made) = match component.spare.as_ref().and_then(|slot| slot.take()) {
+            Some(spare) => (spare.store, Some(spare.proxy)),
+            None => (
+                component
+                    .config
+                    .new_store(self.engine.engine(), Some(timeout))
+                    .map_err(Failure::Host)?,
+                None,
+            ),
+        };
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         // The guest's whole run (instantiate, `handle`, body), bounded by the
         // component's timeout.
         let guest: GuestRun = match component.handler.clone() {
             Handler::P2(pre) => {
+                let slot = component.spare.clone();
                 Box::pin(async move {
                     let _permit = permit;
                     let run = async {
-                        let proxy = pre
-                            .instantiate_async(&mut store)
-                            .await
-                            .map_err(Failure::Instantiate)?;
-                        ready.record();
+                        let proxy = match made {
+                            Some(proxy) => proxy,
+                            None => {
+                                let proxy = pre
+                                    .instantiate_async(&mut store)
+                                    .await
+                                    .map_err(Failure::Instantiate)?;
+                                ready.record();
+                                proxy
+                            }
+                        };
                         // The request's resources go into the fresh instance's
                         // table once it exists (and outside the time recorded).
                         let mut http = store.data_mut().http();
@@ -372,10 +410,16 @@ impl HttpApp {
                             .await
                             .map_err(Failure::Guest)
                     };
-                    match tokio::time::timeout_at(deadline, run).await {
+                    let result = match tokio::time::timeout_at(deadline, run).await {
                         Ok(result) => result,
                         Err(_) => Err(Failure::Timeout(timeout)),
+                    };
+                    // Teardown and the next spare happen off the response's path.
+                    match slot {
+                        Some(slot) => slot.retire(store),
+                        None => drop(store),
                     }
+                    result
                 })
             }
             Handler::P3(pre) => Box::pin(async move {
@@ -588,7 +632,7 @@ impl Failure {
             Failure::Instantiate(err) => {
                 let err = anyhow::Error::from(err);
                 let msg = format!("{err:#}");
-                if msg.contains("concurrent") || msg.contains("limit") {
+                if pool_exhausted(&msg) {
                     tracing::warn!(component = %id, %client, "instance pool exhausted: {msg}");
                     busy(component)
                 } else {
@@ -610,6 +654,11 @@ impl Failure {
             }
         }
     }
+}
+
+/// Whether an instantiation error (as `{err:#}`) says the instance pool is full.
+fn pool_exhausted(msg: &str) -> bool {
+    msg.contains("concurrent") || msg.contains("limit")
 }
 
 /// `Ok(None)`: no limit; `Err(())`: the component is at its concurrency limit.

@@ -156,11 +156,13 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// One component's metrics.
 #[derive(Debug, Default)]
 pub struct ComponentMetrics {
-    /// Store creation plus instantiation of a request's fresh instance.
+    /// Store creation plus instantiation of a request's fresh instance, when
+    /// it was made (ahead of the request, for a spare).
     pub instantiation: Histogram,
     /// Request arrival (after routing) to the response head.
     pub response_head: Histogram,
     responses: [AtomicU64; 5],
+    preinstantiated: AtomicU64,
 }
 
 impl ComponentMetrics {
@@ -168,6 +170,16 @@ impl ComponentMetrics {
     pub fn count_response(&self, status: http::StatusCode) {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         self.responses[class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request served by an instance made ahead of it.
+    pub fn count_preinstantiated(&self) {
+        self.preinstantiated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests served by an instance made ahead of them.
+    pub fn preinstantiated(&self) -> u64 {
+        self.preinstantiated.load(Ordering::Relaxed)
     }
 
     /// Responses sent with a status of class `class` (`"2xx"`, `"5xx"`…).
@@ -189,7 +201,7 @@ pub(crate) fn render<'a>(
     let histograms: [(&str, &str, PickHistogram); 2] = [
         (
             "skiff_instantiation_seconds",
-            "Time to create a request's store and instantiate its component, from the pre-instantiated component.",
+            "Time to create a request's store and instantiate its component, from the pre-instantiated component (ahead of the request for a spare instance).",
             |m| &m.instantiation,
         ),
         (
@@ -223,7 +235,7 @@ pub(crate) fn render<'a>(
         out,
         "# HELP {name} Responses by component and status class, including the host's own (busy, too large, guest failed).\n# TYPE {name} counter"
     );
-    for (id, metrics) in components {
+    for (id, metrics) in components.clone() {
         let id = escape(id);
         for class in CLASSES {
             let _ = writeln!(
@@ -232,6 +244,19 @@ pub(crate) fn render<'a>(
                 metrics.responses(class)
             );
         }
+    }
+    let name = "skiff_preinstantiated_requests_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Requests served by a fresh instance made ahead of them (a spare), so no instantiation was on their path.\n# TYPE {name} counter"
+    );
+    for (id, metrics) in components {
+        let _ = writeln!(
+            out,
+            "{name}{{component=\"{}\"}} {}",
+            escape(id),
+            metrics.preinstantiated()
+        );
     }
     let name = "skiff_http_unrouted_requests_total";
     let _ = writeln!(

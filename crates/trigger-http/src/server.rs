@@ -58,7 +58,8 @@ pub async fn serve(
                         async move { Ok::<_, Infallible>(app.handle(req, client).await) }
                     });
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    if let Err(err) = watcher.watch(conn).await {
+                    let conn = crate::spare::AfterResponses::new(watcher.watch(conn));
+                    if let Err(err) = conn.await {
                         tracing::debug!(%client, "connection ended with an error: {err}");
                     }
                 });

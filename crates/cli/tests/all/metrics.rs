@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use test_programs_artifacts::{HTTP_HELLO_COMPONENT, HTTP_TRAP_COMPONENT, KV_SPIN3_COMPONENT};
+use test_programs_artifacts::{
+    HTTP_ECHO_COMPONENT, HTTP_HELLO_COMPONENT, HTTP_LOOP_COMPONENT, HTTP_TRAP_COMPONENT,
+    KV_SPIN3_COMPONENT,
+};
 
 use crate::harness::{AppDir, Server, get, shared_cache, up_fails};
 use crate::http::component;
@@ -171,6 +174,19 @@ async fn metrics_count_instantiations_and_responses() -> Result<()> {
     ] {
         ensure!(responses(id, class) == Some(n), "{id} {class}: {text}");
     }
+    // Requests served by spares are among those served; a WASI 0.3 handler
+    // instantiates on its request's path.
+    for (id, served) in [("hello", 5.0), ("trap", 2.0), ("kv", 0.0)] {
+        let spared = after
+            .get(&format!(
+                "skiff_preinstantiated_requests_total{{component=\"{id}\"}}"
+            ))
+            .copied();
+        ensure!(
+            spared.is_some_and(|n| n <= served),
+            "{id}: {spared:?}\n{text}"
+        );
+    }
     ensure!(
         after.get("skiff_http_unrouted_requests_total") == Some(&2.0),
         "{text}"
@@ -194,5 +210,120 @@ fn metrics_address_in_use_is_a_clear_error() -> Result<()> {
         cmd.args(["--metrics", &at]);
     })?
     .assert_stderr_contains(&format!("could not listen for metrics on {at}"));
+    Ok(())
+}
+
+/// After a request, a component's next instance is made ahead of the next
+/// request (a spare). Each request still runs in a fresh instance, the deadline
+/// runs from the request however long the spare waited, a guest that loops is
+/// still stopped, and a spare unused for its time to live is dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
+    let dir = AppDir::with_manifest(
+        &[
+            component(
+                "/echo",
+                "echo",
+                HTTP_ECHO_COMPONENT,
+                "[component.echo.limits]\ntimeout = \"1s\"",
+            ),
+            component(
+                "/loop",
+                "spin",
+                HTTP_LOOP_COMPONENT,
+                "[component.spin.limits]\ntimeout = \"1s\"",
+            ),
+        ]
+        .concat(),
+    )?;
+    let port = free_port()?;
+    let at = format!("127.0.0.1:{port}");
+    let server = Server::start_with(dir.path(), shared_cache()?, |cmd| {
+        cmd.args(["--metrics", &at])
+            .env("SKIFF_SPARE_TTL_MS", "3000");
+    })?;
+    server.stdout().wait_for(
+        &format!("Metrics http://{at}/metrics"),
+        Duration::from_secs(10),
+    )?;
+    let metrics_url = format!("http://{at}/metrics");
+    let spared = |id: &'static str| {
+        let url = metrics_url.clone();
+        async move {
+            let text = get(&url).await?.text();
+            samples(&text)?
+                .get(&format!(
+                    "skiff_preinstantiated_requests_total{{component=\"{id}\"}}"
+                ))
+                .copied()
+                .with_context(|| format!("no spare count for {id}:\n{text}"))
+        }
+    };
+    let fresh = |resp: crate::harness::Response| -> Result<()> {
+        resp.assert_status(200);
+        let served = &resp.json()?["served"];
+        ensure!(served == 1, "an instance served a second request: {served}");
+        Ok(())
+    };
+    let echo = server.url("/echo");
+
+    // One after another, a little apart: every request after the first can
+    // find its spare ready, and every one runs in an instance of its own.
+    for _ in 0..10 {
+        fresh(get(&echo).await?)?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hits = spared("echo").await?;
+    ensure!(
+        (5.0..=9.0).contains(&hits),
+        "spares served {hits} of the 9 requests after the first"
+    );
+
+    // At once: spares or not, one fresh instance per request.
+    let burst: Vec<_> = (0..20)
+        .map(|_| {
+            let echo = echo.clone();
+            tokio::spawn(async move { get(&echo).await })
+        })
+        .collect();
+    for request in burst {
+        fresh(request.await??)?;
+    }
+
+    // A spare that waited longer than the component's 1 s timeout: its
+    // deadline runs from the request, so the request gets its whole second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = spared("echo").await?;
+    fresh(get(&echo).await?)?;
+    ensure!(
+        spared("echo").await? == before + 1.0,
+        "the request after the pause was not served by a spare"
+    );
+
+    // A looping guest in a spare is stopped at its timeout all the same.
+    get(&server.url("/loop")).await?.assert_status(504);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = std::time::Instant::now();
+    get(&server.url("/loop")).await?.assert_status(504);
+    let elapsed = start.elapsed();
+    ensure!(
+        elapsed < Duration::from_secs(6),
+        "a 1s timeout took {elapsed:?}"
+    );
+    ensure!(
+        spared("spin").await? >= 1.0,
+        "the loop never ran in a spare"
+    );
+    get(&echo).await?.assert_status(200);
+
+    // Unused for its time to live (3 s here; swept every second), a spare is
+    // dropped: the next request instantiates on its own path.
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    let before = spared("echo").await?;
+    fresh(get(&echo).await?)?;
+    ensure!(
+        spared("echo").await? == before,
+        "a spare outlived its time to live"
+    );
     Ok(())
 }

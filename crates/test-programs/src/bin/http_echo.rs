@@ -1,14 +1,19 @@
 //! Answers every request with a JSON description of it:
 //! `{"method","path_with_query","scheme","authority","headers":[[name,value]…],
-//! "body","env":{…}}` (body and header values decoded as lossy UTF-8, env
-//! sorted). Also prints `http_echo: METHOD PATH` to stdout and `http_echo
+//! "body","env":{…},"served"}` (body and header values decoded as lossy UTF-8,
+//! env sorted; `served` counts the requests this instance has handled, this one
+//! included). Also prints `http_echo: METHOD PATH` to stdout and `http_echo
 //! stderr` to stderr.
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use test_programs::http::{method_name, read_body, respond, scheme_name};
 use test_programs::{push_json_opt_string, push_json_string};
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
 struct Handler;
+
+static SERVED: AtomicU32 = AtomicU32::new(0);
 
 wasip2::http::proxy::export!(Handler);
 
@@ -59,7 +64,10 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
             json.push(':');
             push_json_string(&mut json, value);
         }
-        json.push_str("}}");
+        // Requests this instance has handled, this one included: 1 in a
+        // fresh instance.
+        let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
+        json.push_str(&format!("}},\"served\":{served}}}"));
 
         respond(out, 200, "application/json", json.as_bytes());
     }

@@ -1,0 +1,348 @@
+//! Spare instances: a `wasi:http@0.2` component's next instance, made ahead of
+//! the request it will serve.
+//!
+//! Every request still gets a fresh instance that serves it alone; only *when*
+//! that instance is made changes. When a request's guest run ends, its store is
+//! retired: dropped (resetting its pool slot), then the component's next
+//! instance is made. A run driven by its connection's task ([`AfterResponses`])
+//! is retired by that task once hyper has written what the poll produced (the
+//! response), any other in a task of its own; either way neither the teardown
+//! nor the next instantiation sits between a request and its response. The next
+//! request
+//! takes the spare, re-arms its deadline and fuel, and runs `handle` at once;
+//! with none ready (the first request, or more requests at once than spares) it
+//! instantiates inline as before.
+//!
+//! At most [`SPARE_INSTANCES`] spares exist across an app (the pool has room for
+//! them on top of the requests' own slots), one per component; a spare unused
+//! for [`SPARE_TTL`] is dropped, so an idle app holds nothing for long
+//! (`SKIFF_SPARE_INSTANCES` lowers the budget, `0` turns spares off). A
+//! component whose instantiation fails gets no more spares: its requests
+//! instantiate inline and report the failure themselves.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use skiff_engine::SPARE_INSTANCES;
+use skiff_host::{HostState, InstanceConfig};
+use wasmtime::Store;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+
+use crate::metrics::ComponentMetrics;
+
+/// How long a spare may wait for a request before it is dropped
+/// (`SKIFF_SPARE_TTL_MS` overrides it).
+pub(crate) const SPARE_TTL: Duration = Duration::from_secs(10);
+
+/// How often unused spares are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// An app's spares: the budget they share and every component's slot.
+pub(crate) struct Spares {
+    budget: usize,
+    ttl: Duration,
+    alive: AtomicUsize,
+    slots: OnceLock<Vec<Weak<SpareSlot>>>,
+    sweeping: AtomicBool,
+}
+
+impl Spares {
+    /// An app's spare budget: [`SPARE_INSTANCES`] at once, or fewer with
+    /// `SKIFF_SPARE_INSTANCES` (`0` turns spares off).
+    pub(crate) fn new() -> Arc<Self> {
+        let env = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok());
+        Arc::new(Spares {
+            budget: env("SKIFF_SPARE_INSTANCES").map_or(SPARE_INSTANCES as usize, |n| {
+                n.min(u64::from(SPARE_INSTANCES)) as usize
+            }),
+            ttl: env("SKIFF_SPARE_TTL_MS").map_or(SPARE_TTL, Duration::from_millis),
+            alive: AtomicUsize::new(0),
+            slots: OnceLock::new(),
+            sweeping: AtomicBool::new(false),
+        })
+    }
+
+    /// Records every component's slot, for the sweeper; once, after loading.
+    pub(crate) fn register(&self, slots: Vec<Weak<SpareSlot>>) {
+        let _ = self.slots.set(slots);
+    }
+
+    /// Drops every spare unused for `ttl` or longer; returns how many.
+    pub(crate) fn expire(&self, ttl: Duration) -> usize {
+        let mut dropped = 0;
+        for slot in self.slots.get().into_iter().flatten() {
+            if let Some(slot) = slot.upgrade()
+                && slot.take_if(|spare| spare.made.elapsed() >= ttl).is_some()
+            {
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
+    /// Starts the sweeper (once) on the current tokio runtime.
+    fn sweep(self: &Arc<Self>) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let spares = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match spares.upgrade() {
+                    Some(spares) => {
+                        spares.expire(spares.ttl);
+                    }
+                    None => break,
+                }
+            }
+        });
+    }
+}
+
+/// A spare: a fresh instance and its store, never run.
+pub(crate) struct Spare {
+    /// Its store, armed when it was made; re-arm before use.
+    pub(crate) store: Store<HostState>,
+    /// The instance's `wasi:http/incoming-handler`.
+    pub(crate) proxy: Proxy,
+    /// How long store creation plus instantiation took.
+    pub(crate) took: Duration,
+    made: Instant,
+}
+
+/// One component's spare and what it takes to make the next one.
+pub(crate) struct SpareSlot {
+    spares: Arc<Spares>,
+    engine: wasmtime::Engine,
+    pre: ProxyPre<HostState>,
+    config: Arc<InstanceConfig>,
+    timeout: Duration,
+    metrics: Arc<ComponentMetrics>,
+    ready: Mutex<Option<Spare>>,
+    filling: AtomicBool,
+    broken: AtomicBool,
+}
+
+impl SpareSlot {
+    /// A component's (empty) slot.
+    pub(crate) fn new(
+        spares: Arc<Spares>,
+        engine: wasmtime::Engine,
+        pre: ProxyPre<HostState>,
+        config: Arc<InstanceConfig>,
+        timeout: Duration,
+        metrics: Arc<ComponentMetrics>,
+    ) -> Arc<Self> {
+        Arc::new(SpareSlot {
+            spares,
+            engine,
+            pre,
+            config,
+            timeout,
+            metrics,
+            ready: Mutex::new(None),
+            filling: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+        })
+    }
+
+    /// The spare, if one is ready, re-armed for a request starting now; counts
+    /// it (and its instantiation) in the component's metrics.
+    pub(crate) fn take(&self) -> Option<Spare> {
+        let mut spare = self.take_if(|_| true)?;
+        if self
+            .config
+            .rearm(&mut spare.store, Some(self.timeout))
+            .is_err()
+        {
+            return None;
+        }
+        self.metrics.instantiation.observe(spare.took);
+        self.metrics.count_preinstantiated();
+        Some(spare)
+    }
+
+    fn take_if(&self, pred: impl FnOnce(&Spare) -> bool) -> Option<Spare> {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let spare = ready.take_if(|s| pred(s))?;
+        drop(ready);
+        self.spares.alive.fetch_sub(1, Ordering::AcqRel);
+        Some(spare)
+    }
+
+    /// Ends a request's store off the request's path: drops it, then makes
+    /// the component's next spare if it has none. Inside a connection's poll
+    /// ([`AfterResponses`]) that happens once the poll is over; elsewhere in a
+    /// task of its own; outside a tokio runtime the store is just dropped.
+    pub(crate) fn retire(self: &Arc<Self>, store: Store<HostState>) {
+        let job = Retired {
+            slot: self.clone(),
+            store,
+        };
+        let job = RETIRED.with(|queue| match &mut *queue.borrow_mut() {
+            Some(queue) => {
+                queue.push(job);
+                None
+            }
+            None => Some(job),
+        });
+        if let Some(job) = job
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(job.finish());
+        }
+    }
+
+    /// Makes a spare unless one is ready or being made, the app's budget is
+    /// spent, or this component cannot be instantiated.
+    async fn refill(self: &Arc<Self>) {
+        if self.spares.budget == 0
+            || self.broken.load(Ordering::Acquire)
+            || self.ready.lock().map_or(true, |r| r.is_some())
+            || self.filling.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        if self.spares.alive.fetch_add(1, Ordering::AcqRel) >= self.spares.budget {
+            self.spares.alive.fetch_sub(1, Ordering::AcqRel);
+            self.filling.store(false, Ordering::Release);
+            return;
+        }
+        self.spares.sweep();
+        let start = Instant::now();
+        let made = match self.config.new_store(&self.engine, Some(self.timeout)) {
+            Ok(mut store) => match self.pre.instantiate_async(&mut store).await {
+                Ok(proxy) => Ok(Spare {
+                    store,
+                    proxy,
+                    took: start.elapsed(),
+                    made: Instant::now(),
+                }),
+                Err(err) => Err(anyhow::Error::from(err)),
+            },
+            Err(err) => Err(err),
+        };
+        match made {
+            Ok(spare) => {
+                let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+                *ready = Some(spare);
+            }
+            Err(err) => {
+                self.spares.alive.fetch_sub(1, Ordering::AcqRel);
+                // A full pool passes; anything else would fail every time.
+                if !crate::pool_exhausted(&format!("{err:#}")) {
+                    self.broken.store(true, Ordering::Release);
+                }
+                tracing::debug!("no spare instance: {err:#}");
+            }
+        }
+        self.filling.store(false, Ordering::Release);
+    }
+}
+
+/// A store whose request is over, waiting to be dropped and replaced by a spare.
+struct Retired {
+    slot: Arc<SpareSlot>,
+    store: Store<HostState>,
+}
+
+impl Retired {
+    async fn finish(self) {
+        drop(self.store);
+        self.slot.refill().await;
+    }
+}
+
+type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+thread_local! {
+    /// While a connection's future is polled: the stores retired during that
+    /// poll. `None` outside one.
+    static RETIRED: RefCell<Option<Vec<Retired>>> = const { RefCell::new(None) };
+}
+
+/// A connection's future, which after each poll of it finishes the stores its
+/// guest runs retired: the response that poll produced has been written by then,
+/// so teardown and the next spare follow it instead of delaying it, in the
+/// connection's own task (no spawn, no wake-up of another worker). Work left when
+/// the connection ends (or is dropped) moves to a task of its own.
+pub(crate) struct AfterResponses<F> {
+    inner: Pin<Box<F>>,
+    jobs: Vec<Job>,
+}
+
+impl<F: Future> AfterResponses<F> {
+    /// Wraps a connection's future.
+    pub(crate) fn new(inner: F) -> Self {
+        AfterResponses {
+            inner: Box::pin(inner),
+            jobs: Vec::new(),
+        }
+    }
+}
+
+impl<F: Future> Future for AfterResponses<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let scope = Scope::enter();
+        let out = self.inner.as_mut().poll(cx);
+        let retired = scope.exit();
+        self.jobs
+            .extend(retired.into_iter().map(|r| Box::pin(r.finish()) as Job));
+        self.jobs
+            .retain_mut(|job| job.as_mut().poll(cx).is_pending());
+        if out.is_ready() {
+            spawn_all(&mut self.jobs);
+        }
+        out
+    }
+}
+
+impl<F> Drop for AfterResponses<F> {
+    fn drop(&mut self) {
+        spawn_all(&mut self.jobs);
+    }
+}
+
+/// A connection poll's collection of retired stores; restores the thread's
+/// previous state when it ends, even by a panic.
+struct Scope(Option<Option<Vec<Retired>>>);
+
+impl Scope {
+    fn enter() -> Self {
+        Scope(Some(RETIRED.with(|queue| queue.replace(Some(Vec::new())))))
+    }
+
+    /// The stores retired since [`Scope::enter`].
+    fn exit(mut self) -> Vec<Retired> {
+        let outer = self.0.take().unwrap_or_default();
+        RETIRED
+            .with(|queue| queue.replace(outer))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if let Some(outer) = self.0.take() {
+            drop(RETIRED.with(|queue| queue.replace(outer)));
+        }
+    }
+}
+
+fn spawn_all(jobs: &mut Vec<Job>) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        for job in jobs.drain(..) {
+            rt.spawn(job);
+        }
+    }
+}
