@@ -165,11 +165,13 @@ impl HttpApp {
                     let spare = match &handler {
                         Handler::P2(pre) => Some(spare::SpareSlot::new(
                             spares.clone(),
-                            engine.engine().clone(),
-                            pre.clone(),
-                            config.clone(),
-                            spec.limits.timeout,
-                            metrics.clone(),
+                            spare::Maker {
+                                engine: engine.engine().clone(),
+                                pre: pre.clone(),
+                                config: config.clone(),
+                                timeout: spec.limits.timeout,
+                                metrics: metrics.clone(),
+                            },
                         )),
                         Handler::P3(_) => None,
                     };

@@ -14,7 +14,9 @@
 //! instantiates inline as before.
 //!
 //! At most [`SPARE_INSTANCES`] spares exist across an app (the pool has room for
-//! them on top of the requests' own slots), one per component; a spare unused
+//! them on top of the requests' own slots), and [`PER_COMPONENT`] per component:
+//! each retired store is replaced by at most one spare, so a component keeps
+//! about as many as it had requests in flight at once. A spare unused
 //! for [`SPARE_TTL`] is dropped, so an idle app holds nothing for long
 //! (`SKIFF_SPARE_INSTANCES` lowers the budget, `0` turns spares off). A
 //! component whose instantiation fails gets no more spares: its requests
@@ -38,6 +40,9 @@ use crate::metrics::ComponentMetrics;
 /// How long a spare may wait for a request before it is dropped
 /// (`SKIFF_SPARE_TTL_MS` overrides it).
 pub(crate) const SPARE_TTL: Duration = Duration::from_secs(10);
+
+/// Spares one component may hold ready.
+pub(crate) const PER_COMPONENT: usize = 4;
 
 /// How often unused spares are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -72,17 +77,13 @@ impl Spares {
         let _ = self.slots.set(slots);
     }
 
-    /// Drops every spare unused for `ttl` or longer; returns how many.
-    pub(crate) fn expire(&self, ttl: Duration) -> usize {
-        let mut dropped = 0;
+    /// Drops every spare unused for `ttl` or longer.
+    pub(crate) fn expire(&self, ttl: Duration) {
         for slot in self.slots.get().into_iter().flatten() {
-            if let Some(slot) = slot.upgrade()
-                && slot.take_if(|spare| spare.made.elapsed() >= ttl).is_some()
-            {
-                dropped += 1;
+            if let Some(slot) = slot.upgrade() {
+                slot.expire(ttl);
             }
         }
-        dropped
     }
 
     /// Starts the sweeper (once) on the current tokio runtime.
@@ -118,64 +119,71 @@ pub(crate) struct Spare {
     made: Instant,
 }
 
-/// One component's spare and what it takes to make the next one.
+/// What it takes to make one component's instances.
+pub(crate) struct Maker {
+    /// The app's engine.
+    pub(crate) engine: wasmtime::Engine,
+    /// The component, pre-instantiated.
+    pub(crate) pre: ProxyPre<HostState>,
+    /// Its grants.
+    pub(crate) config: Arc<InstanceConfig>,
+    /// Its request timeout.
+    pub(crate) timeout: Duration,
+    /// Its metrics.
+    pub(crate) metrics: Arc<ComponentMetrics>,
+}
+
+/// One component's spares and what it takes to make the next one.
 pub(crate) struct SpareSlot {
     spares: Arc<Spares>,
-    engine: wasmtime::Engine,
-    pre: ProxyPre<HostState>,
-    config: Arc<InstanceConfig>,
-    timeout: Duration,
-    metrics: Arc<ComponentMetrics>,
-    ready: Mutex<Option<Spare>>,
+    maker: Maker,
+    /// Ready spares, oldest first.
+    ready: Mutex<Vec<Spare>>,
     filling: AtomicBool,
     broken: AtomicBool,
 }
 
 impl SpareSlot {
     /// A component's (empty) slot.
-    pub(crate) fn new(
-        spares: Arc<Spares>,
-        engine: wasmtime::Engine,
-        pre: ProxyPre<HostState>,
-        config: Arc<InstanceConfig>,
-        timeout: Duration,
-        metrics: Arc<ComponentMetrics>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(spares: Arc<Spares>, maker: Maker) -> Arc<Self> {
         Arc::new(SpareSlot {
             spares,
-            engine,
-            pre,
-            config,
-            timeout,
-            metrics,
-            ready: Mutex::new(None),
+            maker,
+            ready: Mutex::new(Vec::new()),
             filling: AtomicBool::new(false),
             broken: AtomicBool::new(false),
         })
     }
 
-    /// The spare, if one is ready, re-armed for a request starting now; counts
-    /// it (and its instantiation) in the component's metrics.
+    /// The newest spare, if one is ready, re-armed for a request starting now;
+    /// counts it (and its instantiation) in the component's metrics.
     pub(crate) fn take(&self) -> Option<Spare> {
-        let mut spare = self.take_if(|_| true)?;
+        let mut spare = self.lock().pop()?;
+        self.spares.alive.fetch_sub(1, Ordering::AcqRel);
         if self
+            .maker
             .config
-            .rearm(&mut spare.store, Some(self.timeout))
+            .rearm(&mut spare.store, Some(self.maker.timeout))
             .is_err()
         {
             return None;
         }
-        self.metrics.instantiation.observe(spare.took);
-        self.metrics.count_preinstantiated();
+        self.maker.metrics.instantiation.observe(spare.took);
+        self.maker.metrics.count_preinstantiated();
         Some(spare)
     }
 
-    fn take_if(&self, pred: impl FnOnce(&Spare) -> bool) -> Option<Spare> {
-        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
-        let spare = ready.take_if(|s| pred(s))?;
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Spare>> {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops this component's spares unused for `ttl` or longer.
+    fn expire(&self, ttl: Duration) {
+        let mut ready = self.lock();
+        let fresh = ready.partition_point(|spare| spare.made.elapsed() >= ttl);
+        let expired: Vec<Spare> = ready.drain(..fresh).collect();
         drop(ready);
-        self.spares.alive.fetch_sub(1, Ordering::AcqRel);
-        Some(spare)
+        self.spares.alive.fetch_sub(expired.len(), Ordering::AcqRel);
     }
 
     /// Ends a request's store off the request's path: drops it, then makes
@@ -201,12 +209,13 @@ impl SpareSlot {
         }
     }
 
-    /// Makes a spare unless one is ready or being made, the app's budget is
-    /// spent, or this component cannot be instantiated.
+    /// Makes a spare unless this component has [`PER_COMPONENT`] ready or one
+    /// being made, the app's budget is spent, or this component cannot be
+    /// instantiated.
     async fn refill(self: &Arc<Self>) {
         if self.spares.budget == 0
             || self.broken.load(Ordering::Acquire)
-            || self.ready.lock().map_or(true, |r| r.is_some())
+            || self.lock().len() >= PER_COMPONENT
             || self.filling.swap(true, Ordering::AcqRel)
         {
             return;
@@ -218,8 +227,12 @@ impl SpareSlot {
         }
         self.spares.sweep();
         let start = Instant::now();
-        let made = match self.config.new_store(&self.engine, Some(self.timeout)) {
-            Ok(mut store) => match self.pre.instantiate_async(&mut store).await {
+        let made = match self
+            .maker
+            .config
+            .new_store(&self.maker.engine, Some(self.maker.timeout))
+        {
+            Ok(mut store) => match self.maker.pre.instantiate_async(&mut store).await {
                 Ok(proxy) => Ok(Spare {
                     store,
                     proxy,
@@ -232,8 +245,7 @@ impl SpareSlot {
         };
         match made {
             Ok(spare) => {
-                let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
-                *ready = Some(spare);
+                self.lock().push(spare);
             }
             Err(err) => {
                 self.spares.alive.fetch_sub(1, Ordering::AcqRel);

@@ -32,6 +32,20 @@ fn app() -> Result<AppDir> {
     )
 }
 
+/// `skiff up DIR --metrics ADDR` with `env` set; returns once both listen, with
+/// the metrics URL.
+fn start_with_metrics(dir: &AppDir, env: &[(&str, &str)]) -> Result<(Server, String)> {
+    let at = format!("127.0.0.1:{}", free_port()?);
+    let server = Server::start_with(dir.path(), shared_cache()?, |cmd| {
+        cmd.args(["--metrics", &at]).envs(env.iter().copied());
+    })?;
+    server.stdout().wait_for(
+        &format!("Metrics http://{at}/metrics"),
+        Duration::from_secs(10),
+    )?;
+    Ok((server, format!("http://{at}/metrics")))
+}
+
 /// Sample lines of a Prometheus text exposition: `name{labels}` → value.
 fn samples(text: &str) -> Result<BTreeMap<String, f64>> {
     text.lines()
@@ -110,16 +124,7 @@ fn check_histogram(
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_instantiations_and_responses() -> Result<()> {
     let dir = app()?;
-    let port = free_port()?;
-    let at = format!("127.0.0.1:{port}");
-    let server = Server::start_with(dir.path(), shared_cache()?, |cmd| {
-        cmd.args(["--metrics", &at]);
-    })?;
-    server.stdout().wait_for(
-        &format!("Metrics http://{at}/metrics"),
-        Duration::from_secs(10),
-    )?;
-    let metrics_url = format!("http://{at}/metrics");
+    let (server, metrics_url) = start_with_metrics(&dir, &[])?;
 
     // Nothing served yet: every series is there, at zero.
     let before = get(&metrics_url).await?;
@@ -148,7 +153,8 @@ async fn metrics_count_instantiations_and_responses() -> Result<()> {
     // has no `/metrics` of its own.
     get(&server.url("/nowhere")).await?.assert_status(404);
     get(&server.url("/metrics")).await?.assert_status(404);
-    get(&format!("http://{at}/other")).await?.assert_status(404);
+    let other = metrics_url.replace("/metrics", "/other");
+    get(&other).await?.assert_status(404);
 
     let text = get(&metrics_url).await?.text();
     let after = samples(&text)?;
@@ -236,17 +242,7 @@ async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
         ]
         .concat(),
     )?;
-    let port = free_port()?;
-    let at = format!("127.0.0.1:{port}");
-    let server = Server::start_with(dir.path(), shared_cache()?, |cmd| {
-        cmd.args(["--metrics", &at])
-            .env("SKIFF_SPARE_TTL_MS", "3000");
-    })?;
-    server.stdout().wait_for(
-        &format!("Metrics http://{at}/metrics"),
-        Duration::from_secs(10),
-    )?;
-    let metrics_url = format!("http://{at}/metrics");
+    let (server, metrics_url) = start_with_metrics(&dir, &[("SKIFF_SPARE_TTL_MS", "3000")])?;
     let spared = |id: &'static str| {
         let url = metrics_url.clone();
         async move {
