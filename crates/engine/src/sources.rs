@@ -292,6 +292,14 @@ mod tests {
         path
     }
 
+    /// An index in `dir` that has recorded a settled component at `dir/app.wasm`.
+    fn recorded(dir: &Path) -> (SourceIndex, PathBuf) {
+        let index = SourceIndex::with_settle(dir.join("sources"), SHORT);
+        let path = settled_file(dir, COMPONENT);
+        index.read(&path).unwrap();
+        (index, path)
+    }
+
     #[test]
     fn a_settled_file_is_recorded_and_found() {
         let dir = tempfile::tempdir().unwrap();
@@ -328,9 +336,7 @@ mod tests {
     #[test]
     fn a_rewrite_with_the_old_size_and_mtime_misses() {
         let dir = tempfile::tempdir().unwrap();
-        let index = SourceIndex::with_settle(dir.path().join("sources"), SHORT);
-        let path = settled_file(dir.path(), COMPONENT);
-        index.read(&path).unwrap();
+        let (index, path) = recorded(dir.path());
         assert!(index.lookup(&path).is_some());
         // Same length, different bytes, and the old modification time put back:
         // only the status-change time tells.
@@ -346,9 +352,7 @@ mod tests {
     #[test]
     fn a_replaced_file_misses() {
         let dir = tempfile::tempdir().unwrap();
-        let index = SourceIndex::with_settle(dir.path().join("sources"), SHORT);
-        let path = settled_file(dir.path(), COMPONENT);
-        index.read(&path).unwrap();
+        let (index, path) = recorded(dir.path());
         let next = dir.path().join("next.wasm");
         std::fs::write(&next, wat::parse_str(OTHER).unwrap()).unwrap();
         std::fs::rename(&next, &path).unwrap();
@@ -365,9 +369,7 @@ mod tests {
     #[test]
     fn damaged_or_foreign_records_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let index = SourceIndex::with_settle(dir.path().join("sources"), SHORT);
-        let path = settled_file(dir.path(), COMPONENT);
-        index.read(&path).unwrap();
+        let (index, path) = recorded(dir.path());
         let canonical = std::fs::canonicalize(&path).unwrap();
         let record = index.record_path(&canonical);
         let good = std::fs::read_to_string(&record).unwrap();

@@ -88,7 +88,7 @@ impl Spares {
 
     /// Starts the sweeper (once) on the current tokio runtime.
     fn sweep(self: &Arc<Self>) {
-        if self.sweeping.swap(true, Ordering::AcqRel) {
+        if self.sweeping.load(Ordering::Relaxed) || self.sweeping.swap(true, Ordering::AcqRel) {
             return;
         }
         let spares = Arc::downgrade(self);
@@ -187,7 +187,7 @@ impl SpareSlot {
     }
 
     /// Ends a request's store off the request's path: drops it, then makes
-    /// the component's next spare if it has none. Inside a connection's poll
+    /// one more spare for the component ([`SpareSlot::refill`]). Inside a connection's poll
     /// ([`AfterResponses`]) that happens once the poll is over; elsewhere in a
     /// task of its own; outside a tokio runtime the store is just dropped.
     pub(crate) fn retire(self: &Arc<Self>, store: Store<HostState>) {
@@ -213,8 +213,7 @@ impl SpareSlot {
     /// being made, the app's budget is spent, or this component cannot be
     /// instantiated.
     async fn refill(self: &Arc<Self>) {
-        if self.spares.budget == 0
-            || self.broken.load(Ordering::Acquire)
+        if self.broken.load(Ordering::Acquire)
             || self.lock().len() >= PER_COMPONENT
             || self.filling.swap(true, Ordering::AcqRel)
         {
@@ -227,23 +226,18 @@ impl SpareSlot {
         }
         self.spares.sweep();
         let start = Instant::now();
-        let made = match self
-            .maker
-            .config
-            .new_store(&self.maker.engine, Some(self.maker.timeout))
-        {
-            Ok(mut store) => match self.maker.pre.instantiate_async(&mut store).await {
-                Ok(proxy) => Ok(Spare {
-                    store,
-                    proxy,
-                    took: start.elapsed(),
-                    made: Instant::now(),
-                }),
-                Err(err) => Err(anyhow::Error::from(err)),
-            },
-            Err(err) => Err(err),
+        let made = async {
+            let maker = &self.maker;
+            let mut store = maker.config.new_store(&maker.engine, Some(maker.timeout))?;
+            let proxy = maker.pre.instantiate_async(&mut store).await?;
+            anyhow::Ok(Spare {
+                store,
+                proxy,
+                took: start.elapsed(),
+                made: Instant::now(),
+            })
         };
-        match made {
+        match made.await {
             Ok(spare) => {
                 self.lock().push(spare);
             }
