@@ -1,5 +1,6 @@
 //! Manifest errors as `skiff up` reports them: exit 1, nothing served, and an
-//! error naming the file, line and key, with a hint where there is one.
+//! error naming the file, line and key, with a hint where there is one; and a
+//! listen address in use, which is reported before any component is loaded.
 
 use std::time::Duration;
 
@@ -143,5 +144,29 @@ fn component_without_incoming_handler() -> Result<()> {
     let out = up_fails(&app)?;
     out.assert_stderr_contains("component `cli`")
         .assert_stderr_contains("wasi:http/incoming-handler");
+    Ok(())
+}
+
+#[test]
+fn listen_address_in_use_is_reported_before_loading() -> Result<()> {
+    // The component would fail to load (it is not an HTTP handler); the taken
+    // port must be reported first, since `skiff up` listens before it loads.
+    let app = AppDir::with_manifest(&format!(
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"cli\"\n[component.cli]\nsource = {}\n",
+        toml_path(CLI_ECHO_COMPONENT)
+    ))?;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let at = taken.local_addr()?.to_string();
+    let cache = tempdir()?;
+    let mut cmd = skiff_command(cache.path());
+    cmd.arg("up").arg(app.path()).args(["--listen", &at]);
+    let out = finish_within(&mut cmd, Duration::from_secs(60))?;
+    out.assert_code(1)
+        .assert_stderr_contains(&format!("could not listen on {at}"));
+    assert!(
+        !out.stderr.contains("incoming-handler") && !out.stdout.contains("Serving"),
+        "loaded the app before reporting the taken port:\n{}",
+        out.stderr
+    );
     Ok(())
 }
