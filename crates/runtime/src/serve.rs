@@ -132,25 +132,20 @@ impl PendingEngine {
             cache_dir: config.cache_dir.clone(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let spawned = std::thread::Builder::new()
+        // Should the thread not start, the sender is dropped with it and
+        // `wait` reports that.
+        let _ = std::thread::Builder::new()
             .name("skiff-engine".into())
             .spawn(move || {
                 let _ = tx.send(SkiffEngine::new(options));
             });
-        if let Err(err) = spawned {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let _ = tx.send(Err(
-                anyhow::Error::from(err).context("could not start a thread")
-            ));
-            return PendingEngine(rx);
-        }
         PendingEngine(rx)
     }
 
     async fn wait(self) -> Result<SkiffEngine> {
         self.0
             .await
-            .context("building the wasmtime engine panicked")?
+            .context("the thread building the wasmtime engine failed to start or panicked")?
     }
 }
 
