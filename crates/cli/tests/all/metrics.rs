@@ -197,11 +197,23 @@ async fn metrics_count_instantiations_and_responses() -> Result<()> {
         after.get("skiff_http_unrouted_requests_total") == Some(&2.0),
         "{text}"
     );
-    // A fresh instance is ready in microseconds, well inside a request's time
-    // to its response head.
-    let sum = |name: &str| after[&format!("{name}_sum{{component=\"hello\"}}")];
+    drop(server);
+
+    // Without spares every request instantiates on its own path, so its
+    // instantiation is part of its time to the response head. (With spares it
+    // need not be: a spare is made before its request arrives, and on a busy
+    // machine making it can take longer than the request's whole answer.)
+    let (server, metrics_url) = start_with_metrics(&dir, &[("SKIFF_SPARE_INSTANCES", "0")])?;
+    for _ in 0..5 {
+        get(&server.url("/hello")).await?.assert_status(200);
+    }
+    let text = get(&metrics_url).await?.text();
+    let after = samples(&text)?;
+    check_histogram(&after, "skiff_instantiation_seconds", "hello", 5.0)?;
+    let at = |name: &str| after[&format!("{name}{{component=\"hello\"}}")];
+    ensure!(at("skiff_preinstantiated_requests_total") == 0.0, "{text}");
     ensure!(
-        sum("skiff_instantiation_seconds") < sum("skiff_http_response_head_seconds"),
+        at("skiff_instantiation_seconds_sum") < at("skiff_http_response_head_seconds_sum"),
         "{text}"
     );
     Ok(())
