@@ -11,11 +11,14 @@ use crate::harness::{AppDir, Finished, finish_within, skiff_command, tempdir, to
 
 /// `skiff up APP`, expected to fail before serving.
 fn up_fails(app: &AppDir) -> Result<Finished> {
+    up_fails_on(app, "127.0.0.1:0")
+}
+
+/// `skiff up APP --listen ADDR`, expected to fail before serving.
+fn up_fails_on(app: &AppDir, listen: &str) -> Result<Finished> {
     let cache = tempdir()?;
     let mut cmd = skiff_command(cache.path());
-    cmd.arg("up")
-        .arg(app.path())
-        .args(["--listen", "127.0.0.1:0"]);
+    cmd.arg("up").arg(app.path()).args(["--listen", listen]);
     // Loading compiles components; a manifest that wrongly passed would serve forever.
     let out = finish_within(&mut cmd, Duration::from_secs(60))?;
     out.assert_code(1);
@@ -135,13 +138,17 @@ fn missing_manifest_version() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn component_without_incoming_handler() -> Result<()> {
-    let app = AppDir::with_manifest(&format!(
+/// An app routing `/` to component `cli`, a command that exports no HTTP handler.
+fn not_a_handler() -> Result<AppDir> {
+    AppDir::with_manifest(&format!(
         "[[trigger.http]]\nroute = \"/\"\ncomponent = \"cli\"\n[component.cli]\nsource = {}\n",
         toml_path(CLI_ECHO_COMPONENT)
-    ))?;
-    let out = up_fails(&app)?;
+    ))
+}
+
+#[test]
+fn component_without_incoming_handler() -> Result<()> {
+    let out = up_fails(&not_a_handler()?)?;
     out.assert_stderr_contains("component `cli`")
         .assert_stderr_contains("wasi:http/incoming-handler");
     Ok(())
@@ -151,20 +158,12 @@ fn component_without_incoming_handler() -> Result<()> {
 fn listen_address_in_use_is_reported_before_loading() -> Result<()> {
     // The component would fail to load (it is not an HTTP handler); the taken
     // port must be reported first, since `skiff up` listens before it loads.
-    let app = AppDir::with_manifest(&format!(
-        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"cli\"\n[component.cli]\nsource = {}\n",
-        toml_path(CLI_ECHO_COMPONENT)
-    ))?;
     let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
     let at = taken.local_addr()?.to_string();
-    let cache = tempdir()?;
-    let mut cmd = skiff_command(cache.path());
-    cmd.arg("up").arg(app.path()).args(["--listen", &at]);
-    let out = finish_within(&mut cmd, Duration::from_secs(60))?;
-    out.assert_code(1)
-        .assert_stderr_contains(&format!("could not listen on {at}"));
+    let out = up_fails_on(&not_a_handler()?, &at)?;
+    out.assert_stderr_contains(&format!("could not listen on {at}"));
     assert!(
-        !out.stderr.contains("incoming-handler") && !out.stdout.contains("Serving"),
+        !out.stderr.contains("incoming-handler"),
         "loaded the app before reporting the taken port:\n{}",
         out.stderr
     );
