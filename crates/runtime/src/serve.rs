@@ -185,7 +185,8 @@ async fn serve_with(
                 .with_context(|| format!("could not listen on {listen}"))?,
         ),
     };
-    let metrics_listener = match metrics {
+    // Metrics are those of the HTTP trigger: none without it.
+    let metrics_listener = match metrics.filter(|_| listener.is_some()) {
         Some(at) => Some(
             tokio::net::TcpListener::bind(at)
                 .await
