@@ -363,14 +363,13 @@ pub struct P1State {
 pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-        .map_err(anyhow::Error::from)?;
+    outbound::relative_urls::add_p2_to_linker(&mut linker).map_err(anyhow::Error::from)?;
     // WASI 0.3 (`wasi:http/handler@0.3.0`, `wasi:cli@0.3.0`…) for p3 guests
     // such as Spin SDK 7 apps, on an engine with concurrency support (the
     // capabilities skip their `async func` interfaces likewise without it).
     if engine.get_concurrency_support() {
         wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
-        wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
+        outbound::relative_urls::add_p3_to_linker(&mut linker).map_err(anyhow::Error::from)?;
     }
     skiff_kv::add_to_linker(&mut linker)?;
     skiff_variables::add_to_linker(&mut linker)?;

@@ -19,6 +19,9 @@
 //! `http://ID.spin.internal` or `http://*.spin.internal`), and `http://self.alt/…`
 //! is routed by path like a request from outside (granted by `http://self` or
 //! `http://self.alt`). Both are served by a [`LocalHttp`] the HTTP trigger provides.
+//! A relative URL (`/api/items`) is Spin's other spelling of a `self.alt` request:
+//! a request with no authority ([`relative_urls`]), or with an empty host (Spin's
+//! Rust SDK sends `/api/items` as `https://:443/api/items`), goes to `self.alt`.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -122,6 +125,9 @@ impl WasiHttpHooks for OutboundHttp {
         fut: IoFuture,
     ) -> SendFuture {
         let _ = fut;
+        if request.uri().host().is_none_or(str::is_empty) {
+            address_to_self(&mut request);
+        }
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let host = uri.host().unwrap_or_default().to_string();
@@ -175,6 +181,133 @@ impl WasiHttpHooks for OutboundHttp {
             };
             Ok((res, Box::new(io) as IoFuture))
         })
+    }
+}
+
+/// The authority a request to a relative URL is given: the app itself.
+pub const SELF_AUTHORITY: &str = "self.alt";
+
+/// Readdresses a request whose URI names no host (`https://:443/path`) to
+/// `http://self.alt`, in its URI and its `Host` header.
+fn address_to_self(request: &mut http::Request<WasiBody>) {
+    let mut parts = request.uri().clone().into_parts();
+    parts.authority = Some(http::uri::Authority::from_static(SELF_AUTHORITY));
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    if let Ok(uri) = http::Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+        request.headers_mut().insert(
+            http::header::HOST,
+            http::HeaderValue::from_static(SELF_AUTHORITY),
+        );
+    }
+}
+
+/// `wasi:http` client interfaces that take relative URLs.
+///
+/// wasmtime builds an outgoing request's URI from its scheme, authority and
+/// path before any [`WasiHttpHooks`] hook sees it, and a URI with a scheme but
+/// no authority does not build: a guest's `GET /api/items` (Spin's relative
+/// URL, which the Spin SDK sends with no authority when given an
+/// `http::Request`) would fail with `HTTP-request-URI-invalid`. These wrap
+/// wasmtime's `outgoing-handler` (WASI 0.2) and `client` (WASI 0.3) to give
+/// such a request the URL `http://self.alt/…` first; everything else is
+/// wasmtime's, and the request then meets the same grant (`http://self`) as
+/// one written `http://self.alt/api/items`.
+pub mod relative_urls {
+    use wasmtime::component::{HasData, Linker, Resource};
+    use wasmtime_wasi_http::p2::bindings::http::{outgoing_handler, types};
+    use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, HostOutgoingRequest};
+    use wasmtime_wasi_http::{RequestOptions, WasiHttp, WasiHttpCtxView, WasiHttpView};
+
+    /// The WASI 0.2 interface whose `handle` this replaces: the `wasi:http`
+    /// version wasmtime 48 serves (guests of any 0.2.x are linked to it).
+    const OUTGOING_HANDLER: &str = "wasi:http/outgoing-handler@0.2.12";
+
+    /// Adds WASI 0.2's `wasi:http/types` and `outgoing-handler` (both
+    /// wasmtime's, the handler taking relative URLs) to `linker`.
+    pub fn add_p2_to_linker<T: WasiHttpView + 'static>(
+        linker: &mut Linker<T>,
+    ) -> wasmtime::Result<()> {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+        // The generated `outgoing-handler` bindings would want the whole of
+        // `wasi:http/types` implemented again by a wrapper type; replacing the
+        // one function they define is the smaller change.
+        linker.allow_shadowing(true);
+        let defined = linker.instance(OUTGOING_HANDLER)?.func_wrap(
+            "handle",
+            |mut store,
+             (request, options): (
+                Resource<HostOutgoingRequest>,
+                Option<Resource<RequestOptions>>,
+            )| {
+                let mut http = WasiHttpView::http(store.data_mut());
+                Ok((handle(&mut http, request, options)?,))
+            },
+        );
+        linker.allow_shadowing(false);
+        defined
+    }
+
+    /// wasmtime's `handle`, after giving a request without an authority the app's.
+    fn handle(
+        http: &mut WasiHttpCtxView<'_>,
+        request: Resource<HostOutgoingRequest>,
+        options: Option<Resource<RequestOptions>>,
+    ) -> wasmtime::Result<Result<Resource<HostFutureIncomingResponse>, types::ErrorCode>> {
+        let req = http.table.get_mut(&request)?;
+        if req.authority.as_deref().is_none_or(str::is_empty) {
+            req.scheme = Some(types::Scheme::Http);
+            req.authority = Some(super::SELF_AUTHORITY.to_string());
+        }
+        match outgoing_handler::Host::handle(http, request, options) {
+            Ok(future) => Ok(Ok(future)),
+            Err(err) => Ok(Err(types::Host::convert_error_code(http, err)?)),
+        }
+    }
+
+    /// The [`HasData`] of the WASI 0.3 `client` that takes relative URLs.
+    pub struct P3;
+
+    impl HasData for P3 {
+        type Data<'a> = WasiHttpCtxView<'a>;
+    }
+
+    impl<T> wasmtime_wasi_http::p3::bindings::http::client::HostWithStore<T> for P3 {
+        async fn send(
+            store: &wasmtime::component::Accessor<T, Self>,
+            request: Resource<wasmtime_wasi_http::p3::Request>,
+        ) -> Result<
+            Resource<wasmtime_wasi_http::p3::Response>,
+            wasmtime_wasi::TrappableError<wasmtime_wasi_http::p3::bindings::http::types::ErrorCode>,
+        > {
+            store.with(|mut access| {
+                if let Ok(req) = access.get().table.get_mut(&request)
+                    && req.authority.is_none()
+                {
+                    req.scheme = Some(http::uri::Scheme::HTTP);
+                    req.authority = Some(http::uri::Authority::from_static(super::SELF_AUTHORITY));
+                }
+            });
+            let wasmtime_http = store.with_getter::<WasiHttp>(store.getter());
+            <WasiHttp as wasmtime_wasi_http::p3::bindings::http::client::HostWithStore<T>>::send(
+                &wasmtime_http,
+                request,
+            )
+            .await
+        }
+    }
+
+    /// Adds WASI 0.3's `wasi:http/types` (wasmtime's) and `client` (wasmtime's,
+    /// taking relative URLs) to `linker`.
+    pub fn add_p3_to_linker<T: WasiHttpView + 'static>(
+        linker: &mut wasmtime::component::Linker<T>,
+    ) -> wasmtime::Result<()> {
+        use wasmtime_wasi_http::p3::bindings::http::{client, types};
+        client::add_to_linker::<T, P3>(linker, T::http)?;
+        types::add_to_linker::<T, WasiHttp>(linker, T::http)
     }
 }
 

@@ -20,7 +20,7 @@ use test_programs_artifacts::{
 };
 
 /// Spin behaviour has its own module; the coverage check finds its guest here.
-pub(crate) use crate::spin::{http_spin, http_tcp};
+pub(crate) use crate::spin::{http_outbound3, http_spin, http_tcp};
 
 use crate::harness::{
     AppDir, Connection, Server, Shared, chunked, empty, full, get, post, send, tempdir, toml_path,

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use anyhow::{Result, anyhow};
 use test_programs_artifacts::{
-    CLI_ECHO_P1_MODULE, HTTP_OUTBOUND_COMPONENT, HTTP_SPIN_COMPONENT, HTTP_SPIN_P1_MODULE,
-    HTTP_TCP_COMPONENT,
+    CLI_ECHO_P1_MODULE, HTTP_OUTBOUND_COMPONENT, HTTP_OUTBOUND3_COMPONENT, HTTP_SPIN_COMPONENT,
+    HTTP_SPIN_P1_MODULE, HTTP_TCP_COMPONENT,
 };
 
 use crate::harness::{AppDir, Server, empty, send, tempdir, toml_path, up_fails};
@@ -152,8 +152,9 @@ async fn responses_carry_only_the_guests_headers() -> Result<()> {
 
 /// Service chaining and self requests never leave the process: `http://ID.spin.internal`
 /// reaches component ID (even on a private route) when granted; `http://self.alt`
-/// is routed by path when `http://self` is granted; otherwise the guest gets
-/// `HTTP-request-denied`.
+/// and a relative URL (`/path`, sent with no authority, or by the Spin SDK as
+/// `https://:443/path`) are routed by path when `http://self` is granted; otherwise
+/// the guest gets `HTTP-request-denied`.
 #[tokio::test(flavor = "multi_thread")]
 async fn service_chaining_and_self_requests() -> Result<()> {
     let app = AppDir::new()?;
@@ -181,6 +182,12 @@ component = "backend"
 [[trigger.http]]
 route = "/public/..."
 component = "public"
+[[trigger.http]]
+route = "/sdk"
+component = "sdk"
+[[trigger.http]]
+route = "/sdk-closed"
+component = "sdk-closed"
 
 [component.front]
 source = {outbound}
@@ -194,6 +201,11 @@ allowed_outbound_hosts = ["https://example.com"]
 [component.backend]
 source = {spin}
 [component.public]
+source = {spin}
+[component.sdk]
+source = {spin}
+allowed_outbound_hosts = ["http://self"]
+[component.sdk-closed]
 source = {spin}
 "#
         ),
@@ -229,6 +241,36 @@ source = {spin}
     let text = fetch("/front", "http://self.alt/nowhere").await?;
     assert!(text.starts_with("status: 404\n"), "{text}");
 
+    // A relative URL: no scheme, no authority (wasmtime alone refuses its URI).
+    let text = fetch("/front", "/public/x?q=2").await?;
+    assert!(text.starts_with("status: 200\n"), "{text}");
+    let h = seen(&text);
+    assert_eq!(h["spin-matched-route"], "/public/...");
+    assert_eq!(h["spin-path-info"], "/x");
+    assert_eq!(h["spin-full-url"], "http://self.alt/public/x?q=2");
+    let text = fetch("/front", "/nowhere").await?;
+    assert!(text.starts_with("status: 404\n"), "{text}");
+
+    // The same through the Spin SDK's `send(Request::get("/public/y"))`, whose
+    // request has the authority `:443` and no host.
+    let sdk = |from: &str, to: &str| {
+        let uri = server.url(&format!("{from}?relative={to}"));
+        async move {
+            let resp = send(http::Request::get(uri).body(empty())?).await?;
+            resp.assert_status(200);
+            Ok::<_, anyhow::Error>(resp.text())
+        }
+    };
+    let text = sdk("/sdk", "/public/y").await?;
+    assert!(text.starts_with("status: 200\n"), "{text}");
+    let h = seen(&text);
+    assert_eq!(h["spin-matched-route"], "/public/...");
+    assert_eq!(h["spin-path-info"], "/y");
+    assert_eq!(h["spin-full-url"], "http://self.alt/public/y");
+    let text = sdk("/sdk-closed", "/public/y").await?;
+    assert!(text.starts_with("error: "), "{text}");
+    assert!(text.contains("HttpRequestDenied"), "{text}");
+
     // A component the app does not have.
     let text = fetch("/front", "http://ghost.spin.internal/").await?;
     assert!(text.starts_with("error: "), "{text}");
@@ -241,12 +283,74 @@ source = {spin}
     assert!(text.contains("HttpRequestDenied"), "{text}");
     let text = fetch("/only-backend", "http://self.alt/public/x").await?;
     assert!(text.contains("HttpRequestDenied"), "{text}");
+    let text = fetch("/only-backend", "/public/x").await?;
+    assert!(text.contains("HttpRequestDenied"), "{text}");
     let text = fetch("/closed", "http://backend.spin.internal/").await?;
     assert!(text.contains("HttpRequestDenied"), "{text}");
     server.stderr().wait_for(
         "add `http://public.spin.internal`",
         std::time::Duration::from_secs(10),
     )?;
+    Ok(())
+}
+
+/// A WASI 0.3 guest's relative URL (`wasi:http/client@0.3.0`, no scheme and no
+/// authority) reaches the app itself like one from a WASI 0.2 guest: routed by
+/// path when `http://self` is granted, denied otherwise.
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn http_outbound3() -> Result<()> {
+    let app = AppDir::new()?;
+    let outbound3 = toml_path(HTTP_OUTBOUND3_COMPONENT);
+    let spin = toml_path(HTTP_SPIN_COMPONENT);
+    app.write(
+        "spin.toml",
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "relative3"
+
+[[trigger.http]]
+route = "/front"
+component = "front"
+[[trigger.http]]
+route = "/closed"
+component = "closed"
+[[trigger.http]]
+route = "/public/..."
+component = "public"
+
+[component.front]
+source = {outbound3}
+allowed_outbound_hosts = ["http://self"]
+[component.closed]
+source = {outbound3}
+[component.public]
+source = {spin}
+"#
+        ),
+    )?;
+    let cache = tempdir()?;
+    let server = Server::start(app.path(), cache.path())?;
+    let get = |path: &str| {
+        let uri = server.url(path);
+        async move { send(http::Request::get(uri).body(empty())?).await }
+    };
+
+    for url in ["/public/z?q=3", "http://self.alt/public/z?q=3"] {
+        let resp = get(&format!("/front?url={url}")).await?;
+        resp.assert_status(200);
+        let h = seen(&resp.text());
+        assert_eq!(h["spin-matched-route"], "/public/...", "{url}");
+        assert_eq!(h["spin-path-info"], "/z", "{url}");
+        assert_eq!(h["spin-full-url"], "http://self.alt/public/z?q=3", "{url}");
+    }
+    get("/front?url=/nowhere").await?.assert_status(404);
+
+    let resp = get("/closed?url=/public/z").await?;
+    assert_eq!(resp.status, 500, "{}", resp.text());
+    server
+        .stderr()
+        .wait_for("add `http://self`", std::time::Duration::from_secs(10))?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Makes one outbound `GET` through `wasi:http/outgoing-handler`:
 //! `?url=http://host:port/path` → `200` with `status: N` and the body it got, or
 //! `200` `error: <ErrorCode>` when the request fails (e.g. `HttpRequestDenied`).
+//! A relative `?url=/path` is sent with neither scheme nor authority set.
 
 use std::io::Read as _;
 
@@ -26,19 +27,24 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
 }
 
 fn fetch(url: &str) -> Result<(u16, String), String> {
-    let (scheme, rest) = url.split_once("://").ok_or("url needs a scheme")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
     let req = OutgoingRequest::new(Fields::new());
-    req.set_scheme(Some(&match scheme {
-        "http" => Scheme::Http,
-        "https" => Scheme::Https,
-        other => Scheme::Other(other.into()),
-    }))
-    .map_err(|()| "bad scheme")?;
-    req.set_authority(Some(authority)).map_err(|()| "bad authority")?;
+    let path = if url.starts_with('/') {
+        url
+    } else {
+        let (scheme, rest) = url.split_once("://").ok_or("url needs a scheme")?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        req.set_scheme(Some(&match scheme {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            other => Scheme::Other(other.into()),
+        }))
+        .map_err(|()| "bad scheme")?;
+        req.set_authority(Some(authority)).map_err(|()| "bad authority")?;
+        path
+    };
     req.set_path_with_query(Some(path)).map_err(|()| "bad path")?;
     let future = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
     let response = loop {
