@@ -7,8 +7,10 @@
 //! Redis server and hands every message to a **fresh instance** of the
 //! component through its export
 //! `fermyon:spin/inbound-redis#handle-message(payload) -> result<_, error>`
-//! — what spin-sdk's `#[redis_component]` produces. Triggers on one server
-//! share one subscription connection.
+//! — what spin-sdk's `#[redis_component]` produces — or Spin 3's
+//! `spin:redis/inbound-redis@3.0.0` (the same function as an `async func`,
+//! run concurrently on an engine with concurrency support). Triggers on one
+//! server share one subscription connection.
 //!
 //! A handler that returns an error, traps, runs out of memory or passes the
 //! component's `timeout` is logged with the component id and the channel;
@@ -55,7 +57,7 @@ use skiff_variables::Template;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::bindings::InboundRedisPre;
+use crate::bindings::{spin2, spin3};
 
 /// How long connecting and subscribing may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,10 +68,18 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::fro
 /// How long in-flight handlers may run after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The export a component handles messages with.
+enum Handler {
+    /// `fermyon:spin/inbound-redis`.
+    Spin2(spin2::InboundRedisPre<HostState>),
+    /// `spin:redis/inbound-redis@3.0.0`.
+    Spin3(spin3::InboundRedisPre<HostState>),
+}
+
 /// One loaded component, ready to instantiate per message.
 struct RedisComponent {
     id: Arc<str>,
-    pre: InboundRedisPre<HostState>,
+    handler: Handler,
     config: InstanceConfig,
     timeout: Duration,
     concurrency: Option<Arc<Semaphore>>,
@@ -153,23 +163,37 @@ impl RedisTrigger {
                         )
                     })?;
                     let loaded = skiff_trigger_http::load_component(&engine, spec)?;
+                    let cannot = || format!("component `{}` cannot handle redis messages", spec.id);
                     let pre = linker
                         .instantiate_pre(&loaded.component)
                         .map_err(anyhow::Error::from)
-                        .and_then(|pre| InboundRedisPre::new(pre).map_err(anyhow::Error::from))
                         .with_context(|| {
                             format!(
-                                "component `{}` cannot handle redis messages: it must export \
-                                 `fermyon:spin/inbound-redis` (spin-sdk's `#[redis_component]`) \
-                                 and import only interfaces Skiff provides",
-                                spec.id
+                                "{}: it imports an interface Skiff does not provide",
+                                cannot()
                             )
                         })?;
+                    let handler = match spin2::InboundRedisPre::new(pre.clone()) {
+                        Ok(pre) => Handler::Spin2(pre),
+                        Err(err) => match spin3::InboundRedisPre::new(pre) {
+                            Ok(pre) => Handler::Spin3(pre),
+                            Err(_) => {
+                                return Err(anyhow::Error::from(err)).with_context(|| {
+                                    format!(
+                                        "{}: it must export `fermyon:spin/inbound-redis` \
+                                         (spin-sdk's `#[redis_component]`) or \
+                                         `spin:redis/inbound-redis@3.0.0`",
+                                        cannot()
+                                    )
+                                });
+                            }
+                        },
+                    };
                     let config = skiff_trigger_http::instance_config(spec, options)?;
                     tracing::info!("component `{}` loaded for the redis trigger", spec.id);
                     components.push(Arc::new(RedisComponent {
                         id: spec.id.as_str().into(),
-                        pre,
+                        handler,
                         config,
                         timeout: spec.limits.timeout,
                         concurrency: spec
@@ -419,22 +443,39 @@ async fn handle(
     let timeout = component.timeout;
     let run = async {
         let mut store = component.config.new_store(engine.engine(), Some(timeout))?;
-        let instance = component.pre.instantiate_async(&mut store).await?;
-        let result = instance
-            .fermyon_spin_inbound_redis()
-            .call_handle_message(&mut store, &payload)
-            .await?;
-        anyhow::Ok(result)
+        let handled = match &component.handler {
+            Handler::Spin2(pre) => {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance
+                    .fermyon_spin_inbound_redis()
+                    .call_handle_message(&mut store, &payload)
+                    .await?
+                    .map_err(|err| format!("{err:?}"))
+            }
+            Handler::Spin3(pre) => {
+                let instance = pre.instantiate_async(&mut store).await?;
+                store
+                    .run_concurrent(async |accessor| {
+                        instance
+                            .spin_redis_inbound_redis()
+                            .call_handle_message(accessor, payload)
+                            .await
+                    })
+                    .await??
+                    .map_err(|err| format!("{err:?}"))
+            }
+        };
+        anyhow::Ok(handled)
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(Ok(Ok(()))) => {
             tracing::debug!(component = %id, channel, "handled a redis message");
         }
-        Ok(Ok(Err(_))) => tracing::warn!(
+        Ok(Ok(Err(error))) => tracing::warn!(
             component = %id,
             channel,
-            "component `{id}` returned `error` for a message on redis channel `{channel}` \
-             (its stderr, above, may say why)"
+            "component `{id}` returned `error` for a message on redis channel `{channel}`: \
+             {error} (its stderr, above, may say why)"
         ),
         Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_some() => tracing::warn!(
             component = %id,

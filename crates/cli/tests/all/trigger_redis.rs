@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use test_programs_artifacts::{
-    HTTP_HELLO_COMPONENT, REDIS_SPIN2_COMPONENT, TRIGGER_REDIS_COMPONENT,
+    HTTP_HELLO_COMPONENT, REDIS_SPIN2_COMPONENT, TRIGGER_REDIS_COMPONENT, TRIGGER_REDIS3_COMPONENT,
 };
 
 use crate::harness::{AppDir, BOUND, Server, full, post, shared_cache, toml_path, up_fails};
@@ -59,13 +59,18 @@ pub(crate) fn wait_received(redis: &RedisServer, n: usize) -> Result<Vec<String>
 /// `[[trigger.redis]]` on `channel` running `trigger_redis` as component
 /// `handler`, which may write back to `redis`.
 fn trigger(redis: &RedisServer, channel: &str) -> String {
+    trigger_with(redis, channel, TRIGGER_REDIS_COMPONENT)
+}
+
+/// [`trigger`] with the guest at `source`.
+fn trigger_with(redis: &RedisServer, channel: &str, source: &str) -> String {
     let url = redis.url();
     format!(
         "[[trigger.redis]]\nchannel = \"{channel}\"\ncomponent = \"handler\"\n\
          [component.handler]\nsource = {}\n\
          environment = {{ REDIS_ADDRESS = \"{url}\" }}\n\
          allowed_outbound_hosts = [\"{url}\"]\n",
-        toml_path(TRIGGER_REDIS_COMPONENT)
+        toml_path(source)
     )
 }
 
@@ -124,6 +129,38 @@ pub async fn trigger_redis() -> Result<()> {
     Ok(())
 }
 
+/// Spin 3's `spin:redis/inbound-redis@3.0.0` (an `async func` export, the
+/// `trigger_redis3` guest): every message is delivered to a fresh instance run
+/// concurrently; a trap or an error is logged with its reason and later
+/// messages still arrive.
+#[tokio::test(flavor = "multi_thread")]
+pub async fn trigger_redis3() -> Result<()> {
+    let redis = RedisServer::start()?;
+    let manifest = format!(
+        "[application.trigger.redis]\naddress = \"{}\"\n{}",
+        redis.url(),
+        trigger_with(&redis, "messages", TRIGGER_REDIS3_COMPONENT)
+    );
+    let app = AppDir::with_manifest(&manifest)?;
+    let server = Server::start_triggers_only(app.path(), shared_cache()?)?;
+    wait_subscribed(&redis, "messages", 1)?;
+    for message in ["one", "trap", "two", "fail", "three"] {
+        redis.cli(&["PUBLISH", "messages", message])?;
+    }
+    assert_eq!(wait_received(&redis, 3)?, ["one", "three", "two"]);
+    let log = server.stderr().wait_for(
+        "component `handler` failed handling a message on redis channel `messages`",
+        BOUND,
+    )?;
+    assert!(log.contains("asked to trap"), "{log}");
+    let log = server.stderr().wait_for(
+        "component `handler` returned `error` for a message on redis channel `messages`",
+        BOUND,
+    )?;
+    assert!(log.contains("asked to fail"), "{log}");
+    Ok(())
+}
+
 /// Beside HTTP: a message published by an HTTP guest (outbound Redis)
 /// reaches the trigger's component, in the same `skiff up`.
 #[tokio::test(flavor = "multi_thread")]
@@ -161,7 +198,8 @@ async fn trigger_redis_needs_the_export() -> Result<()> {
     let out = up_fails(app.path(), shared_cache()?, |_| {})?;
     out.assert_stderr_contains(
         "component `web` cannot handle redis messages: it must export \
-         `fermyon:spin/inbound-redis`",
+         `fermyon:spin/inbound-redis` (spin-sdk's `#[redis_component]`) or \
+         `spin:redis/inbound-redis@3.0.0`",
     );
     Ok(())
 }
