@@ -173,10 +173,10 @@ fn parse_section(label: &str, section: &toml::Table) -> Result<StoreConfig, Conf
             let url = string("url")?.ok_or_else(|| {
                 ConfigError::invalid(key("url"), "missing; expected \"redis://HOST:PORT\"")
             })?;
-            if !url.starts_with("redis://") {
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
                 return Err(ConfigError::invalid(
                     key("url"),
-                    "expected a \"redis://\" URL",
+                    "expected a \"redis://\" or \"rediss://\" (TLS) URL",
                 ));
             }
             Backend::Redis {

@@ -45,9 +45,11 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to the Redis at `url` (`redis://[user:password@]host[:port][/db]`),
-    /// storing keys under `prefix`. Fails when the server cannot be reached now.
+    /// Connects to the Redis at `url` (`redis://[user:password@]host[:port][/db]`,
+    /// or `rediss://…` over TLS), storing keys under `prefix`. Fails when the
+    /// server cannot be reached now.
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self> {
+        skiff_outbound_networking::install_tls_provider();
         let client = Client::open(url).map_err(|err| {
             Error::backend(
                 BACKEND,

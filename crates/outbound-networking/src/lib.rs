@@ -239,3 +239,17 @@ fn parse_entry(
         Ok(Some(expanded)) => AllowedHost::parse(&expanded).map_err(|e| e.in_template(pattern)),
     }
 }
+
+/// Makes rustls's aws-lc-rs provider the process's default, once, unless one is
+/// installed already. Call it before opening a client that builds its TLS
+/// configuration with `rustls::ClientConfig::builder()` (the Redis client for
+/// `rediss://`): Skiff links two rustls providers (aws-lc-rs for `wasi:http`,
+/// ring for the OCI client), so rustls cannot choose one by itself and would
+/// panic.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err: another default is installed, which serves as well.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}

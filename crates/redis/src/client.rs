@@ -15,8 +15,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server may take to answer one command.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The scheme `allowed_outbound_hosts` entries use for Redis.
+/// The schemes `allowed_outbound_hosts` entries use for Redis, and for Redis over TLS.
 const SCHEME: &str = "redis";
+const TLS_SCHEME: &str = "rediss";
 
 /// A parameter of [`RedisConnection::execute`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,23 +50,21 @@ pub struct RedisConnection {
 }
 
 impl RedisConnection {
-    /// Connects to `address` (`redis://[user:password@]host[:port][/db]`)
-    /// if `allowed` grants `redis://host:port`. The check runs before any
-    /// network traffic, and again on each address a name resolves to (the
-    /// SSRF guard of [`AllowedHosts::allows_resolved`]); the first allowed
-    /// address that answers is used.
+    /// Connects to `address` (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://…` over TLS) if `allowed` grants `redis://host:port`
+    /// (`rediss://host:port`). The check runs before any network traffic, and
+    /// again on each address a name resolves to (the SSRF guard of
+    /// [`AllowedHosts::allows_resolved`]). Plain connections go to the first
+    /// allowed address that answers; TLS connections, once an address is
+    /// allowed, connect by name, so the server's certificate is verified for
+    /// the name (against the system's roots, or `SSL_CERT_FILE`).
     pub async fn connect(address: &str, allowed: &AllowedHosts) -> Result<Self> {
         let info = address.into_connection_info().map_err(|err| {
             Error::InvalidAddress(format!("invalid redis address `{address}`: {err}"))
         })?;
-        let (host, port) = match info.addr() {
-            ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
-            ConnectionAddr::TcpTls { .. } => {
-                return Err(Error::InvalidAddress(format!(
-                    "`{address}`: TLS connections to redis (`rediss://`) are not supported by \
-                     this host"
-                )));
-            }
+        let (host, port, tls) = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => (host.clone(), *port, false),
+            ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port, true),
             other => {
                 return Err(Error::InvalidAddress(format!(
                     "redis at `{other}` is not allowed: only TCP hosts granted by \
@@ -73,7 +72,8 @@ impl RedisConnection {
                 )));
             }
         };
-        let target = OutboundTarget::new(SCHEME, &host, port)
+        let scheme = if tls { TLS_SCHEME } else { SCHEME };
+        let target = OutboundTarget::new(scheme, &host, port)
             .map_err(|err| Error::InvalidAddress(format!("invalid redis host `{host}`: {err}")))?;
         let decision = match target.ip() {
             Some(ip) => allowed.allows_resolved(&target, ip),
@@ -103,9 +103,13 @@ impl RedisConnection {
                 denied = Some(denial.to_string());
                 continue;
             }
-            let info = info
-                .clone()
-                .set_addr(ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()));
+            let info = if tls {
+                skiff_outbound_networking::install_tls_provider();
+                info.clone()
+            } else {
+                info.clone()
+                    .set_addr(ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()))
+            };
             let attempt = async {
                 redis::Client::open(info)?
                     .get_multiplexed_async_connection_with_config(&config)
@@ -113,6 +117,10 @@ impl RedisConnection {
             };
             match attempt.await {
                 Ok(conn) => return Ok(RedisConnection { conn, peer }),
+                Err(err) if tls => {
+                    last = format!("{host}: {err}");
+                    break;
+                }
                 Err(err) => last = format!("{addr}: {err}"),
             }
         }

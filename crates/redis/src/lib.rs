@@ -23,7 +23,9 @@
 //! `redis://cache:6380` to `allowed_outbound_hosts`"``). A server that
 //! cannot be reached, or answers with an error, is `other(message)` naming
 //! the server; `WRONGTYPE` and non-integer `incr` are `type-error`. TLS
-//! (`rediss://`) is not supported yet.
+//! (`rediss://`, granted as `rediss://host:port`) verifies the server's
+//! certificate for its name against the system's roots (`SSL_CERT_FILE` or
+//! `SSL_CERT_DIR` name others).
 //!
 //! # Example
 //!

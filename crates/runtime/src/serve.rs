@@ -407,11 +407,7 @@ fn print_redis_banner(redis: &RedisTrigger) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "Redis triggers:");
     for s in subscriptions {
-        let _ = writeln!(
-            out,
-            "  redis://{} `{}`  -> {}",
-            s.server, s.channel, s.component
-        );
+        let _ = writeln!(out, "  {} `{}`  -> {}", s.server, s.channel, s.component);
     }
     let _ = out.flush();
 }

@@ -1,8 +1,10 @@
-//! A throwaway `redis-server` on a free loopback port, and `redis-cli` to look
-//! inside it or watch a channel.
+//! A throwaway `redis-server` on a free loopback port, plain or TLS-only, and
+//! `redis-cli` to look inside it or watch a channel.
 //!
-//! Both binaries come from Debian's `redis-server` package, which `.ci/run`
-//! installs; a missing binary fails the test with that fix, never skips it.
+//! Both binaries come from Debian's `redis-server` package (built with TLS),
+//! and a TLS server's certificates are made by the `openssl` command, both of
+//! which `.ci/run` installs; a missing binary fails the test with that fix,
+//! never skips it.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -21,6 +23,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    /// For a TLS server, the CA certificate that signed its certificate.
+    ca: Option<std::path::PathBuf>,
 }
 
 impl RedisServer {
@@ -30,14 +34,51 @@ impl RedisServer {
             child: None,
             port: free_port()?,
             dir: tempdir()?,
+            ca: None,
         };
         server.restart()?;
         Ok(server)
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// Starts `redis-server` accepting only TLS on a free loopback port, with a
+    /// certificate for `localhost` and `127.0.0.1` signed by a CA made for it
+    /// ([`RedisServer::ca_file`]); clients need no certificate.
+    pub fn start_tls() -> Result<Self> {
+        let dir = tempdir()?;
+        let ca = make_certificates(dir.path())?;
+        let mut server = RedisServer {
+            child: None,
+            port: free_port()?,
+            dir,
+            ca: Some(ca),
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// `redis://127.0.0.1:<port>`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.ca.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA certificate (PEM) a client of a TLS server must trust.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_deref()
+    }
+
+    /// `redis-cli`'s connection arguments for this server.
+    fn cli_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "-h".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            self.port.to_string(),
+        ];
+        if let Some(ca) = &self.ca {
+            args.extend(["--tls".into(), "--cacert".into(), ca.display().to_string()]);
+        }
+        args
     }
 
     /// `127.0.0.1:<port>`, as Skiff's errors name it.
@@ -57,7 +98,7 @@ impl RedisServer {
     /// Starts the server again on the same port (empty).
     pub fn restart(&mut self) -> Result<()> {
         self.stop()?;
-        let child = spawn(self.port, self.dir.path())?;
+        let child = spawn(self.port, self.dir.path(), self.ca.is_some())?;
         self.child = Some(child);
         let child = self.child.as_mut().expect("just started");
         wait_until_listening("redis-server", self.port, child, Duration::from_secs(20))
@@ -66,7 +107,7 @@ impl RedisServer {
     /// `redis-cli -p PORT ARGS…`, its output trimmed.
     pub fn cli(&self, args: &[&str]) -> Result<String> {
         let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(self.cli_args())
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -88,10 +129,28 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(port: u16, dir: &Path) -> Result<Child> {
+fn spawn(port: u16, dir: &Path, tls: bool) -> Result<Child> {
     let port = port.to_string();
-    Command::new("redis-server")
-        .args(["--port", &port, "--bind", "127.0.0.1"])
+    let mut cmd = Command::new("redis-server");
+    if tls {
+        cmd.args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port,
+            "--tls-auth-clients",
+            "no",
+        ])
+        .arg("--tls-cert-file")
+        .arg(dir.join("server.crt"))
+        .arg("--tls-key-file")
+        .arg(dir.join("server.key"))
+        .arg("--tls-ca-cert-file")
+        .arg(dir.join("ca.crt"));
+    } else {
+        cmd.args(["--port", &port]);
+    }
+    cmd.args(["--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
         .arg("--dir")
         .arg(dir)
@@ -102,6 +161,76 @@ fn spawn(port: u16, dir: &Path) -> Result<Child> {
         .map_err(|err| {
             anyhow!("could not run `redis-server` ({err}); the Redis tests need it: {INSTALL}")
         })
+}
+
+/// Writes `ca.crt`, and `server.crt`/`server.key` for `localhost` and
+/// `127.0.0.1` signed by it, into `dir`; returns the CA's path.
+fn make_certificates(dir: &Path) -> Result<std::path::PathBuf> {
+    const OPENSSL: &str = "install it with `apt-get install -y openssl` (.ci/run does)";
+    let openssl = |args: &[&str]| -> Result<()> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|err| anyhow!("could not run `openssl` ({err}); {OPENSSL}"))?;
+        ensure!(
+            out.status.success(),
+            "`openssl {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = ["-x509", "-days", "2", "-subj", "/CN=Skiff test CA"];
+    openssl(
+        &[
+            &["req"][..],
+            &ca,
+            &key,
+            &["-keyout", "ca.key", "-out", "ca.crt"],
+        ]
+        .concat(),
+    )?;
+    let csr = [
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ];
+    openssl(&[&["req"][..], &key, &csr].concat())?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
+    )?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ])?;
+    Ok(dir.join("ca.crt"))
 }
 
 /// A `redis-cli SUBSCRIBE` running in the background; killed on drop.
@@ -115,7 +244,7 @@ impl RedisServer {
     /// confirmed the subscription.
     pub fn subscribe(&self, channel: &str) -> Result<Subscriber> {
         let mut child = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(self.cli_args())
             .args(["SUBSCRIBE", channel])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -28,7 +28,7 @@
 //! # ) -> anyhow::Result<()> {
 //! let trigger = skiff_trigger_redis::RedisTrigger::load(engine, &app, &options)?;
 //! for s in trigger.subscriptions() {
-//!     println!("redis://{} `{}` -> {}", s.server, s.channel, s.component);
+//!     println!("{} `{}` -> {}", s.server, s.channel, s.component);
 //! }
 //! // Until Ctrl-C.
 //! trigger
@@ -89,7 +89,7 @@ struct RedisComponent {
 struct Server {
     /// The address as configured (may hold a password): used to connect.
     address: String,
-    /// `host:port` (or the socket path), for logs.
+    /// `redis://host:port`, `rediss://host:port` (TLS) or the socket path, for logs.
     display: String,
     /// channel → indices into [`RedisTrigger::components`].
     channels: BTreeMap<String, Vec<usize>>,
@@ -98,7 +98,8 @@ struct Server {
 /// One `(server, channel, component)` subscription, for the start-up banner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
-    /// The server, as `host:port` (never its password).
+    /// The server, as `redis://host:port` or `rediss://host:port` (TLS), never
+    /// with its password.
     pub server: String,
     /// The channel.
     pub channel: String,
@@ -314,7 +315,11 @@ fn display_address(address: &str) -> Result<String> {
     let info = address
         .into_connection_info()
         .map_err(|err| anyhow::anyhow!("`{}`: {err}", redact(address)))?;
-    Ok(info.addr().to_string())
+    Ok(match info.addr() {
+        redis::ConnectionAddr::Tcp(..) => format!("redis://{}", info.addr()),
+        redis::ConnectionAddr::TcpTls { .. } => format!("rediss://{}", info.addr()),
+        other => other.to_string(),
+    })
 }
 
 /// The address with any password replaced by `***`.
@@ -419,6 +424,7 @@ async fn drain(mut handlers: JoinSet<()>) {
 
 /// A pub/sub connection subscribed to `channels`.
 async fn subscribe(address: &str, channels: &[&str]) -> Result<redis::aio::PubSub> {
+    skiff_outbound_networking::install_tls_provider();
     let client = redis::Client::open(address)?;
     let mut pubsub = client.get_async_pubsub().await?;
     for channel in channels {
@@ -510,7 +516,11 @@ mod tests {
         assert_eq!(redact("redis://cache:6380"), "redis://cache:6380");
         assert_eq!(
             display_address("redis://user:secret@127.0.0.1:6380/1").unwrap(),
-            "127.0.0.1:6380"
+            "redis://127.0.0.1:6380"
+        );
+        assert_eq!(
+            display_address("rediss://:secret@cache.example:6380").unwrap(),
+            "rediss://cache.example:6380"
         );
         let err = display_address("redis://user:secret@/").unwrap_err();
         assert!(!format!("{err:#}").contains("secret"), "{err:#}");

@@ -56,6 +56,7 @@ mod outbound_limits;
 mod outbound_redis;
 mod pg_server;
 mod redis_server;
+mod redis_tls;
 mod run;
 mod shutdown;
 mod spin;
