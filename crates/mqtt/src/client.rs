@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet,
+    TlsConfiguration, Transport,
+};
 use skiff_outbound_networking::{AllowedHosts, OutboundTarget};
 use tokio::sync::Mutex;
 
@@ -16,8 +19,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a publish may wait for the broker's acknowledgement.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The scheme `allowed_outbound_hosts` entries use for MQTT.
+/// The schemes `allowed_outbound_hosts` entries use for MQTT, and MQTT over TLS.
 const SCHEME: &str = "mqtt";
+const TLS_SCHEME: &str = "mqtts";
 
 /// Largest payload a guest may publish (and the packet size the client
 /// accepts).
@@ -57,17 +61,19 @@ fn client_id() -> String {
     )
 }
 
-/// Splits `mqtt://[user:pw@]host[:port][/][?client_id=ID]` into the part the
-/// grant check reads and the client id, if one is given.
-fn parse(address: &str) -> Result<(OutboundTarget, Option<String>)> {
+/// Splits `mqtt://[user:pw@]host[:port][/][?client_id=ID]` (or `mqtts://…`)
+/// into the part the grant check reads, the client id, if one is given, and
+/// whether the connection is TLS.
+fn parse(address: &str) -> Result<(OutboundTarget, Option<String>, bool)> {
     let invalid =
         |why: String| Error::InvalidAddress(format!("invalid mqtt address `{address}`: {why}"));
     let (scheme, _) = address
         .split_once("://")
         .ok_or_else(|| invalid("expected `mqtt://host[:port]`".into()))?;
-    if !scheme.eq_ignore_ascii_case(SCHEME) {
+    let tls = scheme.eq_ignore_ascii_case(TLS_SCHEME);
+    if !tls && !scheme.eq_ignore_ascii_case(SCHEME) {
         return Err(invalid(format!(
-            "the scheme must be `mqtt` (`{scheme}` is not supported by this host)"
+            "the scheme must be `mqtt` or `mqtts` (`{scheme}` is not supported by this host)"
         )));
     }
     let (url, query) = match address.split_once('?') {
@@ -81,16 +87,20 @@ fn parse(address: &str) -> Result<(OutboundTarget, Option<String>)> {
             .find(|(k, _)| *k == "client_id")
             .map(|(_, v)| v.to_string())
     });
-    Ok((target, client_id))
+    Ok((target, client_id, tls))
 }
 
 impl MqttConnection {
-    /// Connects to the broker at `address` (`mqtt://host[:port]`, optionally
-    /// `?client_id=ID`) if `allowed` grants `mqtt://host:port`, and waits for
-    /// the broker to accept the session. The check runs before any network
+    /// Connects to the broker at `address` (`mqtt://host[:port]`, or
+    /// `mqtts://host:port` over TLS, optionally `?client_id=ID`) if `allowed`
+    /// grants `mqtt://host:port` (`mqtts://host:port`), and waits for the
+    /// broker to accept the session. The check runs before any network
     /// traffic, and again on each address a name resolves to (the SSRF guard
-    /// of [`AllowedHosts::allows_resolved`]). Empty `username` means no
-    /// credentials; `keep_alive_secs` 0 disables keep-alive pings.
+    /// of [`AllowedHosts::allows_resolved`]). Plain connections go to the
+    /// allowed address itself; TLS connections, once an address is allowed,
+    /// connect by name, so the broker's certificate is verified for the name
+    /// (against the system's roots, or `SSL_CERT_FILE`). Empty `username`
+    /// means no credentials; `keep_alive_secs` 0 disables keep-alive pings.
     pub async fn connect(
         address: &str,
         username: &str,
@@ -98,7 +108,7 @@ impl MqttConnection {
         keep_alive_secs: u64,
         allowed: &AllowedHosts,
     ) -> Result<Self> {
-        let (target, client_id) = parse(address)?;
+        let (target, client_id, tls) = parse(address)?;
         let decision = match target.ip() {
             Some(ip) => allowed.allows_resolved(&target, ip),
             None => allowed.check(&target),
@@ -125,11 +135,17 @@ impl MqttConnection {
                 last = denial.to_string();
                 continue;
             }
-            let mut options = MqttOptions::new(
-                client_id.clone().unwrap_or_else(self::client_id),
-                addr.ip().to_string(),
-                addr.port(),
-            );
+            let id = client_id.clone().unwrap_or_else(self::client_id);
+            let mut options = if tls {
+                let config = skiff_outbound_networking::tls_client_config().map_err(|why| {
+                    Error::ConnectionFailed(format!("mqtt over TLS to {peer}: {why}"))
+                })?;
+                let mut options = MqttOptions::new(id, host.clone(), port);
+                options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+                options
+            } else {
+                MqttOptions::new(id, addr.ip().to_string(), addr.port())
+            };
             options
                 .set_keep_alive(Duration::from_secs(keep_alive_secs))
                 .set_max_packet_size(MAX_PACKET, MAX_PACKET);
@@ -147,6 +163,11 @@ impl MqttConnection {
                 }
                 Ok(Err(err)) => last = format!("{addr}: {err}"),
                 Err(_) => last = format!("{addr}: no CONNACK within {CONNECT_TIMEOUT:?}"),
+            }
+            if tls {
+                // Connected by name: another address would be the same attempt.
+                last = last.replacen(&addr.to_string(), &peer, 1);
+                break;
             }
         }
         Err(Error::ConnectionFailed(format!(

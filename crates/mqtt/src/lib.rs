@@ -21,7 +21,9 @@
 //! (``"`mqtt://broker:1884` is not allowed: add `mqtt://broker:1884` to
 //! `allowed_outbound_hosts`"``); an unparsable one is `invalid-address`;
 //! an unreachable or refusing broker is `connection-failed` naming it. TLS
-//! (`mqtts://`) is not supported yet.
+//! (`mqtts://host:port`, granted as such) verifies the broker's certificate
+//! for its name against the system's roots (`SSL_CERT_FILE` or
+//! `SSL_CERT_DIR` name others).
 //!
 //! # Example
 //!

@@ -253,3 +253,37 @@ pub fn install_tls_provider() {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     });
 }
+
+/// A rustls client configuration trusting the system's root certificates
+/// (`SSL_CERT_FILE` or `SSL_CERT_DIR` name others), with aws-lc-rs: for
+/// clients that take a configuration rather than building one (`mqtts://`).
+/// Built once per process; an error says why no root could be loaded.
+pub fn tls_client_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    static CONFIG: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let loaded = rustls_native_certs::load_native_certs();
+            let mut roots = rustls::RootCertStore::empty();
+            let (added, _ignored) = roots.add_parsable_certificates(loaded.certs);
+            if added == 0 {
+                let why = loaded
+                    .errors
+                    .first()
+                    .map(|err| format!(": {err}"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "no trusted root certificates could be loaded (set SSL_CERT_FILE to a PEM \
+                     bundle){why}"
+                ));
+            }
+            let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|err| err.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(std::sync::Arc::new(config))
+        })
+        .clone()
+}

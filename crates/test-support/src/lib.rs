@@ -77,3 +77,74 @@ pub fn wait_until_listening(
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Writes `ca.crt`, and `server.crt`/`server.key` for `localhost` and
+/// `127.0.0.1` signed by it, into `dir` (for TLS test servers); returns the
+/// CA's path. Made by the `openssl` command, which `.ci/run` installs.
+pub fn make_certificates(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    const OPENSSL: &str = "install it with `apt-get install -y openssl` (.ci/run does)";
+    let openssl = |args: &[&str]| -> Result<()> {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|err| anyhow::anyhow!("could not run `openssl` ({err}); {OPENSSL}"))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "`openssl {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = ["-x509", "-days", "2", "-subj", "/CN=Skiff test CA"];
+    openssl(
+        &[
+            &["req"][..],
+            &ca,
+            &key,
+            &["-keyout", "ca.key", "-out", "ca.crt"],
+        ]
+        .concat(),
+    )?;
+    let csr = [
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ];
+    openssl(&[&["req"][..], &key, &csr].concat())?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
+    )?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ])?;
+    Ok(dir.join("ca.crt"))
+}

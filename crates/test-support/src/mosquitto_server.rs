@@ -26,23 +26,52 @@ pub struct MosquittoServer {
     child: Child,
     port: u16,
     _dir: TempDir,
+    /// For a TLS broker, the CA certificate that signed its certificate.
+    ca: Option<std::path::PathBuf>,
 }
 
 impl MosquittoServer {
     /// Starts `mosquitto` on a free loopback port, accepting anonymous clients.
     pub fn start() -> Result<Self> {
-        Self::launch(None)
+        Self::launch(None, false)
     }
 
     /// Starts `mosquitto` accepting only `user` with `password`.
     pub fn start_with_user(user: &str, password: &str) -> Result<Self> {
-        Self::launch(Some((user, password)))
+        Self::launch(Some((user, password)), false)
     }
 
-    fn launch(user: Option<(&str, &str)>) -> Result<Self> {
+    /// Starts `mosquitto` accepting anonymous clients over TLS only, with a
+    /// certificate for `localhost` and `127.0.0.1` signed by a CA made for it
+    /// ([`MosquittoServer::ca_file`]).
+    pub fn start_tls() -> Result<Self> {
+        Self::launch(None, true)
+    }
+
+    fn launch(user: Option<(&str, &str)>, tls: bool) -> Result<Self> {
         let dir = tempdir()?;
         let port = free_port()?;
         let mut config = format!("listener {port} 127.0.0.1\n");
+        let ca = if tls {
+            let ca = crate::make_certificates(dir.path())?;
+            // Started as root, mosquitto reads its key after switching to the
+            // `mosquitto` user: let it into this throwaway directory.
+            use std::os::unix::fs::PermissionsExt;
+            let open = |path: &std::path::Path, mode| {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            };
+            open(dir.path(), 0o755)?;
+            open(&dir.path().join("server.key"), 0o644)?;
+            config.push_str(&format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\n",
+                ca.display(),
+                dir.path().join("server.crt").display(),
+                dir.path().join("server.key").display()
+            ));
+            Some(ca)
+        } else {
+            None
+        };
         match user {
             None => config.push_str("allow_anonymous true\n"),
             Some((user, password)) => {
@@ -79,14 +108,21 @@ impl MosquittoServer {
             child,
             port,
             _dir: dir,
+            ca,
         };
         wait_until_listening("mosquitto", port, &mut server.child, WAIT)?;
         Ok(server)
     }
 
-    /// `mqtt://127.0.0.1:<port>`.
+    /// `mqtt://127.0.0.1:<port>`, or `mqtts://…` for a TLS broker.
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let scheme = if self.ca.is_some() { "mqtts" } else { "mqtt" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA certificate (PEM) a client of a TLS broker must trust.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref()
     }
 
     /// The port.
@@ -111,6 +147,9 @@ impl MosquittoServer {
             &self.port.to_string(),
         ])
         .args(["-t", topic, "-q", "2"]);
+        if let Some(ca) = &self.ca {
+            cmd.arg("--cafile").arg(ca);
+        }
         if let Some((user, password)) = login {
             cmd.args(["-u", user, "-P", password]);
         }

@@ -45,7 +45,7 @@ impl RedisServer {
     /// ([`RedisServer::ca_file`]); clients need no certificate.
     pub fn start_tls() -> Result<Self> {
         let dir = tempdir()?;
-        let ca = make_certificates(dir.path())?;
+        let ca = crate::make_certificates(dir.path())?;
         let mut server = RedisServer {
             child: None,
             port: free_port()?,
@@ -161,76 +161,6 @@ fn spawn(port: u16, dir: &Path, tls: bool) -> Result<Child> {
         .map_err(|err| {
             anyhow!("could not run `redis-server` ({err}); the Redis tests need it: {INSTALL}")
         })
-}
-
-/// Writes `ca.crt`, and `server.crt`/`server.key` for `localhost` and
-/// `127.0.0.1` signed by it, into `dir`; returns the CA's path.
-fn make_certificates(dir: &Path) -> Result<std::path::PathBuf> {
-    const OPENSSL: &str = "install it with `apt-get install -y openssl` (.ci/run does)";
-    let openssl = |args: &[&str]| -> Result<()> {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|err| anyhow!("could not run `openssl` ({err}); {OPENSSL}"))?;
-        ensure!(
-            out.status.success(),
-            "`openssl {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    };
-    let key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let ca = ["-x509", "-days", "2", "-subj", "/CN=Skiff test CA"];
-    openssl(
-        &[
-            &["req"][..],
-            &ca,
-            &key,
-            &["-keyout", "ca.key", "-out", "ca.crt"],
-        ]
-        .concat(),
-    )?;
-    let csr = [
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ];
-    openssl(&[&["req"][..], &key, &csr].concat())?;
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
-    )?;
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.crt",
-    ])?;
-    Ok(dir.join("ca.crt"))
 }
 
 /// A `redis-cli SUBSCRIBE` running in the background; killed on drop.

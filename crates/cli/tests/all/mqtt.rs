@@ -2,7 +2,7 @@
 //! `fermyon:spin/mqtt@2.0.0`) and the `mqtt_spin3` guest (a WASI 0.3
 //! component on `spin:mqtt/mqtt@3.0.0`) publish to a real `mosquitto` broker
 //! watched by `mosquitto_sub`; granted by `allowed_outbound_hosts`, denied by
-//! host and by port.
+//! host and by port; and over TLS (`mqtts://`).
 
 use anyhow::{Result, ensure};
 use test_programs_artifacts::{MQTT_SPIN2_COMPONENT, MQTT_SPIN3_COMPONENT};
@@ -75,6 +75,37 @@ async fn grants_and_every_qos(guest: &str) -> Result<()> {
     let text = publish(&server, "port", &other_port, 1, "x").await?;
     ensure!(
         text.starts_with("error: connection-failed: could not connect to the mqtt broker at"),
+        "{text}"
+    );
+    Ok(())
+}
+
+/// MQTT over TLS (`mqtts://`, granted as such) to a TLS-only `mosquitto`
+/// whose certificate a CA made for the test signed: published at QoS 1 when
+/// the CA is trusted through `SSL_CERT_FILE`; `connection-failed` naming the
+/// certificate problem when it is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn mqtt_over_tls() -> Result<()> {
+    let broker = MosquittoServer::start_tls()?;
+    let url = broker.url();
+    ensure!(url.starts_with("mqtts://"), "{url}");
+    let ca = broker.ca_file().expect("a TLS broker").to_path_buf();
+    let app = AppDir::with_manifest(&http_component("ok", MQTT_SPIN2_COMPONENT, &[&url]))?;
+    let subscriber = broker.subscribe("skiff/e2e", None)?;
+
+    let trusting = Server::start_with(app.path(), shared_cache()?, |cmd| {
+        cmd.env("SSL_CERT_FILE", &ca);
+    })?;
+    assert_eq!(publish(&trusting, "ok", &url, 1, "sealed").await?, "ok");
+    assert_eq!(subscriber.next_message()?, (1, "sealed".to_string()));
+
+    let doubting = Server::start_with(app.path(), shared_cache()?, |cmd| {
+        cmd.env_remove("SSL_CERT_FILE");
+    })?;
+    let text = publish(&doubting, "ok", &url, 1, "unsealed").await?;
+    ensure!(
+        text.starts_with("error: connection-failed: could not connect to the mqtt broker at")
+            && text.contains("invalid peer certificate: UnknownIssuer"),
         "{text}"
     );
     Ok(())
