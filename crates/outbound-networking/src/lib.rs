@@ -254,14 +254,12 @@ pub fn install_tls_provider() {
     });
 }
 
-/// A rustls client configuration trusting the system's root certificates
-/// (`SSL_CERT_FILE` or `SSL_CERT_DIR` name others), with aws-lc-rs: for
-/// clients that take a configuration rather than building one (`mqtts://`).
-/// Built once per process; an error says why no root could be loaded.
-pub fn tls_client_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
-    static CONFIG: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> =
+/// The system's root certificates (`SSL_CERT_FILE` or `SSL_CERT_DIR` name
+/// others), loaded once per process; an error says why none could be.
+fn system_roots() -> Result<&'static rustls::RootCertStore, String> {
+    static ROOTS: std::sync::OnceLock<Result<rustls::RootCertStore, String>> =
         std::sync::OnceLock::new();
-    CONFIG
+    ROOTS
         .get_or_init(|| {
             let loaded = rustls_native_certs::load_native_certs();
             let mut roots = rustls::RootCertStore::empty();
@@ -277,13 +275,59 @@ pub fn tls_client_config() -> Result<std::sync::Arc<rustls::ClientConfig>, Strin
                      bundle){why}"
                 ));
             }
-            let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|err| err.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Ok(std::sync::Arc::new(config))
+            Ok(roots)
         })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// A client configuration over `roots`, with aws-lc-rs.
+fn client_config(
+    roots: rustls::RootCertStore,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| err.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
+/// A rustls client configuration trusting the system's root certificates
+/// (`SSL_CERT_FILE` or `SSL_CERT_DIR` name others), with aws-lc-rs: for
+/// clients that take a configuration rather than building one (`mqtts://`,
+/// PostgreSQL). Built once per process; an error says why no root could be
+/// loaded.
+pub fn tls_client_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    static CONFIG: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| client_config(system_roots()?.clone()))
         .clone()
+}
+
+/// [`tls_client_config`] also trusting the CA certificates in `pem` (a guest's
+/// own CA root, e.g. `spin:postgres`'s `set-ca-root`); fails when `pem` holds
+/// no certificate.
+pub fn tls_client_config_with_ca(
+    pem: &str,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = system_roots()
+        .cloned()
+        .unwrap_or_else(|_| rustls::RootCertStore::empty());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|err| format!("the CA root is not PEM: {err}"))?;
+    if certs.is_empty() {
+        return Err("the CA root holds no PEM certificate".into());
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|err| format!("the CA root is not a usable certificate: {err}"))?;
+    }
+    client_config(roots)
 }

@@ -1,6 +1,7 @@
 //! Connections: the grant check, connecting, and running statements.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_outbound_networking::{AllowedHosts, OutboundTarget};
@@ -8,6 +9,8 @@ use tokio::net::TcpStream;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, NoTls, Statement};
+
+use crate::tls::RustlsConnect;
 
 use crate::decode;
 use crate::encode::{self, Encoded};
@@ -94,18 +97,37 @@ impl PgConnection {
     /// or `key=value` pairs), if `allowed` grants every host it names; the
     /// check runs before any network traffic, and again on each address a
     /// name resolves to (the SSRF guard of [`AllowedHosts::allows_resolved`]).
-    /// Hosts are tried in order; TLS is not supported (`sslmode=require`
-    /// fails).
+    /// Hosts are tried in order. `sslmode=require` connects over TLS only,
+    /// verifying the server's certificate for the host's name against the
+    /// system's roots (`SSL_CERT_FILE` or `SSL_CERT_DIR` name others);
+    /// otherwise (`prefer`, the default, or `disable`) the connection is plain.
     pub async fn connect(address: &str, allowed: &AllowedHosts) -> Result<Self> {
-        let config: Config = address
+        Self::connect_with_ca(address, allowed, None).await
+    }
+
+    /// [`PgConnection::connect`], and with a CA root (PEM, `spin:postgres`'s
+    /// `set-ca-root`) over TLS only, trusting that CA beside the system's roots.
+    pub async fn connect_with_ca(
+        address: &str,
+        allowed: &AllowedHosts,
+        ca_root: Option<&str>,
+    ) -> Result<Self> {
+        let mut config: Config = address
             .parse()
             .map_err(|err| Error::ConnectionFailed(format!("invalid postgres address: {err}")))?;
         let targets = check(&config, allowed)?;
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(Error::ConnectionFailed(
-                "sslmode=require: TLS connections to postgres are not supported by this host"
-                    .into(),
-            ));
+        let tls = match ca_root {
+            Some(pem) => Some(skiff_outbound_networking::tls_client_config_with_ca(pem)),
+            None if config.get_ssl_mode() == SslMode::Require => {
+                Some(skiff_outbound_networking::tls_client_config())
+            }
+            None => None,
+        }
+        .transpose()
+        .map_err(|why| Error::ConnectionFailed(format!("TLS to postgres: {why}")))?;
+        if tls.is_some() {
+            // Never fall back to plain text once TLS is asked for.
+            config.ssl_mode(SslMode::Require);
         }
         let timeout = config
             .get_connect_timeout()
@@ -114,7 +136,7 @@ impl PgConnection {
         let mut failures = Vec::new();
         for target in &targets {
             let peer = format!("{}:{}", target.host, target.port);
-            match connect_one(&config, target, allowed, timeout).await {
+            match connect_one(&config, target, allowed, timeout, tls.as_ref()).await {
                 Ok(client) => return Ok(PgConnection { client, peer }),
                 Err(err) => failures.push(format!("{peer}: {err}")),
             }
@@ -193,12 +215,14 @@ fn refs(params: &[Encoded]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 /// Connects to one host: resolve, check each address, connect to the first
-/// allowed one that answers, then the startup handshake.
+/// allowed one that answers, then (with `tls`, secured for the host's name)
+/// the startup handshake.
 async fn connect_one(
     config: &Config,
     target: &Target,
     allowed: &AllowedHosts,
     timeout: Duration,
+    tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> std::result::Result<tokio_postgres::Client, String> {
     let addrs: Vec<SocketAddr> = match target.hostaddr {
         Some(ip) => vec![SocketAddr::new(ip, target.port)],
@@ -225,16 +249,29 @@ async fn connect_one(
                 .await
                 .map_err(|err| err.to_string())?;
             let _ = stream.set_nodelay(true);
-            let (client, connection) = config
-                .connect_raw(stream, NoTls)
-                .await
-                .map_err(|err| error_chain(&err))?;
             let peer = addr.to_string();
-            tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(peer, error = %err, "postgres connection ended");
+            let ended = move |err: tokio_postgres::Error| {
+                tracing::debug!(peer, error = %err, "postgres connection ended");
+            };
+            let client = match tls {
+                None => {
+                    let (client, connection) = config
+                        .connect_raw(stream, NoTls)
+                        .await
+                        .map_err(|err| error_chain(&err))?;
+                    tokio::spawn(async move { connection.await.map_err(ended) });
+                    client
                 }
-            });
+                Some(tls) => {
+                    let connector = RustlsConnect::new(tls.clone(), &target.host)?;
+                    let (client, connection) = config
+                        .connect_raw(stream, connector)
+                        .await
+                        .map_err(|err| error_chain(&err))?;
+                    tokio::spawn(async move { connection.await.map_err(ended) });
+                    client
+                }
+            };
             Ok::<_, String>(client)
         };
         match tokio::time::timeout(timeout, attempt).await {

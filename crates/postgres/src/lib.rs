@@ -26,8 +26,13 @@
 //! A denied or failed connect is the interface's `connection-failed` error;
 //! the message names the grant it needs (``"`postgres://db.internal:5433` is
 //! not allowed: add `postgres://db.internal:5433` to
-//! `allowed_outbound_hosts`"``) or the server it could not reach. TLS is not
-//! supported yet: `sslmode=require` and a builder's CA root fail to connect.
+//! `allowed_outbound_hosts`"``) or the server it could not reach.
+//!
+//! TLS: `sslmode=require`, or a builder's CA root (`spin:postgres@4.1+`),
+//! connects over TLS only — never falling back to plain text — and verifies
+//! the server's certificate for the host's name against the system's roots
+//! (`SSL_CERT_FILE` or `SSL_CERT_DIR` name others) plus that CA. The default
+//! (`prefer`) and `disable` connect in plain text.
 //!
 //! # Values
 //!
@@ -98,6 +103,7 @@ mod decode;
 mod encode;
 mod error;
 mod host;
+mod tls;
 mod value;
 mod wire;
 

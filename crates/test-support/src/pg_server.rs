@@ -28,6 +28,8 @@ pub struct PgServer {
     child: Option<(Child, ChildStdin)>,
     /// Removes `dir` on drop (not for the shared server, whose watchdog does).
     _dir: Option<tempfile::TempDir>,
+    /// For a server with TLS on, the CA certificate that signed its certificate.
+    ca: Option<PathBuf>,
 }
 
 /// Where the PostgreSQL binaries are: version 15, else the newest installed.
@@ -60,6 +62,43 @@ fn is_root() -> bool {
 }
 
 impl PgServer {
+    /// Like [`PgServer::start`], with TLS on (`ssl=on`; plain connections are
+    /// still accepted): its certificate, for `localhost` and `127.0.0.1`, is
+    /// signed by a CA made for it ([`PgServer::ca_file`]).
+    pub fn start_tls() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut server = Self::init(dir.path().to_path_buf())?;
+        server._dir = Some(dir);
+        let tls = server.dir.join("tls");
+        std::fs::create_dir(&tls)?;
+        let ca = crate::make_certificates(&tls)?;
+        // The key must be the server's own and private, or it refuses to start.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            tls.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )?;
+        if server.as_postgres_user {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(&tls)
+                .status()?;
+            anyhow::ensure!(
+                status.success(),
+                "chown {} to postgres failed",
+                tls.display()
+            );
+        }
+        server.ca = Some(ca);
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// The CA certificate (PEM) a client of a TLS server must trust.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_deref()
+    }
+
     /// Runs `initdb` in a new directory and starts a server on a free port.
     pub fn start() -> Result<Self> {
         let dir = tempfile::tempdir()?;
@@ -109,6 +148,7 @@ impl PgServer {
             as_postgres_user,
             child: None,
             _dir: None,
+            ca: None,
         };
         let output = server
             .command("initdb")
@@ -181,6 +221,17 @@ impl PgServer {
             ]
             .map(String::from),
         );
+        if self.ca.is_some() {
+            let tls = self.dir.join("tls");
+            argv.extend([
+                "-c".into(),
+                "ssl=on".into(),
+                "-c".into(),
+                format!("ssl_cert_file={}", tls.join("server.crt").display()),
+                "-c".into(),
+                format!("ssl_key_file={}", tls.join("server.key").display()),
+            ]);
+        }
         let script = r#"
             "$@" &
             read -r _

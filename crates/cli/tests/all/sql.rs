@@ -111,8 +111,16 @@ struct SqlApp {
 
 impl SqlApp {
     fn start(backend: &Backend) -> Result<Self> {
+        Self::start_with(backend, |_| {})
+    }
+
+    /// [`SqlApp::start`], its `skiff up` adjusted by `configure`.
+    fn start_with(
+        backend: &Backend,
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> Result<Self> {
         let dir = AppDir::with_manifest(&backend.manifest())?;
-        let server = Server::start(dir.path(), shared_cache()?)?;
+        let server = Server::start_with(dir.path(), shared_cache()?, configure)?;
         Ok(SqlApp { dir, server })
     }
 
@@ -312,5 +320,46 @@ async fn postgres_down_and_back() -> Result<()> {
             Err(e) => return Err(e.context("PostgreSQL came back but the app still fails")),
         }
     }
+    Ok(())
+}
+
+/// `sslmode=require` to a PostgreSQL with TLS on: the connection is TLS (the
+/// server's `pg_stat_ssl` says so) when the CA that signed its certificate is
+/// trusted through `SSL_CERT_FILE`, while the default `sslmode` stays plain;
+/// without that trust the guest gets `connection-failed` naming the
+/// certificate problem, never a plain-text connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_over_tls() -> Result<()> {
+    let pg = PgServer::start_tls()?;
+    let ca = pg.ca_file().expect("a TLS server").to_path_buf();
+    let backend = |url: String| Backend::Postgres {
+        url,
+        address: pg.address(),
+    };
+    let tls = backend(format!("{}?sslmode=require", pg.url("postgres")));
+    let plain = backend(pg.url("postgres"));
+    let ssl = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+
+    let app = SqlApp::start_with(&tls, |cmd| {
+        cmd.env("SSL_CERT_FILE", &ca);
+    })?;
+    assert_eq!(
+        app.rows(&tls, &[], ssl).await?,
+        r#"{"columns":["ssl"],"rows":[[true]]}"#
+    );
+    assert_eq!(
+        app.rows(&plain, &[], ssl).await?,
+        r#"{"columns":["ssl"],"rows":[[false]]}"#
+    );
+
+    let doubting = SqlApp::start_with(&tls, |cmd| {
+        cmd.env_remove("SSL_CERT_FILE");
+    })?;
+    let text = doubting.call(&tls, "db", tls.query_op(), &[], ssl).await?;
+    ensure!(
+        text.starts_with("error: connection-failed: ")
+            && text.contains("invalid peer certificate: UnknownIssuer"),
+        "{text}"
+    );
     Ok(())
 }

@@ -182,18 +182,6 @@ impl v4::Host for PgView<'_> {
     }
 }
 
-/// TLS is not supported: a builder given a CA root wants it, so it fails
-/// rather than connecting in plain text.
-fn check_builder(builder: &BuilderHandle) -> Result<(), Error> {
-    match builder.ca_root {
-        Some(_) => Err(Error::ConnectionFailed(
-            "a CA root was set, but TLS connections to postgres are not supported by this host"
-                .into(),
-        )),
-        None => Ok(()),
-    }
-}
-
 impl v4::HostConnectionBuilder for PgView<'_> {
     #[tracing::instrument(name = "skiff_postgres.builder", skip_all, fields(interface = INTERFACE))]
     async fn new(&mut self, address: String) -> wasmtime::Result<Resource<BuilderHandle>> {
@@ -221,9 +209,18 @@ impl v4::HostConnectionBuilder for PgView<'_> {
         builder: Resource<BuilderHandle>,
     ) -> Result<Resource<ConnectionHandle>, HostError> {
         let builder = self.table.get(&builder)?;
-        check_builder(builder)?;
         let address = builder.address.clone();
-        PgView::open(self, &address).await
+        match builder.ca_root.clone() {
+            None => PgView::open(self, &address).await,
+            // Over TLS trusting that CA: a connection of its own, neither
+            // reused nor kept for reuse by plain opens of the address.
+            Some(ca_root) => {
+                let conn =
+                    PgConnection::connect_with_ca(&address, &self.state.allowed, Some(&ca_root))
+                        .await?;
+                self.push(&address, Arc::new(conn), false)
+            }
+        }
     }
 
     async fn drop(&mut self, builder: Resource<BuilderHandle>) -> wasmtime::Result<()> {
@@ -308,12 +305,24 @@ impl<T> v4::HostConnectionBuilderWithStore<T> for Pg {
         accessor: &Accessor<T, Self>,
         builder: Resource<BuilderHandle>,
     ) -> Result<Resource<ConnectionHandle>, HostError> {
-        let address = accessor.with(|mut access| {
-            let builder = access.get().table.get(&builder)?;
-            check_builder(builder)?;
-            Ok::<_, HostError>(builder.address.clone())
+        let (address, ca_root, allowed) = accessor.with(|mut access| {
+            let view = access.get();
+            let builder = view.table.get(&builder)?;
+            Ok::<_, HostError>((
+                builder.address.clone(),
+                builder.ca_root.clone(),
+                view.state.allowed.clone(),
+            ))
         })?;
-        open_async(accessor, address).await
+        match ca_root {
+            None => open_async(accessor, address).await,
+            // As in `build`: a TLS connection of its own, not shared by reuse.
+            Some(ca_root) => {
+                let conn =
+                    PgConnection::connect_with_ca(&address, &allowed, Some(&ca_root)).await?;
+                accessor.with(|mut access| access.get().push(&address, Arc::new(conn), false))
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use crate::client::allow;
 use crate::host::{App, url};
 use crate::pg_server::PgServer;
 use crate::suite::{PG2, PG3, PG4, PG42};
+use skiff_test_support::guest::enc;
 
 /// Fails to compile when a `sql_*` guest does not run the shared suite.
 macro_rules! assert_test_exists {
@@ -333,12 +334,51 @@ async fn pg42_connection_builder() -> Result<()> {
     );
     let reuse = format!("{}&open=builder", url(&db, "reuse", &[]));
     assert_eq!(app.ok(PG42, &reuse, "").await?, "same");
-    // Without TLS support, a CA root is refused rather than ignored.
-    assert_eq!(
-        app.ok(PG42, &with("&ca=-----BEGIN%20CERTIFICATE-----"), "SELECT 1")
-            .await?,
-        "error: connection-failed: a CA root was set, but TLS connections to postgres are not \
-         supported by this host"
+    // A CA root that is no certificate is refused, not ignored.
+    let text = app
+        .ok(PG42, &with("&ca=-----BEGIN%20CERTIFICATE-----"), "SELECT 1")
+        .await?;
+    assert!(
+        text.starts_with("error: connection-failed: TLS to postgres: the CA root "),
+        "{text}"
+    );
+    // A CA root means TLS: this server has none, and the builder does not
+    // fall back to plain text.
+    let ca = std::fs::read_to_string(PgServer::start_tls()?.ca_file().expect("a TLS server"))?;
+    let text = app
+        .ok(PG42, &with(&format!("&ca={}", enc(&ca))), "SELECT 1")
+        .await?;
+    assert!(
+        text.starts_with("error: connection-failed: could not connect to postgres at ")
+            && text.contains("TLS"),
+        "{text}"
+    );
+    Ok(())
+}
+
+/// A connection builder given the CA root that signed a TLS server's
+/// certificate connects over TLS (the server's `pg_stat_ssl` says so),
+/// verifying the certificate for `127.0.0.1`; plain opens of the same address
+/// stay plain and do not reuse it.
+#[tokio::test(flavor = "multi_thread")]
+async fn pg42_connection_builder_over_tls() -> Result<()> {
+    let server = PgServer::start_tls()?;
+    let app = App::new(allow(&server))?;
+    let ca = std::fs::read_to_string(server.ca_file().expect("a TLS server"))?;
+    let db = server.url("postgres");
+    let ssl = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let tls = format!("{}&open=builder&ca={}", url(&db, "query", &[]), enc(&ca));
+    assert!(
+        app.ok(PG42, &tls, ssl)
+            .await?
+            .ends_with(r#""rows":[[true]]}"#),
+        "over TLS"
+    );
+    assert!(
+        app.ok(PG42, &url(&db, "query", &[]), ssl)
+            .await?
+            .ends_with(r#""rows":[[false]]}"#),
+        "plain"
     );
     Ok(())
 }
