@@ -24,4 +24,6 @@ mod reload;
 mod serve;
 
 pub use command::{CommandConfig, CommandExit, TRAP_EXIT, run_command};
-pub use serve::{ServeConfig, needs_concurrency, serve, serve_blocking, shutdown_signal};
+pub use serve::{
+    ServeConfig, engine_options, needs_concurrency, serve, serve_blocking, shutdown_signal,
+};

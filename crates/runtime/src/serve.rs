@@ -46,6 +46,9 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// The default size of the instance pool.
+    pub const DEFAULT_MAX_INSTANCES: u32 = 1000;
+
     /// Defaults for `app` on `listen`: state next to the manifest, no runtime
     /// config, the default AOT cache, a 10 s grace period, 1000 instances, a banner.
     pub fn new(app: App, listen: SocketAddr) -> Self {
@@ -57,7 +60,7 @@ impl ServeConfig {
             sqlite_statements: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             cache_dir: skiff_engine::default_cache_dir(),
-            max_instances: 1000,
+            max_instances: Self::DEFAULT_MAX_INSTANCES,
             banner: true,
             metrics: None,
         }
@@ -116,21 +119,11 @@ struct PendingEngine(tokio::sync::oneshot::Receiver<Result<SkiffEngine>>);
 
 impl PendingEngine {
     fn spawn(config: &ServeConfig) -> Self {
-        let max_memory = config
-            .app
-            .components
-            .values()
-            .map(|c| c.limits.memory)
-            .max()
-            .unwrap_or(128 << 20);
-        let options = EngineOptions {
-            pooling: true,
-            max_instances: config.max_instances,
-            max_memory_size: max_memory,
-            fuel: false,
-            concurrency: needs_concurrency(&config.app, config.cache_dir.as_deref()),
-            cache_dir: config.cache_dir.clone(),
-        };
+        let options = engine_options(
+            &config.app,
+            config.max_instances,
+            config.cache_dir.as_deref(),
+        );
         let (tx, rx) = tokio::sync::oneshot::channel();
         // Should the thread not start, the sender is dropped with it and
         // `wait` reports that.
@@ -291,6 +284,28 @@ async fn serve_with(
     }
     let _ = redis_task.await;
     served
+}
+
+/// The engine `skiff up` builds to serve `app` with at most `max_instances`
+/// at once: pooling, slots sized for its largest component memory limit, and
+/// concurrency support only when a component needs it ([`needs_concurrency`]).
+/// `skiff compile APP` compiles for the same engine, so what it caches is what
+/// `skiff up` looks for.
+pub fn engine_options(app: &App, max_instances: u32, cache_dir: Option<&Path>) -> EngineOptions {
+    let max_memory = app
+        .components
+        .values()
+        .map(|c| c.limits.memory)
+        .max()
+        .unwrap_or(128 << 20);
+    EngineOptions {
+        pooling: true,
+        max_instances,
+        max_memory_size: max_memory,
+        fuel: false,
+        concurrency: needs_concurrency(app, cache_dir),
+        cache_dir: cache_dir.map(Path::to_path_buf),
+    }
 }
 
 /// Whether any of the app's components uses an interface of `async func`s

@@ -1,4 +1,5 @@
-//! `skiff compile FILE.wasm`: precompile a component into the AOT cache.
+//! `skiff compile FILE.wasm | APP`: precompile a component, or every component
+//! of an app, into the AOT cache.
 
 use std::path::PathBuf;
 
@@ -8,7 +9,9 @@ use skiff_engine::{EngineOptions, SkiffEngine};
 /// Arguments of `skiff compile`.
 #[derive(clap::Args)]
 pub struct CompileArgs {
-    /// The component to precompile.
+    /// The component to precompile, or an app (its directory, `skiff.toml` or
+    /// `spin.toml`) to precompile every component of, for the engine `skiff up`
+    /// builds for that app.
     pub file: PathBuf,
     /// Also write the compiled artifact here.
     #[arg(short, long)]
@@ -17,11 +20,26 @@ pub struct CompileArgs {
 
 /// Compiles `args.file` into the cache and reports where it went.
 ///
-/// The code is made for the engine `skiff up` builds for an app of this
-/// component: with concurrency support only if it uses an interface of `async
-/// func`s ([`skiff_engine::needs_concurrency`]). (In an app where another
-/// component needs it, a component that does not is compiled again.)
+/// A single file's code is made for the engine `skiff up` builds for an app of
+/// this component alone: with concurrency support only if it uses an interface
+/// of `async func`s ([`skiff_engine::needs_concurrency`]). An app's components
+/// are compiled for the engine `skiff up` builds for that app
+/// ([`skiff_runtime::engine_options`]), so one that needs no concurrency is
+/// still a cache hit in an app where another does.
 pub fn compile(args: CompileArgs) -> Result<()> {
+    let is_app = args.file.is_dir()
+        || args
+            .file
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
+    if is_app {
+        anyhow::ensure!(
+            args.output.is_none(),
+            "`--output` takes one component; `{}` is an app",
+            args.file.display()
+        );
+        return compile_app(&args.file);
+    }
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("could not read `{}`", args.file.display()))?;
     skiff_engine::detect_kind(&bytes)
@@ -46,6 +64,38 @@ pub fn compile(args: CompileArgs) -> Result<()> {
         std::fs::copy(&entry, &out)
             .with_context(|| format!("could not write `{}`", out.display()))?;
         println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// Compiles every component of the app at `path` as `skiff up` would load it.
+fn compile_app(path: &std::path::Path) -> Result<()> {
+    let app = skiff_manifest::load(path)?;
+    let cache_dir = super::cache_dir(false)
+        .context("no cache directory: set SKIFF_CACHE_DIR, XDG_CACHE_HOME or HOME")?;
+    let options = skiff_runtime::engine_options(
+        &app,
+        skiff_runtime::ServeConfig::DEFAULT_MAX_INSTANCES,
+        Some(&cache_dir),
+    );
+    let engine = SkiffEngine::new(options)?;
+    let mut done = std::collections::BTreeSet::new();
+    for spec in app.components.values() {
+        if !done.insert(&spec.source) {
+            continue;
+        }
+        let loaded = engine.load_component(&spec.source).with_context(|| {
+            format!(
+                "could not compile component `{}` (source `{}`)",
+                spec.id,
+                spec.source.display()
+            )
+        })?;
+        let what = match loaded.cache {
+            skiff_engine::CacheOutcome::Hit => "already cached",
+            _ => "compiled",
+        };
+        println!("{what}: `{}` ({})", spec.id, spec.source.display());
     }
     Ok(())
 }

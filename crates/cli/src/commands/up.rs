@@ -45,7 +45,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Size of the instance pool (instances alive at once across all components).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = skiff_runtime::ServeConfig::DEFAULT_MAX_INSTANCES)]
     pub max_instances: u32,
     /// Serve per-component metrics (instantiation and response-head time
     /// histograms, responses by status class) in the Prometheus text format at

@@ -1,12 +1,13 @@
 //! The AOT cache as `skiff up` and `skiff compile` use it: a miss compiles and
 //! stores, a restart loads from the cache, a corrupted entry is discarded and
-//! recompiled, and `skiff compile` fills the cache `skiff up` reads.
+//! recompiled, and `skiff compile` (of a component, or of a whole app) fills
+//! the cache `skiff up` reads.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use test_programs_artifacts::HTTP_HELLO_COMPONENT;
+use test_programs_artifacts::{HTTP_HELLO_COMPONENT, KV_SPIN3_COMPONENT};
 
 use crate::harness::{AppDir, Server, get, skiff_in, tempdir, toml_path};
 
@@ -107,5 +108,74 @@ async fn compile_fills_the_cache_up_reads() -> Result<()> {
     )
     .await?;
     assert!(!stderr.contains("loaded compiled"), "{stderr}");
+    Ok(())
+}
+
+/// `skiff compile APP` compiles every component for the engine `skiff up`
+/// builds for that app. In this app a WASI 0.3 component makes that an engine
+/// with concurrency support, for which `skiff compile hello.wasm` alone (made
+/// for hello's own engine, without it) would not be a hit: after compiling
+/// the app, `skiff up` loads both components from the cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn compile_an_app_fills_the_cache_up_reads() -> Result<()> {
+    let cache = tempdir()?;
+    let app = AppDir::with_manifest(&format!(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"hello\"\n\
+         [component.hello]\nsource = {}\n\
+         [[trigger.http]]\nroute = \"/kv\"\ncomponent = \"kv\"\n\
+         [component.kv]\nsource = {}\nkey_value_stores = [\"default\"]\n",
+        toml_path(HTTP_HELLO_COMPONENT),
+        toml_path(KV_SPIN3_COMPONENT)
+    ))?;
+    let dir = app.path().to_string_lossy().into_owned();
+
+    let out = skiff_in(cache.path(), ["compile", &dir], |_| {})?;
+    out.assert_code(0)
+        .assert_stdout_contains("compiled: `hello`")
+        .assert_stdout_contains("compiled: `kv`");
+    assert_eq!(cwasm_files(cache.path())?.len(), 2);
+    let out = skiff_in(cache.path(), ["compile", &dir], |_| {})?;
+    out.assert_code(0)
+        .assert_stdout_contains("already cached: `hello`")
+        .assert_stdout_contains("already cached: `kv`");
+
+    let server = Server::start(app.path(), cache.path())?;
+    let stderr = server
+        .stderr()
+        .wait_for("component `kv` loaded from AOT cache", LOG_BOUND)?;
+    let stderr = if stderr.contains("component `hello` loaded") {
+        stderr
+    } else {
+        server
+            .stderr()
+            .wait_for("component `hello` loaded", LOG_BOUND)?
+    };
+    assert!(
+        stderr.contains("component `hello` loaded from AOT cache"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("loaded compiled"), "{stderr}");
+    get(&server.url("/")).await?.assert_status(200);
+
+    drop(server);
+
+    // The component alone is compiled for hello's own engine, which this app
+    // does not use: `skiff up` compiles it again.
+    let alone = tempdir()?;
+    skiff_in(alone.path(), ["compile", HTTP_HELLO_COMPONENT], |_| {})?.assert_code(0);
+    let server = Server::start(app.path(), alone.path())?;
+    server
+        .stderr()
+        .wait_for("component `hello` loaded compiled", LOG_BOUND)?;
+    drop(server);
+
+    // `--output` names one artifact; an app has several.
+    let out = skiff_in(
+        cache.path(),
+        ["compile", &dir, "--output", "x.cwasm"],
+        |_| {},
+    )?;
+    out.assert_code(1)
+        .assert_stderr_contains("`--output` takes one component");
     Ok(())
 }
