@@ -214,6 +214,30 @@ fn refs(params: &[Encoded]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
+/// The startup handshake on `stream` (secured by `tls` first, unless `NoTls`);
+/// the connection then runs on a task of its own.
+async fn handshake<T>(
+    config: &Config,
+    stream: TcpStream,
+    tls: T,
+    addr: SocketAddr,
+) -> std::result::Result<tokio_postgres::Client, String>
+where
+    T: tokio_postgres::tls::TlsConnect<TcpStream>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config
+        .connect_raw(stream, tls)
+        .await
+        .map_err(|err| error_chain(&err))?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(peer = %addr, error = %err, "postgres connection ended");
+        }
+    });
+    Ok(client)
+}
+
 /// Connects to one host: resolve, check each address, connect to the first
 /// allowed one that answers, then (with `tls`, secured for the host's name)
 /// the startup handshake.
@@ -249,30 +273,13 @@ async fn connect_one(
                 .await
                 .map_err(|err| err.to_string())?;
             let _ = stream.set_nodelay(true);
-            let peer = addr.to_string();
-            let ended = move |err: tokio_postgres::Error| {
-                tracing::debug!(peer, error = %err, "postgres connection ended");
-            };
-            let client = match tls {
-                None => {
-                    let (client, connection) = config
-                        .connect_raw(stream, NoTls)
-                        .await
-                        .map_err(|err| error_chain(&err))?;
-                    tokio::spawn(async move { connection.await.map_err(ended) });
-                    client
-                }
+            match tls {
+                None => handshake(config, stream, NoTls, addr).await,
                 Some(tls) => {
                     let connector = RustlsConnect::new(tls.clone(), &target.host)?;
-                    let (client, connection) = config
-                        .connect_raw(stream, connector)
-                        .await
-                        .map_err(|err| error_chain(&err))?;
-                    tokio::spawn(async move { connection.await.map_err(ended) });
-                    client
+                    handshake(config, stream, connector, addr).await
                 }
-            };
-            Ok::<_, String>(client)
+            }
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(client)) => return Ok(client),

@@ -61,6 +61,20 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// `chown -R postgres: path`, for a server run as the `postgres` user.
+fn give_to_postgres(path: &Path) -> Result<()> {
+    let status = Command::new("chown")
+        .args(["-R", "postgres:"])
+        .arg(path)
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "chown {} to postgres failed",
+        path.display()
+    );
+    Ok(())
+}
+
 impl PgServer {
     /// Like [`PgServer::start`], with TLS on (`ssl=on`; plain connections are
     /// still accepted): its certificate, for `localhost` and `127.0.0.1`, is
@@ -79,15 +93,7 @@ impl PgServer {
             std::fs::Permissions::from_mode(0o600),
         )?;
         if server.as_postgres_user {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:"])
-                .arg(&tls)
-                .status()?;
-            anyhow::ensure!(
-                status.success(),
-                "chown {} to postgres failed",
-                tls.display()
-            );
+            give_to_postgres(&tls)?;
         }
         server.ca = Some(ca);
         server.restart()?;
@@ -131,15 +137,7 @@ impl PgServer {
         let bin = bin_dir()?;
         let as_postgres_user = is_root();
         if as_postgres_user {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:"])
-                .arg(&dir)
-                .status()?;
-            anyhow::ensure!(
-                status.success(),
-                "chown {} to postgres failed",
-                dir.display()
-            );
+            give_to_postgres(&dir)?;
         }
         let server = PgServer {
             bin,

@@ -74,6 +74,28 @@ fn trigger_with(redis: &RedisServer, channel: &str, source: &str) -> String {
     )
 }
 
+/// Once `handler` is subscribed to `messages`, publishes five messages: the
+/// three ordinary ones arrive, and the trap and the error are each logged
+/// with their reason.
+fn delivers_past_traps_and_errors(redis: &RedisServer, server: &Server) -> Result<()> {
+    wait_subscribed(redis, "messages", 1)?;
+    for message in ["one", "trap", "two", "fail", "three"] {
+        redis.cli(&["PUBLISH", "messages", message])?;
+    }
+    assert_eq!(wait_received(redis, 3)?, ["one", "three", "two"]);
+    let log = server.stderr().wait_for(
+        "component `handler` failed handling a message on redis channel `messages`",
+        BOUND,
+    )?;
+    assert!(log.contains("asked to trap"), "{log}");
+    let log = server.stderr().wait_for(
+        "component `handler` returned `error` for a message on redis channel `messages`",
+        BOUND,
+    )?;
+    assert!(log.contains("asked to fail"), "{log}");
+    Ok(())
+}
+
 /// An app with only a Redis trigger serves no HTTP; it delivers every
 /// message, keeps going after a handler traps or fails, and resubscribes
 /// when Redis goes away and comes back.
@@ -95,20 +117,7 @@ pub async fn trigger_redis() -> Result<()> {
         )) && !banner.contains("Serving http://"),
         "{banner}"
     );
-    wait_subscribed(&redis, "messages", 1)?;
-    for message in ["one", "trap", "two", "fail", "three"] {
-        redis.cli(&["PUBLISH", "messages", message])?;
-    }
-    assert_eq!(wait_received(&redis, 3)?, ["one", "three", "two"]);
-    let log = server.stderr().wait_for(
-        "component `handler` failed handling a message on redis channel `messages`",
-        BOUND,
-    )?;
-    assert!(log.contains("asked to trap"), "{log}");
-    server.stderr().wait_for(
-        "component `handler` returned `error` for a message on redis channel `messages`",
-        BOUND,
-    )?;
+    delivers_past_traps_and_errors(&redis, &server)?;
     // Messages on other channels are not delivered.
     redis.cli(&["PUBLISH", "elsewhere", "nope"])?;
 
@@ -143,22 +152,7 @@ pub async fn trigger_redis3() -> Result<()> {
     );
     let app = AppDir::with_manifest(&manifest)?;
     let server = Server::start_triggers_only(app.path(), shared_cache()?)?;
-    wait_subscribed(&redis, "messages", 1)?;
-    for message in ["one", "trap", "two", "fail", "three"] {
-        redis.cli(&["PUBLISH", "messages", message])?;
-    }
-    assert_eq!(wait_received(&redis, 3)?, ["one", "three", "two"]);
-    let log = server.stderr().wait_for(
-        "component `handler` failed handling a message on redis channel `messages`",
-        BOUND,
-    )?;
-    assert!(log.contains("asked to trap"), "{log}");
-    let log = server.stderr().wait_for(
-        "component `handler` returned `error` for a message on redis channel `messages`",
-        BOUND,
-    )?;
-    assert!(log.contains("asked to fail"), "{log}");
-    Ok(())
+    delivers_past_traps_and_errors(&redis, &server)
 }
 
 /// Beside HTTP: a message published by an HTTP guest (outbound Redis)
