@@ -167,6 +167,9 @@ impl WasiHttpHooks for OutboundHttp {
                 pin_to_address(&mut request, addr)?;
             }
             let options = capped_timeouts(options, &limits);
+            // wasmtime's client builds its TLS configuration with rustls's
+            // process default provider, which this binary must name.
+            skiff_outbound_networking::install_tls_provider();
             let (res, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             let res = match limits.max_response_size {

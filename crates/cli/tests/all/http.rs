@@ -592,3 +592,90 @@ pub(crate) async fn http_outbound() -> Result<()> {
     drop(target);
     Ok(())
 }
+
+/// An `openssl s_server -www` (an HTTPS server answering every `GET` with a
+/// status page) on a free loopback port, with a certificate for `127.0.0.1`
+/// signed by a CA made for the test; killed on drop.
+struct HttpsServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl HttpsServer {
+    fn start() -> Result<Self> {
+        let dir = tempdir()?;
+        skiff_test_support::make_certificates(dir.path())?;
+        let port = skiff_test_support::free_port()?;
+        let mut child = std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept", &port.to_string()])
+            .args(["-cert", "server.crt", "-key", "server.key"])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|err| anyhow!("could not run `openssl s_server` ({err})"))?;
+        skiff_test_support::wait_until_listening(
+            "openssl s_server",
+            port,
+            &mut child,
+            Duration::from_secs(20),
+        )?;
+        Ok(HttpsServer {
+            child,
+            port,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Outbound HTTPS reaches the TLS handshake and verifies the server: a
+/// certificate from a CA outside the trusted roots is the guest's TLS error,
+/// and the host keeps serving (it once panicked building its TLS client, with
+/// two rustls providers linked and none chosen).
+#[tokio::test(flavor = "multi_thread")]
+async fn https_outbound_verifies_the_server() -> Result<()> {
+    let https = HttpsServer::start()?;
+    let url = format!("https://127.0.0.1:{}/", https.port);
+    let manifest = [
+        component(
+            "/out",
+            "out",
+            HTTP_OUTBOUND_COMPONENT,
+            &format!(
+                "allowed_outbound_hosts = [\"https://127.0.0.1:{}\"]",
+                https.port
+            ),
+        ),
+        component("/...", "hello", HTTP_HELLO_COMPONENT, ""),
+    ]
+    .concat();
+    let app = AppDir::with_manifest(&manifest)?;
+    let cache = tempdir()?;
+    let server = Server::start(app.path(), cache.path())?;
+    for _ in 0..2 {
+        let resp = get(&server.url(&format!("/out?url={url}"))).await?;
+        resp.assert_status(200);
+        let text = resp.text();
+        assert!(
+            text.starts_with("error: ") && text.contains("Tls"),
+            "{text}"
+        );
+    }
+    let hello = get(&server.url("/")).await?;
+    hello.assert_status(200);
+    assert!(
+        !server.stderr().text().contains("panicked"),
+        "{}",
+        server.stderr().text()
+    );
+    Ok(())
+}
