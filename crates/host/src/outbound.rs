@@ -141,7 +141,7 @@ impl WasiHttpHooks for OutboundHttp {
                 return Box::new(async { Err(HttpError::HttpRequestUriInvalid) });
             }
         };
-        if host.eq_ignore_ascii_case("self.alt") {
+        if host.eq_ignore_ascii_case(SELF_AUTHORITY) {
             return self.local_request(None, &target, request);
         }
         if let Some(id) = skiff_outbound_networking::service_chaining_target(&host) {
@@ -167,9 +167,6 @@ impl WasiHttpHooks for OutboundHttp {
                 pin_to_address(&mut request, addr)?;
             }
             let options = capped_timeouts(options, &limits);
-            // wasmtime's client builds its TLS configuration with rustls's
-            // process default provider, which this binary must name.
-            skiff_outbound_networking::install_tls_provider();
             let (res, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             let res = match limits.max_response_size {

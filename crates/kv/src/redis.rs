@@ -49,7 +49,6 @@ impl RedisStore {
     /// or `rediss://…` over TLS), storing keys under `prefix`. Fails when the
     /// server cannot be reached now.
     pub async fn connect(url: &str, prefix: impl Into<String>) -> Result<Self> {
-        skiff_outbound_networking::install_tls_provider();
         let client = Client::open(url).map_err(|err| {
             Error::backend(
                 BACKEND,

@@ -135,6 +135,9 @@ impl MqttConnection {
                 last = denial.to_string();
                 continue;
             }
+            // TLS connects by name (the certificate is verified for it), so
+            // every allowed address would be the same attempt: one is made.
+            let at = if tls { peer.clone() } else { addr.to_string() };
             let id = client_id.clone().unwrap_or_else(self::client_id);
             let mut options = if tls {
                 let config = skiff_outbound_networking::tls_client_config().map_err(|why| {
@@ -161,12 +164,10 @@ impl MqttConnection {
                         peer,
                     });
                 }
-                Ok(Err(err)) => last = format!("{addr}: {err}"),
-                Err(_) => last = format!("{addr}: no CONNACK within {CONNECT_TIMEOUT:?}"),
+                Ok(Err(err)) => last = format!("{at}: {err}"),
+                Err(_) => last = format!("{at}: no CONNACK within {CONNECT_TIMEOUT:?}"),
             }
             if tls {
-                // Connected by name: another address would be the same attempt.
-                last = last.replacen(&addr.to_string(), &peer, 1);
                 break;
             }
         }

@@ -241,11 +241,12 @@ fn parse_entry(
 }
 
 /// Makes rustls's aws-lc-rs provider the process's default, once, unless one is
-/// installed already. Call it before opening a client that builds its TLS
-/// configuration with `rustls::ClientConfig::builder()` (the Redis client for
-/// `rediss://`): Skiff links two rustls providers (aws-lc-rs for `wasi:http`,
-/// ring for the OCI client), so rustls cannot choose one by itself and would
-/// panic.
+/// installed already. Clients that build their TLS configuration with
+/// `rustls::ClientConfig::builder()` — wasmtime's outbound HTTPS, the Redis
+/// client for `rediss://` — need one: Skiff links two rustls providers
+/// (aws-lc-rs for `wasi:http`, ring for the OCI client), so rustls cannot choose
+/// by itself and would panic. `skiff-runtime` calls this as it starts serving or
+/// running a command; an embedder using those clients otherwise calls it first.
 pub fn install_tls_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

@@ -103,12 +103,13 @@ impl RedisConnection {
                 denied = Some(denial.to_string());
                 continue;
             }
-            let info = if tls {
-                skiff_outbound_networking::install_tls_provider();
-                info.clone()
+            // TLS connects by name (the certificate is verified for it), so
+            // every allowed address would be the same attempt: one is made.
+            let (info, at) = if tls {
+                (info.clone(), host.clone())
             } else {
-                info.clone()
-                    .set_addr(ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()))
+                let pinned = ConnectionAddr::Tcp(addr.ip().to_string(), addr.port());
+                (info.clone().set_addr(pinned), addr.to_string())
             };
             let attempt = async {
                 redis::Client::open(info)?
@@ -117,11 +118,10 @@ impl RedisConnection {
             };
             match attempt.await {
                 Ok(conn) => return Ok(RedisConnection { conn, peer }),
-                Err(err) if tls => {
-                    last = format!("{host}: {err}");
-                    break;
-                }
-                Err(err) => last = format!("{addr}: {err}"),
+                Err(err) => last = format!("{at}: {err}"),
+            }
+            if tls {
+                break;
             }
         }
         if let Some(denial) = denied

@@ -46,6 +46,7 @@ impl CommandExit {
 /// Runs the command on a fresh runtime and returns how it ended. An `Err` is a
 /// host-side failure (unreadable file, missing export or import).
 pub fn run_command(config: CommandConfig) -> Result<CommandExit> {
+    skiff_outbound_networking::install_tls_provider();
     let CommandConfig {
         file,
         instance,

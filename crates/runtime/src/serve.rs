@@ -148,6 +148,7 @@ async fn serve_with(
     engine: PendingEngine,
     mut shutdown: Shutdown,
 ) -> Result<()> {
+    skiff_outbound_networking::install_tls_provider();
     let ServeConfig {
         app,
         listen,

@@ -424,7 +424,6 @@ async fn drain(mut handlers: JoinSet<()>) {
 
 /// A pub/sub connection subscribed to `channels`.
 async fn subscribe(address: &str, channels: &[&str]) -> Result<redis::aio::PubSub> {
-    skiff_outbound_networking::install_tls_provider();
     let client = redis::Client::open(address)?;
     let mut pubsub = client.get_async_pubsub().await?;
     for channel in channels {

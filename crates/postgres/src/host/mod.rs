@@ -138,17 +138,24 @@ impl HostError {
 }
 
 /// Opens `address` for an instance whose grant is `allowed`, reusing
-/// `existing` when given.
+/// `existing` when given; returns the connection and whether to keep it for
+/// reuse. A builder's `ca_root` makes a TLS connection of its own to that CA:
+/// it neither reuses a plain connection nor is kept for plain opens.
 async fn connect(
     existing: Option<Arc<PgConnection>>,
     allowed: Arc<AllowedHosts>,
     address: &str,
+    ca_root: Option<&str>,
 ) -> Result<(Arc<PgConnection>, bool), Error> {
-    match existing {
-        Some(conn) => Ok((conn, false)),
-        None => Ok((
+    match (existing, ca_root) {
+        (Some(conn), None) => Ok((conn, false)),
+        (None, None) => Ok((
             Arc::new(PgConnection::connect(address, &allowed).await?),
             true,
+        )),
+        (_, Some(ca_root)) => Ok((
+            Arc::new(PgConnection::connect_with_ca(address, &allowed, Some(ca_root)).await?),
+            false,
         )),
     }
 }
@@ -156,9 +163,13 @@ async fn connect(
 impl PgView<'_> {
     /// The instance's connection to `address` (reused or new), as a new
     /// resource.
-    async fn open(&mut self, address: &str) -> Result<Resource<ConnectionHandle>, HostError> {
+    async fn open(
+        &mut self,
+        address: &str,
+        ca_root: Option<&str>,
+    ) -> Result<Resource<ConnectionHandle>, HostError> {
         let existing = self.state.reusable(address);
-        let (conn, fresh) = connect(existing, self.state.allowed.clone(), address).await?;
+        let (conn, fresh) = connect(existing, self.state.allowed.clone(), address, ca_root).await?;
         self.push(address, conn, fresh)
     }
 

@@ -110,7 +110,7 @@ impl v3::HostConnection for PgView<'_> {
     #[tracing::instrument(name = "skiff_postgres.open", skip_all,
         fields(peer, interface = INTERFACE))]
     async fn open(&mut self, address: String) -> Result<Resource<ConnectionHandle>, HostError> {
-        PgView::open(self, &address).await
+        PgView::open(self, &address, None).await
     }
 
     #[tracing::instrument(name = "skiff_postgres.query", skip_all,

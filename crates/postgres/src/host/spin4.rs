@@ -209,18 +209,8 @@ impl v4::HostConnectionBuilder for PgView<'_> {
         builder: Resource<BuilderHandle>,
     ) -> Result<Resource<ConnectionHandle>, HostError> {
         let builder = self.table.get(&builder)?;
-        let address = builder.address.clone();
-        match builder.ca_root.clone() {
-            None => PgView::open(self, &address).await,
-            // Over TLS trusting that CA: a connection of its own, neither
-            // reused nor kept for reuse by plain opens of the address.
-            Some(ca_root) => {
-                let conn =
-                    PgConnection::connect_with_ca(&address, &self.state.allowed, Some(&ca_root))
-                        .await?;
-                self.push(&address, Arc::new(conn), false)
-            }
-        }
+        let (address, ca_root) = (builder.address.clone(), builder.ca_root.clone());
+        PgView::open(self, &address, ca_root.as_deref()).await
     }
 
     async fn drop(&mut self, builder: Resource<BuilderHandle>) -> wasmtime::Result<()> {
@@ -233,7 +223,7 @@ impl v4::HostConnection for PgView<'_> {
     #[tracing::instrument(name = "skiff_postgres.open", skip_all,
         fields(peer, interface = INTERFACE))]
     async fn open(&mut self, address: String) -> Result<Resource<ConnectionHandle>, HostError> {
-        PgView::open(self, &address).await
+        PgView::open(self, &address, None).await
     }
 
     #[tracing::instrument(name = "skiff_postgres.query", skip_all,
@@ -270,17 +260,19 @@ impl v4::HostConnection for PgView<'_> {
     }
 }
 
-/// Opens `address` from an async function: the store is only reachable
-/// inside `with`, never across the connect.
+/// Opens `address` (with a builder's `ca_root`, if any) from an async
+/// function: the store is only reachable inside `with`, never across the
+/// connect.
 async fn open_async<T>(
     accessor: &Accessor<T, Pg>,
     address: String,
+    ca_root: Option<String>,
 ) -> Result<Resource<ConnectionHandle>, HostError> {
     let (existing, allowed) = accessor.with(|mut access| {
         let view = access.get();
         (view.state.reusable(&address), view.state.allowed.clone())
     });
-    let (conn, fresh) = connect(existing, allowed, &address).await?;
+    let (conn, fresh) = connect(existing, allowed, &address, ca_root.as_deref()).await?;
     accessor.with(|mut access| access.get().push(&address, conn, fresh))
 }
 
@@ -305,24 +297,11 @@ impl<T> v4::HostConnectionBuilderWithStore<T> for Pg {
         accessor: &Accessor<T, Self>,
         builder: Resource<BuilderHandle>,
     ) -> Result<Resource<ConnectionHandle>, HostError> {
-        let (address, ca_root, allowed) = accessor.with(|mut access| {
-            let view = access.get();
-            let builder = view.table.get(&builder)?;
-            Ok::<_, HostError>((
-                builder.address.clone(),
-                builder.ca_root.clone(),
-                view.state.allowed.clone(),
-            ))
+        let (address, ca_root) = accessor.with(|mut access| {
+            let builder = access.get().table.get(&builder)?;
+            Ok::<_, HostError>((builder.address.clone(), builder.ca_root.clone()))
         })?;
-        match ca_root {
-            None => open_async(accessor, address).await,
-            // As in `build`: a TLS connection of its own, not shared by reuse.
-            Some(ca_root) => {
-                let conn =
-                    PgConnection::connect_with_ca(&address, &allowed, Some(&ca_root)).await?;
-                accessor.with(|mut access| access.get().push(&address, Arc::new(conn), false))
-            }
-        }
+        open_async(accessor, address, ca_root).await
     }
 }
 
@@ -333,7 +312,7 @@ impl<T> v4::HostConnectionWithStore<T> for Pg {
         accessor: &Accessor<T, Self>,
         address: String,
     ) -> Result<Resource<ConnectionHandle>, HostError> {
-        open_async(accessor, address).await
+        open_async(accessor, address, None).await
     }
 
     /// Runs the query to completion, then streams its rows.
