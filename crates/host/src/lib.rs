@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 pub mod outbound;
+mod send;
 pub mod stdio;
 
 use std::path::PathBuf;

@@ -7,10 +7,12 @@
 //!    destinations must be named explicitly (a `*` or `*.domain` pattern never
 //!    reaches them), so a public name that resolves inward is refused.
 //!
-//! Plain-HTTP requests then connect to exactly the address that was checked (the
-//! `Host` header keeps the name), so a second DNS answer cannot redirect them
-//! (DNS rebinding). HTTPS requests connect by name: a rebinding answer would have to
-//! present a valid certificate for that name, which TLS verification refuses.
+//! Requests then connect to exactly the address that was checked (the `Host`
+//! header keeps the name, and HTTPS verifies the certificate for it), so a
+//! second DNS answer cannot redirect them (DNS rebinding). HTTPS trusts the
+//! Mozilla roots and the system's, or what the component's `[[client_tls]]`
+//! entry in the runtime config says, which may also present a client
+//! certificate ([`skiff_outbound_networking::ClientTls`]).
 //! A denial is returned to the guest as `HTTP-request-denied`, with one log line
 //! naming the component, the destination and the grant it lacks.
 //!
@@ -25,14 +27,14 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use rustls::pki_types::ServerName;
 use skiff_outbound_networking::{
-    AllowedHosts, Decision, OutboundHttpLimits, OutboundTarget, SharedHttpLimits,
+    AllowedHosts, ClientTls, Decision, OutboundHttpLimits, OutboundTarget, SharedHttpLimits,
 };
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -155,6 +157,13 @@ impl WasiHttpHooks for OutboundHttp {
         let component = self.component.clone();
         let allowed = self.allowed.clone();
         let (limits, permits) = self.limits.get();
+        let tls = match scheme.as_str() {
+            "https" => match tls_for(&component, &self.limits.tls(), &host, port) {
+                Ok(tls) => Some(tls),
+                Err(err) => return Box::new(async { Err(err) }),
+            },
+            _ => None,
+        };
         Box::new(async move {
             let _permit = match &permits {
                 Some(permits) => Some(permits.acquire().await.map_err(|_| {
@@ -163,12 +172,13 @@ impl WasiHttpHooks for OutboundHttp {
                 None => None,
             };
             let addr = checked_address(&component, &allowed, &target, &host, port).await?;
-            if scheme == "http" {
-                pin_to_address(&mut request, addr)?;
-            }
             let options = capped_timeouts(options, &limits);
-            let (res, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let pattern = target.as_pattern();
+            let who = crate::send::Sender {
+                component: &component,
+                target: &pattern,
+            };
+            let (res, io) = crate::send::send(request, addr, tls, &options, &who).await?;
             let res = match limits.max_response_size {
                 None => res.map(BodyExt::boxed_unsync),
                 Some(max) => {
@@ -412,19 +422,37 @@ async fn checked_address(
     Err(HttpError::HttpRequestDenied)
 }
 
-/// Points a plain-HTTP request's URI at the checked address (the `Host` header keeps the name).
-fn pin_to_address(
-    request: &mut http::Request<WasiBody>,
-    addr: SocketAddr,
-) -> Result<(), HttpError> {
-    let mut parts = request.uri().clone().into_parts();
-    parts.authority = Some(
-        http::uri::Authority::from_str(&addr.to_string())
-            .map_err(|_| HttpError::HttpRequestUriInvalid)?,
-    );
-    *request.uri_mut() =
-        http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid)?;
-    Ok(())
+/// The TLS an HTTPS request of `component` to `host:port` is sent with: the
+/// configuration of its `[[client_tls]]` entry, or the default.
+fn tls_for(
+    component: &str,
+    tls: &ClientTls,
+    host: &str,
+    port: u16,
+) -> Result<crate::send::Tls, HttpError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let name = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(bare.to_string()).map_err(|err| {
+            tracing::warn!(
+                component,
+                "outbound HTTPS request refused: `{host}` is not a valid TLS server name: {err}"
+            );
+            HttpError::HttpRequestUriInvalid
+        })?,
+    };
+    Ok(match tls.entry_for(component, bare, port) {
+        Some(entry) => crate::send::Tls {
+            name,
+            config: entry.config,
+            about: entry.summary,
+        },
+        None => crate::send::Tls {
+            name,
+            config: skiff_outbound_networking::https_client_config(),
+            about: String::new(),
+        },
+    })
 }
 
 /// The guest's timeouts, each capped by the operator's (and the operator's where

@@ -1,10 +1,13 @@
-//! The operator's limits on outbound HTTP (`[outbound_http]` in the runtime config),
-//! shared by every instance of an app and replaceable while it serves.
+//! The operator's limits on outbound HTTP (`[outbound_http]` in the runtime config)
+//! and its TLS client configurations (`[[client_tls]]`), shared by every instance
+//! of an app and replaceable while it serves.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+
+use crate::ClientTls;
 
 /// Limits on a component's outbound HTTP requests.
 ///
@@ -39,8 +42,9 @@ impl Default for OutboundHttpLimits {
     }
 }
 
-/// The current [`OutboundHttpLimits`] of an app: read by every request, replaced
-/// by a runtime-config reload (requests already sent keep the limits they started with).
+/// The current [`OutboundHttpLimits`] and [`ClientTls`] of an app: read by every
+/// request, replaced by a runtime-config reload (requests already sent keep the
+/// ones they started with).
 #[derive(Debug, Default)]
 pub struct SharedHttpLimits {
     current: RwLock<InForce>,
@@ -51,6 +55,7 @@ pub struct SharedHttpLimits {
 struct InForce {
     limits: Arc<OutboundHttpLimits>,
     permits: Option<Arc<Semaphore>>,
+    tls: Arc<ClientTls>,
 }
 
 impl SharedHttpLimits {
@@ -80,9 +85,19 @@ impl SharedHttpLimits {
             }
             (Some(n), _) => Some(Arc::new(Semaphore::new(n.max(1)))),
         };
-        *now = InForce {
-            limits: Arc::new(limits),
-            permits,
-        };
+        now.limits = Arc::new(limits);
+        now.permits = permits;
+    }
+
+    /// The TLS client configurations in force now.
+    pub fn tls(&self) -> Arc<ClientTls> {
+        let now = self.current.read().unwrap_or_else(|e| e.into_inner());
+        now.tls.clone()
+    }
+
+    /// Puts `tls` in force for requests sent from now on.
+    pub fn set_tls(&self, tls: Arc<ClientTls>) {
+        let mut now = self.current.write().unwrap_or_else(|e| e.into_inner());
+        now.tls = tls;
     }
 }

@@ -50,6 +50,7 @@
 #![deny(missing_docs)]
 
 mod address;
+mod client_tls;
 mod decision;
 mod error;
 mod host;
@@ -62,12 +63,17 @@ mod template;
 use std::net::{IpAddr, SocketAddr};
 
 pub use address::{PrivateAddressKind, private_address_kind};
+pub use client_tls::{
+    ClientTls, ClientTlsEntry, MatchedEntry, TlsDestination, https_client_config,
+};
 pub use decision::{Decision, Denial, DenialReason};
 pub use error::{PatternError, PatternErrorKind, TargetError};
 pub use host::Host;
 pub use http_limits::{OutboundHttpLimits, SharedHttpLimits};
 pub use legacy::convert_allowed_http_hosts;
 pub use pattern::{AllowedHost, HostPattern, PortPattern, SchemePattern};
+/// rustls's certificate and key types ([`ClientTlsEntry`] holds them).
+pub use rustls::pki_types;
 pub use target::OutboundTarget;
 
 /// The domain of service-chaining hosts: `<component>.spin.internal`.

@@ -18,6 +18,14 @@
 //! max_response_size = "16MiB"  # default: no limit
 //! max_concurrent_requests = 64 # per app, default: no limit
 //! connection_pooling = true    # Spin's; no effect (one connection per request)
+//!
+//! [[client_tls]]               # Spin's: TLS for some components' HTTPS requests
+//! component_ids = ["api"]
+//! hosts = ["internal.example.com", "10.0.0.7:8443"] # host (any port) or host:port
+//! ca_roots_file = "certs/internal-ca.pem"  # paths are relative to this file
+//! ca_use_webpki_roots = false  # default: true unless ca_roots_file is given
+//! client_cert_file = "certs/api.pem"       # mutual TLS: both or neither
+//! client_private_key_file = "certs/api.key"
 //! ```
 //!
 //! Each capability parses its own section (`skiff_kv::KeyValueConfig` for
@@ -34,9 +42,10 @@
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use skiff_kv::KeyValueConfig;
-use skiff_outbound_networking::OutboundHttpLimits;
+use skiff_outbound_networking::{ClientTls, ClientTlsEntry, OutboundHttpLimits};
 use skiff_sqlite::SqliteConfig;
 
 /// Top-level tables a runtime config may hold.
@@ -45,6 +54,17 @@ const KNOWN: &[&str] = &[
     "variables_provider",
     "sqlite_database",
     "outbound_http",
+    "client_tls",
+];
+
+/// Keys of a `[[client_tls]]` entry.
+const CLIENT_TLS_KEYS: &[&str] = &[
+    "component_ids",
+    "hosts",
+    "ca_use_webpki_roots",
+    "ca_roots_file",
+    "client_cert_file",
+    "client_private_key_file",
 ];
 
 /// Keys of `[outbound_http]`.
@@ -100,6 +120,9 @@ pub struct RuntimeConfig {
     pub sqlite: SqliteConfig,
     /// `[outbound_http]`: limits on outbound HTTP (defaults when absent).
     pub outbound_http: OutboundHttpLimits,
+    /// `[[client_tls]]` entries, their files read: the TLS client configuration
+    /// of some components' HTTPS requests.
+    pub client_tls: Arc<ClientTls>,
 }
 
 impl RuntimeConfig {
@@ -158,6 +181,15 @@ impl RuntimeConfig {
                         invalid("`outbound_http`: expected a table (`[outbound_http]`)".into())
                     })?;
                     config.outbound_http = outbound_http(table).map_err(invalid)?;
+                }
+                "client_tls" => {
+                    let list = value.as_array().ok_or_else(|| {
+                        invalid(
+                            "`client_tls`: expected an array of tables (`[[client_tls]]`)".into(),
+                        )
+                    })?;
+                    let base = path.parent().unwrap_or(Path::new("."));
+                    config.client_tls = Arc::new(client_tls(list, base).map_err(invalid)?);
                 }
                 other => {
                     let hint = KNOWN
@@ -243,6 +275,115 @@ fn outbound_http(table: &toml::Table) -> Result<OutboundHttpLimits, String> {
         }
     }
     Ok(limits)
+}
+
+/// Reads the `[[client_tls]]` entries, their files relative to `base`.
+fn client_tls(list: &[toml::Value], base: &Path) -> Result<ClientTls, String> {
+    use skiff_outbound_networking::pki_types::pem::PemObject;
+    use skiff_outbound_networking::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut entries = Vec::new();
+    for (i, value) in list.iter().enumerate() {
+        let n = i + 1;
+        let at = |key: &str| format!("`[[client_tls]]` entry {n}: `{key}`");
+        let table = value
+            .as_table()
+            .ok_or_else(|| format!("`[[client_tls]]` entry {n}: expected a table"))?;
+        if let Some(other) = table
+            .keys()
+            .find(|k| !CLIENT_TLS_KEYS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "`[[client_tls]]` entry {n}: unknown key `{other}`; expected one of {}",
+                CLIENT_TLS_KEYS
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let strings = |key: &str| -> Result<Vec<String>, String> {
+            let list = table
+                .get(key)
+                .ok_or_else(|| format!("`[[client_tls]]` entry {n}: `{key}` is required"))?
+                .as_array()
+                .ok_or_else(|| format!("{}: expected an array of strings", at(key)))?;
+            let list = list
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| format!("{}: expected an array of strings", at(key)))?;
+            if list.is_empty() {
+                return Err(format!("{}: may not be empty", at(key)));
+            }
+            Ok(list)
+        };
+        let file = |key: &str| -> Result<Option<PathBuf>, String> {
+            match table.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_str()
+                    .map(|p| Some(base.join(p)))
+                    .ok_or_else(|| format!("{}: expected a file path", at(key))),
+            }
+        };
+        let components = strings("component_ids")?;
+        let hosts = strings("hosts")?
+            .iter()
+            .map(|h| h.parse().map_err(|e| format!("{}: {e}", at("hosts"))))
+            .collect::<Result<Vec<_>, String>>()?;
+        let certs = |key: &str, path: &Path| -> Result<Vec<CertificateDer<'static>>, String> {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("{} `{}`: {e}", at(key), path.display()))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "{} `{}`: holds no PEM certificate",
+                    at(key),
+                    path.display()
+                ));
+            }
+            Ok(certs)
+        };
+        let ca_roots = file("ca_roots_file")?;
+        let roots = match &ca_roots {
+            Some(path) => certs("ca_roots_file", path)?,
+            None => Vec::new(),
+        };
+        let use_webpki_roots = match table.get("ca_use_webpki_roots") {
+            None => ca_roots.is_none(),
+            Some(v) => v.as_bool().ok_or_else(|| {
+                format!("{}: expected `true` or `false`", at("ca_use_webpki_roots"))
+            })?,
+        };
+        let identity = match (file("client_cert_file")?, file("client_private_key_file")?) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let chain = certs("client_cert_file", &cert)?;
+                let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
+                    format!("{} `{}`: {e}", at("client_private_key_file"), key.display())
+                })?;
+                Some((chain, key))
+            }
+            (Some(_), None) => {
+                return Err(format!(
+                    "`[[client_tls]]` entry {n}: `client_cert_file` needs `client_private_key_file`"
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "`[[client_tls]]` entry {n}: `client_private_key_file` needs `client_cert_file`"
+                ));
+            }
+        };
+        entries.push(ClientTlsEntry {
+            components,
+            hosts,
+            use_webpki_roots,
+            roots,
+            identity,
+        });
+    }
+    ClientTls::new(entries)
 }
 
 /// Levenshtein distance, for "did you mean" hints.

@@ -20,7 +20,7 @@ pub struct Live {
     pub sqlite: Arc<SqliteManager>,
     /// The variables providers.
     pub variables: Arc<Resolver>,
-    /// The outbound HTTP limits.
+    /// The outbound HTTP limits and TLS client configurations.
     pub outbound_http: Arc<SharedHttpLimits>,
 }
 
@@ -107,6 +107,7 @@ async fn apply(path: &Path, live: &Live) {
     match applied {
         Ok(()) => {
             live.outbound_http.set(config.outbound_http);
+            live.outbound_http.set_tls(config.client_tls);
             tracing::info!("runtime config `{}` applied", path.display())
         }
         Err(err) => tracing::error!(

@@ -210,6 +210,20 @@ async fn serve_with(
     );
     run_sqlite_statements(&sqlite, &sqlite_statements).await?;
     let outbound_http = Arc::new(SharedHttpLimits::new(runtime_config.outbound_http.clone()));
+    outbound_http.set_tls(runtime_config.client_tls.clone());
+    for id in runtime_config.client_tls.components() {
+        if !app.components.contains_key(id) {
+            tracing::warn!(
+                "runtime config `{}`: `[[client_tls]]` names component `{id}`, which app `{}` does not have",
+                runtime_config
+                    .path
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display(),
+                app.name
+            );
+        }
+    }
     if let Some(path) = runtime_config_path {
         tokio::spawn(crate::reload::watch(
             path,

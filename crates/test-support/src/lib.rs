@@ -82,23 +82,7 @@ pub fn wait_until_listening(
 /// `127.0.0.1` signed by it, into `dir` (for TLS test servers); returns the
 /// CA's path. Made by the `openssl` command, which `.ci/run` installs.
 pub fn make_certificates(dir: &std::path::Path) -> Result<std::path::PathBuf> {
-    const OPENSSL: &str = "install it with `apt-get install -y openssl` (.ci/run does)";
-    let openssl = |args: &[&str]| -> Result<()> {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|err| anyhow::anyhow!("could not run `openssl` ({err}); {OPENSSL}"))?;
-        anyhow::ensure!(
-            out.status.success(),
-            "`openssl {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    };
+    let openssl = |args: &[&str]| openssl(dir, args);
     let key = [
         "-newkey",
         "ec",
@@ -147,4 +131,67 @@ pub fn make_certificates(dir: &std::path::Path) -> Result<std::path::PathBuf> {
         "server.crt",
     ])?;
     Ok(dir.join("ca.crt"))
+}
+
+/// Runs `openssl ARGS` in `dir`, failing with its stderr.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> Result<()> {
+    const OPENSSL: &str = "install it with `apt-get install -y openssl` (.ci/run does)";
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|err| anyhow::anyhow!("could not run `openssl` ({err}); {OPENSSL}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "`openssl {}` failed ({}): {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Writes `client.crt`/`client.key`, a client certificate for `CN=name`
+/// signed by the CA [`make_certificates`] wrote into `dir` (for mutual TLS).
+pub fn make_client_certificate(dir: &std::path::Path, name: &str) -> Result<()> {
+    let subject = format!("/CN={name}");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            &subject,
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ],
+    )?;
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage = clientAuth\n")?;
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "client.crt",
+        ],
+    )
 }

@@ -40,6 +40,7 @@
 //! compiles once.
 
 mod cache;
+mod client_tls;
 mod examples;
 mod harness;
 mod http;
