@@ -416,7 +416,13 @@ async fn checked_address(
         }
     }
     match denial {
-        Some(denial) => tracing::warn!(component, "outbound HTTP request denied: {denial}"),
+        Some(denial) => {
+            tracing::warn!(component, "outbound HTTP request denied: {denial}");
+            // As Spin answers for its `block_networks`.
+            if let skiff_outbound_networking::DenialReason::Blocked { .. } = denial.reason() {
+                return Err(HttpError::DestinationIpProhibited);
+            }
+        }
         None => tracing::warn!(component, "outbound HTTP: `{host}` resolved to no address"),
     }
     Err(HttpError::HttpRequestDenied)

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::address::PrivateAddressKind;
+use crate::blocked::BlockedBy;
 use crate::target::OutboundTarget;
 
 /// Whether a connection is allowed.
@@ -34,6 +35,13 @@ impl Decision {
         Decision::Denied(Denial {
             target: target.clone(),
             reason: DenialReason::NotGranted,
+        })
+    }
+
+    pub(crate) fn blocked(target: &OutboundTarget, ip: IpAddr, by: BlockedBy) -> Self {
+        Decision::Denied(Denial {
+            target: target.clone(),
+            reason: DenialReason::Blocked { ip, by },
         })
     }
 
@@ -82,6 +90,14 @@ pub enum DenialReason {
         /// What kind of private address it is.
         kind: PrivateAddressKind,
     },
+    /// The address is in a network the operator blocks (`block_networks` in the
+    /// runtime config), which no grant overrides.
+    Blocked {
+        /// The address.
+        ip: IpAddr,
+        /// The entry of `block_networks` that holds it.
+        by: BlockedBy,
+    },
 }
 
 impl Denial {
@@ -110,6 +126,17 @@ impl fmt::Display for Denial {
                 f,
                 "`{target}` is not allowed: add `{suggestion}` to `allowed_outbound_hosts`"
             ),
+            DenialReason::Blocked { ip, by } => {
+                let ip_is = match target.ip() == Some(ip) {
+                    true => format!("{ip} is"),
+                    false => format!("it resolved to {ip},"),
+                };
+                write!(
+                    f,
+                    "`{target}` is not allowed: {ip_is} in {by}, which the runtime config's \
+                     `[outbound_networking] block_networks` blocks for every component"
+                )
+            }
             DenialReason::PrivateAddress { ip, kind } => {
                 if target.ip() == Some(ip) {
                     write!(f, "`{target}` is not allowed: {ip} is a {kind} address")?;

@@ -50,6 +50,7 @@
 #![deny(missing_docs)]
 
 mod address;
+mod blocked;
 mod client_tls;
 mod decision;
 mod error;
@@ -63,6 +64,7 @@ mod template;
 use std::net::{IpAddr, SocketAddr};
 
 pub use address::{PrivateAddressKind, private_address_kind};
+pub use blocked::{BlockedBy, BlockedNetworks, SharedBlockedNetworks};
 pub use client_tls::{
     ClientTls, ClientTlsEntry, MatchedEntry, TlsDestination, https_client_config,
 };
@@ -125,7 +127,24 @@ pub fn service_chaining_target(host: &str) -> Option<&str> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowedHosts {
     hosts: Vec<AllowedHost>,
+    blocked: Blocklist,
 }
+
+/// The operator's blocked networks an [`AllowedHosts`] also applies (none by default).
+#[derive(Debug, Clone, Default)]
+struct Blocklist(Option<std::sync::Arc<SharedBlockedNetworks>>);
+
+impl PartialEq for Blocklist {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Blocklist {}
 
 impl AllowedHosts {
     /// Parses entries, expanding `{{ variable }}` templates with `resolve` first. The first
@@ -138,7 +157,18 @@ impl AllowedHosts {
             .iter()
             .map(|p| parse_entry(p.as_ref(), resolve))
             .collect::<Result<_, _>>()?;
-        Ok(Self { hosts })
+        Ok(Self {
+            hosts,
+            blocked: Blocklist::default(),
+        })
+    }
+
+    /// These entries, with no connection allowed to the networks `blocked`
+    /// holds (the operator's `block_networks`, whatever it is at the time of
+    /// each check).
+    pub fn with_blocked(mut self, blocked: std::sync::Arc<SharedBlockedNetworks>) -> Self {
+        self.blocked = Blocklist(Some(blocked));
+        self
     }
 
     /// Checks entries when not every variable has a value yet (at manifest load time):
@@ -162,6 +192,7 @@ impl AllowedHosts {
     pub fn allow_all() -> Self {
         Self {
             hosts: vec![AllowedHost::parse("*://*:*").expect("`*://*:*` is a valid entry")],
+            blocked: Blocklist::default(),
         }
     }
 
@@ -197,13 +228,19 @@ impl AllowedHosts {
 
     /// The check to make once `target`'s host has resolved to `ip`, before connecting to it.
     ///
-    /// Allowed when an entry allows `target` and either `ip` is a public address, or an entry
-    /// with a matching scheme and port names `target`'s host, `ip`, or a CIDR range holding
-    /// `ip` (the SSRF guard; see [`private_address_kind`]). Check every address a name resolves
-    /// to, and connect only to allowed ones.
+    /// Allowed when an entry allows `target`, no blocked network ([`with_blocked`](Self::with_blocked))
+    /// holds `ip`, and either `ip` is a public address, or an entry with a matching scheme and
+    /// port names `target`'s host, `ip`, or a CIDR range holding `ip` (the SSRF guard; see
+    /// [`private_address_kind`]). Check every address a name resolves to, and connect only to
+    /// allowed ones.
     pub fn allows_resolved(&self, target: &OutboundTarget, ip: IpAddr) -> Decision {
         if !self.allows(target) {
             return Decision::not_granted(target);
+        }
+        if let Some(blocked) = &self.blocked.0
+            && let Some(by) = blocked.get().blocks(ip)
+        {
+            return Decision::blocked(target, ip, by);
         }
         match private_address_kind(ip) {
             None => Decision::Allowed,

@@ -26,6 +26,9 @@
 //! ca_use_webpki_roots = false  # default: true unless ca_roots_file is given
 //! client_cert_file = "certs/api.pem"       # mutual TLS: both or neither
 //! client_private_key_file = "certs/api.key"
+//!
+//! [outbound_networking]        # Spin's: addresses no component may reach
+//! block_networks = ["10.0.0.0/8", "private"]   # CIDR, address, or `private`
 //! ```
 //!
 //! Each capability parses its own section (`skiff_kv::KeyValueConfig` for
@@ -45,7 +48,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use skiff_kv::KeyValueConfig;
-use skiff_outbound_networking::{ClientTls, ClientTlsEntry, OutboundHttpLimits};
+use skiff_outbound_networking::{BlockedNetworks, ClientTls, ClientTlsEntry, OutboundHttpLimits};
 use skiff_sqlite::SqliteConfig;
 
 /// Top-level tables a runtime config may hold.
@@ -55,6 +58,7 @@ const KNOWN: &[&str] = &[
     "sqlite_database",
     "outbound_http",
     "client_tls",
+    "outbound_networking",
 ];
 
 /// Keys of a `[[client_tls]]` entry.
@@ -123,6 +127,9 @@ pub struct RuntimeConfig {
     /// `[[client_tls]]` entries, their files read: the TLS client configuration
     /// of some components' HTTPS requests.
     pub client_tls: Arc<ClientTls>,
+    /// `[outbound_networking] block_networks`: addresses no component may
+    /// connect to, whatever its grants.
+    pub blocked_networks: BlockedNetworks,
 }
 
 impl RuntimeConfig {
@@ -181,6 +188,15 @@ impl RuntimeConfig {
                         invalid("`outbound_http`: expected a table (`[outbound_http]`)".into())
                     })?;
                     config.outbound_http = outbound_http(table).map_err(invalid)?;
+                }
+                "outbound_networking" => {
+                    let table = value.as_table().ok_or_else(|| {
+                        invalid(
+                            "`outbound_networking`: expected a table (`[outbound_networking]`)"
+                                .into(),
+                        )
+                    })?;
+                    config.blocked_networks = outbound_networking(table).map_err(invalid)?;
                 }
                 "client_tls" => {
                     let list = value.as_array().ok_or_else(|| {
@@ -275,6 +291,30 @@ fn outbound_http(table: &toml::Table) -> Result<OutboundHttpLimits, String> {
         }
     }
     Ok(limits)
+}
+
+/// Reads `[outbound_networking]`.
+fn outbound_networking(table: &toml::Table) -> Result<BlockedNetworks, String> {
+    if let Some(other) = table.keys().find(|k| *k != "block_networks") {
+        return Err(format!(
+            "unknown key `outbound_networking.{other}`; expected `block_networks`"
+        ));
+    }
+    let Some(list) = table.get("block_networks") else {
+        return Ok(BlockedNetworks::default());
+    };
+    let at = "`outbound_networking.block_networks`";
+    let entries = list
+        .as_array()
+        .and_then(|list| {
+            list.iter()
+                .map(toml::Value::as_str)
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| {
+            format!("{at}: expected an array of strings such as [\"10.0.0.0/8\", \"private\"]")
+        })?;
+    BlockedNetworks::parse(&entries).map_err(|e| format!("{at}: {e}"))
 }
 
 /// Reads the `[[client_tls]]` entries, their files relative to `base`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use skiff_kv::KeyValueManager;
-use skiff_outbound_networking::SharedHttpLimits;
+use skiff_outbound_networking::{SharedBlockedNetworks, SharedHttpLimits};
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
 use skiff_variables::Resolver;
@@ -22,6 +22,8 @@ pub struct Live {
     pub variables: Arc<Resolver>,
     /// The outbound HTTP limits and TLS client configurations.
     pub outbound_http: Arc<SharedHttpLimits>,
+    /// The networks no component may connect to.
+    pub blocked_networks: Arc<SharedBlockedNetworks>,
 }
 
 /// How often the file's modification time is checked.
@@ -108,6 +110,7 @@ async fn apply(path: &Path, live: &Live) {
         Ok(()) => {
             live.outbound_http.set(config.outbound_http);
             live.outbound_http.set_tls(config.client_tls);
+            live.blocked_networks.set(config.blocked_networks);
             tracing::info!("runtime config `{}` applied", path.display())
         }
         Err(err) => tracing::error!(

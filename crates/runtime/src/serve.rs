@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
 use skiff_kv::KeyValueManager;
 use skiff_manifest::App;
-use skiff_outbound_networking::SharedHttpLimits;
+use skiff_outbound_networking::{SharedBlockedNetworks, SharedHttpLimits};
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
 use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
@@ -211,6 +211,9 @@ async fn serve_with(
     run_sqlite_statements(&sqlite, &sqlite_statements).await?;
     let outbound_http = Arc::new(SharedHttpLimits::new(runtime_config.outbound_http.clone()));
     outbound_http.set_tls(runtime_config.client_tls.clone());
+    let blocked_networks = Arc::new(SharedBlockedNetworks::new(
+        runtime_config.blocked_networks.clone(),
+    ));
     for id in runtime_config.client_tls.components() {
         if !app.components.contains_key(id) {
             tracing::warn!(
@@ -232,6 +235,7 @@ async fn serve_with(
                 sqlite: sqlite.clone(),
                 variables: variables.clone(),
                 outbound_http: outbound_http.clone(),
+                blocked_networks: blocked_networks.clone(),
             },
         ));
     }
@@ -244,6 +248,7 @@ async fn serve_with(
             variables,
             sqlite,
             outbound_http,
+            blocked_networks,
         };
         let redis = RedisTrigger::load(engine.clone(), &app, &options)?;
         HttpApp::load(engine, &app, &options).map(|http| (http, redis))

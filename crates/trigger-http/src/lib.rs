@@ -56,6 +56,8 @@ pub struct LoadOptions {
     pub sqlite: Arc<skiff_sqlite::SqliteManager>,
     /// The operator's outbound HTTP limits (`[outbound_http]` in the runtime config).
     pub outbound_http: Arc<skiff_outbound_networking::SharedHttpLimits>,
+    /// Networks no component may connect to (`[outbound_networking]` in the runtime config).
+    pub blocked_networks: Arc<skiff_outbound_networking::SharedBlockedNetworks>,
 }
 
 /// Which `wasi:http` generation a component exports.
@@ -742,7 +744,8 @@ pub fn instance_config(
                 "invalid `allowed_outbound_hosts` for component `{}`",
                 spec.id
             )
-        })?,
+        })?
+        .with_blocked(options.blocked_networks.clone()),
     );
     Ok(config)
 }

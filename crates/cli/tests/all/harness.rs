@@ -126,12 +126,19 @@ impl Captured {
 
     /// Waits until the captured text contains `needle`; returns all of it.
     pub fn wait_for(&self, needle: &str, bound: Duration) -> Result<String> {
+        self.wait_for_count(needle, 1, bound)
+    }
+
+    /// Waits until the captured text contains `needle` `count` times; returns all of it.
+    pub fn wait_for_count(&self, needle: &str, count: usize, bound: Duration) -> Result<String> {
         let deadline = Instant::now() + bound;
         let mut text = self.text.lock().unwrap();
-        while !text.contains(needle) {
+        while text.matches(needle).count() < count {
             let now = Instant::now();
             if now >= deadline {
-                bail!("`{needle}` did not appear within {bound:?}; captured so far:\n{text}");
+                bail!(
+                    "`{needle}` did not appear {count} time(s) within {bound:?}; captured so far:\n{text}"
+                );
             }
             text = self.changed.wait_timeout(text, deadline - now).unwrap().0;
         }

@@ -213,3 +213,54 @@ async fn max_concurrent_requests_queues() -> Result<()> {
     );
     Ok(())
 }
+
+/// `[outbound_networking] block_networks` refuses its networks to every
+/// grant, even one naming the address: the guest gets
+/// `destination-IP-prohibited` and the log names the entry. A reload applies a
+/// new list (`private` covers loopback), and a bad entry is rejected naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn block_networks_refuse_granted_addresses() -> Result<()> {
+    let app = App::start("[outbound_networking]\nblock_networks = [\"198.51.100.0/24\"]\n")?;
+    assert_eq!(app.fetch("/small").await?, "status: 200\n0123456789");
+
+    app.rewrite("[outbound_networking]\nblock_networks = [\"127.0.0.0/8\"]\n")?;
+    app.server.stderr().wait_for("` applied", EFFECT_BOUND)?;
+    assert_eq!(
+        app.fetch("/small").await?,
+        "error: ErrorCode::DestinationIpProhibited\n"
+    );
+    let log = app
+        .server
+        .stderr()
+        .wait_for("in `127.0.0.0/8`", Duration::from_secs(10))?;
+    assert!(
+        log.contains("`[outbound_networking] block_networks`"),
+        "{log}"
+    );
+
+    app.rewrite("[outbound_networking]\nblock_networks = [\"10.0.0.0/33\"]\n")?;
+    app.server.stderr().wait_for(
+        "`outbound_networking.block_networks`: `10.0.0.0/33` is neither",
+        EFFECT_BOUND,
+    )?;
+    assert_eq!(
+        app.fetch("/small").await?,
+        "error: ErrorCode::DestinationIpProhibited\n",
+        "the last good list stays"
+    );
+
+    app.rewrite("[outbound_networking]\nblock_networks = [\"private\"]\n")?;
+    app.server
+        .stderr()
+        .wait_for_count("` applied", 2, EFFECT_BOUND)?;
+    assert_eq!(
+        app.fetch("/small").await?,
+        "error: ErrorCode::DestinationIpProhibited\n"
+    );
+    app.rewrite("")?;
+    app.server
+        .stderr()
+        .wait_for_count("` applied", 3, EFFECT_BOUND)?;
+    assert_eq!(app.fetch("/small").await?, "status: 200\n0123456789");
+    Ok(())
+}

@@ -158,3 +158,58 @@ fn address_classification() {
         assert_eq!(private_address_kind(ip.parse().unwrap()), *kind, "{ip}");
     }
 }
+
+/// The operator's `block_networks` refuses its networks to every grant, even
+/// one naming the address, and to sockets; a reload's new list applies at once.
+#[test]
+fn blocked_networks_override_grants() {
+    use std::sync::Arc;
+
+    use skiff_outbound_networking::{BlockedBy, BlockedNetworks, SharedBlockedNetworks};
+
+    let shared = Arc::new(SharedBlockedNetworks::new(
+        BlockedNetworks::parse(&["203.0.113.0/24"]).unwrap(),
+    ));
+    let allowed =
+        hosts(&["*://*:*", "http://10.0.0.5", "tcp://10.0.0.5:5432"]).with_blocked(shared.clone());
+    let blocked = |decision: Decision| match decision {
+        Decision::Denied(denial) => match denial.reason() {
+            DenialReason::Blocked { by, .. } => Some((by, denial.to_string())),
+            _ => None,
+        },
+        Decision::Allowed => None,
+    };
+    let public: IpAddr = "203.0.113.7".parse().unwrap();
+    let (by, message) =
+        blocked(allowed.allows_resolved(&target("https://api.example.com"), public))
+            .expect("a blocked network");
+    assert_eq!(by, BlockedBy::Network("203.0.113.0/24".parse().unwrap()));
+    assert!(
+        message.contains("resolved to 203.0.113.7, in `203.0.113.0/24`")
+            && message.contains("`[outbound_networking] block_networks`"),
+        "{message}"
+    );
+    let named: IpAddr = "10.0.0.5".parse().unwrap();
+    assert!(
+        allowed
+            .allows_resolved(&target("http://10.0.0.5"), named)
+            .is_allowed()
+    );
+    assert!(allowed.allows_socket("tcp", "10.0.0.5:5432".parse().unwrap()));
+
+    shared.set(BlockedNetworks::parse(&["private"]).unwrap());
+    let (by, _) = blocked(allowed.allows_resolved(&target("http://10.0.0.5"), named))
+        .expect("`private` blocks even a named private address");
+    assert_eq!(by, BlockedBy::Private);
+    assert!(blocked(allowed.check_socket("tcp", "10.0.0.5:5432".parse().unwrap())).is_some());
+    assert!(
+        allowed
+            .allows_resolved(&target("https://api.example.com"), public)
+            .is_allowed()
+    );
+    // Not granted stays the first answer.
+    assert!(matches!(
+        hosts(&["http://a.example"]).with_blocked(shared).allows_resolved(&target("http://b.example"), named),
+        Decision::Denied(d) if d.reason() == DenialReason::NotGranted
+    ));
+}
