@@ -171,14 +171,14 @@ impl WasiHttpHooks for OutboundHttp {
                 })?),
                 None => None,
             };
-            let addr = checked_address(&component, &allowed, &target, &host, port).await?;
+            let addrs = checked_addresses(&component, &allowed, &target, &host, port).await?;
             let options = capped_timeouts(options, &limits);
             let pattern = target.as_pattern();
             let who = crate::send::Sender {
                 component: &component,
                 target: &pattern,
             };
-            let (res, io) = crate::send::send(request, addr, tls, &options, &who).await?;
+            let (res, io) = crate::send::send(request, &addrs, tls, &options, &who).await?;
             let res = match limits.max_response_size {
                 None => res.map(BodyExt::boxed_unsync),
                 Some(max) => {
@@ -387,14 +387,15 @@ impl<B: http_body::Body<Data = Bytes, Error = HttpError>> http_body::Body for Si
     }
 }
 
-/// Resolves `host` and returns the first address the grant allows as an address.
-async fn checked_address(
+/// Resolves `host` and returns the addresses the grant allows as addresses,
+/// in the resolver's order (denied when there are none).
+async fn checked_addresses(
     component: &str,
     allowed: &AllowedHosts,
     target: &OutboundTarget,
     host: &str,
     port: u16,
-) -> Result<SocketAddr, HttpError> {
+) -> Result<Vec<SocketAddr>, HttpError> {
     let addrs: Vec<SocketAddr> = match target.ip() {
         Some(ip) => vec![SocketAddr::new(ip, port)],
         None => tokio::net::lookup_host((host, port))
@@ -409,11 +410,15 @@ async fn checked_address(
             .collect(),
     };
     let mut denial = None;
+    let mut checked = Vec::new();
     for addr in addrs {
         match allowed.allows_resolved(target, addr.ip()) {
-            Decision::Allowed => return Ok(addr),
+            Decision::Allowed => checked.push(addr),
             Decision::Denied(d) => denial = Some(d),
         }
+    }
+    if !checked.is_empty() {
+        return Ok(checked);
     }
     match denial {
         Some(denial) => {

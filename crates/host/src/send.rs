@@ -1,7 +1,7 @@
-//! Sends a granted outbound request: to the address its grant was checked
-//! against (plain HTTP and HTTPS alike, so a second DNS answer cannot redirect
-//! it), over TLS with the component's client configuration for HTTPS, within
-//! the request's timeouts.
+//! Sends a granted outbound request: to the addresses its grant was checked
+//! against, in turn until one connects (plain HTTP and HTTPS alike, so a second
+//! DNS answer cannot redirect it), over TLS with the component's client
+//! configuration for HTTPS, within the request's timeouts.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -41,12 +41,12 @@ pub(crate) type Io = Pin<Box<dyn Future<Output = Result<(), HttpError>> + Send>>
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-/// Connects to `addr` (with `tls` for HTTPS), sends `request`, and returns the
+/// Connects to the first of `addrs` that accepts (with `tls` for HTTPS), sends `request`, and returns the
 /// response once its head has arrived, with the future that finishes its I/O.
 /// The timeouts are `options`' (always set: the operator's caps).
 pub(crate) async fn send(
     mut request: http::Request<WasiBody>,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     tls: Option<Tls>,
     options: &RequestOptions,
     who: &Sender<'_>,
@@ -56,10 +56,10 @@ pub(crate) async fn send(
     let first_byte_timeout = options.first_byte_timeout.unwrap_or(forever);
     let between_bytes_timeout = options.between_bytes_timeout.unwrap_or(forever);
 
-    let stream = tokio::time::timeout(connect_timeout, connect(addr, tls, who))
+    let stream = tokio::time::timeout(connect_timeout, connect(addrs, tls, who))
         .await
         .map_err(|_| {
-            tracing::warn!(component = who.component, "outbound request to `{}` ({addr}): no connection within the connect timeout of {connect_timeout:?}", who.target);
+            tracing::warn!(component = who.component, "outbound request to `{}`: no connection within the connect timeout of {connect_timeout:?}", who.target);
             HttpError::ConnectionTimeout
         })??;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -128,24 +128,48 @@ pub(crate) async fn send(
     Ok((response, io))
 }
 
-/// A TCP connection to `addr`, with TLS on top when `tls` is given.
+/// A TCP connection to the first of `addrs` that accepts, with TLS on top
+/// when `tls` is given.
 async fn connect(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     tls: Option<Tls>,
     who: &Sender<'_>,
 ) -> Result<Box<dyn Stream>, HttpError> {
-    let tcp = TcpStream::connect(addr).await.map_err(|err| {
-        tracing::warn!(
-            component = who.component,
-            "outbound request to `{}` ({addr}): cannot connect: {err}",
-            who.target
-        );
-        match err.kind() {
-            std::io::ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
-            std::io::ErrorKind::TimedOut => HttpError::ConnectionTimeout,
-            _ => HttpError::Connect(err),
+    let mut failed = None;
+    let mut connected = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => {
+                connected = Some(tcp);
+                break;
+            }
+            Err(err) => {
+                tracing::debug!(
+                    component = who.component,
+                    "outbound request to `{}`: cannot connect to {addr}: {err}",
+                    who.target
+                );
+                failed = Some((*addr, err));
+            }
         }
-    })?;
+    }
+    let tcp = match (connected, failed) {
+        (Some(tcp), _) => tcp,
+        (None, Some((addr, err))) => {
+            tracing::warn!(
+                component = who.component,
+                "outbound request to `{}`: cannot connect ({addr}, the last of {} address(es) tried): {err}",
+                who.target,
+                addrs.len()
+            );
+            return Err(match err.kind() {
+                std::io::ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
+                std::io::ErrorKind::TimedOut => HttpError::ConnectionTimeout,
+                _ => HttpError::Connect(err),
+            });
+        }
+        (None, None) => return Err(HttpError::HttpRequestDenied),
+    };
     let _ = tcp.set_nodelay(true);
     let Some(tls) = tls else {
         return Ok(Box::new(tcp));
@@ -231,5 +255,66 @@ impl http_body::Body for TimedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         http_body::Body::size_hint(&self.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A name that resolved to several granted addresses is sent to the first
+    /// that accepts a connection (a dual-stack name whose IPv6 address is
+    /// unreachable from here still works), with the path alone in the
+    /// request line and the name in `host`.
+    #[tokio::test]
+    async fn the_first_address_that_accepts_serves() {
+        let closed = {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listener.local_addr().unwrap()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                seen.extend_from_slice(&buf[..n]);
+            }
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .await
+                .unwrap();
+            String::from_utf8(seen).unwrap()
+        });
+        let body = http_body_util::Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = http::Request::get("http://api.example:8080/a/b?c=d")
+            .header(http::header::HOST, "api.example:8080")
+            .body(body)
+            .unwrap();
+        let options = RequestOptions {
+            connect_timeout: Some(Duration::from_secs(5)),
+            first_byte_timeout: Some(Duration::from_secs(5)),
+            between_bytes_timeout: Some(Duration::from_secs(5)),
+        };
+        let who = Sender {
+            component: "test",
+            target: "http://api.example:8080",
+        };
+        let (response, io) = send(request, &[closed, open], None, &options, &who)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let (body, done) = tokio::join!(response.into_body().collect(), io);
+        assert_eq!(body.unwrap().to_bytes(), "ok");
+        done.unwrap();
+        let head = server.await.unwrap();
+        assert!(head.starts_with("GET /a/b?c=d HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("host: api.example:8080\r\n"), "{head}");
     }
 }
