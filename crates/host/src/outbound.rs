@@ -13,8 +13,9 @@
 //! Mozilla roots and the system's, or what the component's `[[client_tls]]`
 //! entry in the runtime config says, which may also present a client
 //! certificate ([`skiff_outbound_networking::ClientTls`]).
-//! A denial is returned to the guest as `HTTP-request-denied`, with one log line
-//! naming the component, the destination and the grant it lacks.
+//! A denial is returned to the guest as `HTTP-request-denied` (an address in the
+//! operator's `block_networks` as `destination-IP-prohibited`), with one log
+//! line naming the component, the destination and the grant it lacks.
 //!
 //! Requests to the app itself never leave the process (Spin's rules):
 //! `http://ID.spin.internal/…` goes straight to component `ID` (granted by

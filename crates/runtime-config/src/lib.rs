@@ -216,11 +216,7 @@ impl RuntimeConfig {
                         .unwrap_or_default();
                     return Err(invalid(format!(
                         "unknown key `{other}`{hint}; expected one of {}",
-                        KNOWN
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        one_of(KNOWN)
                     )));
                 }
             }
@@ -281,11 +277,7 @@ fn outbound_http(table: &toml::Table) -> Result<OutboundHttpLimits, String> {
             other => {
                 return Err(format!(
                     "unknown key `outbound_http.{other}`; expected one of {}",
-                    OUTBOUND_HTTP_KEYS
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    one_of(OUTBOUND_HTTP_KEYS)
                 ));
             }
         }
@@ -334,11 +326,7 @@ fn client_tls(list: &[toml::Value], base: &Path) -> Result<ClientTls, String> {
         {
             return Err(format!(
                 "`[[client_tls]]` entry {n}: unknown key `{other}`; expected one of {}",
-                CLIENT_TLS_KEYS
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                one_of(CLIENT_TLS_KEYS)
             ));
         }
         let strings = |key: &str| -> Result<Vec<String>, String> {
@@ -424,6 +412,14 @@ fn client_tls(list: &[toml::Value], base: &Path) -> Result<ClientTls, String> {
         });
     }
     ClientTls::new(entries)
+}
+
+/// `keys` as a list for an error message: "`a`, `b`, `c`".
+fn one_of(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Levenshtein distance, for "did you mean" hints.

@@ -113,23 +113,7 @@ pub fn make_certificates(dir: &std::path::Path) -> Result<std::path::PathBuf> {
         dir.join("server.ext"),
         "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
     )?;
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.crt",
-    ])?;
+    sign_with_ca(dir, "server")?;
     Ok(dir.join("ca.crt"))
 }
 
@@ -150,6 +134,36 @@ fn openssl(dir: &std::path::Path, args: &[&str]) -> Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
+}
+
+/// Signs `NAME.csr` (with the extensions in `NAME.ext`) with the CA in `dir`
+/// into `NAME.crt`, valid for two days.
+fn sign_with_ca(dir: &std::path::Path, name: &str) -> Result<()> {
+    let (csr, ext, crt) = (
+        format!("{name}.csr"),
+        format!("{name}.ext"),
+        format!("{name}.crt"),
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &crt,
+        ],
+    )
 }
 
 /// Writes `client.crt`/`client.key`, a client certificate for `CN=name`
@@ -174,24 +188,5 @@ pub fn make_client_certificate(dir: &std::path::Path, name: &str) -> Result<()> 
         ],
     )?;
     std::fs::write(dir.join("client.ext"), "extendedKeyUsage = clientAuth\n")?;
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "client.ext",
-            "-out",
-            "client.crt",
-        ],
-    )
+    sign_with_ca(dir, "client")
 }
