@@ -56,6 +56,9 @@ pub(crate) async fn send(
     let first_byte_timeout = options.first_byte_timeout.unwrap_or(forever);
     let between_bytes_timeout = options.between_bytes_timeout.unwrap_or(forever);
 
+    // TLS 1.3 servers check a client certificate after the client's side of
+    // the handshake is done: their refusal arrives with the response.
+    let about = tls.as_ref().map(|tls| tls.about.clone());
     let stream = tokio::time::timeout(connect_timeout, connect(addrs, tls, who))
         .await
         .map_err(|_| {
@@ -109,7 +112,10 @@ pub(crate) async fn send(
     )
     .await
     .map_err(|_| HttpError::ConnectionReadTimeout)?
-    .map_err(HttpError::from)?;
+    .map_err(|err| match (&about, rustls_cause(&err)) {
+        (Some(about), Some(cause)) => tls_failure(cause, &err, about, who),
+        _ => HttpError::from(err),
+    })?;
 
     let io: Io = Box::pin(async move {
         match connection {
@@ -177,24 +183,56 @@ async fn connect(
     let connector = tokio_rustls::TlsConnector::from(tls.config);
     match connector.connect(tls.name, tcp).await {
         Ok(stream) => Ok(Box::new(stream)),
-        Err(err) => Err(tls_failure(err, &tls.about, who)),
+        Err(err) => Err(match rustls_cause(&err) {
+            Some(cause) => tls_failure(cause, &err, &tls.about, who),
+            None => {
+                tracing::warn!(
+                    component = who.component,
+                    "outbound HTTPS request to `{}`: TLS handshake failed: {err}",
+                    who.target
+                );
+                HttpError::TlsProtocolError
+            }
+        }),
     }
 }
 
-/// The `wasi:http` error for a failed TLS handshake, logged with what to change.
-fn tls_failure(err: std::io::Error, about: &str, who: &Sender<'_>) -> HttpError {
-    let cause = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+/// The rustls error behind `err`, if one is (an I/O error wraps it).
+fn rustls_cause<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(cause) = err.downcast_ref::<rustls::Error>() {
+            return Some(cause);
+        }
+        // An I/O error's `source` skips the error it wraps.
+        if let Some(cause) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(cause);
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// The `wasi:http` error for a TLS failure, logged with what to change.
+fn tls_failure(
+    cause: &rustls::Error,
+    err: &dyn std::fmt::Display,
+    about: &str,
+    who: &Sender<'_>,
+) -> HttpError {
     let (code, hint) = match cause {
-        Some(rustls::Error::InvalidCertificate(_)) => (
+        rustls::Error::InvalidCertificate(_) => (
             HttpError::TlsCertificateError,
             match about.is_empty() {
                 true => "; to trust its CA, name it in SSL_CERT_FILE, or give the component a `[[client_tls]]` entry with `ca_roots_file` in the runtime config".to_string(),
                 false => format!("; the request used {about}"),
             },
         ),
-        Some(rustls::Error::AlertReceived(alert)) => (
+        rustls::Error::AlertReceived(alert) => (
             HttpError::TlsAlertReceived {
                 alert_id: Some(u8::from(*alert)),
                 alert_message: Some(format!("{alert:?}")),
@@ -208,7 +246,7 @@ fn tls_failure(err: std::io::Error, about: &str, who: &Sender<'_>) -> HttpError 
     };
     tracing::warn!(
         component = who.component,
-        "outbound HTTPS request to `{}`: TLS handshake failed: {err}{hint}",
+        "outbound HTTPS request to `{}`: TLS failed: {err}{hint}",
         who.target
     );
     code

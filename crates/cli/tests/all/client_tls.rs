@@ -120,7 +120,8 @@ async fn client_tls_trusts_a_private_ca() -> Result<()> {
 
 /// An entry with `client_cert_file` and `client_private_key_file` presents
 /// that certificate to a server that requires one; a component whose entry
-/// has none is refused by that server.
+/// has none is refused by that server: the guest gets `TLS-alert-received`
+/// (`certificate_required`) and the log names the entry that applied.
 #[tokio::test(flavor = "multi_thread")]
 async fn client_tls_presents_a_client_certificate() -> Result<()> {
     let https = HttpsServer::start_requiring_client_certificate()?;
@@ -142,10 +143,20 @@ async fn client_tls_presents_a_client_certificate() -> Result<()> {
     })?;
     let text = fetch(&server, "/out", port).await?;
     assert!(is_the_page(&text), "{text}");
+    // TLS 1.3: the server's refusal comes after the client's side of the
+    // handshake, with the response; it is still the TLS alert it is.
     let text = fetch(&server, "/other", port).await?;
     assert!(
-        text.starts_with("error: "),
+        text.starts_with("error: ErrorCode::TlsAlertReceived(")
+            && text.contains("CertificateRequired"),
         "without a client certificate: {text}"
+    );
+    let log = server
+        .stderr()
+        .wait_for("TLS failed", Duration::from_secs(5))?;
+    assert!(
+        log.contains("the request used `[[client_tls]]` entry 2 (trusting 1 CA certificate(s) from `ca_roots_file`)"),
+        "{log}"
     );
     Ok(())
 }
