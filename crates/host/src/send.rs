@@ -355,4 +355,88 @@ mod tests {
         assert!(head.starts_with("GET /a/b?c=d HTTP/1.1\r\n"), "{head}");
         assert!(head.contains("host: api.example:8080\r\n"), "{head}");
     }
+
+    /// A request body goes out whole: with its `content-length`, or chunked
+    /// when the guest streams one of unknown length.
+    #[tokio::test]
+    async fn request_bodies_are_sent() {
+        for declared in [true, false] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 1024];
+                // Until the body's end: its length, or the last chunk.
+                while !(seen.ends_with(b"hello, upstream") || seen.ends_with(b"0\r\n\r\n")) {
+                    let n = socket.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                socket
+                    .write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
+                    .await
+                    .unwrap();
+                String::from_utf8(seen).unwrap()
+            });
+            let body = match declared {
+                true => http_body_util::Full::new(Bytes::from_static(b"hello, upstream"))
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+                false => Chunks(vec!["upstream", "hello, "]).boxed_unsync(),
+            };
+            let mut request = http::Request::post("http://api.example/items")
+                .header(http::header::HOST, "api.example");
+            if declared {
+                request = request.header(http::header::CONTENT_LENGTH, "15");
+            }
+            let options = RequestOptions {
+                connect_timeout: Some(Duration::from_secs(5)),
+                first_byte_timeout: Some(Duration::from_secs(5)),
+                between_bytes_timeout: Some(Duration::from_secs(5)),
+            };
+            let who = Sender {
+                component: "test",
+                target: "http://api.example:80",
+            };
+            let (response, io) = send(request.body(body).unwrap(), &[addr], None, &options, &who)
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+            drop(response);
+            io.await.unwrap();
+            let seen = server.await.unwrap();
+            assert!(seen.starts_with("POST /items HTTP/1.1\r\n"), "{seen}");
+            match declared {
+                true => assert!(
+                    seen.contains("content-length: 15\r\n")
+                        && seen.ends_with("\r\n\r\nhello, upstream"),
+                    "{seen}"
+                ),
+                false => assert!(
+                    seen.contains("transfer-encoding: chunked\r\n")
+                        && seen.contains("7\r\nhello, \r\n8\r\nupstream\r\n0\r\n\r\n"),
+                    "{seen}"
+                ),
+            }
+        }
+    }
+
+    /// A body of unknown length, sent in `self.0`'s pieces (last first).
+    struct Chunks(Vec<&'static str>);
+
+    impl http_body::Body for Chunks {
+        type Data = Bytes;
+        type Error = HttpError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, HttpError>>> {
+            let next = self.0.pop();
+            Poll::Ready(
+                next.map(|piece| Ok(http_body::Frame::data(Bytes::from_static(piece.as_bytes())))),
+            )
+        }
+    }
 }
