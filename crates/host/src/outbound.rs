@@ -174,10 +174,9 @@ impl WasiHttpHooks for OutboundHttp {
             };
             let addrs = checked_addresses(&component, &allowed, &target, &host, port).await?;
             let options = capped_timeouts(options, &limits);
-            let pattern = target.as_pattern();
             let who = crate::send::Sender {
                 component: &component,
-                target: &pattern,
+                target: &target,
             };
             let (res, io) = crate::send::send(request, &addrs, tls, &options, &who).await?;
             let res = match limits.max_response_size {
@@ -443,26 +442,24 @@ fn tls_for(
     port: u16,
 ) -> Result<crate::send::Tls, HttpError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let name = match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ServerName::IpAddress(ip.into()),
-        Err(_) => ServerName::try_from(bare.to_string()).map_err(|err| {
-            tracing::warn!(
-                component,
-                "outbound HTTPS request refused: `{host}` is not a valid TLS server name: {err}"
-            );
-            HttpError::HttpRequestUriInvalid
-        })?,
-    };
+    // A DNS name, or an IP address literal.
+    let name = ServerName::try_from(bare.to_string()).map_err(|err| {
+        tracing::warn!(
+            component,
+            "outbound HTTPS request refused: `{host}` is not a valid TLS server name: {err}"
+        );
+        HttpError::HttpRequestUriInvalid
+    })?;
     Ok(match tls.entry_for(component, bare, port) {
         Some(entry) => crate::send::Tls {
             name,
-            config: entry.config,
-            about: entry.summary,
+            config: entry.config.clone(),
+            entry: Some(entry.summary.clone()),
         },
         None => crate::send::Tls {
             name,
             config: skiff_outbound_networking::https_client_config(),
-            about: String::new(),
+            entry: None,
         },
     })
 }

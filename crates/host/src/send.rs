@@ -22,16 +22,17 @@ pub(crate) struct Tls {
     pub name: rustls::pki_types::ServerName<'static>,
     /// The rustls configuration.
     pub config: Arc<rustls::ClientConfig>,
-    /// What the configuration trusts and presents, for error messages.
-    pub about: String,
+    /// The `[[client_tls]]` entry the configuration comes from, and what it
+    /// trusts and presents (`None`: the default), for error messages.
+    pub entry: Option<Arc<str>>,
 }
 
 /// Who sends, and where, for log lines.
 pub(crate) struct Sender<'a> {
     /// The component's id.
     pub component: &'a str,
-    /// The destination as a grant names it (`https://host:port`).
-    pub target: &'a str,
+    /// The destination.
+    pub target: &'a skiff_outbound_networking::OutboundTarget,
 }
 
 /// The I/O that continues once the response head has arrived (the body).
@@ -58,7 +59,7 @@ pub(crate) async fn send(
 
     // TLS 1.3 servers check a client certificate after the client's side of
     // the handshake is done: their refusal arrives with the response.
-    let about = tls.as_ref().map(|tls| tls.about.clone());
+    let entry = tls.as_ref().map(|tls| tls.entry.clone());
     let stream = tokio::time::timeout(connect_timeout, connect(addrs, tls, who))
         .await
         .map_err(|_| {
@@ -112,8 +113,8 @@ pub(crate) async fn send(
     )
     .await
     .map_err(|_| HttpError::ConnectionReadTimeout)?
-    .map_err(|err| match (&about, rustls_cause(&err)) {
-        (Some(about), Some(cause)) => tls_failure(cause, &err, about, who),
+    .map_err(|err| match (&entry, rustls_cause(&err)) {
+        (Some(entry), Some(cause)) => tls_failure(cause, &err, entry.as_deref(), who),
         _ => HttpError::from(err),
     })?;
 
@@ -184,7 +185,7 @@ async fn connect(
     match connector.connect(tls.name, tcp).await {
         Ok(stream) => Ok(Box::new(stream)),
         Err(err) => Err(match rustls_cause(&err) {
-            Some(cause) => tls_failure(cause, &err, &tls.about, who),
+            Some(cause) => tls_failure(cause, &err, tls.entry.as_deref(), who),
             None => {
                 tracing::warn!(
                     component = who.component,
@@ -221,15 +222,15 @@ fn rustls_cause<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a ru
 fn tls_failure(
     cause: &rustls::Error,
     err: &dyn std::fmt::Display,
-    about: &str,
+    entry: Option<&str>,
     who: &Sender<'_>,
 ) -> HttpError {
     let (code, hint) = match cause {
         rustls::Error::InvalidCertificate(_) => (
             HttpError::TlsCertificateError,
-            match about.is_empty() {
-                true => "; to trust its CA, name it in SSL_CERT_FILE, or give the component a `[[client_tls]]` entry with `ca_roots_file` in the runtime config".to_string(),
-                false => format!("; the request used {about}"),
+            match entry {
+                None => "; to trust its CA, name it in SSL_CERT_FILE, or give the component a `[[client_tls]]` entry with `ca_roots_file` in the runtime config".to_string(),
+                Some(entry) => format!("; the request used {entry}"),
             },
         ),
         rustls::Error::AlertReceived(alert) => (
@@ -237,9 +238,9 @@ fn tls_failure(
                 alert_id: Some(u8::from(*alert)),
                 alert_message: Some(format!("{alert:?}")),
             },
-            match about.is_empty() {
-                true => "; if the server wants a client certificate, give the component a `[[client_tls]]` entry with `client_cert_file` and `client_private_key_file`".to_string(),
-                false => format!("; the request used {about}"),
+            match entry {
+                None => "; if the server wants a client certificate, give the component a `[[client_tls]]` entry with `client_cert_file` and `client_private_key_file`".to_string(),
+                Some(entry) => format!("; the request used {entry}"),
             },
         ),
         _ => (HttpError::TlsProtocolError, String::new()),
@@ -300,7 +301,22 @@ impl http_body::Body for TimedBody {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use skiff_outbound_networking::OutboundTarget;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Five seconds for everything.
+    const OPTIONS: RequestOptions = RequestOptions {
+        connect_timeout: Some(Duration::from_secs(5)),
+        first_byte_timeout: Some(Duration::from_secs(5)),
+        between_bytes_timeout: Some(Duration::from_secs(5)),
+    };
+
+    fn sender(target: &OutboundTarget) -> Sender<'_> {
+        Sender {
+            component: "test",
+            target,
+        }
+    }
 
     /// A name that resolved to several granted addresses is sent to the first
     /// that accepts a connection (a dual-stack name whose IPv6 address is
@@ -335,16 +351,8 @@ mod tests {
             .header(http::header::HOST, "api.example:8080")
             .body(body)
             .unwrap();
-        let options = RequestOptions {
-            connect_timeout: Some(Duration::from_secs(5)),
-            first_byte_timeout: Some(Duration::from_secs(5)),
-            between_bytes_timeout: Some(Duration::from_secs(5)),
-        };
-        let who = Sender {
-            component: "test",
-            target: "http://api.example:8080",
-        };
-        let (response, io) = send(request, &[closed, open], None, &options, &who)
+        let target = OutboundTarget::from_url("http://api.example:8080").unwrap();
+        let (response, io) = send(request, &[closed, open], None, &OPTIONS, &sender(&target))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
@@ -390,18 +398,16 @@ mod tests {
             if declared {
                 request = request.header(http::header::CONTENT_LENGTH, "15");
             }
-            let options = RequestOptions {
-                connect_timeout: Some(Duration::from_secs(5)),
-                first_byte_timeout: Some(Duration::from_secs(5)),
-                between_bytes_timeout: Some(Duration::from_secs(5)),
-            };
-            let who = Sender {
-                component: "test",
-                target: "http://api.example:80",
-            };
-            let (response, io) = send(request.body(body).unwrap(), &[addr], None, &options, &who)
-                .await
-                .unwrap();
+            let target = OutboundTarget::from_url("http://api.example:80").unwrap();
+            let (response, io) = send(
+                request.body(body).unwrap(),
+                &[addr],
+                None,
+                &OPTIONS,
+                &sender(&target),
+            )
+            .await
+            .unwrap();
             assert_eq!(response.status(), 201);
             drop(response);
             io.await.unwrap();

@@ -132,17 +132,16 @@ pub struct ClientTls {
 struct Rule {
     components: Vec<String>,
     hosts: Vec<TlsDestination>,
-    config: Arc<ClientConfig>,
-    summary: String,
+    entry: MatchedEntry,
 }
 
-/// What an entry a request matched says, for error messages.
+/// What the entry a request matched connects with.
 #[derive(Debug, Clone)]
 pub struct MatchedEntry {
     /// The rustls configuration to connect with.
     pub config: Arc<ClientConfig>,
     /// Which entry it is, and what it trusts (for error messages).
-    pub summary: String,
+    pub summary: Arc<str>,
 }
 
 impl ClientTls {
@@ -170,7 +169,7 @@ impl ClientTls {
                          `ca_roots_file` or leave `ca_use_webpki_roots` on"
                     ));
                 }
-                let builder = builder().with_root_certificates(roots);
+                let builder = crate::tls_builder().with_root_certificates(roots);
                 let presents = entry.identity.is_some();
                 let config = match entry.identity {
                     None => builder.with_no_client_auth(),
@@ -190,17 +189,15 @@ impl ClientTls {
                 Ok(Rule {
                     components: entry.components,
                     hosts: entry.hosts,
-                    config: Arc::new(config),
-                    summary: format!("`[[client_tls]]` entry {n} (trusting {trusts}{presents})"),
+                    entry: MatchedEntry {
+                        config: Arc::new(config),
+                        summary: format!("`[[client_tls]]` entry {n} (trusting {trusts}{presents})")
+                            .into(),
+                    },
                 })
             })
             .collect::<Result<_, String>>()?;
         Ok(ClientTls { rules })
-    }
-
-    /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
     }
 
     /// The components the entries name, each once, in order.
@@ -216,36 +213,17 @@ impl ClientTls {
         seen
     }
 
-    /// The first entry for `component` and `host:port`, if any.
-    pub fn entry_for(&self, component: &str, host: &str, port: u16) -> Option<MatchedEntry> {
+    /// The first entry for `component` and `host:port`, if any (with no
+    /// entry, a request uses [`https_client_config`]).
+    pub fn entry_for(&self, component: &str, host: &str, port: u16) -> Option<&MatchedEntry> {
         self.rules
             .iter()
             .find(|rule| {
                 rule.components.iter().any(|id| id == component)
                     && rule.hosts.iter().any(|dest| dest.matches(host, port))
             })
-            .map(|rule| MatchedEntry {
-                config: rule.config.clone(),
-                summary: rule.summary.clone(),
-            })
+            .map(|rule| &rule.entry)
     }
-
-    /// The configuration for a request of `component` to `host:port`: its
-    /// entry's, or [`https_client_config`].
-    pub fn config_for(&self, component: &str, host: &str, port: u16) -> Arc<ClientConfig> {
-        match self.entry_for(component, host, port) {
-            Some(entry) => entry.config,
-            None => https_client_config(),
-        }
-    }
-}
-
-/// A client configuration builder with aws-lc-rs and the safe protocol versions.
-fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("aws-lc-rs supports TLS 1.2 and 1.3")
 }
 
 /// The configuration of an outbound HTTPS request no `[[client_tls]]` entry
@@ -260,11 +238,7 @@ pub fn https_client_config() -> Arc<ClientConfig> {
             if let Ok(system) = crate::system_roots() {
                 roots.roots.extend(system.roots.iter().cloned());
             }
-            Arc::new(
-                builder()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth(),
-            )
+            crate::client_config(roots)
         })
         .clone()
 }

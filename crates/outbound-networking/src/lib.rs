@@ -325,17 +325,21 @@ fn system_roots() -> Result<&'static rustls::RootCertStore, String> {
         .map_err(Clone::clone)
 }
 
-/// A client configuration over `roots`, with aws-lc-rs.
-fn client_config(
-    roots: rustls::RootCertStore,
-) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+/// A client configuration builder with aws-lc-rs and the safe protocol versions.
+fn tls_builder() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier> {
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|err| err.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(std::sync::Arc::new(config))
+        .expect("aws-lc-rs supports TLS 1.2 and 1.3")
+}
+
+/// A client configuration over `roots`, with aws-lc-rs.
+fn client_config(roots: rustls::RootCertStore) -> std::sync::Arc<rustls::ClientConfig> {
+    std::sync::Arc::new(
+        tls_builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 /// A rustls client configuration trusting the system's root certificates
@@ -347,7 +351,7 @@ pub fn tls_client_config() -> Result<std::sync::Arc<rustls::ClientConfig>, Strin
     static CONFIG: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> =
         std::sync::OnceLock::new();
     CONFIG
-        .get_or_init(|| client_config(system_roots()?.clone()))
+        .get_or_init(|| Ok(client_config(system_roots()?.clone())))
         .clone()
 }
 
@@ -373,5 +377,5 @@ pub fn tls_client_config_with_ca(
             .add(cert)
             .map_err(|err| format!("the CA root is not a usable certificate: {err}"))?;
     }
-    client_config(roots)
+    Ok(client_config(roots))
 }
