@@ -131,6 +131,17 @@ impl App {
     /// that [`load_for_build`] skips). Errors name the manifest line and the key
     /// `component.ID.source`.
     pub fn check_sources(&self) -> Result<(), ManifestError> {
+        self.check_sources_with(false)
+    }
+
+    /// Like [`App::check_sources`], right after the build commands ran: a
+    /// missing `source` of a component with a build command means the command
+    /// wrote its output somewhere else, and the hint says so.
+    pub fn check_built_sources(&self) -> Result<(), ManifestError> {
+        self.check_sources_with(true)
+    }
+
+    fn check_sources_with(&self, built: bool) -> Result<(), ManifestError> {
         let mut components: Vec<&Component> = self.components.values().collect();
         components.sort_by_key(|c| c.source_line);
         for c in components {
@@ -149,10 +160,16 @@ impl App {
                 .with_line(c.source_line)
                 .with_key(format!("{}.source", c.key));
             if let Some(build) = &c.build {
-                error = error.with_hint(format!(
-                    "run `skiff build` first (it runs `{}`)",
-                    build.command
-                ));
+                error = error.with_hint(match built {
+                    false => format!("run `skiff build` first (it runs `{}`)", build.command),
+                    true => format!(
+                        "`{}` succeeded in {} but did not write this file; `source` must name \
+                         the file the build writes (a `build.target-dir` in a cargo config \
+                         moves cargo's output elsewhere)",
+                        build.command,
+                        build.workdir.display()
+                    ),
+                });
             }
             return Err(error);
         }

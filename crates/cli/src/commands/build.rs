@@ -18,6 +18,10 @@ pub fn build(args: BuildArgs) -> Result<()> {
 }
 
 /// Runs the build commands of the app at `path`, printing each command's output.
+///
+/// Cargo's `CARGO_TARGET_DIR` and `CARGO_BUILD_TARGET_DIR` are removed from the
+/// commands' environment: each component's `source` names its output under the
+/// component's own directory, as Spin's templates write it.
 pub fn build_app(path: &Path) -> Result<()> {
     let app = skiff_manifest::load_for_build(path)?;
     let mut built = 0;
@@ -33,6 +37,12 @@ pub fn build_app(path: &Path) -> Result<()> {
             .arg("-c")
             .arg(&build.command)
             .current_dir(&build.workdir)
+            // The manifest's `source` says where the build's output lands,
+            // relative to the app; a target dir redirected by the caller's
+            // environment (set to share one cache across projects) would
+            // put it elsewhere.
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
             .status()
             .with_context(|| {
                 format!(
@@ -50,7 +60,7 @@ pub fn build_app(path: &Path) -> Result<()> {
         }
         built += 1;
     }
-    app.check_sources()?;
+    app.check_built_sources()?;
     if built == 0 {
         eprintln!("No component has a build command; nothing to build.");
     } else {

@@ -34,11 +34,10 @@ const BUILD_BOUND: Duration = Duration::from_secs(20 * 60);
 /// How long a runtime-config edit may take to show its effect.
 const EFFECT_BOUND: Duration = Duration::from_secs(15);
 
-/// Variables of the `cargo test` run that would redirect or alter the
-/// examples' own `cargo build` (their manifests expect `target/` next to them).
+/// Variables of the `cargo test` run that would alter the examples' own
+/// `cargo build`. A redirected target dir (`CARGO_TARGET_DIR`, as CI sets it)
+/// is left in place: `skiff build` itself keeps it from the build commands.
 const CARGO_ENV: &[&str] = &[
-    "CARGO_TARGET_DIR",
-    "CARGO_BUILD_TARGET_DIR",
     "CARGO_BUILD_TARGET",
     "RUSTFLAGS",
     "CARGO_ENCODED_RUSTFLAGS",

@@ -169,3 +169,53 @@ fn listen_address_in_use_is_reported_before_loading() -> Result<()> {
     );
     Ok(())
 }
+
+/// An app whose component `api` is built by `command` into `out/api.wasm`.
+fn built_by(command: &str) -> Result<AppDir> {
+    AppDir::with_manifest(&format!(
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"api\"\n[component.api]\nsource = \"out/api.wasm\"\n[component.api.build]\ncommand = {}\n",
+        toml::Value::String(command.to_string())
+    ))
+}
+
+/// `skiff build APP` with `CARGO_TARGET_DIR` and `CARGO_BUILD_TARGET_DIR` set,
+/// as a user sharing one cargo target dir across projects has them.
+fn build_with_shared_target_dir(app: &AppDir) -> Result<Finished> {
+    let cache = tempdir()?;
+    let shared = tempdir()?;
+    let mut cmd = skiff_command(cache.path());
+    cmd.arg("build")
+        .arg(app.path())
+        .env("CARGO_TARGET_DIR", shared.path())
+        .env("CARGO_BUILD_TARGET_DIR", shared.path());
+    finish_within(&mut cmd, Duration::from_secs(60))
+}
+
+#[test]
+fn build_commands_write_where_the_manifest_says_despite_a_shared_target_dir() -> Result<()> {
+    // A `cargo build` would follow these variables out of the app; the build
+    // command sees neither, so the output lands where `source` expects it.
+    let app = built_by(&format!(
+        "test -z \"$CARGO_TARGET_DIR$CARGO_BUILD_TARGET_DIR\" && mkdir -p out && cp {} out/api.wasm",
+        HTTP_ECHO_COMPONENT
+    ))?;
+    let out = build_with_shared_target_dir(&app)?;
+    out.assert_code(0)
+        .assert_stderr_contains("Finished building 1 component(s).");
+    assert!(app.path().join("out/api.wasm").is_file());
+    Ok(())
+}
+
+#[test]
+fn a_build_that_writes_elsewhere_is_named() -> Result<()> {
+    let app = built_by("mkdir -p elsewhere && touch elsewhere/api.wasm")?;
+    let out = build_with_shared_target_dir(&app)?;
+    out.assert_code(1)
+        .assert_stderr_contains(&at(&app, 8))
+        .assert_stderr_contains("`component.api.source`: source file ")
+        .assert_stderr_contains(&format!(
+            "hint: `mkdir -p elsewhere && touch elsewhere/api.wasm` succeeded in {} but did not write this file",
+            app.path().display()
+        ));
+    Ok(())
+}
