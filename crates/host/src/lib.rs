@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 pub mod outbound;
+mod pool;
 mod send;
 pub mod stdio;
 
@@ -119,6 +120,9 @@ pub struct InstanceConfig {
     pub local_http: Option<Arc<dyn outbound::LocalHttp>>,
     /// The operator's outbound HTTP limits (`[outbound_http]`), shared by the app.
     pub outbound_http: Arc<SharedHttpLimits>,
+    /// The component's kept-alive outbound HTTP connections, shared by its
+    /// instances (and by clones of this config).
+    http_pool: Arc<pool::Pool>,
 }
 
 impl InstanceConfig {
@@ -144,6 +148,7 @@ impl InstanceConfig {
             sqlite_granted: Arc::from(Vec::new()),
             local_http: None,
             outbound_http: Arc::new(SharedHttpLimits::default()),
+            http_pool: Arc::new(pool::Pool::default()),
         }
     }
 
@@ -220,7 +225,8 @@ impl InstanceConfig {
                 self.allowed_outbound.clone(),
                 self.outbound_http.clone(),
             )
-            .with_local(self.local_http.clone()),
+            .with_local(self.local_http.clone())
+            .with_pool(self.http_pool.clone()),
             limits: self.store_limits(),
             kv: KvState::new(self.kv.clone(), self.kv_granted.clone()),
             variables: VariablesState::new(self.variables.clone(), self.component_id.clone()),

@@ -58,6 +58,7 @@ pub struct OutboundHttp {
     allowed: Arc<AllowedHosts>,
     limits: Arc<SharedHttpLimits>,
     local: Option<Arc<dyn LocalHttp>>,
+    pool: Option<Arc<crate::pool::Pool>>,
 }
 
 impl OutboundHttp {
@@ -72,7 +73,16 @@ impl OutboundHttp {
             allowed,
             limits,
             local: None,
+            pool: None,
         }
+    }
+
+    /// Keeps connections alive in `pool` between requests, while the
+    /// operator's `connection_pooling` allows it (without a pool, each
+    /// request has a connection of its own).
+    pub(crate) fn with_pool(mut self, pool: Arc<crate::pool::Pool>) -> Self {
+        self.pool = Some(pool);
+        self
     }
 
     /// Serves `*.spin.internal` and `self.alt` requests with `local`.
@@ -158,6 +168,7 @@ impl WasiHttpHooks for OutboundHttp {
         let component = self.component.clone();
         let allowed = self.allowed.clone();
         let (limits, permits) = self.limits.get();
+        let pool = self.pool.clone().filter(|_| limits.connection_pooling);
         let tls = match scheme.as_str() {
             "https" => match tls_for(&component, &self.limits.tls(), &host, port) {
                 Ok(tls) => Some(tls),
@@ -178,7 +189,8 @@ impl WasiHttpHooks for OutboundHttp {
                 component: &component,
                 target: &target,
             };
-            let (res, io) = crate::send::send(request, &addrs, tls, &options, &who).await?;
+            let (res, io) =
+                crate::send::send(request, &addrs, tls, &options, &who, pool.as_ref()).await?;
             let res = match limits.max_response_size {
                 None => res.map(BodyExt::boxed_unsync),
                 Some(max) => {

@@ -1,7 +1,8 @@
-//! Sends a granted outbound request: to the addresses its grant was checked
-//! against, in turn until one connects (plain HTTP and HTTPS alike, so a second
-//! DNS answer cannot redirect it), over TLS with the component's client
-//! configuration for HTTPS, within the request's timeouts.
+//! Sends a granted outbound request: on a kept-alive connection of the
+//! component's to one of the addresses its grant was checked against, or on a
+//! new one to those addresses in turn until one connects (plain HTTP and HTTPS
+//! alike, so a second DNS answer cannot redirect it), over TLS with the
+//! component's client configuration for HTTPS, within the request's timeouts.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -15,8 +16,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
+use crate::pool::{Conn, Destination, Lease, Pool};
+
 /// TLS for an HTTPS request: the name the certificate must be valid for, and
 /// the configuration (roots, client certificate) to connect with.
+#[derive(Clone)]
 pub(crate) struct Tls {
     /// The server's name (or IP address) as the request's URL gives it.
     pub name: rustls::pki_types::ServerName<'static>,
@@ -35,15 +39,19 @@ pub(crate) struct Sender<'a> {
     pub target: &'a skiff_outbound_networking::OutboundTarget,
 }
 
-/// The I/O that continues once the response head has arrived (the body).
+/// What finishes once the response has been read: its result is the
+/// exchange's (`Ok` also when the guest drops the body unread).
 pub(crate) type Io = Pin<Box<dyn Future<Output = Result<(), HttpError>> + Send>>;
 
 /// A byte stream hyper can run HTTP/1 over: TCP, or TLS over TCP.
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-/// Connects to the first of `addrs` that accepts (with `tls` for HTTPS), sends `request`, and returns the
-/// response once its head has arrived, with the future that finishes its I/O.
+/// Sends `request` on a keep-alive connection from `pool` to one of `addrs`,
+/// or on a new one to the first of `addrs` that accepts (with `tls` for
+/// HTTPS), and returns the response once its head has arrived, with the
+/// future that finishes when its body has been read. With a `pool`, the
+/// connection goes back to it once the body has been read to its end.
 /// The timeouts are `options`' (always set: the operator's caps).
 pub(crate) async fn send(
     mut request: http::Request<WasiBody>,
@@ -51,24 +59,12 @@ pub(crate) async fn send(
     tls: Option<Tls>,
     options: &RequestOptions,
     who: &Sender<'_>,
+    pool: Option<&Arc<Pool>>,
 ) -> Result<(http::Response<TimedBody>, Io), HttpError> {
     let forever = Duration::from_secs(600);
     let connect_timeout = options.connect_timeout.unwrap_or(forever);
     let first_byte_timeout = options.first_byte_timeout.unwrap_or(forever);
     let between_bytes_timeout = options.between_bytes_timeout.unwrap_or(forever);
-
-    // TLS 1.3 servers check a client certificate after the client's side of
-    // the handshake is done: their refusal arrives with the response.
-    let entry = tls.as_ref().map(|tls| tls.entry.clone());
-    let stream = tokio::time::timeout(connect_timeout, connect(addrs, tls, who))
-        .await
-        .map_err(|_| {
-            tracing::warn!(component = who.component, "outbound request to `{}`: no connection within the connect timeout of {connect_timeout:?}", who.target);
-            HttpError::ConnectionTimeout
-        })??;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(HttpError::from)?;
 
     // The request line names the path only; the `host` header (set by
     // `wasi:http`) names the server.
@@ -85,69 +81,163 @@ pub(crate) async fn send(
         .to_string();
     *request.uri_mut() = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
 
-    // hyper's connection does the socket I/O: poll it while waiting for the
-    // head, then hand it on to finish the body.
-    let mut connection = Some(Box::pin(connection));
-    let mut response = std::pin::pin!(sender.send_request(request));
-    let head = tokio::time::timeout(
-        first_byte_timeout,
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(head) = response.as_mut().poll(cx) {
-                return Poll::Ready(head);
-            }
-            let Some(io) = connection.as_mut() else {
-                return Poll::Pending;
-            };
-            match io.as_mut().poll(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(done) => {
-                    connection = None;
-                    match done {
-                        // Ended cleanly: the response has its answer now.
-                        Ok(()) => response.as_mut().poll(cx),
-                        Err(err) => Poll::Ready(Err(err)),
+    let entry = tls.as_ref().map(|tls| tls.entry.clone());
+    let config = tls.as_ref().map(|tls| tls.config.clone());
+    let destination = pool.map(|_| Destination::new(who.target, config.as_ref()));
+    let mut pooled = pool
+        .zip(destination.as_ref())
+        .and_then(|(pool, destination)| pool.take(destination, addrs));
+    // One first-byte deadline, however many connections the request tries.
+    let mut first_byte_deadline = None;
+    let (conn, peer, response) = loop {
+        let reused = pooled.is_some();
+        let (mut conn, peer) = match pooled.take() {
+            Some(pooled) => pooled,
+            None => tokio::time::timeout(connect_timeout, connect(addrs, tls.clone(), who))
+                .await
+                .map_err(|_| {
+                    tracing::warn!(component = who.component, "outbound request to `{}`: no connection within the connect timeout of {connect_timeout:?}", who.target);
+                    HttpError::ConnectionTimeout
+                })??,
+        };
+        // A server may close a kept-alive connection just as a request is
+        // written to it; a request without a body whose method allows a
+        // repeat (RFC 9110, 9.2.2) is then sent again on a new connection.
+        let repeat = reused.then(|| repeatable(&request)).flatten();
+        let deadline = *first_byte_deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + first_byte_timeout);
+        let sent = tokio::time::timeout_at(deadline, conn.try_send_request(request)).await;
+        match sent {
+            Err(_) => return Err(HttpError::ConnectionReadTimeout),
+            Ok(Ok(response)) => break (conn, peer, response),
+            Ok(Err(mut err)) => {
+                if reused {
+                    if let Some(unsent) = err.take_message() {
+                        request = unsent;
+                        continue;
+                    }
+                    if let Some(again) = repeat
+                        && (err.error().is_incomplete_message() || err.error().is_canceled())
+                    {
+                        tracing::debug!(
+                            component = who.component,
+                            "outbound request to `{}`: a kept-alive connection closed under it; sending it again",
+                            who.target
+                        );
+                        request = again;
+                        continue;
                     }
                 }
+                let err = err.into_error();
+                // TLS 1.3 servers check a client certificate after the
+                // client's side of the handshake is done: their refusal
+                // arrives with the response.
+                return Err(match (&entry, rustls_cause(&err)) {
+                    (Some(entry), Some(cause)) => tls_failure(cause, &err, entry.as_deref(), who),
+                    _ => HttpError::from(err),
+                });
             }
-        }),
-    )
-    .await
-    .map_err(|_| HttpError::ConnectionReadTimeout)?
-    .map_err(|err| match (&entry, rustls_cause(&err)) {
-        (Some(entry), Some(cause)) => tls_failure(cause, &err, entry.as_deref(), who),
-        _ => HttpError::from(err),
-    })?;
-
-    let io: Io = Box::pin(async move {
-        match connection {
-            Some(io) => io.await.map_err(|err| match err.is_timeout() {
-                true => HttpError::HttpResponseTimeout,
-                false => HttpError::from(err),
-            }),
-            None => Ok(()),
         }
+    };
+
+    let lease = pool.zip(destination).map(|(pool, destination)| Lease {
+        pool: pool.clone(),
+        destination,
+        conn,
+        peer,
+        tls: config,
     });
-    let response = head.map(|body| TimedBody {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let mut end = Some(End { lease, done });
+    if http_body::Body::is_end_stream(response.body())
+        && let Some(end) = end.take()
+    {
+        end.finish(Ok(()));
+    }
+    let io: Io = Box::pin(async move { finished.await.unwrap_or(Ok(())) });
+    let response = response.map(|body| TimedBody {
         body,
         gap: between_bytes_timeout,
         deadline: Box::pin(tokio::time::sleep(between_bytes_timeout)),
+        end,
     });
     Ok((response, io))
 }
 
-/// A TCP connection to the first of `addrs` that accepts, with TLS on top
-/// when `tls` is given.
+/// A copy of `request` to send again, if it has no body and its method is
+/// idempotent.
+fn repeatable(request: &http::Request<WasiBody>) -> Option<http::Request<WasiBody>> {
+    use http::Method;
+    let idempotent = [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(request.method());
+    if !idempotent || !http_body::Body::is_end_stream(request.body()) {
+        return None;
+    }
+    let mut copy = http::Request::new(WasiBody::default());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
+}
+
+/// What happens when a response has been read: its connection goes back to
+/// the pool (if it came with one), and the exchange's I/O future finishes.
+struct End {
+    lease: Option<Lease>,
+    done: tokio::sync::oneshot::Sender<Result<(), HttpError>>,
+}
+
+impl End {
+    fn finish(self, result: Result<(), HttpError>) {
+        if result.is_ok()
+            && let Some(lease) = self.lease
+        {
+            lease.release();
+        }
+        let _ = self.done.send(result);
+    }
+}
+
+/// A new HTTP/1 connection to the first of `addrs` that accepts, its I/O
+/// driven by a task of its own (which ends when the connection closes).
 async fn connect(
     addrs: &[SocketAddr],
     tls: Option<Tls>,
     who: &Sender<'_>,
-) -> Result<Box<dyn Stream>, HttpError> {
+) -> Result<(Conn, SocketAddr), HttpError> {
+    let (stream, peer) = open(addrs, tls, who).await?;
+    let (conn, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(HttpError::from)?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!("outbound connection to {peer} ended: {err}");
+        }
+    });
+    Ok((conn, peer))
+}
+
+/// A TCP connection to the first of `addrs` that accepts, with TLS on top
+/// when `tls` is given, and its peer.
+async fn open(
+    addrs: &[SocketAddr],
+    tls: Option<Tls>,
+    who: &Sender<'_>,
+) -> Result<(Box<dyn Stream>, SocketAddr), HttpError> {
     let mut failed = None;
     let mut connected = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(tcp) => {
-                connected = Some(tcp);
+                connected = Some((tcp, *addr));
                 break;
             }
             Err(err) => {
@@ -160,8 +250,8 @@ async fn connect(
             }
         }
     }
-    let tcp = match (connected, failed) {
-        (Some(tcp), _) => tcp,
+    let (tcp, peer) = match (connected, failed) {
+        (Some(connected), _) => connected,
         (None, Some((addr, err))) => {
             tracing::warn!(
                 component = who.component,
@@ -179,11 +269,11 @@ async fn connect(
     };
     let _ = tcp.set_nodelay(true);
     let Some(tls) = tls else {
-        return Ok(Box::new(tcp));
+        return Ok((Box::new(tcp), peer));
     };
     let connector = tokio_rustls::TlsConnector::from(tls.config);
     match connector.connect(tls.name, tcp).await {
-        Ok(stream) => Ok(Box::new(stream)),
+        Ok(stream) => Ok((Box::new(stream), peer)),
         Err(err) => Err(match rustls_cause(&err) {
             Some(cause) => tls_failure(cause, &err, tls.entry.as_deref(), who),
             None => {
@@ -254,11 +344,21 @@ fn tls_failure(
 }
 
 /// A response body that fails with `connection-read-timeout` when no data
-/// arrives for its between-bytes timeout.
+/// arrives for its between-bytes timeout, and at its end finishes its
+/// exchange (its connection back to the pool, the I/O future done).
 pub(crate) struct TimedBody {
     body: hyper::body::Incoming,
     gap: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    end: Option<End>,
+}
+
+impl TimedBody {
+    fn finish(&mut self, result: Result<(), HttpError>) {
+        if let Some(end) = self.end.take() {
+            end.finish(result);
+        }
+    }
 }
 
 impl http_body::Body for TimedBody {
@@ -272,17 +372,37 @@ impl http_body::Body for TimedBody {
         let this = &mut *self;
         match Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = tokio::time::Instant::now() + this.gap;
-                this.deadline.as_mut().reset(next);
+                // A reader may stop at a frame after which the body says it
+                // has ended, without polling for the end.
+                if http_body::Body::is_end_stream(&this.body) {
+                    this.finish(Ok(()));
+                } else {
+                    let next = tokio::time::Instant::now() + this.gap;
+                    this.deadline.as_mut().reset(next);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(match err.is_timeout() {
-                true => HttpError::HttpResponseTimeout,
-                false => HttpError::from(err),
-            }))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(err))) => {
+                let code = |err: &hyper::Error| match err.is_timeout() {
+                    true => HttpError::HttpResponseTimeout,
+                    false if err.is_incomplete_message() => HttpError::HttpResponseIncomplete,
+                    false => HttpError::ConnectionTerminated,
+                };
+                this.finish(Err(code(&err)));
+                Poll::Ready(Some(Err(match err.is_timeout() {
+                    true => HttpError::HttpResponseTimeout,
+                    false => HttpError::from(err),
+                })))
+            }
+            Poll::Ready(None) => {
+                this.finish(Ok(()));
+                Poll::Ready(None)
+            }
             Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),
+                Poll::Ready(()) => {
+                    this.finish(Err(HttpError::ConnectionReadTimeout));
+                    Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
+                }
                 Poll::Pending => Poll::Pending,
             },
         }
@@ -352,9 +472,16 @@ mod tests {
             .body(body)
             .unwrap();
         let target = OutboundTarget::from_url("http://api.example:8080").unwrap();
-        let (response, io) = send(request, &[closed, open], None, &OPTIONS, &sender(&target))
-            .await
-            .unwrap();
+        let (response, io) = send(
+            request,
+            &[closed, open],
+            None,
+            &OPTIONS,
+            &sender(&target),
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(response.status(), 200);
         let (body, done) = tokio::join!(response.into_body().collect(), io);
         assert_eq!(body.unwrap().to_bytes(), "ok");
@@ -405,6 +532,7 @@ mod tests {
                 None,
                 &OPTIONS,
                 &sender(&target),
+                None,
             )
             .await
             .unwrap();
@@ -426,6 +554,152 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// An upstream on loopback that answers each request on a connection
+    /// with `conn N req M` (keep-alive, with a `content-length`), and once
+    /// `close_after` requests on a connection closes it on reading the next
+    /// one, unanswered (as a server that times the connection out while a
+    /// request is on its way does). Returns its address and how many
+    /// connections it accepted.
+    async fn keep_alive_upstream(
+        close_after: Option<usize>,
+    ) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let conn = count.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    for req in 1.. {
+                        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        if close_after.is_some_and(|n| req > n) {
+                            return;
+                        }
+                        let end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+                        seen.drain(..end + 4);
+                        let body = format!("conn {conn} req {req}");
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                        if socket.write_all((head + &body).as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    /// `method` `http://api.example/` with `body` (if any) through `pool`:
+    /// the response's body, or the error.
+    async fn exchange(
+        addrs: &[SocketAddr],
+        pool: &Arc<Pool>,
+        method: http::Method,
+        body: Option<&'static str>,
+    ) -> Result<String, HttpError> {
+        let target = OutboundTarget::from_url("http://api.example:80").unwrap();
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri("http://api.example/")
+            .header(http::header::HOST, "api.example");
+        let body = match body {
+            Some(text) => {
+                request = request.header(http::header::CONTENT_LENGTH, text.len());
+                http_body_util::Full::new(Bytes::from_static(text.as_bytes()))
+                    .map_err(|never| match never {})
+                    .boxed_unsync()
+            }
+            None => WasiBody::default(),
+        };
+        let (response, io) = send(
+            request.body(body).unwrap(),
+            addrs,
+            None,
+            &OPTIONS,
+            &sender(&target),
+            Some(pool),
+        )
+        .await?;
+        let body = response.into_body().collect().await?.to_bytes();
+        io.await?;
+        Ok(String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// Requests one after the other share one connection; each goes back to
+    /// the pool once its response has been read.
+    #[tokio::test]
+    async fn connections_are_kept_alive_and_reused() {
+        let (addr, accepted) = keep_alive_upstream(None).await;
+        let pool = Arc::new(Pool::default());
+        for req in 1..=3 {
+            let got = exchange(&[addr], &pool, http::Method::GET, None).await;
+            assert_eq!(got.unwrap(), format!("conn 1 req {req}"));
+            assert_eq!(pool.idle_count(), 1);
+        }
+        let got = exchange(&[addr], &pool, http::Method::POST, Some("form")).await;
+        assert_eq!(got.unwrap(), "conn 1 req 4");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    /// A pooled connection is only taken for an address the request may reach.
+    #[tokio::test]
+    async fn a_pooled_connection_serves_only_granted_addresses() {
+        let (first, _) = keep_alive_upstream(None).await;
+        let (second, _) = keep_alive_upstream(None).await;
+        let pool = Arc::new(Pool::default());
+        let got = exchange(&[first], &pool, http::Method::GET, None).await;
+        assert_eq!(got.unwrap(), "conn 1 req 1");
+        // Same destination, but its name now resolves elsewhere.
+        let got = exchange(&[second], &pool, http::Method::GET, None).await;
+        assert_eq!(got.unwrap(), "conn 1 req 1");
+        assert_eq!(pool.idle_count(), 2);
+        let got = exchange(&[first], &pool, http::Method::GET, None).await;
+        assert_eq!(got.unwrap(), "conn 1 req 2");
+    }
+
+    /// A kept-alive connection the server closes as a request arrives: a
+    /// request that may be repeated goes again on a new connection; one with
+    /// a body gets the error, since it may have been acted on.
+    #[tokio::test]
+    async fn a_request_lost_to_a_closing_connection_is_repeated_if_it_may_be() {
+        let (addr, accepted) = keep_alive_upstream(Some(1)).await;
+        let pool = Arc::new(Pool::default());
+        let got = exchange(&[addr], &pool, http::Method::GET, None).await;
+        assert_eq!(got.unwrap(), "conn 1 req 1");
+        let got = exchange(&[addr], &pool, http::Method::GET, None).await;
+        assert_eq!(got.unwrap(), "conn 2 req 1");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let got = exchange(&[addr], &pool, http::Method::POST, Some("pay")).await;
+        assert!(got.is_err(), "{got:?}");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// Connections unused for the idle timeout are closed.
+    #[tokio::test]
+    async fn idle_connections_expire() {
+        let (addr, accepted) = keep_alive_upstream(None).await;
+        let pool = Arc::new(Pool::with_idle_timeout(Duration::from_millis(300)));
+        let got = exchange(&[addr], &pool, http::Method::GET, None).await;
+        assert_eq!(got.unwrap(), "conn 1 req 1");
+        assert_eq!(pool.idle_count(), 1);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(pool.idle_count(), 0, "the reaper closed it");
+        let got = exchange(&[addr], &pool, http::Method::GET, None).await;
+        assert_eq!(got.unwrap(), "conn 2 req 1");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     /// A body of unknown length, sent in `self.0`'s pieces (last first).

@@ -28,6 +28,10 @@ pub struct OutboundHttpLimits {
     /// Most outbound requests of the app in flight at once, waiting for their
     /// response head (`None`: no limit); more wait their turn.
     pub max_concurrent_requests: Option<usize>,
+    /// Whether a connection whose response was read to its end is kept for
+    /// the component's next request to the same destination (Spin's
+    /// `connection_pooling`; default on).
+    pub connection_pooling: bool,
 }
 
 impl Default for OutboundHttpLimits {
@@ -38,6 +42,7 @@ impl Default for OutboundHttpLimits {
             between_bytes_timeout: Duration::from_secs(60),
             max_response_size: None,
             max_concurrent_requests: None,
+            connection_pooling: true,
         }
     }
 }

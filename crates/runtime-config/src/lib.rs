@@ -17,7 +17,7 @@
 //! between_bytes_timeout = "30s" # default 60s
 //! max_response_size = "16MiB"  # default: no limit
 //! max_concurrent_requests = 64 # per app, default: no limit
-//! connection_pooling = true    # Spin's; no effect (one connection per request)
+//! connection_pooling = true    # keep connections alive between requests (default)
 //!
 //! [[client_tls]]               # Spin's: TLS for some components' HTTPS requests
 //! component_ids = ["api"]
@@ -270,7 +270,7 @@ fn outbound_http(table: &toml::Table) -> Result<OutboundHttpLimits, String> {
                 limits.max_concurrent_requests = Some(n);
             }
             "connection_pooling" => {
-                value
+                limits.connection_pooling = value
                     .as_bool()
                     .ok_or_else(|| format!("{at}: expected `true` or `false`"))?;
             }
@@ -481,6 +481,8 @@ mod tests {
         assert_eq!(l.between_bytes_timeout, std::time::Duration::from_secs(60));
         assert_eq!(l.max_response_size, Some(1024));
         assert_eq!(l.max_concurrent_requests, Some(3));
+        assert!(!l.connection_pooling);
+        assert!(OutboundHttpLimits::default().connection_pooling);
 
         let err = RuntimeConfig::parse(
             Path::new("rc.toml"),

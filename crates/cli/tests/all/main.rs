@@ -25,6 +25,8 @@
 //!   wrong passwords and tokens without push;
 //! - `outbound_limits`: the operator's `[outbound_http]` limits (response
 //!   size, timeouts, concurrency) and their live reload;
+//! - `outbound_pool`: kept-alive outbound connections (`connection_pooling`),
+//!   per component, over plain HTTP and TLS, switched by a reload;
 //! - `sql`: SQL on both backends (embedded SQLite, a real PostgreSQL) by
 //!   one suite, and PostgreSQL going down and coming back;
 //! - `outbound_redis`, `mqtt`: outbound Redis and MQTT against a real
@@ -54,6 +56,7 @@ mod oci_registry;
 mod oci_token;
 mod oci_token_server;
 mod outbound_limits;
+mod outbound_pool;
 mod outbound_redis;
 mod pg_server;
 mod redis_server;

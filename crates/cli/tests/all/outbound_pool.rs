@@ -1,0 +1,283 @@
+//! Kept-alive outbound HTTP (`connection_pooling` in `[outbound_http]`, on by
+//! default as in Spin) through `skiff up`: a component's requests to one
+//! destination share a connection, WASI 0.2 and 0.3 guests alike; components
+//! never share one; `connection_pooling = false` connects for every request,
+//! and a reload switches it; HTTPS connections are kept under the TLS
+//! configuration they were made with, so a reloaded `[[client_tls]]` entry
+//! gets new ones.
+//!
+//! The upstream (plain HTTP, or TLS through rustls with a CA of the test's)
+//! answers every request with `conn N req M`: which of its connections, in
+//! the order accepted, and which request on that connection.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tempfile::TempDir;
+use test_programs_artifacts::{HTTP_OUTBOUND_COMPONENT, HTTP_OUTBOUND3_COMPONENT};
+
+use crate::harness::{AppDir, Server, get, replace_file, shared_cache, tempdir, toml_path};
+use crate::http::component;
+
+/// How long a reload may take to show.
+const EFFECT_BOUND: Duration = Duration::from_secs(15);
+
+/// A keep-alive HTTP/1.1 upstream on a free loopback port.
+struct Upstream {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+    /// `ca.crt`, `server.crt` and `server.key` of a TLS upstream.
+    dir: Option<TempDir>,
+}
+
+impl Upstream {
+    /// Plain HTTP.
+    fn plain() -> Result<Self> {
+        Self::start(None)
+    }
+
+    /// HTTPS, with a certificate for `127.0.0.1` from a CA of its own
+    /// (`dir/ca.crt`), which nothing trusts by default.
+    fn tls() -> Result<Self> {
+        let dir = tempdir()?;
+        skiff_test_support::make_certificates(dir.path())?;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(dir.path().join("server.crt"))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(dir.path().join("server.key"))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        let mut upstream = Self::start(Some(Arc::new(config)))?;
+        upstream.dir = Some(dir);
+        Ok(upstream)
+    }
+
+    fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let conn = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => answer(tcp, conn),
+                    Some(config) => {
+                        if let Ok(session) = rustls::ServerConnection::new(config) {
+                            answer(rustls::StreamOwned::new(session, tcp), conn);
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Upstream {
+            port,
+            accepted,
+            dir: None,
+        })
+    }
+
+    /// How many connections it has accepted.
+    fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Answers the requests of connection `conn` until the client closes it.
+fn answer(mut stream: impl Read + Write, conn: usize) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    for req in 1.. {
+        let end = loop {
+            if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        };
+        seen.drain(..end + 4);
+        let body = format!("conn {conn} req {req}");
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(reply.as_bytes()).is_err() || stream.flush().is_err() {
+            return;
+        }
+    }
+}
+
+/// Components `out` and `other` (WASI 0.2) and `out3` (WASI 0.3), each
+/// granted `SCHEME://127.0.0.1:PORT`.
+fn manifest(scheme: &str, port: u16) -> String {
+    let grant = format!("allowed_outbound_hosts = [\"{scheme}://127.0.0.1:{port}\"]");
+    [
+        component("/out", "out", HTTP_OUTBOUND_COMPONENT, &grant),
+        component("/other", "other", HTTP_OUTBOUND_COMPONENT, &grant),
+        format!(
+            "[[trigger.http]]\nroute = \"/out3\"\ncomponent = \"out3\"\n\n[component.out3]\nsource = {}\n{grant}\n",
+            toml_path(HTTP_OUTBOUND3_COMPONENT)
+        ),
+    ]
+    .concat()
+}
+
+/// The app of [`manifest`] served with the runtime config `rc`.
+struct App {
+    _dir: AppDir,
+    rc: std::path::PathBuf,
+    server: Server,
+    scheme: &'static str,
+    port: u16,
+}
+
+impl App {
+    fn start(upstream: &Upstream, rc: &str) -> Result<Self> {
+        let scheme = if upstream.dir.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let dir = AppDir::with_manifest(&manifest(scheme, upstream.port))?;
+        let rc_path = dir.write("runtime-config.toml", rc)?;
+        if let Some(certs) = &upstream.dir {
+            std::fs::copy(certs.path().join("ca.crt"), dir.path().join("ca.crt"))?;
+        }
+        let server = Server::start_with(dir.path(), shared_cache()?, |cmd| {
+            cmd.arg("--runtime-config").arg(&rc_path);
+        })?;
+        Ok(App {
+            _dir: dir,
+            rc: rc_path,
+            server,
+            scheme,
+            port: upstream.port,
+        })
+    }
+
+    /// What the upstream answered component `route`'s `GET`: `conn N req M`,
+    /// or the guest's error.
+    async fn fetch(&self, route: &str) -> Result<String> {
+        let url = format!("{}://127.0.0.1:{}/", self.scheme, self.port);
+        let resp = get(&self.server.url(&format!("{route}?url={url}"))).await?;
+        let text = resp.text();
+        // The WASI 0.2 guest prefixes the status; the 0.3 guest answers with
+        // the upstream's response as it is.
+        Ok(text
+            .strip_prefix("status: 200\n")
+            .unwrap_or(&text)
+            .to_string())
+    }
+
+    /// Fetches through `route` until the answer satisfies `done`, for as long
+    /// as a reload may take; returns that answer.
+    async fn fetch_until(&self, route: &str, done: impl Fn(&str) -> bool) -> Result<String> {
+        let start = Instant::now();
+        loop {
+            let text = self.fetch(route).await?;
+            if done(&text) {
+                return Ok(text);
+            }
+            if start.elapsed() > EFFECT_BOUND {
+                bail!("`{route}` still answers `{text}` after {EFFECT_BOUND:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The connection number of an answer `conn N req M`.
+fn conn_of(text: &str) -> Result<usize> {
+    text.strip_prefix("conn ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("not an upstream answer: `{text}`"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_components_requests_share_a_kept_alive_connection() -> Result<()> {
+    let upstream = Upstream::plain()?;
+    let app = App::start(&upstream, "")?;
+    for req in 1..=3 {
+        assert_eq!(app.fetch("/out").await?, format!("conn 1 req {req}"));
+    }
+    // Another component has a pool of its own, WASI 0.3 guests too.
+    assert_eq!(app.fetch("/other").await?, "conn 2 req 1");
+    assert_eq!(app.fetch("/out3").await?, "conn 3 req 1");
+    assert_eq!(app.fetch("/out3").await?, "conn 3 req 2");
+    assert_eq!(app.fetch("/other").await?, "conn 2 req 2");
+    assert_eq!(app.fetch("/out").await?, "conn 1 req 4");
+    assert_eq!(upstream.connections(), 3);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_pooling_false_connects_for_every_request_until_a_reload() -> Result<()> {
+    let upstream = Upstream::plain()?;
+    let off = "[outbound_http]\nconnection_pooling = false\n";
+    let app = App::start(&upstream, off)?;
+    assert_eq!(app.fetch("/out").await?, "conn 1 req 1");
+    assert_eq!(app.fetch("/out").await?, "conn 2 req 1");
+    assert_eq!(app.fetch("/out3").await?, "conn 3 req 1");
+
+    replace_file(&app.rc, "[outbound_http]\nconnection_pooling = true\n")?;
+    let kept = app
+        .fetch_until("/out", |text| text.ends_with("req 2"))
+        .await?;
+    let conn = conn_of(&kept)?;
+    assert_eq!(app.fetch("/out").await?, format!("conn {conn} req 3"));
+
+    replace_file(&app.rc, off)?;
+    app.fetch_until("/out", |text| text.ends_with("req 1"))
+        .await?;
+    let before = upstream.connections();
+    let text = app.fetch("/out").await?;
+    assert_eq!(text, format!("conn {} req 1", before + 1));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_connections_are_kept_under_the_tls_configuration_they_were_made_with() -> Result<()>
+{
+    let upstream = Upstream::tls()?;
+    let entry = |components: &str| {
+        format!(
+            "[[client_tls]]\ncomponent_ids = [{components}]\nhosts = [\"127.0.0.1:{}\"]\nca_roots_file = \"ca.crt\"\n",
+            upstream.port
+        )
+    };
+    let app = App::start(&upstream, &entry("\"out\""))?;
+    assert_eq!(app.fetch("/out").await?, "conn 1 req 1");
+    assert_eq!(app.fetch("/out").await?, "conn 1 req 2");
+    // `other` has no entry: the test's CA is not among the roots it trusts.
+    let refused = app.fetch("/other").await?;
+    assert!(refused.contains("TlsCertificateError"), "{refused}");
+
+    // The entry reloaded (now naming `other` too) is a new configuration:
+    // `out` connects again under it rather than reusing a connection whose
+    // server was verified under the old one.
+    replace_file(&app.rc, &entry("\"out\", \"other\""))?;
+    let other = app
+        .fetch_until("/other", |text| text.starts_with("conn "))
+        .await?;
+    assert!(other.ends_with("req 1"), "{other}");
+    let renewed = app.fetch("/out").await?;
+    assert!(
+        renewed.ends_with("req 1") && conn_of(&renewed)? > 1,
+        "{renewed}"
+    );
+    let conn = conn_of(&renewed)?;
+    assert_eq!(app.fetch("/out").await?, format!("conn {conn} req 2"));
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Keep-alive connections of one component's outbound HTTP requests
+//! (`connection_pooling` in `[outbound_http]`, on by default as in Spin).
+//!
+//! A connection whose response was read to its end goes back to its
+//! component's pool, under its destination (scheme, host, port and, for
+//! HTTPS, the TLS client configuration it was made with), and the next
+//! request there takes it instead of connecting and shaking hands again.
+//! A pooled connection is only taken for an address the request's own grant
+//! check let through, so a reload that revokes a grant or blocks a network
+//! also stops reuse of what was connected before it. Components never share
+//! connections: each has its own pool.
+//!
+//! Idle connections are closed after [`IDLE_TIMEOUT`] (as hyper-util's and
+//! Go's clients do), or when the server closes them; at most
+//! [`MAX_IDLE_PER_DESTINATION`] are kept per destination and
+//! [`MAX_IDLE`] per component.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use skiff_outbound_networking::OutboundTarget;
+use wasmtime_wasi_http::WasiBody;
+
+/// How long an unused connection stays open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Most idle connections kept for one destination.
+pub const MAX_IDLE_PER_DESTINATION: usize = 32;
+/// Most idle connections kept for one component.
+pub const MAX_IDLE: usize = 256;
+
+/// The sending half of an HTTP/1 connection (its I/O runs in a task of its own).
+pub(crate) type Conn = hyper::client::conn::http1::SendRequest<WasiBody>;
+
+/// Where a pooled connection goes, and how.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Destination {
+    target: OutboundTarget,
+    /// The address of the TLS configuration (`0` for plain HTTP); the
+    /// configuration is kept alive by every connection made with it, so the
+    /// address cannot name another one while any such connection is pooled.
+    tls: usize,
+}
+
+impl Destination {
+    /// `target`, reached with `tls` (`None`: plain HTTP).
+    pub(crate) fn new(target: &OutboundTarget, tls: Option<&Arc<rustls::ClientConfig>>) -> Self {
+        Destination {
+            target: target.clone(),
+            tls: tls.map_or(0, |config| Arc::as_ptr(config) as usize),
+        }
+    }
+}
+
+/// An idle connection.
+struct Idle {
+    conn: Conn,
+    peer: SocketAddr,
+    since: Instant,
+    _tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A connection in use whose response may leave it reusable.
+pub(crate) struct Lease {
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) destination: Destination,
+    pub(crate) conn: Conn,
+    pub(crate) peer: SocketAddr,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Lease {
+    /// Returns the connection to its pool once hyper is ready to send on it
+    /// again: at once when its response has been read to the end, or after
+    /// the rest of a request body the server answered without waiting for.
+    pub(crate) fn release(mut self) {
+        if self.conn.is_ready() {
+            self.pool.clone().put(self);
+        } else if !self.conn.is_closed() {
+            tokio::spawn(async move {
+                if self.conn.ready().await.is_ok() {
+                    self.pool.clone().put(self);
+                }
+            });
+        }
+    }
+}
+
+/// One component's idle connections.
+pub struct Pool {
+    state: Mutex<State>,
+    idle_timeout: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    idle: HashMap<Destination, Vec<Idle>>,
+    count: usize,
+    /// Whether a task is closing expired connections.
+    reaping: bool,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool::with_idle_timeout(IDLE_TIMEOUT)
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("idle", &self.idle_count())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A pool whose connections close after `idle_timeout` unused.
+    pub fn with_idle_timeout(idle_timeout: Duration) -> Self {
+        Pool {
+            state: Mutex::default(),
+            idle_timeout,
+        }
+    }
+
+    /// How many idle connections the pool holds.
+    pub fn idle_count(&self) -> usize {
+        self.lock().count
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The most recently used idle connection to `destination` whose peer is
+    /// one of `addrs` (the addresses the request's grant allows), if any.
+    pub(crate) fn take(
+        &self,
+        destination: &Destination,
+        addrs: &[SocketAddr],
+    ) -> Option<(Conn, SocketAddr)> {
+        let mut state = self.lock();
+        let State { idle, count, .. } = &mut *state;
+        let list = idle.get_mut(destination)?;
+        let before = list.len();
+        let now = Instant::now();
+        list.retain(|idle| self.usable(idle, now));
+        let found = list
+            .iter()
+            .rposition(|idle| idle.conn.is_ready() && addrs.contains(&idle.peer))
+            .map(|i| list.remove(i))
+            .map(|idle| (idle.conn, idle.peer));
+        *count -= before - list.len();
+        if list.is_empty() {
+            idle.remove(destination);
+        }
+        found
+    }
+
+    fn usable(&self, idle: &Idle, now: Instant) -> bool {
+        !idle.conn.is_closed() && now.duration_since(idle.since) < self.idle_timeout
+    }
+
+    /// Keeps `lease`'s connection for the next request to its destination.
+    fn put(self: Arc<Self>, lease: Lease) {
+        let mut state = self.lock();
+        if state.count >= MAX_IDLE {
+            return;
+        }
+        let State {
+            idle,
+            count,
+            reaping,
+        } = &mut *state;
+        let list = idle.entry(lease.destination).or_default();
+        if list.len() >= MAX_IDLE_PER_DESTINATION {
+            list.remove(0);
+            *count -= 1;
+        }
+        list.push(Idle {
+            conn: lease.conn,
+            peer: lease.peer,
+            since: Instant::now(),
+            _tls: lease.tls,
+        });
+        *count += 1;
+        if !*reaping {
+            *reaping = true;
+            tokio::spawn(reap(Arc::downgrade(&self), self.idle_timeout));
+        }
+    }
+
+    /// Closes the connections idle for too long, or closed by their server;
+    /// returns how many are left.
+    fn sweep(&self) -> usize {
+        let mut state = self.lock();
+        let State { idle, count, .. } = &mut *state;
+        let now = Instant::now();
+        idle.retain(|_, list| {
+            let before = list.len();
+            list.retain(|idle| self.usable(idle, now));
+            *count -= before - list.len();
+            !list.is_empty()
+        });
+        *count
+    }
+}
+
+/// Sweeps `pool` every third of `idle_timeout` until it is empty or gone.
+async fn reap(pool: Weak<Pool>, idle_timeout: Duration) {
+    loop {
+        tokio::time::sleep(idle_timeout / 3).await;
+        let Some(pool) = pool.upgrade() else { return };
+        if pool.sweep() == 0 {
+            let mut state = pool.lock();
+            // A connection put back since the sweep finds no reaper running.
+            if state.count == 0 {
+                state.reaping = false;
+                return;
+            }
+        }
+    }
+}
