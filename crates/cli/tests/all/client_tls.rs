@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use tempfile::tempdir;
-use test_programs_artifacts::{HTTP_OUTBOUND_COMPONENT, HTTP_OUTBOUND3_COMPONENT};
 
-use crate::harness::{AppDir, Server, get, replace_file, shared_cache, toml_path, up_fails};
-use crate::http::{HttpsServer, component};
+use crate::harness::{AppDir, Server, get, replace_file, shared_cache, up_fails};
+use crate::http::HttpsServer;
 
 /// How long a reload may take to show.
 const EFFECT_BOUND: Duration = Duration::from_secs(15);
@@ -19,16 +18,7 @@ const EFFECT_BOUND: Duration = Duration::from_secs(15);
 /// An app whose components `out` and `other` (WASI 0.2) and `out3` (WASI 0.3)
 /// may each `GET https://127.0.0.1:PORT`.
 fn manifest(port: u16) -> String {
-    let grant = format!("allowed_outbound_hosts = [\"https://127.0.0.1:{port}\"]");
-    [
-        component("/out", "out", HTTP_OUTBOUND_COMPONENT, &grant),
-        component("/other", "other", HTTP_OUTBOUND_COMPONENT, &grant),
-        format!(
-            "[[trigger.http]]\nroute = \"/out3\"\ncomponent = \"out3\"\n\n[component.out3]\nsource = {}\n{grant}\n",
-            toml_path(HTTP_OUTBOUND3_COMPONENT)
-        ),
-    ]
-    .concat()
+    crate::outbound_pool::manifest("https", port)
 }
 
 /// What component `route` answers for its `GET` of the server's page.

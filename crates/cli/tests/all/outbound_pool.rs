@@ -120,7 +120,7 @@ fn answer(mut stream: impl Read + Write, conn: usize) {
 
 /// Components `out` and `other` (WASI 0.2) and `out3` (WASI 0.3), each
 /// granted `SCHEME://127.0.0.1:PORT`.
-fn manifest(scheme: &str, port: u16) -> String {
+pub(crate) fn manifest(scheme: &str, port: u16) -> String {
     let grant = format!("allowed_outbound_hosts = [\"{scheme}://127.0.0.1:{port}\"]");
     [
         component("/out", "out", HTTP_OUTBOUND_COMPONENT, &grant),
