@@ -25,10 +25,11 @@ use wasmtime_wasi_http::WasiBody;
 
 /// How long an unused connection stays open.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Most idle connections kept for one destination.
-pub const MAX_IDLE_PER_DESTINATION: usize = 32;
+/// Most idle connections kept for one destination: enough for a component
+/// with a request in flight on each of 128 connections to keep them all.
+pub const MAX_IDLE_PER_DESTINATION: usize = 128;
 /// Most idle connections kept for one component.
-pub const MAX_IDLE: usize = 256;
+pub const MAX_IDLE: usize = 512;
 
 /// The sending half of an HTTP/1 connection (its I/O runs in a task of its own).
 pub(crate) type Conn = hyper::client::conn::http1::SendRequest<WasiBody>;
