@@ -383,16 +383,19 @@ impl http_body::Body for TimedBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(err))) => {
-                let code = |err: &hyper::Error| match err.is_timeout() {
-                    true => HttpError::HttpResponseTimeout,
-                    false if err.is_incomplete_message() => HttpError::HttpResponseIncomplete,
-                    false => HttpError::ConnectionTerminated,
+                // The reader gets the error itself; the I/O future its kind.
+                let (to_reader, to_io) = match err.is_timeout() {
+                    true => (
+                        HttpError::HttpResponseTimeout,
+                        HttpError::HttpResponseTimeout,
+                    ),
+                    false if err.is_incomplete_message() => {
+                        (HttpError::from(err), HttpError::HttpResponseIncomplete)
+                    }
+                    false => (HttpError::from(err), HttpError::ConnectionTerminated),
                 };
-                this.finish(Err(code(&err)));
-                Poll::Ready(Some(Err(match err.is_timeout() {
-                    true => HttpError::HttpResponseTimeout,
-                    false => HttpError::from(err),
-                })))
+                this.finish(Err(to_io));
+                Poll::Ready(Some(Err(to_reader)))
             }
             Poll::Ready(None) => {
                 this.finish(Ok(()));
@@ -638,6 +641,13 @@ mod tests {
         Ok(String::from_utf8(body.to_vec()).unwrap())
     }
 
+    /// `GET http://api.example/` through `pool`: the response's body.
+    async fn get(addrs: &[SocketAddr], pool: &Arc<Pool>) -> String {
+        exchange(addrs, pool, http::Method::GET, None)
+            .await
+            .unwrap()
+    }
+
     /// Requests one after the other share one connection; each goes back to
     /// the pool once its response has been read.
     #[tokio::test]
@@ -645,8 +655,7 @@ mod tests {
         let (addr, accepted) = keep_alive_upstream(None).await;
         let pool = Arc::new(Pool::default());
         for req in 1..=3 {
-            let got = exchange(&[addr], &pool, http::Method::GET, None).await;
-            assert_eq!(got.unwrap(), format!("conn 1 req {req}"));
+            assert_eq!(get(&[addr], &pool).await, format!("conn 1 req {req}"));
             assert_eq!(pool.idle_count(), 1);
         }
         let got = exchange(&[addr], &pool, http::Method::POST, Some("form")).await;
@@ -660,14 +669,11 @@ mod tests {
         let (first, _) = keep_alive_upstream(None).await;
         let (second, _) = keep_alive_upstream(None).await;
         let pool = Arc::new(Pool::default());
-        let got = exchange(&[first], &pool, http::Method::GET, None).await;
-        assert_eq!(got.unwrap(), "conn 1 req 1");
+        assert_eq!(get(&[first], &pool).await, "conn 1 req 1");
         // Same destination, but its name now resolves elsewhere.
-        let got = exchange(&[second], &pool, http::Method::GET, None).await;
-        assert_eq!(got.unwrap(), "conn 1 req 1");
+        assert_eq!(get(&[second], &pool).await, "conn 1 req 1");
         assert_eq!(pool.idle_count(), 2);
-        let got = exchange(&[first], &pool, http::Method::GET, None).await;
-        assert_eq!(got.unwrap(), "conn 1 req 2");
+        assert_eq!(get(&[first], &pool).await, "conn 1 req 2");
     }
 
     /// A kept-alive connection the server closes as a request arrives: a
@@ -677,10 +683,8 @@ mod tests {
     async fn a_request_lost_to_a_closing_connection_is_repeated_if_it_may_be() {
         let (addr, accepted) = keep_alive_upstream(Some(1)).await;
         let pool = Arc::new(Pool::default());
-        let got = exchange(&[addr], &pool, http::Method::GET, None).await;
-        assert_eq!(got.unwrap(), "conn 1 req 1");
-        let got = exchange(&[addr], &pool, http::Method::GET, None).await;
-        assert_eq!(got.unwrap(), "conn 2 req 1");
+        assert_eq!(get(&[addr], &pool).await, "conn 1 req 1");
+        assert_eq!(get(&[addr], &pool).await, "conn 2 req 1");
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
         let got = exchange(&[addr], &pool, http::Method::POST, Some("pay")).await;
         assert!(got.is_err(), "{got:?}");
@@ -692,13 +696,11 @@ mod tests {
     async fn idle_connections_expire() {
         let (addr, accepted) = keep_alive_upstream(None).await;
         let pool = Arc::new(Pool::with_idle_timeout(Duration::from_millis(300)));
-        let got = exchange(&[addr], &pool, http::Method::GET, None).await;
-        assert_eq!(got.unwrap(), "conn 1 req 1");
+        assert_eq!(get(&[addr], &pool).await, "conn 1 req 1");
         assert_eq!(pool.idle_count(), 1);
         tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(pool.idle_count(), 0, "the reaper closed it");
-        let got = exchange(&[addr], &pool, http::Method::GET, None).await;
-        assert_eq!(got.unwrap(), "conn 2 req 1");
+        assert_eq!(get(&[addr], &pool).await, "conn 2 req 1");
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
