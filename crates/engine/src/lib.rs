@@ -8,7 +8,8 @@
 //!   reserve the virtual memory;
 //! - **epoch interruption** driven by one ticker thread ([`EPOCH_TICK`]), so a guest
 //!   stuck in a loop yields to the executor and is stopped at its deadline
-//!   ([`deadline`]);
+//!   ([`deadline`]); it ticks while anything (a component, a store) still holds
+//!   the engine, so instances outlive the `SkiffEngine` that made them safely;
 //! - optional **fuel** metering;
 //! - an on-disk **AOT cache** ([`cache::AotCache`]) keyed by the engine's
 //!   precompile-compatibility hash and the component's sha256, whose entries are
@@ -33,8 +34,6 @@ mod kind;
 pub mod sources;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -129,7 +128,6 @@ pub struct SkiffEngine {
     cache: Option<AotCache>,
     sources: Option<SourceIndex>,
     pooling: bool,
-    ticker_stop: Arc<AtomicBool>,
 }
 
 impl SkiffEngine {
@@ -159,14 +157,12 @@ impl SkiffEngine {
             .as_ref()
             .map(|dir| AotCache::new(dir.join("aot"), &engine));
         let sources = options.cache_dir.as_deref().map(SourceIndex::in_cache_dir);
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.weak(), ticker_stop.clone());
+        spawn_ticker(engine.weak());
         Ok(SkiffEngine {
             engine,
             cache,
             sources,
             pooling,
-            ticker_stop,
         })
     }
 
@@ -255,12 +251,6 @@ impl SkiffEngine {
     }
 }
 
-impl Drop for SkiffEngine {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
-}
-
 fn config(options: &EngineOptions, pooling: bool) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
@@ -321,11 +311,15 @@ fn tuning(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn spawn_ticker(engine: wasmtime::EngineWeak, stop: Arc<AtomicBool>) {
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until nothing holds the
+/// engine any more: not the `SkiffEngine`, and no component, linker or store
+/// made from it. A store still running after its `SkiffEngine` was dropped (an
+/// app moved to another engine mid-request) is still stopped at its deadline.
+fn spawn_ticker(engine: wasmtime::EngineWeak) {
     std::thread::Builder::new()
         .name("skiff-epoch".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
+            loop {
                 std::thread::sleep(EPOCH_TICK);
                 match engine.upgrade() {
                     Some(engine) => engine.increment_epoch(),

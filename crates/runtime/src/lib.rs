@@ -25,5 +25,6 @@ mod serve;
 
 pub use command::{CommandConfig, CommandExit, TRAP_EXIT, run_command};
 pub use serve::{
-    ServeConfig, engine_options, needs_concurrency, serve, serve_blocking, shutdown_signal,
+    STAGED_MAX_COMPONENTS, STAGED_MIN_INSTANCES, ServeConfig, engine_options, needs_concurrency,
+    serve, serve_blocking, shutdown_signal,
 };

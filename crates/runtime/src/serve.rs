@@ -37,12 +37,17 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// The AOT cache directory (`None`: compile without a cache).
     pub cache_dir: Option<PathBuf>,
-    /// Size of the instance pool (instances alive at once across all components).
+    /// Size of the instance pool (instances alive at once across all components;
+    /// during a staged start's first milliseconds, before the pool exists,
+    /// instances are allocated on demand and only `max_concurrency` caps them).
     pub max_instances: u32,
     /// Print the `Serving http://…` banner and route table on stdout.
     pub banner: bool,
     /// Where to serve `GET /metrics` (Prometheus text format), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Serve the first requests before the instance pool is reserved (see
+    /// [`ServeConfig::staged`]); `SKIFF_STAGED_START=0` turns it off.
+    pub staged_start: bool,
 }
 
 impl ServeConfig {
@@ -63,6 +68,65 @@ impl ServeConfig {
             max_instances: Self::DEFAULT_MAX_INSTANCES,
             banner: true,
             metrics: None,
+            staged_start: std::env::var_os("SKIFF_STAGED_START").is_none_or(|v| v != "0"),
+        }
+    }
+
+    /// Whether this start is staged. Reserving the instance pool costs ~4 ms
+    /// (a guard page per fiber stack, one `mprotect` each, for the default
+    /// 1000 instances), close to half of a warm start. A staged start serves
+    /// on an engine that allocates each instance on demand while a second
+    /// thread reserves the pool, then moves the app onto the pooled engine
+    /// ([`HttpApp::rebind`]); requests running by then finish where they
+    /// started (`SKIFF_STAGED_POOL_DELAY_MS` holds the pool back, for tests).
+    /// Staged: with an AOT cache (the pooled engine loads what the
+    /// first one cached, compiling nothing twice), a pool large enough for its
+    /// reservation to matter ([`STAGED_MIN_INSTANCES`]), at most
+    /// [`STAGED_MAX_COMPONENTS`] components (an app of many spends its start
+    /// loading them, and would load them twice), and no Redis triggers (which
+    /// share the engine and run on it from the start).
+    pub fn staged(&self) -> bool {
+        self.staged_start
+            && self.cache_dir.is_some()
+            && self.max_instances >= STAGED_MIN_INSTANCES
+            && self.app.components.len() <= STAGED_MAX_COMPONENTS
+            && self.app.redis_triggers.is_empty()
+            && !self.app.http_triggers.is_empty()
+    }
+}
+
+/// The smallest instance pool whose reservation a start is staged around.
+pub const STAGED_MIN_INSTANCES: u32 = 128;
+
+/// The most components an app may have for its start to be staged.
+pub const STAGED_MAX_COMPONENTS: usize = 16;
+
+/// The engines a start uses: the one it serves on first and, for a staged
+/// start, the pooled one it moves to.
+struct EnginePlan {
+    first: EngineOptions,
+    then: Option<EngineOptions>,
+}
+
+impl EnginePlan {
+    fn new(config: &ServeConfig) -> Self {
+        let pooled = engine_options(
+            &config.app,
+            config.max_instances,
+            config.cache_dir.as_deref(),
+        );
+        match config.staged() {
+            true => EnginePlan {
+                first: EngineOptions {
+                    pooling: false,
+                    ..pooled.clone()
+                },
+                then: Some(pooled),
+            },
+            false => EnginePlan {
+                first: pooled,
+                then: None,
+            },
         }
     }
 }
@@ -79,12 +143,14 @@ pub fn serve_blocking(
 ) -> Result<()> {
     // The engine starts building first, so its instance pool is reserved while
     // the runtime starts.
-    let engine = PendingEngine::spawn(&config);
+    let plan = EnginePlan::new(&config);
+    let engine = PendingEngine::spawn(plan.first);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
-    let result = runtime.block_on(async move { serve_with(config, engine, shutdown()?).await });
+    let result =
+        runtime.block_on(async move { serve_with(config, engine, plan.then, shutdown()?).await });
     // Don't wait for a loader thread still compiling after an early stop.
     runtime.shutdown_background();
     result
@@ -106,8 +172,9 @@ pub fn shutdown_signal() -> Result<Shutdown> {
 /// Opens the app's backends, loads every component, then serves until `shutdown`
 /// resolves and in-flight requests have drained (or the grace period ran out).
 pub async fn serve(config: ServeConfig, shutdown: Shutdown) -> Result<()> {
-    let engine = PendingEngine::spawn(&config);
-    serve_with(config, engine, shutdown).await
+    let plan = EnginePlan::new(&config);
+    let engine = PendingEngine::spawn(plan.first);
+    serve_with(config, engine, plan.then, shutdown).await
 }
 
 /// The app's engine, being built on a thread of its own. Reserving the instance
@@ -118,12 +185,7 @@ pub async fn serve(config: ServeConfig, shutdown: Shutdown) -> Result<()> {
 struct PendingEngine(tokio::sync::oneshot::Receiver<Result<SkiffEngine>>);
 
 impl PendingEngine {
-    fn spawn(config: &ServeConfig) -> Self {
-        let options = engine_options(
-            &config.app,
-            config.max_instances,
-            config.cache_dir.as_deref(),
-        );
+    fn spawn(options: EngineOptions) -> Self {
         let (tx, rx) = tokio::sync::oneshot::channel();
         // Should the thread not start, the sender is dropped with it and
         // `wait` reports that.
@@ -142,10 +204,12 @@ impl PendingEngine {
     }
 }
 
-/// [`serve`] with its engine already being built.
+/// [`serve`] with its engine already being built; `pooled`: the engine a
+/// staged start moves to.
 async fn serve_with(
     config: ServeConfig,
     engine: PendingEngine,
+    pooled: Option<EngineOptions>,
     mut shutdown: Shutdown,
 ) -> Result<()> {
     skiff_outbound_networking::install_tls_provider();
@@ -160,6 +224,7 @@ async fn serve_with(
         max_instances: _,
         banner,
         metrics,
+        staged_start: _,
     } = config;
     let runtime_config = match &runtime_config_path {
         Some(path) => RuntimeConfig::load(path)?,
@@ -263,6 +328,9 @@ async fn serve_with(
         }
     };
     report_loads(&http);
+    if let Some(options) = pooled {
+        move_to_pool(&http, options);
+    }
     if banner {
         print_redis_banner(&redis);
     }
@@ -401,6 +469,47 @@ async fn run_sqlite_statements(sqlite: &SqliteManager, statements: &[String]) ->
         tracing::info!("ran --sqlite {what} on database `default`");
     }
     Ok(())
+}
+
+/// The second half of a staged start ([`ServeConfig::staged`]): reserves the
+/// instance pool on a thread of its own and moves the app onto it.
+fn move_to_pool(http: &Arc<HttpApp>, options: EngineOptions) {
+    let app = Arc::downgrade(http);
+    let delay = std::env::var("SKIFF_STAGED_POOL_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    let spawned = std::thread::Builder::new()
+        .name("skiff-pool".into())
+        .spawn(move || {
+            std::thread::sleep(delay);
+            let started = std::time::Instant::now();
+            let engine = match SkiffEngine::new(options) {
+                Ok(engine) if engine.is_pooling() => engine,
+                Ok(_) => return, // no pool to be had; already logged
+                Err(err) => {
+                    tracing::warn!(
+                        "could not build the pooled engine; instances stay allocated on demand: {err:#}"
+                    );
+                    return;
+                }
+            };
+            let Some(app) = app.upgrade() else { return };
+            match app.rebind(Arc::new(engine)) {
+                Ok(()) => tracing::debug!(
+                    "instance pool ready after {:?}; new requests use it",
+                    started.elapsed()
+                ),
+                Err(err) => tracing::warn!(
+                    "could not move the app onto the instance pool; instances stay allocated on demand: {err:#}"
+                ),
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(
+            "could not start reserving the instance pool ({err}); instances stay allocated on demand"
+        );
+    }
 }
 
 fn report_loads(http: &HttpApp) {

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
 use skiff_engine::{CacheOutcome, DeadlineExceeded, SkiffEngine};
 use skiff_host::{HostState, InstanceConfig, Stdio};
 use skiff_manifest::{App, Limits};
@@ -69,15 +70,30 @@ enum Handler {
     P3(wasmtime_wasi_http::p3::bindings::ServicePre<HostState>),
 }
 
-/// One loaded component, ready to instantiate.
+/// One component of the app: its grants, limits and metrics, which do not
+/// depend on the engine its instances are made on.
 struct HttpComponent {
     id: Arc<str>,
-    handler: Handler,
+    /// Its code's file.
+    source: PathBuf,
     config: Arc<InstanceConfig>,
     limits: Limits,
     concurrency: Option<Arc<Semaphore>>,
     metrics: Arc<ComponentMetrics>,
-    /// Its next instance, made ahead of the request (`wasi:http@0.2` only).
+}
+
+/// What serves the app's requests on one engine: the engine and every
+/// component pre-instantiated on it, in [`HttpApp::components`] order.
+struct Generation {
+    engine: Arc<SkiffEngine>,
+    bound: Vec<Bound>,
+    spares: Arc<spare::Spares>,
+}
+
+/// One component, pre-instantiated on a generation's engine.
+struct Bound {
+    handler: Handler,
+    /// Its next instances, made ahead of the requests (`wasi:http@0.2` only).
     spare: Option<Arc<spare::SpareSlot>>,
 }
 
@@ -94,7 +110,8 @@ pub struct ComponentReport {
 
 /// An app ready to serve: router plus pre-instantiated components.
 pub struct HttpApp {
-    engine: Arc<SkiffEngine>,
+    /// The engine requests start on, swapped by [`HttpApp::rebind`].
+    current: ArcSwap<Generation>,
     router: Router,
     components: Vec<HttpComponent>,
     /// Component id → index into `components`.
@@ -109,94 +126,32 @@ pub struct HttpApp {
 impl HttpApp {
     /// Compiles, links and pre-instantiates every HTTP component of `app`.
     pub fn load(engine: Arc<SkiffEngine>, app: &App, options: &LoadOptions) -> Result<Arc<Self>> {
-        // The linker (every host function Skiff provides, ~0.4 ms) and the
-        // components' code (checksum, map, deserialize) each need only the
-        // engine: build the one on a second thread while the other loads.
-        let (linker, compiled) = std::thread::scope(|s| {
-            let linker = s.spawn(|| skiff_host::component_linker(engine.engine()));
-            let compiled = load_sources(&engine, app);
-            (linker.join(), compiled)
-        });
-        let linker =
-            linker.map_err(|_| anyhow::anyhow!("building the component linker panicked"))??;
-        let mut compiled = compiled?;
         let local = Arc::new(local::LocalApp::default());
         let mut component_routes = Vec::new();
         let mut components = Vec::new();
-        let mut reports = Vec::new();
         let mut index = std::collections::HashMap::new();
         let mut routes = Vec::new();
-        let spares = spare::Spares::new();
         for trigger in &app.http_triggers {
             let i = match index.get(&trigger.component) {
                 Some(&i) => i,
                 None => {
                     let spec = trigger_component(app, trigger)?;
-                    let start = Instant::now();
-                    // Components sharing a source file share one compiled image
-                    // (code mapped once), which matters for apps of many components;
-                    // the first of them is charged the load.
-                    let (loaded, load_time) = match compiled.get_mut(&spec.source) {
-                        Some((loaded, took)) => (loaded.clone(), std::mem::take(took)),
-                        None => anyhow::bail!("component `{}` was not loaded", spec.id),
-                    };
-                    let pre = linker
-                        .instantiate_pre(&loaded.component)
-                        .map_err(anyhow::Error::from);
-                    let handler = pre
-                        .and_then(|pre| {
-                            match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
-                                Ok(p3) => Ok(Handler::P3(p3)),
-                                Err(_) => ProxyPre::new(pre)
-                                    .map(Handler::P2)
-                                    .map_err(anyhow::Error::from),
-                            }
-                        })
-                        .with_context(|| {
-                            format!(
-                                "component `{}` cannot be served over HTTP: it must export \
-                                 `wasi:http/incoming-handler@0.2.x` (or `wasi:http/handler@0.3.0`) \
-                                 and import only interfaces Skiff provides",
-                                spec.id
-                            )
-                        })?;
                     let mut config = instance_config(spec, options)?;
                     config.local_http = Some(local.clone());
-                    let config = Arc::new(config);
-                    let metrics = Arc::<ComponentMetrics>::default();
-                    let spare = match &handler {
-                        Handler::P2(pre) => Some(spare::SpareSlot::new(
-                            spares.clone(),
-                            spare::Maker {
-                                engine: engine.engine().clone(),
-                                pre: pre.clone(),
-                                config: config.clone(),
-                                timeout: spec.limits.timeout,
-                                metrics: metrics.clone(),
-                            },
-                        )),
-                        Handler::P3(_) => None,
-                    };
                     component_routes.push((
                         trigger.route.clone(),
                         spin_headers::RouteHeaders::new(&trigger.route),
                     ));
-                    reports.push(ComponentReport {
-                        id: spec.id.clone(),
-                        cache: loaded.cache,
-                        elapsed: load_time + start.elapsed(),
-                    });
                     components.push(HttpComponent {
                         id: spec.id.as_str().into(),
-                        handler,
-                        config,
+                        source: spec.source.clone(),
+                        config: Arc::new(config),
                         limits: spec.limits,
                         concurrency: spec
                             .limits
                             .max_concurrency
                             .map(|n| Arc::new(Semaphore::new(n as usize))),
-                        metrics,
-                        spare,
+                        metrics: Arc::default(),
                     });
                     index.insert(trigger.component.clone(), components.len() - 1);
                     components.len() - 1
@@ -204,14 +159,18 @@ impl HttpApp {
             };
             routes.push((trigger.route.clone(), i));
         }
-        spares.register(
-            components
-                .iter()
-                .filter_map(|c| c.spare.as_ref().map(Arc::downgrade))
-                .collect(),
-        );
+        let (generation, loads) = bind(engine, &components)?;
+        let reports = components
+            .iter()
+            .zip(loads)
+            .map(|(c, (cache, elapsed))| ComponentReport {
+                id: c.id.to_string(),
+                cache,
+                elapsed,
+            })
+            .collect();
         let app = Arc::new(HttpApp {
-            engine,
+            current: ArcSwap::from_pointee(generation),
             router: Router::new(routes),
             components,
             by_id: index,
@@ -221,6 +180,20 @@ impl HttpApp {
         });
         local.set(&app);
         Ok(app)
+    }
+
+    /// Moves the app onto `engine`: every component is loaded on it (through
+    /// the AOT cache, which the first engine filled) and pre-instantiated, then
+    /// requests start there. Requests already running finish where they
+    /// started; the old engine's spares are dropped, and the old engine goes
+    /// away with its last instance. `skiff up` starts on an engine without an
+    /// instance pool and moves onto the pooled one once its reservation is made
+    /// (see `skiff_runtime`'s staged start).
+    pub fn rebind(&self, engine: Arc<SkiffEngine>) -> Result<()> {
+        let (generation, _) = bind(engine, &self.components)?;
+        let old = self.current.swap(Arc::new(generation));
+        old.spares.close();
+        Ok(())
     }
 
     /// `(route, component id)` for every reachable route, in manifest order.
@@ -335,7 +308,9 @@ impl HttpApp {
             }
             let exceeded = Arc::new(AtomicBool::new(false));
             let req = req.map(|b| LimitedBody::new(b, component.limits.max_body, exceeded.clone()));
-            let result = self.run_guest(component, req, permit, drive, started).await;
+            let result = self
+                .run_guest(index, component, req, permit, drive, started)
+                .await;
             if exceeded.load(Ordering::Acquire) {
                 return too_large(component);
             }
@@ -352,6 +327,7 @@ impl HttpApp {
 
     async fn run_guest<B>(
         &self,
+        index: usize,
         component: &HttpComponent,
         req: http::Request<LimitedBody<B>>,
         permit: Option<OwnedSemaphorePermit>,
@@ -368,23 +344,28 @@ impl HttpApp {
             metrics: component.metrics.clone(),
             since: Instant::now(),
         };
-        // A spare made ahead of this request, or a store for one made now.
-        let (mut store, made) = match component.spare.as_ref().and_then(|slot| slot.take()) {
-            Some(spare) => (spare.store, Some(spare.proxy)),
-            None => (
-                component
-                    .config
-                    .new_store(self.engine.engine(), Some(timeout))
-                    .map_err(Failure::Host)?,
-                None,
-            ),
+        // On the current engine: a spare made ahead of this request, or a
+        // store for one made now.
+        let (mut store, made, handler, slot) = {
+            let generation = self.current.load();
+            let bound = &generation.bound[index];
+            let (store, made) = match bound.spare.as_ref().and_then(|slot| slot.take()) {
+                Some(spare) => (spare.store, Some(spare.proxy)),
+                None => (
+                    component
+                        .config
+                        .new_store(generation.engine.engine(), Some(timeout))
+                        .map_err(Failure::Host)?,
+                    None,
+                ),
+            };
+            (store, made, bound.handler.clone(), bound.spare.clone())
         };
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         // The guest's whole run (instantiate, `handle`, body), bounded by the
         // component's timeout.
-        let guest: GuestRun = match component.handler.clone() {
+        let guest: GuestRun = match handler {
             Handler::P2(pre) => {
-                let slot = component.spare.clone();
                 Box::pin(async move {
                     let _permit = permit;
                     let run = async {
@@ -490,22 +471,107 @@ impl HttpApp {
     }
 }
 
-/// Loads the code of every component `app`'s HTTP triggers name, each source file
-/// once, with how long each took; fails naming an undefined or unloadable component.
+/// Loads, links and pre-instantiates `components` on `engine`; with each
+/// component's cache outcome and load time, in order.
+fn bind(
+    engine: Arc<SkiffEngine>,
+    components: &[HttpComponent],
+) -> Result<(Generation, Vec<(CacheOutcome, Duration)>)> {
+    // The linker (every host function Skiff provides, ~0.4 ms) and the
+    // components' code (checksum, map, deserialize) each need only the
+    // engine: build the one on a second thread while the other loads.
+    let (linker, compiled) = std::thread::scope(|s| {
+        let linker = s.spawn(|| skiff_host::component_linker(engine.engine()));
+        let compiled = load_sources(&engine, components);
+        (linker.join(), compiled)
+    });
+    let linker =
+        linker.map_err(|_| anyhow::anyhow!("building the component linker panicked"))??;
+    let mut compiled = compiled?;
+    let spares = spare::Spares::new();
+    let mut bound = Vec::with_capacity(components.len());
+    let mut loads = Vec::with_capacity(components.len());
+    for c in components {
+        let start = Instant::now();
+        // Components sharing a source file share one compiled image (code
+        // mapped once), which matters for apps of many components; the first
+        // of them is charged the load.
+        let (loaded, load_time) = match compiled.get_mut(&c.source) {
+            Some((loaded, took)) => (loaded.clone(), std::mem::take(took)),
+            None => anyhow::bail!("component `{}` was not loaded", c.id),
+        };
+        let pre = linker
+            .instantiate_pre(&loaded.component)
+            .map_err(anyhow::Error::from);
+        let handler = pre
+            .and_then(
+                |pre| match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
+                    Ok(p3) => Ok(Handler::P3(p3)),
+                    Err(_) => ProxyPre::new(pre)
+                        .map(Handler::P2)
+                        .map_err(anyhow::Error::from),
+                },
+            )
+            .with_context(|| {
+                format!(
+                    "component `{}` cannot be served over HTTP: it must export \
+                     `wasi:http/incoming-handler@0.2.x` (or `wasi:http/handler@0.3.0`) \
+                     and import only interfaces Skiff provides",
+                    c.id
+                )
+            })?;
+        let spare = match &handler {
+            Handler::P2(pre) => Some(spare::SpareSlot::new(
+                spares.clone(),
+                spare::Maker {
+                    engine: engine.engine().clone(),
+                    pre: pre.clone(),
+                    config: c.config.clone(),
+                    timeout: c.limits.timeout,
+                    metrics: c.metrics.clone(),
+                },
+            )),
+            Handler::P3(_) => None,
+        };
+        loads.push((loaded.cache, load_time + start.elapsed()));
+        bound.push(Bound { handler, spare });
+    }
+    spares.register(
+        bound
+            .iter()
+            .filter_map(|b| b.spare.as_ref().map(Arc::downgrade))
+            .collect(),
+    );
+    Ok((
+        Generation {
+            engine,
+            bound,
+            spares,
+        },
+        loads,
+    ))
+}
+
+/// Loads the code of `components`, each source file once, with how long each
+/// took; fails naming an unloadable component.
 fn load_sources(
     engine: &SkiffEngine,
-    app: &App,
-) -> Result<std::collections::HashMap<std::path::PathBuf, (skiff_engine::LoadedComponent, Duration)>>
-{
+    components: &[HttpComponent],
+) -> Result<std::collections::HashMap<PathBuf, (skiff_engine::LoadedComponent, Duration)>> {
     let mut compiled = std::collections::HashMap::new();
-    for trigger in &app.http_triggers {
-        let spec = trigger_component(app, trigger)?;
-        if compiled.contains_key(&spec.source) {
+    for c in components {
+        if compiled.contains_key(&c.source) {
             continue;
         }
         let start = Instant::now();
-        let loaded = load_component(engine, spec)?;
-        compiled.insert(spec.source.clone(), (loaded, start.elapsed()));
+        let loaded = engine.load_component(&c.source).with_context(|| {
+            format!(
+                "could not load component `{}` (source `{}`)",
+                c.id,
+                c.source.display()
+            )
+        })?;
+        compiled.insert(c.source.clone(), (loaded, start.elapsed()));
     }
     Ok(compiled)
 }

@@ -54,6 +54,9 @@ pub(crate) struct Spares {
     alive: AtomicUsize,
     slots: OnceLock<Vec<Weak<SpareSlot>>>,
     sweeping: AtomicBool,
+    /// Set once the app has moved to another engine: no more spares are made
+    /// and those ready are dropped.
+    closed: AtomicBool,
 }
 
 impl Spares {
@@ -69,7 +72,15 @@ impl Spares {
             alive: AtomicUsize::new(0),
             slots: OnceLock::new(),
             sweeping: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         })
+    }
+
+    /// Drops every spare and makes no more (the app moved to another engine;
+    /// these would keep the old one's instances alive for nothing).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.expire(Duration::ZERO);
     }
 
     /// Records every component's slot, for the sweeper; once, after loading.
@@ -214,6 +225,7 @@ impl SpareSlot {
     /// instantiated.
     async fn refill(self: &Arc<Self>) {
         if self.broken.load(Ordering::Acquire)
+            || self.spares.closed.load(Ordering::Acquire)
             || self.lock().len() >= PER_COMPONENT
             || self.filling.swap(true, Ordering::AcqRel)
         {
@@ -239,7 +251,16 @@ impl SpareSlot {
         };
         match made.await {
             Ok(spare) => {
-                self.lock().push(spare);
+                let mut ready = self.lock();
+                if self.spares.closed.load(Ordering::Acquire) {
+                    // Closed while it was being made ([`Spares::close`] holds
+                    // the lock while it drains, so no spare slips past it).
+                    drop(ready);
+                    self.spares.alive.fetch_sub(1, Ordering::AcqRel);
+                    drop(spare);
+                } else {
+                    ready.push(spare);
+                }
             }
             Err(err) => {
                 self.spares.alive.fetch_sub(1, Ordering::AcqRel);

@@ -109,7 +109,9 @@ pub struct Subscription {
 
 /// An app's Redis triggers, loaded and ready to subscribe.
 pub struct RedisTrigger {
-    engine: Arc<SkiffEngine>,
+    /// `None` for an app without Redis triggers, which so holds no engine
+    /// (the HTTP trigger may move to another one, see `HttpApp::rebind`).
+    engine: Option<Arc<SkiffEngine>>,
     components: Vec<Arc<RedisComponent>>,
     servers: Vec<Server>,
 }
@@ -126,7 +128,7 @@ impl RedisTrigger {
         let mut servers: Vec<Server> = Vec::new();
         if app.redis_triggers.is_empty() {
             return Ok(RedisTrigger {
-                engine,
+                engine: None,
                 components,
                 servers,
             });
@@ -235,7 +237,7 @@ impl RedisTrigger {
             server.channels.entry(channel).or_default().push(i);
         }
         Ok(RedisTrigger {
-            engine,
+            engine: Some(engine),
             components,
             servers,
         })
@@ -268,15 +270,16 @@ impl RedisTrigger {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let engine = self.engine;
         let components = Arc::new(self.components);
-        for server in self.servers {
-            tasks.spawn(subscribe_loop(
-                engine.clone(),
-                components.clone(),
-                server,
-                stop_rx.clone(),
-            ));
+        if let Some(engine) = self.engine {
+            for server in self.servers {
+                tasks.spawn(subscribe_loop(
+                    engine.clone(),
+                    components.clone(),
+                    server,
+                    stop_rx.clone(),
+                ));
+            }
         }
         shutdown.await;
         let _ = stop_tx.send(true);

@@ -7,6 +7,8 @@
 //! - `manifest`: how `skiff up` reports manifest errors;
 //! - `cache`: the AOT cache across restarts, corruption and `skiff compile`;
 //! - `shutdown`: graceful shutdown on SIGTERM/SIGINT;
+//! - `staged`: a start served on demand while the instance pool is reserved,
+//!   then moved onto it;
 //! - `kv`: key-value on every backend (memory, embedded, a real Redis),
 //!   grants, isolation, durability, the live swap, Redis down and back, and
 //!   bad runtime configs;
@@ -66,6 +68,7 @@ mod shutdown;
 mod spin;
 mod spin_app;
 mod sql;
+mod staged;
 mod trigger_redis;
 mod variables;
 
