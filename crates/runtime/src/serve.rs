@@ -141,8 +141,8 @@ pub fn serve_blocking(
     config: ServeConfig,
     shutdown: impl FnOnce() -> Result<Shutdown> + Send,
 ) -> Result<()> {
-    // The engine starts building first, so its instance pool is reserved while
-    // the runtime starts.
+    // The engine starts building first, so what it costs (the instance pool's
+    // reservation, unless the start is staged) overlaps the runtime's start.
     let plan = EnginePlan::new(&config);
     let engine = PendingEngine::spawn(plan.first);
     let runtime = tokio::runtime::Builder::new_multi_thread()

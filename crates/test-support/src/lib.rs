@@ -38,9 +38,28 @@ pub mod mosquitto_server;
 pub mod pg_server;
 pub mod redis_server;
 
-/// A loopback port nothing listens on (just released by the OS).
+/// A loopback port nothing listens on now, never handed out twice by this
+/// process. The OS's own choice (binding port 0) came from the ephemeral range,
+/// so two servers started side by side could be handed the same port (the
+/// second one's server then failed to bind while [`wait_until_listening`] saw
+/// the first's, and lost it when that test ended), and any outgoing
+/// connection's source port could take one before its server bound it. These
+/// come from below Linux's ephemeral range (32768 and up), in turn, from an
+/// offset spread by the process id.
 pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| AtomicU32::new(std::process::id().wrapping_mul(7919) % SPAN));
+    for _ in 0..SPAN {
+        let port = (FIRST + next.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// A fresh temporary directory (`skiff-test-…`), removed on drop.
