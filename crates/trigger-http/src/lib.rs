@@ -564,29 +564,23 @@ fn load_sources(
             continue;
         }
         let start = Instant::now();
-        let loaded = engine.load_component(&c.source).with_context(|| {
-            format!(
-                "could not load component `{}` (source `{}`)",
-                c.id,
-                c.source.display()
-            )
-        })?;
+        let loaded = load_component(engine, &c.id, &c.source)?;
         compiled.insert(c.source.clone(), (loaded, start.elapsed()));
     }
     Ok(compiled)
 }
 
-/// Loads `spec`'s code (through the AOT cache), failing with the component's
-/// id and source file; shared by the triggers.
+/// Loads component `id`'s code from `source` (through the AOT cache),
+/// failing with the component's id and source file; shared by the triggers.
 pub fn load_component(
     engine: &SkiffEngine,
-    spec: &skiff_manifest::Component,
+    id: &str,
+    source: &std::path::Path,
 ) -> Result<skiff_engine::LoadedComponent> {
-    engine.load_component(&spec.source).with_context(|| {
+    engine.load_component(source).with_context(|| {
         format!(
-            "could not load component `{}` (source `{}`)",
-            spec.id,
-            spec.source.display()
+            "could not load component `{id}` (source `{}`)",
+            source.display()
         )
     })
 }

@@ -165,7 +165,8 @@ impl RedisTrigger {
                             trigger.line, trigger.component
                         )
                     })?;
-                    let loaded = skiff_trigger_http::load_component(&engine, spec)?;
+                    let loaded =
+                        skiff_trigger_http::load_component(&engine, &spec.id, &spec.source)?;
                     let cannot = || format!("component `{}` cannot handle redis messages", spec.id);
                     let pre = linker
                         .instantiate_pre(&loaded.component)
