@@ -150,7 +150,9 @@ pub(crate) struct SpareSlot {
     maker: Maker,
     /// Ready spares, oldest first.
     ready: Mutex<Vec<Spare>>,
-    filling: AtomicBool,
+    /// Spares being made now (changed only under `ready`'s lock, so ready plus
+    /// making never passes [`PER_COMPONENT`]).
+    making: AtomicUsize,
     broken: AtomicBool,
 }
 
@@ -161,7 +163,7 @@ impl SpareSlot {
             spares,
             maker,
             ready: Mutex::new(Vec::new()),
-            filling: AtomicBool::new(false),
+            making: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
         })
     }
@@ -220,20 +222,25 @@ impl SpareSlot {
         }
     }
 
-    /// Makes a spare unless this component has [`PER_COMPONENT`] ready or one
-    /// being made, the app's budget is spent, or this component cannot be
-    /// instantiated.
+    /// Makes a spare unless this component has [`PER_COMPONENT`] ready or being
+    /// made, the app's budget is spent, or this component cannot be
+    /// instantiated. Two workers may each make one at once: a retired store
+    /// whose refill were skipped because another was under way would leave the
+    /// component a spare short, and a later request would instantiate inline.
     async fn refill(self: &Arc<Self>) {
-        if self.broken.load(Ordering::Acquire)
-            || self.spares.closed.load(Ordering::Acquire)
-            || self.lock().len() >= PER_COMPONENT
-            || self.filling.swap(true, Ordering::AcqRel)
-        {
+        if self.broken.load(Ordering::Acquire) || self.spares.closed.load(Ordering::Acquire) {
             return;
+        }
+        {
+            let ready = self.lock();
+            if ready.len() + self.making.load(Ordering::Relaxed) >= PER_COMPONENT {
+                return;
+            }
+            self.making.fetch_add(1, Ordering::Relaxed);
         }
         if self.spares.alive.fetch_add(1, Ordering::AcqRel) >= self.spares.budget {
             self.spares.alive.fetch_sub(1, Ordering::AcqRel);
-            self.filling.store(false, Ordering::Release);
+            self.done_making();
             return;
         }
         self.spares.sweep();
@@ -252,6 +259,7 @@ impl SpareSlot {
         match made.await {
             Ok(spare) => {
                 let mut ready = self.lock();
+                self.making.fetch_sub(1, Ordering::Relaxed);
                 if self.spares.closed.load(Ordering::Acquire) {
                     // Closed while it was being made ([`Spares::close`] holds
                     // the lock while it drains, so no spare slips past it).
@@ -263,6 +271,7 @@ impl SpareSlot {
                 }
             }
             Err(err) => {
+                self.done_making();
                 self.spares.alive.fetch_sub(1, Ordering::AcqRel);
                 // A full pool passes; anything else would fail every time.
                 if !crate::pool_exhausted(&format!("{err:#}")) {
@@ -271,7 +280,12 @@ impl SpareSlot {
                 tracing::debug!("no spare instance: {err:#}");
             }
         }
-        self.filling.store(false, Ordering::Release);
+    }
+
+    /// Ends a spare's making that produced none.
+    fn done_making(&self) {
+        let _ready = self.lock();
+        self.making.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

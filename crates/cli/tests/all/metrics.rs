@@ -335,3 +335,53 @@ async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
     );
     Ok(())
 }
+
+/// Requests that end together each leave a spare behind: two workers may make a
+/// component's spares at once, so a refill is not skipped because another is
+/// under way (each skip would leave the component a spare short, and a later
+/// request would instantiate on its own path).
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_ending_together_each_leave_a_spare() -> Result<()> {
+    let dir = AppDir::with_manifest(&component("/echo", "echo", HTTP_ECHO_COMPONENT, ""))?;
+    // One engine from the start: a staged start's move to the pool drops the
+    // first engine's spares, which would cost this count the requests after it.
+    let (server, metrics_url) = start_with_metrics(&dir, &[("SKIFF_STAGED_START", "0")])?;
+    let spared = || {
+        let url = metrics_url.clone();
+        async move {
+            let text = get(&url).await?.text();
+            samples(&text)?
+                .get("skiff_preinstantiated_requests_total{component=\"echo\"}")
+                .copied()
+                .with_context(|| format!("no spare count:\n{text}"))
+        }
+    };
+    let echo = server.url("/echo");
+    let pair = || async {
+        let (a, b) = tokio::join!(get(&echo), get(&echo));
+        a?.assert_status(200);
+        b?.assert_status(200);
+        anyhow::Ok(())
+    };
+    // Four at once leave four spares (the most one component keeps).
+    let four: Vec<_> = (0..4)
+        .map(|_| {
+            let echo = echo.clone();
+            tokio::spawn(async move { get(&echo).await })
+        })
+        .collect();
+    for request in four {
+        request.await??.assert_status(200);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Pairs sent together are served together and retire together; each takes
+    // two spares and leaves two behind, so every one finds a spare.
+    let before = spared().await?;
+    for _ in 0..40 {
+        pair().await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hits = spared().await? - before;
+    ensure!(hits == 80.0, "spares served {hits} of 80 paired requests");
+    Ok(())
+}
