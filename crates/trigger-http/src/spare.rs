@@ -249,11 +249,12 @@ impl SpareSlot {
             let maker = &self.maker;
             let mut store = maker.config.new_store(&maker.engine, Some(maker.timeout))?;
             let proxy = maker.pre.instantiate_async(&mut store).await?;
+            let took = start.elapsed();
             anyhow::Ok(Spare {
                 store,
                 proxy,
-                took: start.elapsed(),
-                made: Instant::now(),
+                took,
+                made: start + took,
             })
         };
         match made.await {
