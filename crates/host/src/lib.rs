@@ -62,6 +62,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub use outbound::OutboundHttp;
+pub use pool::ConnectionStats;
 pub use stdio::{Channel, LogStream};
 
 /// A host directory made visible to the guest.
@@ -150,6 +151,12 @@ impl InstanceConfig {
             outbound_http: Arc::new(SharedHttpLimits::default()),
             http_pool: Arc::new(pool::Pool::default()),
         }
+    }
+
+    /// What this component's outbound HTTP connections have done (shared by
+    /// clones of this config).
+    pub fn outbound_connections(&self) -> ConnectionStats {
+        self.http_pool.stats()
     }
 
     /// A WASI context builder holding exactly these grants.

@@ -168,7 +168,12 @@ impl WasiHttpHooks for OutboundHttp {
         let component = self.component.clone();
         let allowed = self.allowed.clone();
         let (limits, permits) = self.limits.get();
-        let pool = self.pool.clone().filter(|_| limits.connection_pooling);
+        let pool = self.pool.clone();
+        let keep_alive = limits.connection_pooling;
+        if !keep_alive && let Some(pool) = &pool {
+            // Pooling was turned off by a reload: what it kept is closed now.
+            pool.clear();
+        }
         let tls = match scheme.as_str() {
             "https" => match tls_for(&component, &self.limits.tls(), &host, port) {
                 Ok(tls) => Some(tls),
@@ -189,8 +194,16 @@ impl WasiHttpHooks for OutboundHttp {
                 component: &component,
                 target: &target,
             };
-            let (res, io) =
-                crate::send::send(request, &addrs, tls, &options, &who, pool.as_ref()).await?;
+            let (res, io) = crate::send::send(
+                request,
+                &addrs,
+                tls,
+                &options,
+                &who,
+                pool.as_ref(),
+                keep_alive,
+            )
+            .await?;
             let res = match limits.max_response_size {
                 None => res.map(BodyExt::boxed_unsync),
                 Some(max) => {

@@ -11,12 +11,16 @@
 //! connections: each has its own pool.
 //!
 //! Idle connections are closed after [`IDLE_TIMEOUT`] (as hyper-util's and
-//! Go's clients do), or when the server closes them; at most
+//! Go's clients do), when the server closes them, or at the component's next
+//! request once a reload has turned `connection_pooling` off; at most
 //! [`MAX_IDLE_PER_DESTINATION`] are kept per destination and
-//! [`MAX_IDLE`] per component.
+//! [`MAX_IDLE`] per component. Each pool counts the connections its component
+//! opened and the requests that reused one ([`ConnectionStats`], rendered by
+//! `skiff up --metrics`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -88,10 +92,25 @@ impl Lease {
     }
 }
 
-/// One component's idle connections.
+/// One component's idle connections, and what its outbound HTTP connections
+/// have done.
 pub struct Pool {
     state: Mutex<State>,
     idle_timeout: Duration,
+    opened: AtomicU64,
+    reused: AtomicU64,
+}
+
+/// What one component's outbound HTTP connections have done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Connections opened (connected, with TLS established for HTTPS), with
+    /// `connection_pooling` on or off.
+    pub opened: u64,
+    /// Requests sent on a kept-alive connection instead of a new one.
+    pub reused: u64,
+    /// Kept-alive connections idle now.
+    pub idle: usize,
 }
 
 #[derive(Default)]
@@ -122,7 +141,42 @@ impl Pool {
         Pool {
             state: Mutex::default(),
             idle_timeout,
+            opened: AtomicU64::new(0),
+            reused: AtomicU64::new(0),
         }
+    }
+
+    /// Connections opened, requests that reused one, and those idle now.
+    pub fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            opened: self.opened.load(Ordering::Relaxed),
+            reused: self.reused.load(Ordering::Relaxed),
+            idle: self.idle_count(),
+        }
+    }
+
+    /// Counts a connection opened.
+    pub(crate) fn count_opened(&self) {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request sent on a kept-alive connection.
+    pub(crate) fn count_reused(&self) {
+        self.reused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Closes every idle connection (`connection_pooling` was turned off).
+    pub(crate) fn clear(&self) {
+        let idle = {
+            let mut state = self.lock();
+            if state.count == 0 {
+                return;
+            }
+            state.count = 0;
+            std::mem::take(&mut state.idle)
+        };
+        // Dropping a connection's sender ends its I/O task, which closes it.
+        drop(idle);
     }
 
     /// How many idle connections the pool holds.

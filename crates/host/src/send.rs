@@ -50,8 +50,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 /// Sends `request` on a keep-alive connection from `pool` to one of `addrs`,
 /// or on a new one to the first of `addrs` that accepts (with `tls` for
 /// HTTPS), and returns the response once its head has arrived, with the
-/// future that finishes when its body has been read. With a `pool`, the
-/// connection goes back to it once the body has been read to its end.
+/// future that finishes when its body has been read. With a `pool` and
+/// `keep_alive`, the connection goes back to it once the body has been read
+/// to its end; the `pool` counts connections opened and reused either way.
 /// The timeouts are `options`' (always set: the operator's caps).
 pub(crate) async fn send(
     mut request: http::Request<WasiBody>,
@@ -60,6 +61,7 @@ pub(crate) async fn send(
     options: &RequestOptions,
     who: &Sender<'_>,
     pool: Option<&Arc<Pool>>,
+    keep_alive: bool,
 ) -> Result<(http::Response<TimedBody>, Io), HttpError> {
     let forever = Duration::from_secs(600);
     let connect_timeout = options.connect_timeout.unwrap_or(forever);
@@ -83,6 +85,8 @@ pub(crate) async fn send(
 
     let entry = tls.as_ref().map(|tls| tls.entry.clone());
     let config = tls.as_ref().map(|tls| tls.config.clone());
+    let stats = pool;
+    let pool = pool.filter(|_| keep_alive);
     let destination = pool.map(|_| Destination::new(who.target, config.as_ref()));
     let mut pooled = pool
         .zip(destination.as_ref())
@@ -93,12 +97,19 @@ pub(crate) async fn send(
         let reused = pooled.is_some();
         let (mut conn, peer) = match pooled.take() {
             Some(pooled) => pooled,
-            None => tokio::time::timeout(connect_timeout, connect(addrs, tls.clone(), who))
-                .await
-                .map_err(|_| {
-                    tracing::warn!(component = who.component, "outbound request to `{}`: no connection within the connect timeout of {connect_timeout:?}", who.target);
-                    HttpError::ConnectionTimeout
-                })??,
+            None => {
+                let opened =
+                    tokio::time::timeout(connect_timeout, connect(addrs, tls.clone(), who))
+                        .await
+                        .map_err(|_| {
+                            tracing::warn!(component = who.component, "outbound request to `{}`: no connection within the connect timeout of {connect_timeout:?}", who.target);
+                            HttpError::ConnectionTimeout
+                        })??;
+                if let Some(stats) = stats {
+                    stats.count_opened();
+                }
+                opened
+            }
         };
         // A server may close a kept-alive connection just as a request is
         // written to it; a request without a body whose method allows a
@@ -109,7 +120,12 @@ pub(crate) async fn send(
         let sent = tokio::time::timeout_at(deadline, conn.try_send_request(request)).await;
         match sent {
             Err(_) => return Err(HttpError::ConnectionReadTimeout),
-            Ok(Ok(response)) => break (conn, peer, response),
+            Ok(Ok(response)) => {
+                if reused && let Some(stats) = stats {
+                    stats.count_reused();
+                }
+                break (conn, peer, response);
+            }
             Ok(Err(mut err)) => {
                 if reused {
                     if let Some(unsent) = err.take_message() {
@@ -482,6 +498,7 @@ mod tests {
             &OPTIONS,
             &sender(&target),
             None,
+            false,
         )
         .await
         .unwrap();
@@ -536,6 +553,7 @@ mod tests {
                 &OPTIONS,
                 &sender(&target),
                 None,
+                false,
             )
             .await
             .unwrap();
@@ -634,6 +652,7 @@ mod tests {
             &OPTIONS,
             &sender(&target),
             Some(pool),
+            true,
         )
         .await?;
         let body = response.into_body().collect().await?.to_bytes();

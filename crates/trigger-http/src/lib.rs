@@ -217,7 +217,9 @@ impl HttpApp {
     /// Every component's request metrics, in the Prometheus text format.
     pub fn render_metrics(&self) -> String {
         metrics::render(
-            self.components.iter().map(|c| (&*c.id, &*c.metrics)),
+            self.components
+                .iter()
+                .map(|c| (&*c.id, &*c.metrics, c.config.outbound_connections())),
             self.unrouted.load(Ordering::Relaxed),
         )
     }

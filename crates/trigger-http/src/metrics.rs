@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use skiff_host::ConnectionStats;
+
 /// Bucket upper bounds in nanoseconds: fine from 1 µs to 100 µs, where
 /// instantiation lives, then coarser up to 30 s for whole requests.
 const BOUNDS_NS: [u64; 36] = [
@@ -194,7 +196,7 @@ impl ComponentMetrics {
 /// Renders the metrics of an app's components (`(id, metrics)` in manifest
 /// order) plus its unrouted-request count in the Prometheus text format 0.0.4.
 pub(crate) fn render<'a>(
-    components: impl Iterator<Item = (&'a str, &'a ComponentMetrics)> + Clone,
+    components: impl Iterator<Item = (&'a str, &'a ComponentMetrics, ConnectionStats)> + Clone,
     unrouted: u64,
 ) -> String {
     let mut out = String::with_capacity(4096);
@@ -212,7 +214,7 @@ pub(crate) fn render<'a>(
     ];
     for (name, help, pick) in histograms {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (id, metrics) in components.clone() {
+        for (id, metrics, _) in components.clone() {
             let id = escape(id);
             let snap = pick(metrics).snapshot();
             for (bound, cumulative) in snap.cumulative() {
@@ -235,7 +237,7 @@ pub(crate) fn render<'a>(
         out,
         "# HELP {name} Responses by component and status class, including the host's own (busy, too large, guest failed).\n# TYPE {name} counter"
     );
-    for (id, metrics) in components.clone() {
+    for (id, metrics, _) in components.clone() {
         let id = escape(id);
         for class in CLASSES {
             let _ = writeln!(
@@ -250,13 +252,44 @@ pub(crate) fn render<'a>(
         out,
         "# HELP {name} Requests served by a fresh instance made ahead of them (a spare), so no instantiation was on their path.\n# TYPE {name} counter"
     );
-    for (id, metrics) in components {
+    for (id, metrics, _) in components.clone() {
         let _ = writeln!(
             out,
             "{name}{{component=\"{}\"}} {}",
             escape(id),
             metrics.preinstantiated()
         );
+    }
+    let connections: [(&str, &str, &str, PickConnections); 3] = [
+        (
+            "skiff_outbound_http_connections_opened_total",
+            "Outbound HTTP connections the component's guests opened (connected, with TLS established for HTTPS).",
+            "counter",
+            |c| c.opened,
+        ),
+        (
+            "skiff_outbound_http_connections_reused_total",
+            "Outbound HTTP requests sent on a kept-alive connection instead of a new one (`connection_pooling`).",
+            "counter",
+            |c| c.reused,
+        ),
+        (
+            "skiff_outbound_http_idle_connections",
+            "Kept-alive outbound HTTP connections idle now, ready for the component's next request.",
+            "gauge",
+            |c| c.idle as u64,
+        ),
+    ];
+    for (name, help, kind, pick) in connections {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (id, _, stats) in components.clone() {
+            let _ = writeln!(
+                out,
+                "{name}{{component=\"{}\"}} {}",
+                escape(id),
+                pick(&stats)
+            );
+        }
     }
     let name = "skiff_http_unrouted_requests_total";
     let _ = writeln!(
@@ -268,6 +301,9 @@ pub(crate) fn render<'a>(
 
 /// Selects one of a component's histograms.
 type PickHistogram = fn(&ComponentMetrics) -> &Histogram;
+
+/// Selects one of a component's outbound connection figures.
+type PickConnections = fn(&ConnectionStats) -> u64;
 
 /// Escapes a Prometheus label value.
 fn escape(value: &str) -> String {
@@ -339,7 +375,12 @@ mod tests {
         m.response_head.observe(Duration::from_micros(80));
         m.count_response(http::StatusCode::OK);
         m.count_response(http::StatusCode::SERVICE_UNAVAILABLE);
-        let text = render([("a\"b", &m)].into_iter(), 2);
+        let stats = ConnectionStats {
+            opened: 3,
+            reused: 7,
+            idle: 2,
+        };
+        let text = render([("a\"b", &m, stats)].into_iter(), 2);
         assert!(text.contains("# TYPE skiff_instantiation_seconds histogram\n"));
         assert!(
             text.contains(
@@ -364,5 +405,14 @@ mod tests {
             text.contains("skiff_http_responses_total{component=\"a\\\"b\",class=\"4xx\"} 0\n")
         );
         assert!(text.contains("skiff_http_unrouted_requests_total 2\n"));
+        for line in [
+            "# TYPE skiff_outbound_http_connections_opened_total counter\n",
+            "skiff_outbound_http_connections_opened_total{component=\"a\\\"b\"} 3\n",
+            "skiff_outbound_http_connections_reused_total{component=\"a\\\"b\"} 7\n",
+            "# TYPE skiff_outbound_http_idle_connections gauge\n",
+            "skiff_outbound_http_idle_connections{component=\"a\\\"b\"} 2\n",
+        ] {
+            assert!(text.contains(line), "no `{line}` in:\n{text}");
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! never share one; `connection_pooling = false` connects for every request,
 //! and a reload switches it; HTTPS connections are kept under the TLS
 //! configuration they were made with, so a reloaded `[[client_tls]]` entry
-//! gets new ones.
+//! gets new ones. `skiff up --metrics` counts each component's connections
+//! opened and reused, and those idle.
 //!
 //! The upstream (plain HTTP, or TLS through rustls with a CA of the test's)
 //! answers every request with `conn N req M`: which of its connections, in
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use tempfile::TempDir;
 use test_programs_artifacts::{HTTP_OUTBOUND_COMPONENT, HTTP_OUTBOUND3_COMPONENT};
 
@@ -144,6 +145,11 @@ struct App {
 
 impl App {
     fn start(upstream: &Upstream, rc: &str) -> Result<Self> {
+        Self::start_with(upstream, rc, None)
+    }
+
+    /// Also serving metrics at `metrics` (`IP:PORT`).
+    fn start_with(upstream: &Upstream, rc: &str, metrics: Option<&str>) -> Result<Self> {
         let scheme = if upstream.dir.is_some() {
             "https"
         } else {
@@ -156,7 +162,16 @@ impl App {
         }
         let server = Server::start_with(dir.path(), shared_cache()?, |cmd| {
             cmd.arg("--runtime-config").arg(&rc_path);
+            if let Some(at) = metrics {
+                cmd.args(["--metrics", at]);
+            }
         })?;
+        if let Some(at) = metrics {
+            server.stdout().wait_for(
+                &format!("Metrics http://{at}/metrics"),
+                Duration::from_secs(10),
+            )?;
+        }
         Ok(App {
             _dir: dir,
             rc: rc_path,
@@ -279,5 +294,56 @@ async fn https_connections_are_kept_under_the_tls_configuration_they_were_made_w
     );
     let conn = conn_of(&renewed)?;
     assert_eq!(app.fetch("/out").await?, format!("conn {conn} req 2"));
+    Ok(())
+}
+
+/// `skiff up --metrics` counts a component's outbound connections: opened,
+/// reused (requests sent on a kept-alive one) and idle now, each component on
+/// its own; a reload that turns pooling off closes the idle ones at the
+/// component's next request, and every request then opens one.
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_connections_are_counted_in_the_metrics() -> Result<()> {
+    let upstream = Upstream::plain()?;
+    let at = format!("127.0.0.1:{}", skiff_test_support::free_port()?);
+    let app = App::start_with(&upstream, "", Some(&at))?;
+    // (opened, reused, idle) of component `id`.
+    let counts = |id: &'static str| {
+        let url = format!("http://{at}/metrics");
+        async move {
+            let text = get(&url).await?.text();
+            let value = |name: &str| -> Result<u64> {
+                let series = format!("{name}{{component=\"{id}\"}} ");
+                text.lines()
+                    .find_map(|line| line.strip_prefix(&series))
+                    .and_then(|v| v.parse().ok())
+                    .with_context(|| format!("no `{series}` in:\n{text}"))
+            };
+            anyhow::Ok((
+                value("skiff_outbound_http_connections_opened_total")?,
+                value("skiff_outbound_http_connections_reused_total")?,
+                value("skiff_outbound_http_idle_connections")?,
+            ))
+        }
+    };
+    assert_eq!(counts("out").await?, (0, 0, 0));
+    for req in 1..=3 {
+        assert_eq!(app.fetch("/out").await?, format!("conn 1 req {req}"));
+    }
+    assert_eq!(app.fetch("/other").await?, "conn 2 req 1");
+    assert_eq!(counts("out").await?, (1, 2, 1));
+    assert_eq!(counts("other").await?, (1, 0, 1));
+
+    replace_file(&app.rc, "[outbound_http]\nconnection_pooling = false\n")?;
+    app.fetch_until("/out", |text| text.ends_with("req 1"))
+        .await?;
+    // (Until the reload shows, requests may still reuse connection 1.)
+    let (opened, reused, idle) = counts("out").await?;
+    ensure!(idle == 0, "pooling off, yet {idle} idle connection(s)");
+    app.fetch("/out").await?;
+    assert_eq!(counts("out").await?, (opened + 1, reused, 0));
+    // The other component's idle connection waits for its own next request.
+    assert_eq!(counts("other").await?, (1, 0, 1));
+    app.fetch("/other").await?;
+    assert_eq!(counts("other").await?, (2, 0, 0));
     Ok(())
 }
