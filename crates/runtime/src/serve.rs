@@ -115,18 +115,19 @@ impl EnginePlan {
             config.max_instances,
             config.cache_dir.as_deref(),
         );
-        match config.staged() {
-            true => EnginePlan {
+        if config.staged() {
+            EnginePlan {
                 first: EngineOptions {
                     pooling: false,
                     ..pooled.clone()
                 },
                 then: Some(pooled),
-            },
-            false => EnginePlan {
+            }
+        } else {
+            EnginePlan {
                 first: pooled,
                 then: None,
-            },
+            }
         }
     }
 }

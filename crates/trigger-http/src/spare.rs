@@ -148,12 +148,17 @@ pub(crate) struct Maker {
 pub(crate) struct SpareSlot {
     spares: Arc<Spares>,
     maker: Maker,
-    /// Ready spares, oldest first.
-    ready: Mutex<Vec<Spare>>,
-    /// Spares being made now (changed only under `ready`'s lock, so ready plus
-    /// making never passes [`PER_COMPONENT`]).
-    making: AtomicUsize,
+    /// Its spares, ready and being made.
+    ready: Mutex<Ready>,
     broken: AtomicBool,
+}
+
+/// A component's spares: those ready, oldest first, and the number being
+/// made; together never more than [`PER_COMPONENT`].
+#[derive(Default)]
+struct Ready {
+    spares: Vec<Spare>,
+    making: usize,
 }
 
 impl SpareSlot {
@@ -162,8 +167,7 @@ impl SpareSlot {
         Arc::new(SpareSlot {
             spares,
             maker,
-            ready: Mutex::new(Vec::new()),
-            making: AtomicUsize::new(0),
+            ready: Mutex::default(),
             broken: AtomicBool::new(false),
         })
     }
@@ -171,7 +175,7 @@ impl SpareSlot {
     /// The newest spare, if one is ready, re-armed for a request starting now;
     /// counts it (and its instantiation) in the component's metrics.
     pub(crate) fn take(&self) -> Option<Spare> {
-        let mut spare = self.lock().pop()?;
+        let mut spare = self.lock().spares.pop()?;
         self.spares.alive.fetch_sub(1, Ordering::AcqRel);
         if self
             .maker
@@ -186,15 +190,17 @@ impl SpareSlot {
         Some(spare)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Spare>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ready> {
         self.ready.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Drops this component's spares unused for `ttl` or longer.
     fn expire(&self, ttl: Duration) {
         let mut ready = self.lock();
-        let fresh = ready.partition_point(|spare| spare.made.elapsed() >= ttl);
-        let expired: Vec<Spare> = ready.drain(..fresh).collect();
+        let fresh = ready
+            .spares
+            .partition_point(|spare| spare.made.elapsed() >= ttl);
+        let expired: Vec<Spare> = ready.spares.drain(..fresh).collect();
         drop(ready);
         self.spares.alive.fetch_sub(expired.len(), Ordering::AcqRel);
     }
@@ -232,11 +238,11 @@ impl SpareSlot {
             return;
         }
         {
-            let ready = self.lock();
-            if ready.len() + self.making.load(Ordering::Relaxed) >= PER_COMPONENT {
+            let mut ready = self.lock();
+            if ready.spares.len() + ready.making >= PER_COMPONENT {
                 return;
             }
-            self.making.fetch_add(1, Ordering::Relaxed);
+            ready.making += 1;
         }
         if self.spares.alive.fetch_add(1, Ordering::AcqRel) >= self.spares.budget {
             self.spares.alive.fetch_sub(1, Ordering::AcqRel);
@@ -260,7 +266,7 @@ impl SpareSlot {
         match made.await {
             Ok(spare) => {
                 let mut ready = self.lock();
-                self.making.fetch_sub(1, Ordering::Relaxed);
+                ready.making -= 1;
                 if self.spares.closed.load(Ordering::Acquire) {
                     // Closed while it was being made ([`Spares::close`] holds
                     // the lock while it drains, so no spare slips past it).
@@ -268,7 +274,7 @@ impl SpareSlot {
                     self.spares.alive.fetch_sub(1, Ordering::AcqRel);
                     drop(spare);
                 } else {
-                    ready.push(spare);
+                    ready.spares.push(spare);
                 }
             }
             Err(err) => {
@@ -285,8 +291,7 @@ impl SpareSlot {
 
     /// Ends a spare's making that produced none.
     fn done_making(&self) {
-        let _ready = self.lock();
-        self.making.fetch_sub(1, Ordering::Relaxed);
+        self.lock().making -= 1;
     }
 }
 

@@ -112,37 +112,17 @@ fn client_addr(addr: SocketAddr) -> HeaderValue {
     let SocketAddr::V4(v4) = addr else {
         return HeaderValue::try_from(addr.to_string()).expect("an IPv6 socket address is ASCII");
     };
-    let mut buf = [0u8; 21]; // "255.255.255.255:65535"
-    let mut len = 0;
+    let mut text = Vec::with_capacity(21); // "255.255.255.255:65535"
+    let mut digits = itoa::Buffer::new();
     for (i, octet) in v4.ip().octets().into_iter().enumerate() {
         if i > 0 {
-            buf[len] = b'.';
-            len += 1;
+            text.push(b'.');
         }
-        len += decimal(&mut buf[len..], octet.into());
+        text.extend_from_slice(digits.format(octet).as_bytes());
     }
-    buf[len] = b':';
-    len += 1;
-    len += decimal(&mut buf[len..], v4.port());
-    HeaderValue::from_bytes(&buf[..len]).expect("digits, dots and a colon")
-}
-
-/// Writes `n` in decimal at the start of `out`; returns the digits written.
-fn decimal(out: &mut [u8], mut n: u16) -> usize {
-    let mut digits = [0u8; 5];
-    let mut count = 0;
-    loop {
-        digits[count] = b'0' + (n % 10) as u8;
-        count += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for (slot, digit) in out.iter_mut().zip(digits[..count].iter().rev()) {
-        *slot = *digit;
-    }
-    count
+    text.push(b':');
+    text.extend_from_slice(digits.format(v4.port()).as_bytes());
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).expect("digits, dots and a colon")
 }
 
 fn full_url<B>(req: &http::Request<B>) -> String {
@@ -163,6 +143,7 @@ fn full_url<B>(req: &http::Request<B>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::Router;
 
     #[test]
     fn client_addr_matches_display() {
@@ -179,7 +160,6 @@ mod tests {
             assert_eq!(client_addr(addr), addr.to_string().as_str(), "{addr}");
         }
     }
-    use crate::router::Router;
 
     fn headers_for(route: Route, uri: &str) -> http::HeaderMap {
         let router = Router::new([(route, 0)]);

@@ -46,6 +46,32 @@ fn start_with_metrics(dir: &AppDir, env: &[(&str, &str)]) -> Result<(Server, Str
     Ok((server, format!("http://{at}/metrics")))
 }
 
+/// How many of component `id`'s requests a spare served, from `metrics_url`.
+async fn spared(metrics_url: &str, id: &str) -> Result<f64> {
+    let text = get(metrics_url).await?.text();
+    samples(&text)?
+        .get(&format!(
+            "skiff_preinstantiated_requests_total{{component=\"{id}\"}}"
+        ))
+        .copied()
+        .with_context(|| format!("no spare count for {id}:\n{text}"))
+}
+
+/// `n` concurrent `GET`s of `url`, their responses in order.
+async fn at_once(url: &str, n: usize) -> Result<Vec<crate::harness::Response>> {
+    let requests: Vec<_> = (0..n)
+        .map(|_| {
+            let url = url.to_string();
+            tokio::spawn(async move { get(&url).await })
+        })
+        .collect();
+    let mut responses = Vec::with_capacity(n);
+    for request in requests {
+        responses.push(request.await??);
+    }
+    Ok(responses)
+}
+
 /// Sample lines of a Prometheus text exposition: `name{labels}` → value.
 fn samples(text: &str) -> Result<BTreeMap<String, f64>> {
     text.lines()
@@ -255,18 +281,6 @@ async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
         .concat(),
     )?;
     let (server, metrics_url) = start_with_metrics(&dir, &[("SKIFF_SPARE_TTL_MS", "3000")])?;
-    let spared = |id: &'static str| {
-        let url = metrics_url.clone();
-        async move {
-            let text = get(&url).await?.text();
-            samples(&text)?
-                .get(&format!(
-                    "skiff_preinstantiated_requests_total{{component=\"{id}\"}}"
-                ))
-                .copied()
-                .with_context(|| format!("no spare count for {id}:\n{text}"))
-        }
-    };
     let fresh = |resp: crate::harness::Response| -> Result<()> {
         resp.assert_status(200);
         let served = &resp.json()?["served"];
@@ -281,30 +295,24 @@ async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
         fresh(get(&echo).await?)?;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let hits = spared("echo").await?;
+    let hits = spared(&metrics_url, "echo").await?;
     ensure!(
         (5.0..=9.0).contains(&hits),
         "spares served {hits} of the 9 requests after the first"
     );
 
     // At once: spares or not, one fresh instance per request.
-    let burst: Vec<_> = (0..20)
-        .map(|_| {
-            let echo = echo.clone();
-            tokio::spawn(async move { get(&echo).await })
-        })
-        .collect();
-    for request in burst {
-        fresh(request.await??)?;
+    for resp in at_once(&echo, 20).await? {
+        fresh(resp)?;
     }
 
     // A spare that waited longer than the component's 1 s timeout: its
     // deadline runs from the request, so the request gets its whole second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = spared("echo").await?;
+    let before = spared(&metrics_url, "echo").await?;
     fresh(get(&echo).await?)?;
     ensure!(
-        spared("echo").await? == before + 1.0,
+        spared(&metrics_url, "echo").await? == before + 1.0,
         "the request after the pause was not served by a spare"
     );
 
@@ -319,7 +327,7 @@ async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
         "a 1s timeout took {elapsed:?}"
     );
     ensure!(
-        spared("spin").await? >= 1.0,
+        spared(&metrics_url, "spin").await? >= 1.0,
         "the loop never ran in a spare"
     );
     get(&echo).await?.assert_status(200);
@@ -327,10 +335,10 @@ async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
     // Unused for its time to live (3 s here; swept every second), a spare is
     // dropped: the next request instantiates on its own path.
     tokio::time::sleep(Duration::from_millis(5500)).await;
-    let before = spared("echo").await?;
+    let before = spared(&metrics_url, "echo").await?;
     fresh(get(&echo).await?)?;
     ensure!(
-        spared("echo").await? == before,
+        spared(&metrics_url, "echo").await? == before,
         "a spare outlived its time to live"
     );
     Ok(())
@@ -346,42 +354,22 @@ async fn requests_ending_together_each_leave_a_spare() -> Result<()> {
     // One engine from the start: a staged start's move to the pool drops the
     // first engine's spares, which would cost this count the requests after it.
     let (server, metrics_url) = start_with_metrics(&dir, &[("SKIFF_STAGED_START", "0")])?;
-    let spared = || {
-        let url = metrics_url.clone();
-        async move {
-            let text = get(&url).await?.text();
-            samples(&text)?
-                .get("skiff_preinstantiated_requests_total{component=\"echo\"}")
-                .copied()
-                .with_context(|| format!("no spare count:\n{text}"))
-        }
-    };
     let echo = server.url("/echo");
-    let pair = || async {
-        let (a, b) = tokio::join!(get(&echo), get(&echo));
-        a?.assert_status(200);
-        b?.assert_status(200);
-        anyhow::Ok(())
-    };
     // Four at once leave four spares (the most one component keeps).
-    let four: Vec<_> = (0..4)
-        .map(|_| {
-            let echo = echo.clone();
-            tokio::spawn(async move { get(&echo).await })
-        })
-        .collect();
-    for request in four {
-        request.await??.assert_status(200);
+    for resp in at_once(&echo, 4).await? {
+        resp.assert_status(200);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Pairs sent together are served together and retire together; each takes
     // two spares and leaves two behind, so every one finds a spare.
-    let before = spared().await?;
+    let before = spared(&metrics_url, "echo").await?;
     for _ in 0..40 {
-        pair().await?;
+        for resp in at_once(&echo, 2).await? {
+            resp.assert_status(200);
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let hits = spared().await? - before;
+    let hits = spared(&metrics_url, "echo").await? - before;
     ensure!(hits == 80.0, "spares served {hits} of 80 paired requests");
     Ok(())
 }
