@@ -9,12 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc malloc: each request allocates and frees a few
+/// mimalloc instead of glibc malloc: each request allocates and frees about a
 /// hundred small objects (store, WASI context, resource table, hyper buffers),
 /// and under callgrind glibc's `malloc`/`free` were ~12% of a request's
-/// instructions (see BENCHMARKS.md).
+/// instructions (see BENCHMARKS.md and [`skiff_runtime::Allocator`]).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: skiff_runtime::Allocator = skiff_runtime::Allocator;
 
 /// Skiff: a host for server-side WebAssembly components.
 #[derive(Parser)]

@@ -19,10 +19,12 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alloc;
 mod command;
 mod reload;
 mod serve;
 
+pub use alloc::Allocator;
 pub use command::{CommandConfig, CommandExit, TRAP_EXIT, run_command};
 pub use serve::{
     STAGED_MAX_COMPONENTS, STAGED_MIN_INSTANCES, ServeConfig, engine_options, needs_concurrency,

@@ -6,6 +6,11 @@
 use containerd_shim_skiff::SkiffShim;
 use containerd_shim_wasm::shim::Cli as _;
 
+/// The allocator `skiff` serves requests with (mimalloc; see
+/// [`skiff_runtime::Allocator`]), so an app serves the same under containerd.
+#[global_allocator]
+static GLOBAL: skiff_runtime::Allocator = skiff_runtime::Allocator;
+
 fn main() {
     skiff_engine::disable_transparent_huge_pages();
     SkiffShim::run(None);
