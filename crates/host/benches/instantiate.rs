@@ -9,6 +9,7 @@
 //! run), then a plain loop of 20,000 requests prints per-request p50/p90/p99,
 //! the figures the performance targets are stated in.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,7 +29,7 @@ const SAMPLES: usize = 20_000;
 struct Hello {
     engine: SkiffEngine,
     pre: ProxyPre<HostState>,
-    config: InstanceConfig,
+    config: Arc<InstanceConfig>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -54,7 +55,7 @@ impl Hello {
         Ok(Hello {
             engine,
             pre,
-            config: InstanceConfig::new("hello"),
+            config: Arc::new(InstanceConfig::new("hello")),
             rt,
         })
     }

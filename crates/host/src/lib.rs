@@ -218,8 +218,13 @@ impl InstanceConfig {
     }
 
     /// A component-model store with fresh host state, limits and an armed deadline.
+    ///
+    /// The instance's key-value, variables, SQL, Redis and MQTT state is built
+    /// from this config at the guest's first call into any of them, and its
+    /// outbound HTTP hooks read it when a request goes out: a request that uses
+    /// none of them (most) pays for one `Arc` here, not one per capability.
     pub fn new_store(
-        &self,
+        self: &Arc<Self>,
         engine: &wasmtime::Engine,
         timeout: Option<Duration>,
     ) -> Result<Store<HostState>> {
@@ -227,20 +232,9 @@ impl InstanceConfig {
             wasi: self.wasi_builder()?.build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            hooks: OutboundHttp::new(
-                self.component_id.clone(),
-                self.allowed_outbound.clone(),
-                self.outbound_http.clone(),
-            )
-            .with_local(self.local_http.clone())
-            .with_pool(self.http_pool.clone()),
+            hooks: OutboundHttp::new(self.clone()),
             limits: self.store_limits(),
-            kv: KvState::new(self.kv.clone(), self.kv_granted.clone()),
-            variables: VariablesState::new(self.variables.clone(), self.component_id.clone()),
-            sqlite: SqliteState::new(self.sqlite.clone(), self.sqlite_granted.clone()),
-            pg: PgState::new(self.allowed_outbound.clone()),
-            redis: RedisState::new(self.allowed_outbound.clone(), self.component_id.clone()),
-            mqtt: MqttState::new(self.allowed_outbound.clone(), self.component_id.clone()),
+            capabilities: None,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
@@ -287,8 +281,16 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
+    /// Also holds the component's [`InstanceConfig`], which the capability
+    /// states are built from.
     hooks: OutboundHttp,
     limits: StoreLimits,
+    /// Built at the first call into any of them.
+    capabilities: Option<Box<Capabilities>>,
+}
+
+/// The per-instance state of the capabilities beyond WASI's own.
+struct Capabilities {
     kv: KvState,
     variables: VariablesState,
     sqlite: SqliteState,
@@ -297,53 +299,83 @@ pub struct HostState {
     mqtt: MqttState,
 }
 
+impl Capabilities {
+    fn new(config: &InstanceConfig) -> Self {
+        Capabilities {
+            kv: KvState::new(config.kv.clone(), config.kv_granted.clone()),
+            variables: VariablesState::new(config.variables.clone(), config.component_id.clone()),
+            sqlite: SqliteState::new(config.sqlite.clone(), config.sqlite_granted.clone()),
+            pg: PgState::new(config.allowed_outbound.clone()),
+            redis: RedisState::new(config.allowed_outbound.clone(), config.component_id.clone()),
+            mqtt: MqttState::new(config.allowed_outbound.clone(), config.component_id.clone()),
+        }
+    }
+}
+
+impl HostState {
+    /// The capability states (built now if this is the first use) and the
+    /// resource table their handles live in.
+    fn capabilities(&mut self) -> (&mut Capabilities, &mut ResourceTable) {
+        let config = self.hooks.config();
+        let capabilities = self
+            .capabilities
+            .get_or_insert_with(|| Box::new(Capabilities::new(config)));
+        (capabilities, &mut self.table)
+    }
+}
+
 impl SqliteHostView for HostState {
     fn sqlite(&mut self) -> SqliteView<'_> {
+        let (capabilities, table) = self.capabilities();
         SqliteView {
-            state: &mut self.sqlite,
-            table: &mut self.table,
+            state: &mut capabilities.sqlite,
+            table,
         }
     }
 }
 
 impl PgHostView for HostState {
     fn pg(&mut self) -> PgView<'_> {
+        let (capabilities, table) = self.capabilities();
         PgView {
-            state: &mut self.pg,
-            table: &mut self.table,
+            state: &mut capabilities.pg,
+            table,
         }
     }
 }
 
 impl RedisHostView for HostState {
     fn redis(&mut self) -> RedisView<'_> {
+        let (capabilities, table) = self.capabilities();
         RedisView {
-            state: &mut self.redis,
-            table: &mut self.table,
+            state: &mut capabilities.redis,
+            table,
         }
     }
 }
 
 impl MqttHostView for HostState {
     fn mqtt(&mut self) -> MqttView<'_> {
+        let (capabilities, table) = self.capabilities();
         MqttView {
-            state: &mut self.mqtt,
-            table: &mut self.table,
+            state: &mut capabilities.mqtt,
+            table,
         }
     }
 }
 
 impl VariablesView for HostState {
     fn variables(&mut self) -> &mut VariablesState {
-        &mut self.variables
+        &mut self.capabilities().0.variables
     }
 }
 
 impl KvHostView for HostState {
     fn kv(&mut self) -> KvView<'_> {
+        let (capabilities, table) = self.capabilities();
         KvView {
-            state: &mut self.kv,
-            table: &mut self.table,
+            state: &mut capabilities.kv,
+            table,
         }
     }
 }

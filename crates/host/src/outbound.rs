@@ -35,7 +35,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use rustls::pki_types::ServerName;
 use skiff_outbound_networking::{
-    AllowedHosts, ClientTls, Decision, OutboundHttpLimits, OutboundTarget, SharedHttpLimits,
+    AllowedHosts, ClientTls, Decision, OutboundHttpLimits, OutboundTarget,
 };
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -52,43 +52,23 @@ pub trait LocalHttp: Send + Sync {
     fn call(&self, component: Option<&str>, request: http::Request<WasiBody>) -> LocalResponse;
 }
 
-/// The `wasi:http` hooks of one component instance.
+/// The `wasi:http` hooks of one component instance: its component's grants
+/// (one `Arc` per instance; everything is read from it when a request goes out).
 pub struct OutboundHttp {
-    component: Arc<str>,
-    allowed: Arc<AllowedHosts>,
-    limits: Arc<SharedHttpLimits>,
-    local: Option<Arc<dyn LocalHttp>>,
-    pool: Option<Arc<crate::pool::Pool>>,
+    config: Arc<crate::InstanceConfig>,
 }
 
 impl OutboundHttp {
-    /// Hooks for `component` with grant `allowed`, under the app's `limits`.
-    pub fn new(
-        component: Arc<str>,
-        allowed: Arc<AllowedHosts>,
-        limits: Arc<SharedHttpLimits>,
-    ) -> Self {
-        OutboundHttp {
-            component,
-            allowed,
-            limits,
-            local: None,
-            pool: None,
-        }
+    /// Hooks for an instance of the component `config` describes: its
+    /// `allowed_outbound_hosts`, the app's outbound limits, its connection pool
+    /// and, inside an app, the app's own components.
+    pub(crate) fn new(config: Arc<crate::InstanceConfig>) -> Self {
+        OutboundHttp { config }
     }
 
-    /// Keeps connections alive in `pool` between requests, while the
-    /// operator's `connection_pooling` allows it (without a pool, each
-    /// request has a connection of its own).
-    pub(crate) fn with_pool(mut self, pool: Arc<crate::pool::Pool>) -> Self {
-        self.pool = Some(pool);
-        self
-    }
-
-    /// Serves `*.spin.internal` and `self.alt` requests with `local`.
-    pub fn with_local(mut self, local: Option<Arc<dyn LocalHttp>>) -> Self {
-        self.local = local;
-        self
+    /// The component's config.
+    pub(crate) fn config(&self) -> &crate::InstanceConfig {
+        &self.config
     }
 
     /// A request to the app itself: answered in-process, or denied.
@@ -99,21 +79,21 @@ impl OutboundHttp {
         request: http::Request<WasiBody>,
     ) -> SendFuture {
         let allowed = match component {
-            Some(_) => self.allowed.allows(target),
-            None => self.allowed.allows_self(),
+            Some(_) => self.config.allowed_outbound.allows(target),
+            None => self.config.allowed_outbound.allows_self(),
         };
         let grant = match component {
             Some(id) => format!("`http://{id}.spin.internal` (or `http://*.spin.internal`)"),
             None => "`http://self`".to_string(),
         };
-        let local = match (&self.local, allowed) {
+        let local = match (&self.config.local_http, allowed) {
             (Some(local), true) => local.clone(),
             (None, _) => {
-                tracing::warn!(component = %self.component, "outbound HTTP request to `{}` denied: only components of an app served by `skiff up` can reach the app itself", target.as_pattern());
+                tracing::warn!(component = %self.config.component_id, "outbound HTTP request to `{}` denied: only components of an app served by `skiff up` can reach the app itself", target.as_pattern());
                 return Box::new(async { Err(HttpError::HttpRequestDenied) });
             }
             (Some(_), false) => {
-                tracing::warn!(component = %self.component, "outbound HTTP request to `{}` denied: add {grant} to `allowed_outbound_hosts`", target.as_pattern());
+                tracing::warn!(component = %self.config.component_id, "outbound HTTP request to `{}` denied: add {grant} to `allowed_outbound_hosts`", target.as_pattern());
                 return Box::new(async { Err(HttpError::HttpRequestDenied) });
             }
         };
@@ -150,7 +130,7 @@ impl WasiHttpHooks for OutboundHttp {
         let target = match OutboundTarget::new(&scheme, &host, port) {
             Ok(target) => target,
             Err(err) => {
-                tracing::warn!(component = %self.component, "outbound HTTP request refused: {err}");
+                tracing::warn!(component = %self.config.component_id, "outbound HTTP request refused: {err}");
                 return Box::new(async { Err(HttpError::HttpRequestUriInvalid) });
             }
         };
@@ -161,21 +141,21 @@ impl WasiHttpHooks for OutboundHttp {
             let id = id.to_string();
             return self.local_request(Some(&id), &target, request);
         }
-        if let Decision::Denied(denial) = self.allowed.check(&target) {
-            tracing::warn!(component = %self.component, "outbound HTTP request denied: {denial}");
+        if let Decision::Denied(denial) = self.config.allowed_outbound.check(&target) {
+            tracing::warn!(component = %self.config.component_id, "outbound HTTP request denied: {denial}");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
-        let component = self.component.clone();
-        let allowed = self.allowed.clone();
-        let (limits, permits) = self.limits.get();
-        let pool = self.pool.clone();
+        let component = self.config.component_id.clone();
+        let allowed = self.config.allowed_outbound.clone();
+        let (limits, permits) = self.config.outbound_http.get();
+        let pool = self.config.http_pool.clone();
         let keep_alive = limits.connection_pooling;
-        if !keep_alive && let Some(pool) = &pool {
+        if !keep_alive {
             // Pooling was turned off by a reload: what it kept is closed now.
             pool.clear();
         }
         let tls = match scheme.as_str() {
-            "https" => match tls_for(&component, &self.limits.tls(), &host, port) {
+            "https" => match tls_for(&component, &self.config.outbound_http.tls(), &host, port) {
                 Ok(tls) => Some(tls),
                 Err(err) => return Box::new(async { Err(err) }),
             },
@@ -200,7 +180,7 @@ impl WasiHttpHooks for OutboundHttp {
                 tls,
                 &options,
                 &who,
-                pool.as_ref(),
+                Some(&pool),
                 keep_alive,
             )
             .await?;

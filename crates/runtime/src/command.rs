@@ -1,6 +1,7 @@
 //! Running a WASI command to completion.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -119,7 +120,7 @@ async fn run_component(
     let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)
         .map_err(anyhow::Error::from)
         .context("the component does not export `wasi:cli/run@0.2.x`; it is not a WASI command (an HTTP component is served with `skiff up`)")?;
-    let mut store = config.new_store(engine.engine(), timeout)?;
+    let mut store = Arc::new(config.clone()).new_store(engine.engine(), timeout)?;
     let command = pre
         .instantiate_async(&mut store)
         .await

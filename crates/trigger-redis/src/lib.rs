@@ -80,7 +80,7 @@ enum Handler {
 struct RedisComponent {
     id: Arc<str>,
     handler: Handler,
-    config: InstanceConfig,
+    config: Arc<InstanceConfig>,
     timeout: Duration,
     concurrency: Option<Arc<Semaphore>>,
 }
@@ -198,7 +198,7 @@ impl RedisTrigger {
                     components.push(Arc::new(RedisComponent {
                         id: spec.id.as_str().into(),
                         handler,
-                        config,
+                        config: Arc::new(config),
                         timeout: spec.limits.timeout,
                         concurrency: spec
                             .limits
