@@ -27,11 +27,13 @@
 //! - WASI preview1 (`wasi_snapshot_preview1`) for core-module commands.
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use skiff_host::{InstanceConfig, component_linker};
 //! # fn main() -> anyhow::Result<()> {
 //! let engine = skiff_engine::SkiffEngine::new(Default::default())?;
 //! let linker = component_linker(engine.engine())?;
-//! let config = InstanceConfig::new("hello");
+//! // Built once per component; every store of it shares the grants.
+//! let config = Arc::new(InstanceConfig::new("hello"));
 //! let store = config.new_store(engine.engine(), None)?;
 //! # let _ = (linker, store); Ok(()) }
 //! ```
@@ -432,4 +434,40 @@ pub fn p1_linker(engine: &wasmtime::Engine) -> Result<wasmtime::Linker<P1State>>
     wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut P1State| &mut s.wasi)
         .map_err(anyhow::Error::from)?;
     Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store holds no capability state until the guest first calls into a
+    /// capability; then every view shares the one built, from the config's
+    /// grants.
+    #[test]
+    fn capability_states_are_built_at_first_use() {
+        let engine = wasmtime::Engine::default();
+        let config = Arc::new(InstanceConfig::new("lazy"));
+        let mut store = config.new_store(&engine, None).unwrap();
+        assert!(store.data().capabilities.is_none());
+        assert_eq!(
+            Arc::strong_count(&config),
+            2,
+            "the store holds one reference"
+        );
+        assert_eq!(Arc::strong_count(&config.kv), 1);
+
+        assert_eq!(store.data_mut().variables().component_id(), "lazy");
+        assert!(store.data().capabilities.is_some());
+        assert_eq!(
+            Arc::strong_count(&config.kv),
+            2,
+            "built once, for every view"
+        );
+        let kv = store.data_mut().kv().state.manager().clone();
+        assert!(Arc::ptr_eq(&kv, &config.kv), "from the config's grants");
+        drop(kv);
+        drop(store);
+        assert_eq!(Arc::strong_count(&config), 1);
+        assert_eq!(Arc::strong_count(&config.kv), 1);
+    }
 }

@@ -132,6 +132,17 @@ pub(crate) struct Spare {
     thread: usize,
 }
 
+/// Which of a component's spares, given the threads that made them (oldest
+/// first), a request on thread `here` takes: the newest made here, else the
+/// newest.
+fn pick(
+    mut made_on: impl ExactSizeIterator<Item = usize> + DoubleEndedIterator,
+    here: usize,
+) -> Option<usize> {
+    let newest = made_on.len().checked_sub(1)?;
+    Some(made_on.rposition(|thread| thread == here).unwrap_or(newest))
+}
+
 /// A small number naming the current thread, for [`SpareSlot::take`]'s
 /// preference for spares made on the thread that takes them.
 fn this_thread() -> usize {
@@ -193,11 +204,7 @@ impl SpareSlot {
     pub(crate) fn take(&self) -> Option<Spare> {
         let mut spare = {
             let mut ready = self.lock();
-            let here = this_thread();
-            let at = match ready.spares.iter().rposition(|spare| spare.thread == here) {
-                Some(at) => at,
-                None => ready.spares.len().checked_sub(1)?,
-            };
+            let at = pick(ready.spares.iter().map(|spare| spare.thread), this_thread())?;
             ready.spares.remove(at)
         };
         self.spares.alive.fetch_sub(1, Ordering::AcqRel);
@@ -416,5 +423,33 @@ fn spawn_all(jobs: &mut Vec<Job>) {
         for job in jobs.drain(..) {
             rt.spawn(job);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_takes_the_newest_spare_made_on_its_own_thread() {
+        fn threads(
+            made_on: &[usize],
+        ) -> impl DoubleEndedIterator<Item = usize> + ExactSizeIterator {
+            made_on.iter().copied()
+        }
+        assert_eq!(pick(threads(&[]), 0), None);
+        assert_eq!(pick(threads(&[1]), 0), Some(0), "any spare beats none");
+        assert_eq!(pick(threads(&[0, 1, 0, 1]), 0), Some(2));
+        assert_eq!(pick(threads(&[0, 1, 0, 1]), 1), Some(3));
+        assert_eq!(pick(threads(&[1, 1]), 0), Some(1), "else the newest");
+        assert_eq!(pick(threads(&[0, 1, 1]), 0), Some(0));
+    }
+
+    #[test]
+    fn threads_are_told_apart() {
+        let here = this_thread();
+        assert_eq!(this_thread(), here);
+        let there = std::thread::spawn(this_thread).join().unwrap();
+        assert_ne!(there, here);
     }
 }
