@@ -476,6 +476,8 @@ async fn run_sqlite_statements(sqlite: &SqliteManager, statements: &[String]) ->
 /// instance pool on a thread of its own and moves the app onto it.
 fn move_to_pool(http: &Arc<HttpApp>, options: EngineOptions) {
     let app = Arc::downgrade(http);
+    // The move makes the new engine's first spares in tasks on the app's runtime.
+    let runtime = tokio::runtime::Handle::try_current().ok();
     let delay = std::env::var("SKIFF_STAGED_POOL_DELAY_MS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -496,6 +498,7 @@ fn move_to_pool(http: &Arc<HttpApp>, options: EngineOptions) {
                 }
             };
             let Some(app) = app.upgrade() else { return };
+            let _runtime = runtime.as_ref().map(tokio::runtime::Handle::enter);
             match app.rebind(Arc::new(engine)) {
                 Ok(()) => tracing::debug!(
                     "instance pool ready after {:?}; new requests use it",

@@ -185,13 +185,22 @@ impl HttpApp {
     /// Moves the app onto `engine`: every component is loaded on it (through
     /// the AOT cache, which the first engine filled) and pre-instantiated, then
     /// requests start there. Requests already running finish where they
-    /// started; the old engine's spares are dropped, and the old engine goes
-    /// away with its last instance. `skiff up` starts on an engine without an
-    /// instance pool and moves onto the pooled one once its reservation is made
-    /// (see `skiff_runtime`'s staged start).
+    /// started; the old engine's spares are dropped, and as many are made on
+    /// the new one for each component (in tasks on the current tokio runtime,
+    /// when called inside one), so the requests after the move find them as
+    /// those before it would have. The old engine goes away with its last
+    /// instance. `skiff up` starts on an engine without an instance pool and
+    /// moves onto the pooled one once its reservation is made (see
+    /// `skiff_runtime`'s staged start).
     pub fn rebind(&self, engine: Arc<SkiffEngine>) -> Result<()> {
         let (generation, _) = bind(engine, &self.components)?;
-        let old = self.current.swap(Arc::new(generation));
+        let generation = Arc::new(generation);
+        let old = self.current.swap(generation.clone());
+        for (before, after) in old.bound.iter().zip(&generation.bound) {
+            if let (Some(before), Some(after)) = (&before.spare, &after.spare) {
+                after.warm(before.held());
+            }
+        }
         old.spares.close();
         Ok(())
     }

@@ -221,6 +221,25 @@ impl SpareSlot {
         Some(spare)
     }
 
+    /// How many spares this component has, ready or being made.
+    pub(crate) fn held(&self) -> usize {
+        let ready = self.lock();
+        ready.spares.len() + ready.making
+    }
+
+    /// Makes up to `n` spares, each in a task of its own on the current tokio
+    /// runtime (none outside one): the first spares on an engine the app has
+    /// just moved to.
+    pub(crate) fn warm(self: &Arc<Self>, n: usize) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        for _ in 0..n {
+            let slot = self.clone();
+            rt.spawn(async move { slot.refill().await });
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Ready> {
         self.ready.lock().unwrap_or_else(|e| e.into_inner())
     }

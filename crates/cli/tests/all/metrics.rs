@@ -57,6 +57,14 @@ async fn spared(metrics_url: &str, id: &str) -> Result<f64> {
         .with_context(|| format!("no spare count for {id}:\n{text}"))
 }
 
+/// Checks an `/echo` response: `200`, from an instance that served no other request.
+fn fresh(resp: crate::harness::Response) -> Result<()> {
+    resp.assert_status(200);
+    let served = &resp.json()?["served"];
+    ensure!(served == 1, "an instance served a second request: {served}");
+    Ok(())
+}
+
 /// `n` concurrent `GET`s of `url`, their responses in order.
 async fn at_once(url: &str, n: usize) -> Result<Vec<crate::harness::Response>> {
     let requests: Vec<_> = (0..n)
@@ -281,12 +289,6 @@ async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
         .concat(),
     )?;
     let (server, metrics_url) = start_with_metrics(&dir, &[("SKIFF_SPARE_TTL_MS", "3000")])?;
-    let fresh = |resp: crate::harness::Response| -> Result<()> {
-        resp.assert_status(200);
-        let served = &resp.json()?["served"];
-        ensure!(served == 1, "an instance served a second request: {served}");
-        Ok(())
-    };
     let echo = server.url("/echo");
 
     // One after another, a little apart: every request after the first can
@@ -351,8 +353,9 @@ async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_ending_together_each_leave_a_spare() -> Result<()> {
     let dir = AppDir::with_manifest(&component("/echo", "echo", HTTP_ECHO_COMPONENT, ""))?;
-    // One engine from the start: a staged start's move to the pool drops the
-    // first engine's spares, which would cost this count the requests after it.
+    // One engine from the start: a staged start's move to the pool, if it
+    // fell inside the count, would remake the spares on the pool's engine
+    // while the pairs arrive.
     let (server, metrics_url) = start_with_metrics(&dir, &[("SKIFF_STAGED_START", "0")])?;
     let echo = server.url("/echo");
     // Four at once leave four spares (the most one component keeps).
@@ -371,5 +374,41 @@ async fn requests_ending_together_each_leave_a_spare() -> Result<()> {
     }
     let hits = spared(&metrics_url, "echo").await? - before;
     ensure!(hits == 80.0, "spares served {hits} of 80 paired requests");
+    Ok(())
+}
+
+/// A staged start's move onto the instance pool drops the first engine's
+/// spares (they cannot serve on another engine) and makes as many on the new
+/// one: the first request after the move is served by a spare.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_staged_start_s_move_to_the_pool_carries_its_spares_over() -> Result<()> {
+    const READY: &str = "instance pool ready";
+    let dir = AppDir::with_manifest(&component("/echo", "echo", HTTP_ECHO_COMPONENT, ""))?;
+    let (server, metrics_url) = start_with_metrics(
+        &dir,
+        &[
+            ("SKIFF_LOG", "info,skiff_runtime=debug"),
+            ("SKIFF_STAGED_POOL_DELAY_MS", "1500"),
+        ],
+    )?;
+    let echo = server.url("/echo");
+    // On the first engine: each request leaves a spare behind (two at once,
+    // one or two, as the second may have found the first's).
+    for resp in at_once(&echo, 2).await? {
+        resp.assert_status(200);
+    }
+    ensure!(
+        !server.stderr().text().contains(READY),
+        "the pool was ready before its delay:\n{}",
+        server.stderr().text()
+    );
+    server.stderr().wait_for(READY, Duration::from_secs(10))?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = spared(&metrics_url, "echo").await?;
+    fresh(get(&echo).await?)?;
+    ensure!(
+        spared(&metrics_url, "echo").await? == before + 1.0,
+        "the first request after the move instantiated on its own path"
+    );
     Ok(())
 }
