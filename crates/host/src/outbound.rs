@@ -174,16 +174,8 @@ impl WasiHttpHooks for OutboundHttp {
                 component: &component,
                 target: &target,
             };
-            let (res, io) = crate::send::send(
-                request,
-                &addrs,
-                tls,
-                &options,
-                &who,
-                Some(&pool),
-                keep_alive,
-            )
-            .await?;
+            let (res, io) =
+                crate::send::send(request, &addrs, tls, &options, &who, &pool, keep_alive).await?;
             let res = match limits.max_response_size {
                 None => res.map(BodyExt::boxed_unsync),
                 Some(max) => {

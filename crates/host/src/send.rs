@@ -50,9 +50,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 /// Sends `request` on a keep-alive connection from `pool` to one of `addrs`,
 /// or on a new one to the first of `addrs` that accepts (with `tls` for
 /// HTTPS), and returns the response once its head has arrived, with the
-/// future that finishes when its body has been read. With a `pool` and
-/// `keep_alive`, the connection goes back to it once the body has been read
-/// to its end; the `pool` counts connections opened and reused either way.
+/// future that finishes when its body has been read. With `keep_alive`, the
+/// connection goes back to `pool` once the body has been read to its end;
+/// `pool` counts connections opened and reused either way.
 /// The timeouts are `options`' (always set: the operator's caps).
 pub(crate) async fn send(
     mut request: http::Request<WasiBody>,
@@ -60,7 +60,7 @@ pub(crate) async fn send(
     tls: Option<Tls>,
     options: &RequestOptions,
     who: &Sender<'_>,
-    pool: Option<&Arc<Pool>>,
+    pool: &Arc<Pool>,
     keep_alive: bool,
 ) -> Result<(http::Response<TimedBody>, Io), HttpError> {
     let forever = Duration::from_secs(600);
@@ -85,10 +85,10 @@ pub(crate) async fn send(
 
     let entry = tls.as_ref().map(|tls| tls.entry.clone());
     let config = tls.as_ref().map(|tls| tls.config.clone());
-    let stats = pool;
-    let pool = pool.filter(|_| keep_alive);
-    let destination = pool.map(|_| Destination::new(who.target, config.as_ref()));
-    let mut pooled = pool
+    // The pool that keeps this request's connection, if it is kept.
+    let keeper = keep_alive.then_some(pool);
+    let destination = keeper.map(|_| Destination::new(who.target, config.as_ref()));
+    let mut pooled = keeper
         .zip(destination.as_ref())
         .and_then(|(pool, destination)| pool.take(destination, addrs));
     // One first-byte deadline, however many connections the request tries.
@@ -105,9 +105,7 @@ pub(crate) async fn send(
                             tracing::warn!(component = who.component, "outbound request to `{}`: no connection within the connect timeout of {connect_timeout:?}", who.target);
                             HttpError::ConnectionTimeout
                         })??;
-                if let Some(stats) = stats {
-                    stats.count_opened();
-                }
+                pool.count_opened();
                 opened
             }
         };
@@ -121,8 +119,8 @@ pub(crate) async fn send(
         match sent {
             Err(_) => return Err(HttpError::ConnectionReadTimeout),
             Ok(Ok(response)) => {
-                if reused && let Some(stats) = stats {
-                    stats.count_reused();
+                if reused {
+                    pool.count_reused();
                 }
                 break (conn, peer, response);
             }
@@ -156,7 +154,7 @@ pub(crate) async fn send(
         }
     };
 
-    let lease = pool.zip(destination).map(|(pool, destination)| Lease {
+    let lease = keeper.zip(destination).map(|(pool, destination)| Lease {
         pool: pool.clone(),
         destination,
         conn,
@@ -497,7 +495,7 @@ mod tests {
             None,
             &OPTIONS,
             &sender(&target),
-            None,
+            &Arc::new(Pool::default()),
             false,
         )
         .await
@@ -552,7 +550,7 @@ mod tests {
                 None,
                 &OPTIONS,
                 &sender(&target),
-                None,
+                &Arc::new(Pool::default()),
                 false,
             )
             .await
@@ -651,7 +649,7 @@ mod tests {
             None,
             &OPTIONS,
             &sender(&target),
-            Some(pool),
+            pool,
             true,
         )
         .await?;

@@ -54,6 +54,7 @@ pub fn run_command(config: CommandConfig) -> Result<CommandExit> {
         timeout,
         cache_dir,
     } = config;
+    let instance = Arc::new(instance);
     let bytes =
         std::fs::read(&file).with_context(|| format!("could not read `{}`", file.display()))?;
     let kind = skiff_engine::detect_kind(&bytes)
@@ -108,7 +109,7 @@ pub fn run_command(config: CommandConfig) -> Result<CommandExit> {
 async fn run_component(
     engine: &SkiffEngine,
     bytes: &[u8],
-    config: &InstanceConfig,
+    config: &Arc<InstanceConfig>,
     timeout: Option<Duration>,
 ) -> Result<u8> {
     let loaded = engine.load_component_bytes(bytes)?;
@@ -120,7 +121,7 @@ async fn run_component(
     let pre = wasmtime_wasi::p2::bindings::CommandPre::new(pre)
         .map_err(anyhow::Error::from)
         .context("the component does not export `wasi:cli/run@0.2.x`; it is not a WASI command (an HTTP component is served with `skiff up`)")?;
-    let mut store = Arc::new(config.clone()).new_store(engine.engine(), timeout)?;
+    let mut store = config.new_store(engine.engine(), timeout)?;
     let command = pre
         .instantiate_async(&mut store)
         .await
