@@ -37,7 +37,10 @@ use rustls::pki_types::ServerName;
 use skiff_outbound_networking::{
     AllowedHosts, ClientTls, Decision, OutboundHttpLimits, OutboundTarget,
 };
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
+    WasiHttpHooks,
+};
 
 /// A response future from a [`LocalHttp`].
 pub type LocalResponse =
@@ -189,6 +192,26 @@ impl WasiHttpHooks for OutboundHttp {
             Ok((res, Box::new(io) as IoFuture))
         })
     }
+
+    // wasmtime-wasi-http's defaults, without their allocation: the default
+    // `is_forbidden_header` builds a fresh `Arc`'d filter for every header name
+    // it checks (about ten per request: the request's headers, Spin's among
+    // them, and the guest's response headers).
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        is_forbidden(name)
+    }
+
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        static FILTER: std::sync::LazyLock<ForbiddenHeaderFilter> =
+            std::sync::LazyLock::new(|| Arc::new(is_forbidden));
+        FILTER.clone()
+    }
+}
+
+/// Whether a guest may not set header `name` itself (wasmtime-wasi-http's
+/// default set: hop-by-hop and framing headers).
+fn is_forbidden(name: &http::HeaderName) -> bool {
+    DEFAULT_FORBIDDEN_HEADERS.contains(name)
 }
 
 /// The authority a request to a relative URL is given: the app itself.
@@ -470,5 +493,45 @@ fn capped_timeouts(options: Option<RequestOptions>, limits: &OutboundHttpLimits)
         connect_timeout: cap(o.connect_timeout, limits.connect_timeout),
         first_byte_timeout: cap(o.first_byte_timeout, limits.first_byte_timeout),
         between_bytes_timeout: cap(o.between_bytes_timeout, limits.between_bytes_timeout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// wasmtime-wasi-http's own hooks, for comparison.
+    struct Defaults;
+    impl WasiHttpHooks for Defaults {}
+
+    /// The hooks forbid exactly what wasmtime-wasi-http's defaults forbid,
+    /// and every filter they hand out is the one shared filter.
+    #[test]
+    fn forbidden_headers_are_wasmtimes_defaults_without_an_allocation_each() {
+        let mut ours = OutboundHttp::new(Arc::new(crate::InstanceConfig::new("headers")));
+        let mut theirs = Defaults;
+        let names = DEFAULT_FORBIDDEN_HEADERS.into_iter().chain(
+            [
+                "content-type",
+                "content-length",
+                "authorization",
+                "spin-full-url",
+                "x-custom",
+            ]
+            .map(http::HeaderName::from_static),
+        );
+        let (ours_filter, theirs_filter) = (
+            ours.forbidden_header_filter(),
+            theirs.forbidden_header_filter(),
+        );
+        let mut forbidden = 0;
+        for name in names {
+            let expected = theirs.is_forbidden_header(&name);
+            assert_eq!(ours.is_forbidden_header(&name), expected, "{name}");
+            assert_eq!(ours_filter(&name), theirs_filter(&name), "{name}");
+            forbidden += usize::from(expected);
+        }
+        assert_eq!(forbidden, DEFAULT_FORBIDDEN_HEADERS.len());
+        assert!(Arc::ptr_eq(&ours_filter, &ours.forbidden_header_filter()));
     }
 }
