@@ -65,6 +65,15 @@ fn fresh(resp: crate::harness::Response) -> Result<()> {
     Ok(())
 }
 
+/// One `GET` of `echo` must be served fresh, by a spare (`not`: what it means
+/// if it was not).
+async fn served_by_a_spare(metrics_url: &str, echo: &str, not: &str) -> Result<()> {
+    let before = spared(metrics_url, "echo").await?;
+    fresh(get(echo).await?)?;
+    ensure!(spared(metrics_url, "echo").await? == before + 1.0, "{not}");
+    Ok(())
+}
+
 /// `n` concurrent `GET`s of `url`, their responses in order.
 async fn at_once(url: &str, n: usize) -> Result<Vec<crate::harness::Response>> {
     let requests: Vec<_> = (0..n)
@@ -311,12 +320,12 @@ async fn spare_instances_are_fresh_rearmed_and_expire() -> Result<()> {
     // A spare that waited longer than the component's 1 s timeout: its
     // deadline runs from the request, so the request gets its whole second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = spared(&metrics_url, "echo").await?;
-    fresh(get(&echo).await?)?;
-    ensure!(
-        spared(&metrics_url, "echo").await? == before + 1.0,
-        "the request after the pause was not served by a spare"
-    );
+    served_by_a_spare(
+        &metrics_url,
+        &echo,
+        "the request after the pause was not served by a spare",
+    )
+    .await?;
 
     // A looping guest in a spare is stopped at its timeout all the same.
     get(&server.url("/loop")).await?.assert_status(504);
@@ -404,11 +413,11 @@ async fn a_staged_start_s_move_to_the_pool_carries_its_spares_over() -> Result<(
     );
     server.stderr().wait_for(READY, Duration::from_secs(10))?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = spared(&metrics_url, "echo").await?;
-    fresh(get(&echo).await?)?;
-    ensure!(
-        spared(&metrics_url, "echo").await? == before + 1.0,
-        "the first request after the move instantiated on its own path"
-    );
+    served_by_a_spare(
+        &metrics_url,
+        &echo,
+        "the first request after the move instantiated on its own path",
+    )
+    .await?;
     Ok(())
 }
