@@ -98,32 +98,42 @@ pub fn text_response(
     resp
 }
 
-/// Gives a response whose length the guest did not declare the framing Spin
-/// gives it: a body that turns out empty is sent with `content-length: 0`
-/// rather than as an empty chunked stream; any other body passes through
-/// (chunked). Waits for the first body frame or for the guest to finish
-/// (`guest_done`), whichever comes first; the guest task is itself bounded by
-/// the component's timeout, so this needs no timer of its own.
-pub(crate) async fn settle_length(
-    mut resp: http::Response<HyperOutgoingBody>,
-    guest_done: &mut (impl std::future::Future + Unpin),
-) -> http::Response<HyperOutgoingBody> {
+/// Whether a response's framing is already settled: the guest declared its
+/// length or transfer coding, or its status carries no body.
+fn framing_declared(resp: &http::Response<HyperOutgoingBody>) -> bool {
     use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
     let status = resp.status();
-    if resp.headers().contains_key(CONTENT_LENGTH)
+    resp.headers().contains_key(CONTENT_LENGTH)
         || resp.headers().contains_key(TRANSFER_ENCODING)
         || status.is_informational()
         || status == http::StatusCode::NO_CONTENT
         || status == http::StatusCode::NOT_MODIFIED
-    {
+}
+
+/// Frames a response whose length the guest did not declare, for a guest that
+/// may still be running: waits for the first body frame or for the guest to
+/// finish (`guest_done`), whichever comes first. Once the guest is done, its
+/// body is framed by [`settle_finished`]; a body that turns out empty is sent
+/// with `content-length: 0` rather than as an empty chunked stream; any other
+/// body streams (chunked). The guest task is itself bounded by the
+/// component's timeout, so this needs no timer of its own.
+pub(crate) async fn settle_length(
+    mut resp: http::Response<HyperOutgoingBody>,
+    guest_done: &mut (impl std::future::Future + Unpin),
+) -> http::Response<HyperOutgoingBody> {
+    if framing_declared(&resp) {
         return resp;
     }
     if resp.body().is_end_stream() {
         return empty_length(resp);
     }
     let first = tokio::select! {
-        frame = resp.body_mut().frame() => frame,
-        _ = guest_done => resp.body_mut().frame().await,
+        biased;
+        _ = guest_done => None,
+        frame = resp.body_mut().frame() => Some(frame),
+    };
+    let Some(first) = first else {
+        return settle_finished(resp);
     };
     match first {
         None => empty_length(resp),
@@ -137,12 +147,87 @@ pub(crate) async fn settle_length(
     }
 }
 
+/// Frames a response whose guest has already returned from `handle`. A body it
+/// finished in that time is complete in the host already: it goes out whole,
+/// with its `content-length` (hyper writes it from the body's exact size), in
+/// the same write as the head — no chunk framing for the client to parse, and
+/// clients that want a length (progress, HTTP/1.0 proxies) get one. A body the
+/// guest left unfinished, or ended with trailers or an error, is framed as
+/// [`settle_length`] frames it: what was read goes first, the rest follows as
+/// it comes.
+pub(crate) fn settle_finished(
+    mut resp: http::Response<HyperOutgoingBody>,
+) -> http::Response<HyperOutgoingBody> {
+    if framing_declared(&resp) {
+        return resp;
+    }
+    // The guest has returned: every frame it sent is queued already, so a poll
+    // that would wait means the body is unfinished, and nothing wakes for it.
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut data: Vec<Bytes> = Vec::new();
+    // `None`: the body is complete, and all of it is in `data`. `Some(last)`:
+    // it is not; `last` is a frame read after the data (trailers, an error).
+    let unfinished = loop {
+        match Pin::new(resp.body_mut()).poll_frame(&mut cx) {
+            Poll::Ready(None) => break None,
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(chunk) => data.push(chunk),
+                Err(trailers) => break Some(Some(Ok(trailers))),
+            },
+            Poll::Ready(Some(Err(err))) => break Some(Some(Err(err))),
+            Poll::Pending => break Some(None),
+        }
+    };
+    match unfinished {
+        None if data.is_empty() => empty_length(resp),
+        None if data.len() == 1 => resp.map(|_| full(data.pop().unwrap_or_default())),
+        None => resp.map(|_| full(data.concat())),
+        Some(last) => resp.map(|rest| {
+            Queued {
+                frames: data
+                    .into_iter()
+                    .map(|chunk| Ok(Frame::data(chunk)))
+                    .chain(last)
+                    .collect(),
+                rest,
+            }
+            .boxed_unsync()
+        }),
+    }
+}
+
+/// The response with an empty body and `content-length: 0`.
 fn empty_length(mut resp: http::Response<HyperOutgoingBody>) -> http::Response<HyperOutgoingBody> {
     resp.headers_mut().insert(
         http::header::CONTENT_LENGTH,
         http::HeaderValue::from_static("0"),
     );
     resp.map(|_| full(Bytes::new()))
+}
+
+/// A body whose first frames were already read, then the rest.
+struct Queued {
+    frames: std::collections::VecDeque<Result<Frame<Bytes>, HttpError>>,
+    rest: HyperOutgoingBody,
+}
+
+impl Body for Queued {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        match self.frames.pop_front() {
+            Some(frame) => Poll::Ready(Some(frame)),
+            None => Pin::new(&mut self.rest).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty() && self.rest.is_end_stream()
+    }
 }
 
 /// A body whose first frame was already read.
@@ -167,5 +252,127 @@ impl Body for Prepended {
 
     fn is_end_stream(&self) -> bool {
         self.first.is_none() && self.rest.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    type Polled = Poll<Option<Result<Frame<Bytes>, HttpError>>>;
+
+    /// A body that answers its polls from a script, then waits for ever.
+    struct Script(VecDeque<Polled>);
+
+    impl Body for Script {
+        type Data = Bytes;
+        type Error = HttpError;
+
+        fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Polled {
+            self.0.pop_front().unwrap_or(Poll::Pending)
+        }
+    }
+
+    fn response(script: impl IntoIterator<Item = Polled>) -> http::Response<HyperOutgoingBody> {
+        http::Response::new(Script(script.into_iter().collect()).boxed_unsync())
+    }
+
+    fn data(s: &'static str) -> Polled {
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(s.as_bytes())))))
+    }
+
+    /// What a body gives until it ends or would wait: its data, its trailers'
+    /// count, whether it failed, and whether it is still open.
+    fn drain(mut body: HyperOutgoingBody) -> (String, usize, bool, bool) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let (mut text, mut trailers, mut failed) = (String::new(), 0, false);
+        loop {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(None) => return (text, trailers, failed, false),
+                Poll::Pending => return (text, trailers, failed, true),
+                Poll::Ready(Some(Err(_))) => failed = true,
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(chunk) => text.push_str(std::str::from_utf8(&chunk).unwrap()),
+                    Err(frame) => trailers += frame.trailers_ref().map_or(0, |t| t.len()),
+                },
+            }
+        }
+    }
+
+    #[test]
+    fn a_finished_body_goes_out_whole_with_its_length() {
+        let resp = settle_finished(response([
+            data("chunk 0\n"),
+            data("chunk 1\n"),
+            Poll::Ready(None),
+        ]));
+        assert!(!resp.headers().contains_key(http::header::TRANSFER_ENCODING));
+        assert_eq!(
+            resp.body().size_hint().exact(),
+            Some(16),
+            "hyper writes this length"
+        );
+        assert_eq!(
+            drain(resp.into_body()),
+            ("chunk 0\nchunk 1\n".into(), 0, false, false)
+        );
+
+        let resp = settle_finished(response([data("one"), Poll::Ready(None)]));
+        assert_eq!(resp.body().size_hint().exact(), Some(3));
+
+        let resp = settle_finished(response([Poll::Ready(None)]));
+        assert_eq!(resp.headers()[http::header::CONTENT_LENGTH], "0");
+        assert_eq!(drain(resp.into_body()), (String::new(), 0, false, false));
+    }
+
+    #[test]
+    fn an_unfinished_body_keeps_streaming() {
+        // Written so far, then nothing yet: what was read goes first, the rest
+        // follows from the guest's body, which is still open.
+        let resp = settle_finished(response([data("a"), data("b")]));
+        assert_eq!(resp.body().size_hint().exact(), None);
+        assert_eq!(drain(resp.into_body()), ("ab".into(), 0, false, true));
+    }
+
+    #[test]
+    fn trailers_and_errors_are_kept() {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-sum", http::HeaderValue::from_static("1"));
+        let resp = settle_finished(response([
+            data("a"),
+            Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Poll::Ready(None),
+        ]));
+        assert_eq!(
+            resp.body().size_hint().exact(),
+            None,
+            "trailers need chunked"
+        );
+        assert_eq!(drain(resp.into_body()), ("a".into(), 1, false, false));
+
+        let resp = settle_finished(response([
+            data("a"),
+            Poll::Ready(Some(Err(HttpError::HttpProtocolError))),
+        ]));
+        assert_eq!(resp.body().size_hint().exact(), None);
+        assert_eq!(drain(resp.into_body()), ("a".into(), 0, true, true));
+    }
+
+    #[test]
+    fn declared_framing_is_left_alone() {
+        let mut resp = response([data("abc"), Poll::Ready(None)]);
+        resp.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from_static("3"),
+        );
+        let resp = settle_finished(resp);
+        assert_eq!(
+            resp.body().size_hint().exact(),
+            None,
+            "the guest's own body, unread"
+        );
+        assert_eq!(drain(resp.into_body()), ("abc".into(), 0, false, false));
     }
 }

@@ -450,9 +450,7 @@ impl HttpApp {
             Ok(done) => {
                 // Finished: whatever it sent is already in the channel.
                 return match rx.try_recv() {
-                    Ok(Ok(resp)) => {
-                        Ok(body::settle_length(resp, &mut std::future::ready(())).await)
-                    }
+                    Ok(Ok(resp)) => Ok(body::settle_finished(resp)),
                     Ok(Err(code)) => Err(Failure::ErrorCode(format!("{code:?}"))),
                     Err(_) => match done {
                         Ok(()) => Err(Failure::NoResponse),

@@ -46,6 +46,7 @@ pub async fn serve(
             accepted = accept(&listener) => {
                 let Some((stream, client)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
+                let Ok(local) = stream.local_addr() else { continue };
                 let app = app.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
@@ -53,9 +54,17 @@ pub async fn serve(
                     // The guest's headers pass through as they are: no `date` of our own.
                     builder.http1().auto_date_header(false);
                     builder.http2().auto_date_header(false);
-                    let service = service_fn(move |req| {
+                    let service = service_fn(move |mut req| {
                         let app = app.clone();
-                        async move { Ok::<_, Infallible>(app.handle(req, client).await) }
+                        async move {
+                            Ok::<_, Infallible>(match default_authority(&mut req, local) {
+                                Ok(()) => app.handle(req, client).await,
+                                Err(why) => crate::body::text_response(
+                                    http::StatusCode::BAD_REQUEST,
+                                    format!("Bad Request: {why}"),
+                                ),
+                            })
+                        }
                     });
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     let conn = crate::spare::AfterResponses::new(watcher.watch(conn));
@@ -78,6 +87,35 @@ pub async fn serve(
             options.grace
         );
     }
+    Ok(())
+}
+
+/// Gives a request that names no authority (no `Host` header, no authority in
+/// its target) the one RFC 9112 §3.3 prescribes, the address the connection
+/// arrived on, so the guest's `authority` and `spin-full-url` name the server:
+/// an HTTP/1.0 request (where `Host` is optional) or an HTTP/2 one without
+/// `:authority`. An HTTP/1.1 request without `Host` is malformed (RFC 9112
+/// §3.2): the error says why, for a `400`.
+pub(crate) fn default_authority<B>(
+    req: &mut http::Request<B>,
+    local: SocketAddr,
+) -> Result<(), String> {
+    if req.uri().authority().is_some() || req.headers().contains_key(http::header::HOST) {
+        return Ok(());
+    }
+    if req.version() == http::Version::HTTP_11 {
+        return Err("an HTTP/1.1 request needs a Host header".into());
+    }
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.scheme.get_or_insert(http::uri::Scheme::HTTP);
+    parts
+        .path_and_query
+        .get_or_insert(http::uri::PathAndQuery::from_static("/"));
+    parts.authority = Some(
+        http::uri::Authority::try_from(local.to_string())
+            .map_err(|e| format!("no authority from {local}: {e}"))?,
+    );
+    *req.uri_mut() = http::Uri::from_parts(parts).map_err(|e| format!("request target: {e}"))?;
     Ok(())
 }
 

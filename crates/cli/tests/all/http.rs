@@ -475,15 +475,167 @@ async fn guest_output_is_logged_with_the_component_id() -> Result<()> {
     Ok(())
 }
 
+/// A body the guest is still writing streams: the head and each chunk go out
+/// as the guest writes them (chunked, since no length is known), not once the
+/// guest is done. The guest pauses `GAP` after each chunk but the last, so if
+/// the host held the body back, the whole of it would arrive at once.
 #[tokio::test(flavor = "multi_thread")]
 pub(crate) async fn http_stream() -> Result<()> {
-    let resp = get(&shared()?.url("/stream")).await?;
-    resp.assert_status(200);
-    assert_eq!(resp.text(), "chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const GAP: Duration = Duration::from_millis(300);
+    let server = shared()?;
+    let mut conn = tokio::net::TcpStream::connect(server.addr()).await?;
+    conn.write_all(
+        format!(
+            "GET /stream?chunks=4&gap_ms={} HTTP/1.1\r\nhost: skiff\r\nconnection: close\r\n\r\n",
+            GAP.as_millis()
+        )
+        .as_bytes(),
+    )
+    .await?;
+    let mut wire = Vec::new();
+    let has =
+        |wire: &[u8], needle: &str| wire.windows(needle.len()).any(|w| w == needle.as_bytes());
+    while !has(&wire, "chunk 0\n") {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(30), conn.read(&mut buf)).await??;
+        anyhow::ensure!(
+            n > 0,
+            "closed before the first chunk: {}",
+            String::from_utf8_lossy(&wire)
+        );
+        wire.extend_from_slice(&buf[..n]);
+    }
+    let first_chunk = Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut wire)).await??;
+    let rest = first_chunk.elapsed();
+    let wire = String::from_utf8(wire)?;
+    let (head, body) = wire
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("no head: {wire}"))?;
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("\r\ntransfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    let sent: Vec<&str> = body.split("\r\n").collect();
+    assert_eq!(
+        sent,
+        [
+            "8",
+            "chunk 0\n",
+            "8",
+            "chunk 1\n",
+            "8",
+            "chunk 2\n",
+            "8",
+            "chunk 3\n",
+            "0",
+            "",
+            ""
+        ],
+        "{wire}"
+    );
+    // Three pauses follow the first chunk; allow one for a late read.
     assert!(
-        !resp.headers.contains_key("content-length"),
+        rest >= 2 * GAP,
+        "the body after its first chunk took {rest:?}: held back?"
+    );
+    Ok(())
+}
+
+/// A body the guest finished before its response went out leaves whole, with
+/// its length: no chunk framing, and a length for clients that want one (an
+/// HTTP/1.0 client gets it too, instead of a body ended by closing).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_finished_with_the_response_carries_its_length() -> Result<()> {
+    let server = shared()?;
+    let resp = get(&server.url("/stream?chunks=1")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "chunk 0\n");
+    assert_eq!(
+        resp.headers.get("content-length").map(|v| v.as_bytes()),
+        Some(&b"8"[..]),
         "{:?}",
         resp.headers
+    );
+    assert!(
+        !resp.headers.contains_key("transfer-encoding"),
+        "{:?}",
+        resp.headers
+    );
+
+    // As many chunks as the guest writes without waiting, with or without a
+    // length: whole and in order either way.
+    let resp = get(&server.url("/stream")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n");
+    if let Some(len) = resp.headers.get("content-length") {
+        assert_eq!(len, "40", "{:?}", resp.headers);
+    }
+
+    // HTTP/1.0 has no chunked coding: without a length its body would end by
+    // the connection closing.
+    let wire = raw(
+        server,
+        "GET /stream?chunks=1 HTTP/1.0\r\nhost: skiff\r\n\r\n",
+    )
+    .await?
+    .to_ascii_lowercase();
+    assert!(wire.starts_with("http/1.0 200"), "{wire}");
+    assert!(wire.contains("\r\ncontent-length: 8\r\n"), "{wire}");
+    assert!(wire.ends_with("\r\n\r\nchunk 0\n"), "{wire}");
+
+    let resp = get(&server.url("/stream?chunks=x")).await?;
+    resp.assert_status(400);
+    assert!(resp.text().contains("bad chunks `x`"), "{}", resp.text());
+    Ok(())
+}
+
+/// Sends `request` as it is on a fresh connection and reads the answer to its end.
+async fn raw(server: &Server, request: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(server.addr()).await?;
+    conn.write_all(request.as_bytes()).await?;
+    let mut wire = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut wire)).await??;
+    Ok(String::from_utf8(wire)?)
+}
+
+/// A request that names no authority: HTTP/1.0 may omit `Host`, and the guest
+/// then sees the address the connection arrived on (RFC 9112 §3.3); an
+/// HTTP/1.1 request without `Host` is malformed and gets `400` saying why,
+/// without reaching a guest.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_without_a_host() -> Result<()> {
+    let server = shared()?;
+    let wire = raw(server, "GET /echo/no-host?q=1 HTTP/1.0\r\n\r\n").await?;
+    let (head, body) = wire
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("{wire}"))?;
+    assert!(head.starts_with("HTTP/1.0 200"), "{wire}");
+    let json: serde_json::Value = serde_json::from_str(body)?;
+    assert_eq!(json["authority"], server.addr().to_string(), "{json}");
+    assert_eq!(json["path_with_query"], "/echo/no-host?q=1", "{json}");
+    let headers: Vec<(String, String)> = serde_json::from_value(json["headers"].clone())?;
+    assert!(
+        !headers.iter().any(|(n, _)| n == "host"),
+        "no Host of ours: {headers:?}"
+    );
+
+    let wire = raw(
+        server,
+        "GET /echo/no-host HTTP/1.1\r\nconnection: close\r\n\r\n",
+    )
+    .await?;
+    assert!(wire.starts_with("HTTP/1.1 400"), "{wire}");
+    assert!(
+        wire.ends_with("Bad Request: an HTTP/1.1 request needs a Host header\n"),
+        "{wire}"
+    );
+    assert!(
+        !server.stderr().text().contains("missing authority"),
+        "{}",
+        server.stderr().text()
     );
     Ok(())
 }
