@@ -17,11 +17,18 @@ pub struct DeadlineExceeded(pub Duration);
 
 /// Makes wasm in `store` yield at every epoch tick and stop once `timeout` (from now) has passed.
 ///
+/// The first yield comes at the second tick from now, so after at least one
+/// whole tick of running: a guest that runs for less than a tick (nearly every
+/// request) is never interrupted, and whatever it answers is complete by the
+/// time its caller first regains control. At the first tick it would yield
+/// 0–5 ms in, at random. A guest that keeps running yields at every tick after
+/// that.
+///
 /// With `timeout = None` the guest still yields at every tick but is never stopped.
 /// The store must be driven with wasmtime's `*_async` entry points.
 pub fn arm_deadline<T: 'static>(store: &mut Store<T>, timeout: Option<Duration>) {
     let start = Instant::now();
-    store.set_epoch_deadline(1);
+    store.set_epoch_deadline(2);
     store.epoch_deadline_callback(move |_| {
         if let Some(limit) = timeout
             && start.elapsed() >= limit

@@ -196,6 +196,43 @@ pub(crate) fn settle_finished(
     }
 }
 
+/// A `HEAD` response: the guest's headers, and its body's length where it
+/// is known (what a `GET` would have carried), but no body. Hyper leaves out
+/// the body of a `HEAD` response itself over HTTP/1.1; over HTTP/2 it would
+/// send it as DATA frames, which a client takes for a protocol error.
+pub(crate) fn head_response(
+    mut resp: http::Response<HyperOutgoingBody>,
+) -> http::Response<HyperOutgoingBody> {
+    use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    if !resp.headers().contains_key(CONTENT_LENGTH)
+        && !resp.headers().contains_key(TRANSFER_ENCODING)
+        && let Some(len) = resp.body().size_hint().exact()
+    {
+        resp.headers_mut()
+            .insert(CONTENT_LENGTH, http::HeaderValue::from(len));
+    }
+    resp.map(|_| NoBody.boxed_unsync())
+}
+
+/// A body that has ended, of no stated size: hyper sends no length of its own.
+struct NoBody;
+
+impl Body for NoBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        true
+    }
+}
+
 /// The response with an empty body and `content-length: 0`.
 fn empty_length(mut resp: http::Response<HyperOutgoingBody>) -> http::Response<HyperOutgoingBody> {
     resp.headers_mut().insert(

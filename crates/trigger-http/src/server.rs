@@ -57,12 +57,19 @@ pub async fn serve(
                     let service = service_fn(move |mut req| {
                         let app = app.clone();
                         async move {
-                            Ok::<_, Infallible>(match default_authority(&mut req, local) {
+                            let h2_head = req.method() == http::Method::HEAD
+                                && req.version() == http::Version::HTTP_2;
+                            let resp = match default_authority(&mut req, local) {
                                 Ok(()) => app.handle(req, client).await,
                                 Err(why) => crate::body::text_response(
                                     http::StatusCode::BAD_REQUEST,
                                     format!("Bad Request: {why}"),
                                 ),
+                            };
+                            Ok::<_, Infallible>(if h2_head {
+                                crate::body::head_response(resp)
+                            } else {
+                                resp
                             })
                         }
                     });

@@ -549,19 +549,30 @@ pub(crate) async fn http_stream() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_finished_with_the_response_carries_its_length() -> Result<()> {
     let server = shared()?;
-    let resp = get(&server.url("/stream?chunks=1")).await?;
-    resp.assert_status(200);
-    assert_eq!(resp.text(), "chunk 0\n");
+    // The guest's run is decided in one poll unless it is interrupted (its
+    // thread descheduled past an epoch tick, on a loaded machine): then the
+    // head goes out once the first chunk is there, chunked. A few tries.
+    let mut lengths = Vec::new();
+    for _ in 0..5 {
+        let resp = get(&server.url("/stream?chunks=1")).await?;
+        resp.assert_status(200);
+        assert_eq!(resp.text(), "chunk 0\n");
+        let length = resp.headers.get("content-length").cloned();
+        assert_eq!(
+            length.is_none(),
+            resp.headers.contains_key("transfer-encoding"),
+            "{:?}",
+            resp.headers
+        );
+        lengths.push(length);
+        if lengths.last() != Some(&None) {
+            break;
+        }
+    }
     assert_eq!(
-        resp.headers.get("content-length").map(|v| v.as_bytes()),
-        Some(&b"8"[..]),
-        "{:?}",
-        resp.headers
-    );
-    assert!(
-        !resp.headers.contains_key("transfer-encoding"),
-        "{:?}",
-        resp.headers
+        lengths.last(),
+        Some(&Some(http::HeaderValue::from_static("8"))),
+        "{lengths:?}"
     );
 
     // As many chunks as the guest writes without waiting, with or without a
@@ -574,16 +585,29 @@ async fn a_body_finished_with_the_response_carries_its_length() -> Result<()> {
     }
 
     // HTTP/1.0 has no chunked coding: without a length its body would end by
-    // the connection closing.
-    let wire = raw(
-        server,
-        "GET /stream?chunks=1 HTTP/1.0\r\nhost: skiff\r\n\r\n",
-    )
-    .await?
-    .to_ascii_lowercase();
-    assert!(wire.starts_with("http/1.0 200"), "{wire}");
-    assert!(wire.contains("\r\ncontent-length: 8\r\n"), "{wire}");
-    assert!(wire.ends_with("\r\n\r\nchunk 0\n"), "{wire}");
+    // the connection closing (as it still may, if the guest is interrupted).
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let wire = raw(
+            server,
+            "GET /stream?chunks=1 HTTP/1.0\r\nhost: skiff\r\n\r\n",
+        )
+        .await?
+        .to_ascii_lowercase();
+        assert!(wire.starts_with("http/1.0 200"), "{wire}");
+        assert!(wire.ends_with("\r\n\r\nchunk 0\n"), "{wire}");
+        let length = wire.contains("\r\ncontent-length: 8\r\n");
+        answers.push(wire);
+        if length {
+            break;
+        }
+    }
+    assert!(
+        answers
+            .last()
+            .is_some_and(|wire| wire.contains("content-length: 8")),
+        "no length in any of {answers:?}"
+    );
 
     let resp = get(&server.url("/stream?chunks=x")).await?;
     resp.assert_status(400);
@@ -637,6 +661,94 @@ async fn requests_without_a_host() -> Result<()> {
         "{}",
         server.stderr().text()
     );
+    Ok(())
+}
+
+/// HTTP/2 with prior knowledge (h2c) on the same port as HTTP/1.1: many
+/// requests at once on one connection, each its own instance; streaming
+/// bodies; `HEAD` answered with the `GET`'s length and no DATA (which an
+/// HTTP/2 client takes for a protocol error); the `:authority` reaches the
+/// guest as its authority.
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_prior_knowledge() -> Result<()> {
+    use http_body_util::BodyExt;
+    let server = shared()?;
+    let stream = tokio::net::TcpStream::connect(server.addr()).await?;
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await?;
+    tokio::spawn(conn);
+    let exchange = |method: http::Method, path: String| {
+        let mut sender = sender.clone();
+        let url = server.url(&path);
+        async move {
+            let req = http::Request::builder()
+                .method(method)
+                .uri(url)
+                .body(empty())?;
+            let resp =
+                tokio::time::timeout(Duration::from_secs(30), sender.send_request(req)).await??;
+            assert_eq!(resp.version(), http::Version::HTTP_2);
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await?.to_bytes();
+            anyhow::Ok((parts, body))
+        }
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let get = exchange(http::Method::GET, format!("/echo/h2/{i}"));
+        tasks.spawn(async move { (i, get.await) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (i, answer) = done?;
+        let (parts, body) = answer?;
+        assert_eq!(parts.status, 200);
+        let json: serde_json::Value = serde_json::from_slice(&body)?;
+        assert_eq!(json["path_with_query"], format!("/echo/h2/{i}"), "{json}");
+        assert_eq!(json["authority"], server.addr().to_string(), "{json}");
+    }
+
+    let (get, get_body) = exchange(http::Method::GET, "/hello".into()).await?;
+    assert_eq!(get.status, 200);
+    assert_eq!(get.headers["content-length"], get_body.len().to_string());
+    let (head, head_body) = exchange(http::Method::HEAD, "/hello".into()).await?;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.headers["content-length"], get_body.len().to_string());
+    assert!(head_body.is_empty());
+    // A body still streaming has no length to state.
+    let (head, head_body) =
+        exchange(http::Method::HEAD, "/stream?chunks=3&gap_ms=50".into()).await?;
+    assert_eq!(head.status, 200);
+    assert!(
+        !head.headers.contains_key("content-length"),
+        "{:?}",
+        head.headers
+    );
+    assert!(head_body.is_empty());
+
+    let (streamed, body) = exchange(http::Method::GET, "/stream?chunks=3&gap_ms=50".into()).await?;
+    assert_eq!(streamed.status, 200);
+    assert_eq!(body, "chunk 0\nchunk 1\nchunk 2\n");
+    Ok(())
+}
+
+/// `HEAD` over HTTP/1.1: the `GET`'s headers and length, no body.
+#[tokio::test(flavor = "multi_thread")]
+async fn head_over_http1() -> Result<()> {
+    let server = shared()?;
+    let wire = raw(
+        server,
+        "HEAD /hello HTTP/1.1\r\nhost: skiff\r\nconnection: close\r\n\r\n",
+    )
+    .await?;
+    let get = get(&server.url("/hello")).await?;
+    let length = format!("\r\ncontent-length: {}\r\n", get.body.len());
+    assert!(wire.starts_with("HTTP/1.1 200"), "{wire}");
+    assert!(wire.to_ascii_lowercase().contains(&length), "{wire}");
+    assert!(wire.ends_with("\r\n\r\n"), "a body after the head: {wire}");
     Ok(())
 }
 

@@ -27,9 +27,14 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
         {
             let stream = body.write().expect("response body stream taken twice");
             for i in 0..chunks {
-                stream
+                if stream
                     .blocking_write_and_flush(format!("chunk {i}\n").as_bytes())
-                    .expect("failed to write a chunk");
+                    .is_err()
+                {
+                    // Nobody reads the body any more (the client left, or
+                    // asked with `HEAD`): stop.
+                    return;
+                }
                 if i + 1 < chunks && !gap.is_zero() {
                     std::thread::sleep(gap);
                 }
