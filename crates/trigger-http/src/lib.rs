@@ -42,7 +42,7 @@ use crate::body::{LimitedBody, text_response};
 use crate::metrics::ComponentMetrics;
 use crate::router::Router;
 
-pub use server::{ServeOptions, serve, serve_metrics};
+pub use server::{HEADER_TIMEOUT, ServeOptions, serve, serve_metrics};
 
 /// Options for loading an app.
 #[derive(Clone)]

@@ -752,6 +752,54 @@ async fn head_over_http1() -> Result<()> {
     Ok(())
 }
 
+/// `--header-timeout`: a connection that sends nothing, part of HTTP/2's
+/// preface, or half a head is closed once it passes, and so is one left idle
+/// after a response; a guest that takes longer than it is not cut short.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_idle_connections_are_closed() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let manifest = [
+        component("/hello", "hello", HTTP_HELLO_COMPONENT, ""),
+        component("/sleep", "sleep", HTTP_SLEEP_COMPONENT, ""),
+    ]
+    .concat();
+    let app = AppDir::with_manifest(&manifest)?;
+    let cache = tempdir()?;
+    let server = Server::start_with(app.path(), cache.path(), |cmd| {
+        cmd.args(["--header-timeout", "1s"]);
+    })?;
+    // What the server sends on a connection that first sends `sent`, until it
+    // closes it; an error if it is still open after 15 s.
+    let addr = server.addr();
+    let until_closed = |sent: &'static [u8]| async move {
+        let mut conn = tokio::net::TcpStream::connect(addr).await?;
+        conn.write_all(sent).await?;
+        let mut wire = Vec::new();
+        match tokio::time::timeout(Duration::from_secs(15), conn.read_to_end(&mut wire)).await {
+            Ok(Ok(_)) => {}
+            // A reset (unread bytes left behind) closes it too.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => anyhow::bail!("{:?}: still open after 15 s", String::from_utf8_lossy(sent)),
+        }
+        anyhow::Ok(String::from_utf8(wire)?)
+    };
+    assert_eq!(until_closed(b"").await?, "");
+    assert_eq!(until_closed(b"PRI * HTTP/2.0\r\n").await?, "");
+    assert_eq!(
+        until_closed(b"GET /hello HTTP/1.1\r\nhost: skiff\r\n").await?,
+        ""
+    );
+    let kept_alive = until_closed(b"GET /hello HTTP/1.1\r\nhost: skiff\r\n\r\n").await?;
+    assert!(kept_alive.starts_with("HTTP/1.1 200"), "{kept_alive}");
+    assert!(kept_alive.ends_with("Hello from Skiff!\n"), "{kept_alive}");
+
+    let slow_guest = get(&server.url("/sleep?ms=2500")).await?;
+    slow_guest.assert_status(200);
+    assert_eq!(slow_guest.text(), "slept 2500");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_component_does_not_affect_another() -> Result<()> {
     let server = shared()?;
