@@ -35,9 +35,9 @@ pub struct ServeConfig {
     pub sqlite_statements: Vec<String>,
     /// How long in-flight requests may run once shutdown starts.
     pub shutdown_grace: Duration,
-    /// How long an HTTP/1 connection may take to send a request's head (from
-    /// when it opened or its last response went out) before it is closed.
-    pub header_timeout: Duration,
+    /// How long a connection may stay open with no request in progress
+    /// (silent, trickling a head, or idle between requests) before it is closed.
+    pub idle_timeout: Duration,
     /// The AOT cache directory (`None`: compile without a cache).
     pub cache_dir: Option<PathBuf>,
     /// Size of the instance pool (instances alive at once across all components;
@@ -58,7 +58,7 @@ impl ServeConfig {
     pub const DEFAULT_MAX_INSTANCES: u32 = 1000;
 
     /// Defaults for `app` on `listen`: state next to the manifest, no runtime
-    /// config, the default AOT cache, a 10 s grace period, a 30 s header
+    /// config, the default AOT cache, a 10 s grace period, a 30 s idle
     /// timeout, 1000 instances, a banner.
     pub fn new(app: App, listen: SocketAddr) -> Self {
         Self {
@@ -68,7 +68,7 @@ impl ServeConfig {
             runtime_config: None,
             sqlite_statements: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
-            header_timeout: skiff_trigger_http::HEADER_TIMEOUT,
+            idle_timeout: skiff_trigger_http::IDLE_TIMEOUT,
             cache_dir: skiff_engine::default_cache_dir(),
             max_instances: Self::DEFAULT_MAX_INSTANCES,
             banner: true,
@@ -226,7 +226,7 @@ async fn serve_with(
         runtime_config: runtime_config_path,
         sqlite_statements,
         shutdown_grace,
-        header_timeout,
+        idle_timeout,
         cache_dir: _,
         max_instances: _,
         banner,
@@ -371,7 +371,7 @@ async fn serve_with(
         shutdown,
         ServeOptions {
             grace: shutdown_grace,
-            header_timeout,
+            idle_timeout,
         },
     )
     .await;

@@ -13,6 +13,7 @@
 
 pub mod body;
 mod files;
+mod idle;
 mod local;
 pub mod metrics;
 mod p3;
@@ -42,7 +43,7 @@ use crate::body::{LimitedBody, text_response};
 use crate::metrics::ComponentMetrics;
 use crate::router::Router;
 
-pub use server::{HEADER_TIMEOUT, ServeOptions, serve, serve_metrics};
+pub use server::{IDLE_TIMEOUT, ServeOptions, serve, serve_metrics};
 
 /// Options for loading an app.
 #[derive(Clone)]

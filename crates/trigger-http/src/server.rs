@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
@@ -21,22 +21,22 @@ use crate::HttpApp;
 pub struct ServeOptions {
     /// How long in-flight requests may take to finish after shutdown begins.
     pub grace: Duration,
-    /// How long an HTTP/1 connection may take to send a request's head,
-    /// counted from when it opened or its last response was written: a client
-    /// that sends nothing, or its headers a byte at a time, has its connection
-    /// closed after this (idle keep-alive connections too), so it cannot hold
-    /// a connection open for ever.
-    pub header_timeout: Duration,
+    /// How long a connection may stay open with no request in progress —
+    /// silent after opening, trickling a request head, or kept alive between
+    /// requests (HTTP/1 or HTTP/2) — before it is closed, so a client cannot
+    /// hold a connection for ever. A request in progress, however slow, is
+    /// never cut by it.
+    pub idle_timeout: Duration,
 }
 
-/// The default [`ServeOptions::header_timeout`].
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default [`ServeOptions::idle_timeout`].
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             grace: Duration::from_secs(10),
-            header_timeout: HEADER_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
         }
     }
 }
@@ -50,7 +50,7 @@ pub async fn serve(
     options: ServeOptions,
 ) -> Result<()> {
     let graceful = GracefulShutdown::new();
-    let header_timeout = options.header_timeout;
+    let idle_timeout = options.idle_timeout;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -61,19 +61,15 @@ pub async fn serve(
                 let app = app.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    if !first_bytes(&stream, header_timeout).await {
-                        return;
-                    }
                     let mut builder = auto::Builder::new(TokioExecutor::new());
                     // The guest's headers pass through as they are: no `date` of our own.
-                    builder
-                        .http1()
-                        .auto_date_header(false)
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(header_timeout);
+                    builder.http1().auto_date_header(false);
                     builder.http2().auto_date_header(false);
+                    let activity = crate::idle::Activity::new();
+                    let requests = activity.clone();
                     let service = service_fn(move |mut req| {
                         let app = app.clone();
+                        let busy = requests.begin();
                         async move {
                             let h2_head = req.method() == http::Method::HEAD
                                 && req.version() == http::Version::HTTP_2;
@@ -84,17 +80,24 @@ pub async fn serve(
                                     format!("Bad Request: {why}"),
                                 ),
                             };
-                            Ok::<_, Infallible>(if h2_head {
+                            let resp = if h2_head {
                                 crate::body::head_response(resp)
                             } else {
                                 resp
-                            })
+                            };
+                            Ok::<_, Infallible>(
+                                resp.map(|body| crate::idle::Tracked::new(body, busy)),
+                            )
                         }
                     });
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     let conn = crate::spare::AfterResponses::new(watcher.watch(conn));
-                    if let Err(err) = conn.await {
-                        tracing::debug!(%client, "connection ended with an error: {err}");
+                    match crate::idle::bounded(conn, &activity, idle_timeout).await {
+                        Some(Ok(())) => {}
+                        Some(Err(err)) => {
+                            tracing::debug!(%client, "connection ended with an error: {err}");
+                        }
+                        None => tracing::debug!(%client, "idle connection closed"),
                     }
                 });
             }
@@ -142,32 +145,6 @@ pub(crate) fn default_authority<B>(
     );
     *req.uri_mut() = http::Uri::from_parts(parts).map_err(|e| format!("request target: {e}"))?;
     Ok(())
-}
-
-/// Waits (at most `bound`) until `stream` has sent enough for hyper-util to
-/// tell HTTP/1 from HTTP/2 — a first byte that does not begin HTTP/2's
-/// preface, or all of it — without consuming anything; `false` if it did not
-/// in time or closed. Hyper's header timeout only starts once the HTTP/1
-/// side reads a head: without this, a connection that never sends a byte would
-/// be held for ever.
-async fn first_bytes(stream: &TcpStream, bound: Duration) -> bool {
-    const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    let look = async {
-        let mut buf = [0u8; PREFACE.len()];
-        loop {
-            let n = stream.peek(&mut buf).await?;
-            if n == 0 {
-                return Ok(false);
-            }
-            if n == PREFACE.len() || buf[..n] != PREFACE[..n] {
-                return Ok::<_, std::io::Error>(true);
-            }
-            // Part of HTTP/2's preface: readiness stays set while those bytes
-            // are unread, so wait a little for the rest rather than spin.
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    };
-    matches!(tokio::time::timeout(bound, look).await, Ok(Ok(true)))
 }
 
 /// One connection from `listener`; `None` after a failed accept (EMFILE and

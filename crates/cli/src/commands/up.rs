@@ -41,11 +41,11 @@ pub struct UpArgs {
     /// How long in-flight requests may run after SIGINT/SIGTERM.
     #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
     pub shutdown_grace: Duration,
-    /// How long an HTTP/1 connection may take to send a request's head,
-    /// counted from when it opened or its last response went out; an idle or
-    /// slow client's connection is closed after it.
+    /// How long a connection may stay open with no request in progress
+    /// (silent after opening, trickling a request head, or idle between
+    /// requests) before it is closed; a slow request is never cut by it.
     #[arg(long, default_value = "30s", value_parser = super::parse_duration)]
-    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
     /// Compile without reading or writing the AOT cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -71,7 +71,7 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
         runtime_config: args.runtime_config,
         sqlite_statements: args.sqlite_statements,
         shutdown_grace: args.shutdown_grace,
-        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
         cache_dir: super::cache_dir(args.no_cache),
         max_instances: args.max_instances,
         metrics: args.metrics,

@@ -752,21 +752,23 @@ async fn head_over_http1() -> Result<()> {
     Ok(())
 }
 
-/// `--header-timeout`: a connection that sends nothing, part of HTTP/2's
-/// preface, or half a head is closed once it passes, and so is one left idle
-/// after a response; a guest that takes longer than it is not cut short.
+/// `--idle-timeout`: a connection with no request in progress for longer —
+/// silent, part of HTTP/2's preface, half a head, idle after a response, an
+/// HTTP/2 connection with no stream open — is closed; a request in progress
+/// (a slow guest, a body streaming with pauses longer than the timeout) is not.
 #[tokio::test(flavor = "multi_thread")]
-async fn slow_and_idle_connections_are_closed() -> Result<()> {
+async fn idle_connections_are_closed() -> Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let manifest = [
         component("/hello", "hello", HTTP_HELLO_COMPONENT, ""),
         component("/sleep", "sleep", HTTP_SLEEP_COMPONENT, ""),
+        component("/stream", "stream", HTTP_STREAM_COMPONENT, ""),
     ]
     .concat();
     let app = AppDir::with_manifest(&manifest)?;
     let cache = tempdir()?;
     let server = Server::start_with(app.path(), cache.path(), |cmd| {
-        cmd.args(["--header-timeout", "1s"]);
+        cmd.args(["--idle-timeout", "1s"]);
     })?;
     // What the server sends on a connection that first sends `sent`, until it
     // closes it; an error if it is still open after 15 s.
@@ -782,7 +784,7 @@ async fn slow_and_idle_connections_are_closed() -> Result<()> {
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => anyhow::bail!("{:?}: still open after 15 s", String::from_utf8_lossy(sent)),
         }
-        anyhow::Ok(String::from_utf8(wire)?)
+        anyhow::Ok(String::from_utf8_lossy(&wire).into_owned())
     };
     assert_eq!(until_closed(b"").await?, "");
     assert_eq!(until_closed(b"PRI * HTTP/2.0\r\n").await?, "");
@@ -793,10 +795,17 @@ async fn slow_and_idle_connections_are_closed() -> Result<()> {
     let kept_alive = until_closed(b"GET /hello HTTP/1.1\r\nhost: skiff\r\n\r\n").await?;
     assert!(kept_alive.starts_with("HTTP/1.1 200"), "{kept_alive}");
     assert!(kept_alive.ends_with("Hello from Skiff!\n"), "{kept_alive}");
+    // HTTP/2: the preface and an empty SETTINGS frame, then nothing: the
+    // server's own SETTINGS come back, then the connection closes.
+    let h2 = until_closed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").await?;
+    assert!(!h2.is_empty(), "no HTTP/2 SETTINGS from the server");
 
     let slow_guest = get(&server.url("/sleep?ms=2500")).await?;
     slow_guest.assert_status(200);
     assert_eq!(slow_guest.text(), "slept 2500");
+    let slow_body = get(&server.url("/stream?chunks=3&gap_ms=1500")).await?;
+    slow_body.assert_status(200);
+    assert_eq!(slow_body.text(), "chunk 0\nchunk 1\nchunk 2\n");
     Ok(())
 }
 
