@@ -50,7 +50,7 @@ pub async fn serve(
     options: ServeOptions,
 ) -> Result<()> {
     let graceful = GracefulShutdown::new();
-    let idle_timeout = options.idle_timeout;
+    let sweeper = crate::idle::Sweeper::start(options.idle_timeout);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -60,13 +60,13 @@ pub async fn serve(
                 let Ok(local) = stream.local_addr() else { continue };
                 let app = app.clone();
                 let watcher = graceful.watcher();
-                tokio::spawn(async move {
+                let activity = crate::idle::Activity::new();
+                let requests = activity.clone();
+                let conn = tokio::spawn(async move {
                     let mut builder = auto::Builder::new(TokioExecutor::new());
                     // The guest's headers pass through as they are: no `date` of our own.
                     builder.http1().auto_date_header(false);
                     builder.http2().auto_date_header(false);
-                    let activity = crate::idle::Activity::new();
-                    let requests = activity.clone();
                     let service = service_fn(move |mut req| {
                         let app = app.clone();
                         let busy = requests.begin();
@@ -92,14 +92,11 @@ pub async fn serve(
                     });
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     let conn = crate::spare::AfterResponses::new(watcher.watch(conn));
-                    match crate::idle::bounded(conn, &activity, idle_timeout).await {
-                        Some(Ok(())) => {}
-                        Some(Err(err)) => {
-                            tracing::debug!(%client, "connection ended with an error: {err}");
-                        }
-                        None => tracing::debug!(%client, "idle connection closed"),
+                    if let Err(err) = conn.await {
+                        tracing::debug!(%client, "connection ended with an error: {err}");
                     }
                 });
+                sweeper.watch(activity, conn.abort_handle());
             }
             () = &mut shutdown => break,
         }
@@ -162,17 +159,21 @@ async fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
 
 /// Serves `GET /metrics` (the app's [`HttpApp::render_metrics`], Prometheus text
 /// format) on `listener` until the task is dropped or aborted; any other path is
-/// a 404. A listener of its own, so metrics never share a port, or a route, with
-/// the app.
+/// a 404. A listener of its own, so metrics never share a port, or a route,
+/// with the app. A connection idle for [`IDLE_TIMEOUT`] is closed.
 pub async fn serve_metrics(app: Arc<HttpApp>, listener: TcpListener) {
+    let sweeper = crate::idle::Sweeper::start(IDLE_TIMEOUT);
     loop {
         let Some((stream, _)) = accept(&listener).await else {
             continue;
         };
         let app = app.clone();
-        tokio::spawn(async move {
+        let activity = crate::idle::Activity::new();
+        let requests = activity.clone();
+        let conn = tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let app = app.clone();
+                let busy = requests.begin();
                 async move {
                     let resp = if req.uri().path() == "/metrics" {
                         let mut resp =
@@ -190,7 +191,7 @@ pub async fn serve_metrics(app: Arc<HttpApp>, listener: TcpListener) {
                             "Not Found: metrics are at /metrics",
                         )
                     };
-                    Ok::<_, Infallible>(resp)
+                    Ok::<_, Infallible>(resp.map(|body| crate::idle::Tracked::new(body, busy)))
                 }
             });
             let conn = hyper::server::conn::http1::Builder::new()
@@ -199,5 +200,6 @@ pub async fn serve_metrics(app: Arc<HttpApp>, listener: TcpListener) {
                 tracing::debug!("metrics connection ended with an error: {err}");
             }
         });
+        sweeper.watch(activity, conn.abort_handle());
     }
 }
