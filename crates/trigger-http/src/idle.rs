@@ -124,14 +124,17 @@ impl Body for Tracked {
 /// closing) each one idle for `limit`. A request pays nothing for this beyond
 /// its [`Busy`] count: no timer, and no poll of one, on its connection.
 pub(crate) struct Sweeper {
-    watched: Arc<Mutex<Vec<(Arc<Activity>, AbortHandle)>>>,
+    watched: Watched,
     task: AbortHandle,
 }
+
+/// The connections a [`Sweeper`] watches: each one's activity and task.
+type Watched = Arc<Mutex<Vec<(Arc<Activity>, AbortHandle)>>>;
 
 impl Sweeper {
     /// Starts sweeping for connections idle for `limit`, on the current runtime.
     pub(crate) fn start(limit: Duration) -> Self {
-        let watched: Arc<Mutex<Vec<(Arc<Activity>, AbortHandle)>>> = Arc::default();
+        let watched = Watched::default();
         let every = (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
         let swept = watched.clone();
         let task = tokio::spawn(async move {
