@@ -138,8 +138,8 @@ pub(crate) async fn settle_length(
     match first {
         None => empty_length(resp),
         Some(first) => resp.map(|rest| {
-            Prepended {
-                first: Some(first),
+            Queued {
+                frames: [first].into(),
                 rest,
             }
             .boxed_unsync()
@@ -264,31 +264,6 @@ impl Body for Queued {
 
     fn is_end_stream(&self) -> bool {
         self.frames.is_empty() && self.rest.is_end_stream()
-    }
-}
-
-/// A body whose first frame was already read.
-struct Prepended {
-    first: Option<Result<Frame<Bytes>, HttpError>>,
-    rest: HyperOutgoingBody,
-}
-
-impl Body for Prepended {
-    type Data = Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        match self.first.take() {
-            Some(first) => Poll::Ready(Some(first)),
-            None => Pin::new(&mut self.rest).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.rest.is_end_stream()
     }
 }
 
