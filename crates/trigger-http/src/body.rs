@@ -129,11 +129,8 @@ pub(crate) async fn settle_length(
     }
     let first = tokio::select! {
         biased;
-        _ = guest_done => None,
-        frame = resp.body_mut().frame() => Some(frame),
-    };
-    let Some(first) = first else {
-        return settle_finished(resp);
+        _ = guest_done => return settle_finished(resp),
+        frame = resp.body_mut().frame() => frame,
     };
     match first {
         None => empty_length(resp),

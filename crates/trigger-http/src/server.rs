@@ -51,13 +51,19 @@ pub async fn serve(
 ) -> Result<()> {
     let graceful = GracefulShutdown::new();
     let sweeper = crate::idle::Sweeper::start(options.idle_timeout);
+    // The address requests arrive on, once, when the listener names one; a
+    // listener on an unspecified address (0.0.0.0, ::) asks each connection.
+    let named = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = accept(&listener) => {
                 let Some((stream, client)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                let Ok(local) = stream.local_addr() else { continue };
+                let Some(local) = named.or_else(|| stream.local_addr().ok()) else { continue };
                 let app = app.clone();
                 let watcher = graceful.watcher();
                 let activity = crate::idle::Activity::new();

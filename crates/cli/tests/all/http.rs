@@ -589,7 +589,7 @@ async fn a_body_finished_with_the_response_carries_its_length() -> Result<()> {
     let mut answers = Vec::new();
     for _ in 0..5 {
         let wire = raw(
-            server,
+            server.addr(),
             "GET /stream?chunks=1 HTTP/1.0\r\nhost: skiff\r\n\r\n",
         )
         .await?
@@ -615,14 +615,22 @@ async fn a_body_finished_with_the_response_carries_its_length() -> Result<()> {
     Ok(())
 }
 
-/// Sends `request` as it is on a fresh connection and reads the answer to its end.
-async fn raw(server: &Server, request: &str) -> Result<String> {
+/// Sends `sent` as it is on a fresh connection to `addr` and reads what comes
+/// back until the server closes it (a reset, for unread bytes left behind,
+/// closes it too); an error if it is still open after 30 s.
+async fn raw(addr: std::net::SocketAddr, sent: impl AsRef<[u8]>) -> Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(server.addr()).await?;
-    conn.write_all(request.as_bytes()).await?;
+    let sent = sent.as_ref();
+    let mut conn = tokio::net::TcpStream::connect(addr).await?;
+    conn.write_all(sent).await?;
     let mut wire = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut wire)).await??;
-    Ok(String::from_utf8(wire)?)
+    match tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut wire)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => anyhow::bail!("{:?}: still open after 30 s", String::from_utf8_lossy(sent)),
+    }
+    Ok(String::from_utf8_lossy(&wire).into_owned())
 }
 
 /// A request that names no authority: HTTP/1.0 may omit `Host`, and the guest
@@ -632,7 +640,7 @@ async fn raw(server: &Server, request: &str) -> Result<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_without_a_host() -> Result<()> {
     let server = shared()?;
-    let wire = raw(server, "GET /echo/no-host?q=1 HTTP/1.0\r\n\r\n").await?;
+    let wire = raw(server.addr(), "GET /echo/no-host?q=1 HTTP/1.0\r\n\r\n").await?;
     let (head, body) = wire
         .split_once("\r\n\r\n")
         .ok_or_else(|| anyhow!("{wire}"))?;
@@ -647,7 +655,7 @@ async fn requests_without_a_host() -> Result<()> {
     );
 
     let wire = raw(
-        server,
+        server.addr(),
         "GET /echo/no-host HTTP/1.1\r\nconnection: close\r\n\r\n",
     )
     .await?;
@@ -740,7 +748,7 @@ async fn http2_prior_knowledge() -> Result<()> {
 async fn head_over_http1() -> Result<()> {
     let server = shared()?;
     let wire = raw(
-        server,
+        server.addr(),
         "HEAD /hello HTTP/1.1\r\nhost: skiff\r\nconnection: close\r\n\r\n",
     )
     .await?;
@@ -758,7 +766,6 @@ async fn head_over_http1() -> Result<()> {
 /// (a slow guest, a body streaming with pauses longer than the timeout) is not.
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_connections_are_closed() -> Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let manifest = [
         component("/hello", "hello", HTTP_HELLO_COMPONENT, ""),
         component("/sleep", "sleep", HTTP_SLEEP_COMPONENT, ""),
@@ -770,22 +777,7 @@ async fn idle_connections_are_closed() -> Result<()> {
     let server = Server::start_with(app.path(), cache.path(), |cmd| {
         cmd.args(["--idle-timeout", "1s"]);
     })?;
-    // What the server sends on a connection that first sends `sent`, until it
-    // closes it; an error if it is still open after 15 s.
-    let addr = server.addr();
-    let until_closed = |sent: &'static [u8]| async move {
-        let mut conn = tokio::net::TcpStream::connect(addr).await?;
-        conn.write_all(sent).await?;
-        let mut wire = Vec::new();
-        match tokio::time::timeout(Duration::from_secs(15), conn.read_to_end(&mut wire)).await {
-            Ok(Ok(_)) => {}
-            // A reset (unread bytes left behind) closes it too.
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => anyhow::bail!("{:?}: still open after 15 s", String::from_utf8_lossy(sent)),
-        }
-        anyhow::Ok(String::from_utf8_lossy(&wire).into_owned())
-    };
+    let until_closed = |sent: &'static [u8]| raw(server.addr(), sent);
     assert_eq!(until_closed(b"").await?, "");
     assert_eq!(until_closed(b"PRI * HTTP/2.0\r\n").await?, "");
     assert_eq!(
