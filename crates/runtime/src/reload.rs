@@ -1,4 +1,5 @@
-//! Live reload of the runtime config: a changed backend for a label takes effect for
+//! Live reload of the runtime config, and of the server's TLS certificate
+//! (`watch_tls`). Runtime config: a changed backend for a label takes effect for
 //! new requests without a restart; a config that fails to parse or connect is
 //! rejected with an error while the old one keeps serving.
 
@@ -33,22 +34,52 @@ const SETTLE: Duration = Duration::from_millis(100);
 
 /// Watches `path` (and SIGHUP) forever, applying each new version.
 pub async fn watch(path: PathBuf, live: Live) {
+    let files = vec![path.clone()];
+    watch_files(files, "runtime config", || apply(&path, &live)).await
+}
+
+/// Watches the server's TLS certificate and key files (and SIGHUP) forever:
+/// each change is loaded for the connections after it; one that fails to
+/// load is reported, and the certificate being served stays.
+pub async fn watch_tls(tls: Arc<skiff_trigger_http::ServerTls>) {
+    let files = vec![tls.files().cert.clone(), tls.files().key.clone()];
+    watch_files(files, "TLS certificate", || async {
+        match tls.reload() {
+            Ok(()) => tracing::info!(
+                "TLS certificate `{}` loaded for new connections",
+                tls.files().cert.display()
+            ),
+            Err(err) => tracing::error!(
+                "TLS certificate not reloaded, still serving the previous one: {err:#}"
+            ),
+        }
+    })
+    .await
+}
+
+/// Calls `apply` on SIGHUP, and once `paths` have changed (modification time
+/// or length) and then stayed unchanged for a moment, so a file being written
+/// is not read half-way; forever. `what` names them in a warning.
+async fn watch_files<F, Fut>(paths: Vec<PathBuf>, what: &str, mut apply: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(hup) => Some(hup),
         Err(err) => {
-            tracing::warn!(
-                "cannot listen for SIGHUP ({err}); only file changes reload the runtime config"
-            );
+            tracing::warn!("cannot listen for SIGHUP ({err}); only file changes reload the {what}");
             None
         }
     };
-    let mut seen = stamp(&path);
+    let stamps = || paths.iter().map(|p| stamp(p)).collect::<Vec<_>>();
+    let mut seen = stamps();
     loop {
         let by_signal = tokio::select! {
             _ = async { hup.as_mut().unwrap().recv().await }, if hup.is_some() => true,
             () = tokio::time::sleep(POLL) => false,
         };
-        let mut now = stamp(&path);
+        let mut now = stamps();
         if !by_signal && now == seen {
             continue;
         }
@@ -56,14 +87,14 @@ pub async fn watch(path: PathBuf, live: Live) {
         // otherwise expose a half-written (or empty) file.
         loop {
             tokio::time::sleep(SETTLE).await;
-            let again = stamp(&path);
+            let again = stamps();
             if again == now {
                 break;
             }
             now = again;
         }
         seen = now;
-        apply(&path, &live).await;
+        apply().await;
     }
 }
 

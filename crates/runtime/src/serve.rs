@@ -48,6 +48,10 @@ pub struct ServeConfig {
     pub banner: bool,
     /// Where to serve `GET /metrics` (Prometheus text format), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Serve HTTPS with this certificate and key (`None`: plain HTTP); the
+    /// files are watched (and reread on SIGHUP), so a renewed certificate
+    /// takes effect without a restart.
+    pub tls: Option<crate::TlsFiles>,
     /// Serve the first requests before the instance pool is reserved (see
     /// [`ServeConfig::staged`]); `SKIFF_STAGED_START=0` turns it off.
     pub staged_start: bool,
@@ -73,6 +77,7 @@ impl ServeConfig {
             max_instances: Self::DEFAULT_MAX_INSTANCES,
             banner: true,
             metrics: None,
+            tls: None,
             staged_start: std::env::var_os("SKIFF_STAGED_START").is_none_or(|v| v != "0"),
         }
     }
@@ -231,8 +236,15 @@ async fn serve_with(
         max_instances: _,
         banner,
         metrics,
+        tls,
         staged_start: _,
     } = config;
+    // The certificate is checked before anything slow: a bad file is reported
+    // at once, naming it.
+    let tls = match tls {
+        Some(files) => Some(skiff_trigger_http::ServerTls::load(files)?),
+        None => None,
+    };
     let runtime_config = match &runtime_config_path {
         Some(path) => RuntimeConfig::load(path)?,
         None => RuntimeConfig::default(),
@@ -348,6 +360,10 @@ async fn serve_with(
         return redis_task.await.context("the redis trigger task failed");
     };
     let addr = listener.local_addr()?;
+    if let Some(tls) = &tls {
+        tokio::spawn(crate::reload::watch_tls(tls.clone()));
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let metrics = match metrics_listener {
         Some(listener) => {
             let at = listener.local_addr()?;
@@ -358,9 +374,9 @@ async fn serve_with(
     };
     let metrics_at = metrics.as_ref().map(|(at, _)| *at);
     if banner {
-        print_banner(addr, &http, metrics_at);
+        print_banner(scheme, addr, &http, metrics_at);
     } else {
-        tracing::info!("serving http://{addr}");
+        tracing::info!("serving {scheme}://{addr}");
         if let Some(at) = metrics_at {
             tracing::info!("metrics at http://{at}/metrics");
         }
@@ -372,6 +388,7 @@ async fn serve_with(
         ServeOptions {
             grace: shutdown_grace,
             idle_timeout,
+            tls,
         },
     )
     .await;
@@ -539,9 +556,9 @@ fn report_loads(http: &HttpApp) {
     }
 }
 
-fn print_banner(addr: SocketAddr, app: &HttpApp, metrics: Option<SocketAddr>) {
+fn print_banner(scheme: &str, addr: SocketAddr, app: &HttpApp, metrics: Option<SocketAddr>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "Serving http://{addr}");
+    let _ = writeln!(out, "Serving {scheme}://{addr}");
     if let Some(at) = metrics {
         let _ = writeln!(out, "Metrics http://{at}/metrics");
     }

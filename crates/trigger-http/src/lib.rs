@@ -21,6 +21,7 @@ pub mod router;
 mod server;
 mod spare;
 pub mod spin_headers;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ use crate::metrics::ComponentMetrics;
 use crate::router::Router;
 
 pub use server::{IDLE_TIMEOUT, ServeOptions, serve, serve_metrics};
+pub use tls::{ServerTls, TlsFiles};
 
 /// Options for loading an app.
 #[derive(Clone)]
@@ -373,6 +375,12 @@ impl HttpApp {
             };
             (store, made, bound.handler.clone(), bound.spare.clone())
         };
+        // `https` where the server completed the target so (TLS), or HTTP/2's
+        // `:scheme` says so.
+        let scheme = match req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+            true => Scheme::Https,
+            false => Scheme::Http,
+        };
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         // The guest's whole run (instantiate, `handle`, body), bounded by the
         // component's timeout.
@@ -396,7 +404,7 @@ impl HttpApp {
                         // table once it exists (and outside the time recorded).
                         let mut http = store.data_mut().http();
                         let req = http
-                            .new_incoming_request(Scheme::Http, req)
+                            .new_incoming_request(scheme, req)
                             .map_err(|e| Failure::Host(e.into()))?;
                         let out = http
                             .new_response_outparam(tx)

@@ -40,6 +40,8 @@ where
         .await
         .map_err(Failure::Instantiate)?;
     ready.record();
+    let mut req = req;
+    complete_target(&mut req);
     let (request, request_io) =
         wasmtime_wasi_http::p3::Request::from_http(store.data_mut().http().hooks, req);
     store
@@ -72,6 +74,32 @@ where
         })
         .await
         .map_err(Failure::Guest)?
+}
+
+/// WASI 0.3 takes a request's scheme and authority from its URI
+/// (`Request::from_http`), which HTTP/1.1's origin form (`GET /path`) leaves
+/// out, though `http` and `https` requests always have both: they come from
+/// the `Host` header, as WASI 0.2's `new_incoming_request` takes them. (The
+/// server has already completed the target of TLS requests, and of those
+/// without `Host`.)
+fn complete_target<B>(req: &mut http::Request<B>) {
+    if req.uri().authority().is_some() {
+        return;
+    }
+    let Some(authority) = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|host| http::uri::Authority::try_from(host.as_bytes()).ok())
+    else {
+        return;
+    };
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.scheme.get_or_insert(http::uri::Scheme::HTTP);
+    parts.authority = Some(authority);
+    parts
+        .path_and_query
+        .get_or_insert(http::uri::PathAndQuery::from_static("/"));
+    *req.uri_mut() = http::Uri::from_parts(parts).expect("a scheme, an authority and a path");
 }
 
 /// A response body that tells its producer, by being dropped, that it is no

@@ -1,5 +1,6 @@
-//! The hyper server loop: HTTP/1.1 with keep-alive and HTTP/2 (prior knowledge),
-//! `TCP_NODELAY`, and graceful shutdown bounded by a grace period.
+//! The hyper server loop: HTTP/1.1 with keep-alive and HTTP/2 (prior knowledge
+//! in clear text, ALPN over TLS), optional TLS, `TCP_NODELAY`, and graceful
+//! shutdown bounded by a grace period.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,6 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::HttpApp;
+use crate::tls::ServerTls;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -27,6 +29,9 @@ pub struct ServeOptions {
     /// hold a connection for ever. A request in progress, however slow, is
     /// never cut by it.
     pub idle_timeout: Duration,
+    /// Serve HTTPS with this certificate (`None`: plain HTTP). The handshake
+    /// counts as idle time: a client that stalls it is cut by `idle_timeout`.
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 /// The default [`ServeOptions::idle_timeout`].
@@ -37,6 +42,7 @@ impl Default for ServeOptions {
         ServeOptions {
             grace: Duration::from_secs(10),
             idle_timeout: IDLE_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -68,6 +74,8 @@ pub async fn serve(
                 let watcher = graceful.watcher();
                 let activity = crate::idle::Activity::new();
                 let requests = activity.clone();
+                let tls = options.tls.as_ref().map(|tls| tls.acceptor());
+                let secure = tls.is_some();
                 let conn = tokio::spawn(async move {
                     let mut builder = auto::Builder::new(TokioExecutor::new());
                     // The guest's headers pass through as they are: no `date` of our own.
@@ -79,7 +87,7 @@ pub async fn serve(
                         async move {
                             let h2_head = req.method() == http::Method::HEAD
                                 && req.version() == http::Version::HTTP_2;
-                            let resp = match default_authority(&mut req, local) {
+                            let resp = match request_target(&mut req, local, secure) {
                                 Ok(()) => app.handle(req, client).await,
                                 Err(why) => crate::body::text_response(
                                     http::StatusCode::BAD_REQUEST,
@@ -96,9 +104,27 @@ pub async fn serve(
                             )
                         }
                     });
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let conn = crate::spare::AfterResponses::new(watcher.watch(conn));
-                    if let Err(err) = conn.await {
+                    let ended = match tls {
+                        None => {
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            crate::spare::AfterResponses::new(watcher.watch(conn)).await
+                        }
+                        Some(_) if clear_text(&stream).await => {
+                            refuse_clear_text(stream).await;
+                            return;
+                        }
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => {
+                                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                                crate::spare::AfterResponses::new(watcher.watch(conn)).await
+                            }
+                            Err(err) => {
+                                tracing::debug!(%client, "TLS handshake failed: {err}");
+                                return;
+                            }
+                        },
+                    };
+                    if let Err(err) = ended {
                         tracing::debug!(%client, "connection ended with an error: {err}");
                     }
                 });
@@ -121,33 +147,93 @@ pub async fn serve(
     Ok(())
 }
 
-/// Gives a request that names no authority (no `Host` header, no authority in
-/// its target) the one RFC 9112 §3.3 prescribes, the address the connection
-/// arrived on, so the guest's `authority` and `spin-full-url` name the server:
-/// an HTTP/1.0 request (where `Host` is optional) or an HTTP/2 one without
-/// `:authority`. An HTTP/1.1 request without `Host` is malformed (RFC 9112
-/// §3.2): the error says why, for a `400`.
-pub(crate) fn default_authority<B>(
+/// Completes the request's target URI where the request leaves it partial
+/// (RFC 9112 §3.3), so the guest's `scheme` and `authority` and Spin's
+/// `spin-full-url` say where the request was sent:
+/// - over TLS (`secure`), the target gets the `https` scheme, and the authority
+///   of the `Host` header when the request form has none (HTTP/1.1's usual
+///   origin form); a `Host` that is not an authority is an error;
+/// - a request that names no authority at all — HTTP/1.0, where `Host` is
+///   optional, or HTTP/2 without `:authority` — gets the address the
+///   connection arrived on.
+///
+/// An HTTP/1.1 request without `Host` is malformed (RFC 9112 §3.2). Errors say
+/// why, for a `400`. A clear-text request that names its authority — nearly
+/// all — is left as it is.
+pub(crate) fn request_target<B>(
     req: &mut http::Request<B>,
     local: SocketAddr,
+    secure: bool,
 ) -> Result<(), String> {
-    if req.uri().authority().is_some() || req.headers().contains_key(http::header::HOST) {
+    let named = req.uri().authority().is_some();
+    let host = req.headers().get(http::header::HOST);
+    let complete = match secure {
+        false => named || host.is_some(),
+        true => named && req.uri().scheme() == Some(&http::uri::Scheme::HTTPS),
+    };
+    if complete {
         return Ok(());
     }
-    if req.version() == http::Version::HTTP_11 {
+    if !named && host.is_none() && req.version() == http::Version::HTTP_11 {
         return Err("an HTTP/1.1 request needs a Host header".into());
     }
+    let authority = match (named, host) {
+        (true, _) => None,
+        (false, Some(host)) => Some(
+            http::uri::Authority::try_from(host.as_bytes())
+                .map_err(|_| "the Host header is not a host and port".to_string())?,
+        ),
+        (false, None) => Some(
+            http::uri::Authority::try_from(local.to_string())
+                .map_err(|e| format!("no authority from {local}: {e}"))?,
+        ),
+    };
     let mut parts = std::mem::take(req.uri_mut()).into_parts();
-    parts.scheme.get_or_insert(http::uri::Scheme::HTTP);
+    if secure {
+        parts.scheme = Some(http::uri::Scheme::HTTPS);
+    } else {
+        parts.scheme.get_or_insert(http::uri::Scheme::HTTP);
+    }
     parts
         .path_and_query
         .get_or_insert(http::uri::PathAndQuery::from_static("/"));
-    parts.authority = Some(
-        http::uri::Authority::try_from(local.to_string())
-            .map_err(|e| format!("no authority from {local}: {e}"))?,
-    );
+    if let Some(authority) = authority {
+        parts.authority = Some(authority);
+    }
     *req.uri_mut() = http::Uri::from_parts(parts).map_err(|e| format!("request target: {e}"))?;
     Ok(())
+}
+
+/// Whether a connection to the TLS port opened with clear-text HTTP (a
+/// method's first letter) rather than a TLS handshake record (`0x16`).
+async fn clear_text(stream: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+}
+
+/// Tells a clear-text HTTP client that the port speaks HTTPS (as a `400`, in
+/// HTTP/1.0 so any client reads it), then closes: better than the TLS alert
+/// such a client cannot read.
+async fn refuse_clear_text(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const BODY: &str =
+        "Bad Request: this server speaks HTTPS; send the request over TLS (https://)\n";
+    let answer = format!(
+        "HTTP/1.0 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    if stream.write_all(answer.as_bytes()).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    // Read what the client sent, until it closes (it has the answer then):
+    // closing with its request unread would reset the connection, and could
+    // discard the answer before the client reads it.
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        while let Ok(1..) = stream.read(&mut sink).await {}
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 /// One connection from `listener`; `None` after a failed accept (EMFILE and
@@ -207,5 +293,96 @@ pub async fn serve_metrics(app: Arc<HttpApp>, listener: TcpListener) {
             }
         });
         sweeper.watch(activity, conn.abort_handle());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The target `request_target` leaves for a request of `version` with
+    /// `uri` and `host`, over TLS or not.
+    fn target(
+        version: http::Version,
+        uri: &str,
+        host: Option<&str>,
+        secure: bool,
+    ) -> Result<String, String> {
+        let mut req = http::Request::builder().version(version).uri(uri);
+        if let Some(host) = host {
+            req = req.header(http::header::HOST, host);
+        }
+        let mut req = req.body(()).unwrap();
+        let local = SocketAddr::from(([10, 0, 0, 1], 443));
+        request_target(&mut req, local, secure).map(|()| req.uri().to_string())
+    }
+
+    /// Version, target, `Host`, over TLS, and the target after (or the error).
+    type Case = (
+        http::Version,
+        &'static str,
+        Option<&'static str>,
+        bool,
+        Result<&'static str, &'static str>,
+    );
+
+    #[test]
+    fn targets_are_completed_where_they_must_be() {
+        use http::Version as V;
+        let cases: &[Case] = &[
+            // Clear text: left as it is whenever an authority is named.
+            (V::HTTP_11, "/a?b", Some("x.test"), false, Ok("/a?b")),
+            (
+                V::HTTP_2,
+                "http://x.test/a",
+                None,
+                false,
+                Ok("http://x.test/a"),
+            ),
+            (V::HTTP_10, "/a", None, false, Ok("http://10.0.0.1:443/a")),
+            (V::HTTP_2, "/a", None, false, Ok("http://10.0.0.1:443/a")),
+            (V::HTTP_11, "/a", None, false, Err("needs a Host header")),
+            // TLS: `https`, with the authority the request names.
+            (
+                V::HTTP_11,
+                "/a?b",
+                Some("x.test:8443"),
+                true,
+                Ok("https://x.test:8443/a?b"),
+            ),
+            (
+                V::HTTP_2,
+                "https://x.test/a",
+                None,
+                true,
+                Ok("https://x.test/a"),
+            ),
+            (
+                V::HTTP_11,
+                "http://x.test/a",
+                Some("y.test"),
+                true,
+                Ok("https://x.test/a"),
+            ),
+            (V::HTTP_10, "/a", None, true, Ok("https://10.0.0.1:443/a")),
+            (V::HTTP_11, "/a", None, true, Err("needs a Host header")),
+            (
+                V::HTTP_11,
+                "/a",
+                Some("bad host"),
+                true,
+                Err("not a host and port"),
+            ),
+        ];
+        for &(version, uri, host, secure, expected) in cases {
+            let got = target(version, uri, host, secure);
+            match expected {
+                Ok(want) => assert_eq!(got.as_deref(), Ok(want), "{version:?} {uri} {host:?}"),
+                Err(why) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(why)),
+                    "{version:?} {uri} {host:?}: {got:?}"
+                ),
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! | header | value |
 //! |---|---|
-//! | `spin-full-url` | `http://HOST/path?query`, HOST from the `Host` header (or the HTTP/2 authority) |
+//! | `spin-full-url` | `http://HOST/path?query` (`https://` over TLS), HOST from the `Host` header (or the HTTP/2 authority) |
 //! | `spin-path-info` | the path below a wildcard route's prefix (`""` for exact routes) |
 //! | `spin-matched-route` | the route pattern with the base (`/users/...`); the base is always `/` |
 //! | `spin-raw-component-route` | the route as written in the manifest (`/users/...`) |
@@ -133,8 +133,12 @@ fn full_url<B>(req: &http::Request<B>) -> String {
         .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("localhost");
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut url = String::with_capacity("http://".len() + host.len() + path.len());
-    url.push_str("http://");
+    let scheme = match uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        true => "https://",
+        false => "http://",
+    };
+    let mut url = String::with_capacity(scheme.len() + host.len() + path.len());
+    url.push_str(scheme);
     url.push_str(host);
     url.push_str(path);
     url

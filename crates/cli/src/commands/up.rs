@@ -46,6 +46,24 @@ pub struct UpArgs {
     /// requests) before it is closed; a slow request is never cut by it.
     #[arg(long, default_value = "30s", value_parser = super::parse_duration)]
     pub idle_timeout: Duration,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this PEM certificate
+    /// chain, the server's certificate first. Watched: a renewed certificate
+    /// (or SIGHUP) applies to new connections without a restart.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SKIFF_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert` (PKCS#8, PKCS#1 RSA or SEC1 EC).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SKIFF_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Compile without reading or writing the AOT cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -75,6 +93,10 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
         cache_dir: super::cache_dir(args.no_cache),
         max_instances: args.max_instances,
         metrics: args.metrics,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| skiff_runtime::TlsFiles { cert, key }),
         ..ServeConfig::new(app, args.listen)
     };
     // Listen for SIGINT/SIGTERM before the (possibly slow) load, so a stop

@@ -406,7 +406,8 @@ impl Server {
 
     /// Starts the server; `leftovers` are removed by the watchdog if the test
     /// process exits without dropping the server. It is ready at its
-    /// `Serving http://` banner, or (`http` false) its `Redis triggers:` one.
+    /// `Serving http://` (or `https://`) banner, or (`http` false) its
+    /// `Redis triggers:` one.
     fn launch(
         app: &Path,
         cache_dir: &Path,
@@ -447,7 +448,10 @@ impl Server {
         let stderr = Arc::new(Captured::default());
         let (banner_tx, banner_rx) = mpsc::channel();
         stdout.collect(child.stdout.take().unwrap(), move |line| {
-            if let Some(addr) = line.strip_prefix("Serving http://") {
+            let served = line
+                .strip_prefix("Serving http://")
+                .or_else(|| line.strip_prefix("Serving https://"));
+            if let Some(addr) = served {
                 let _ = banner_tx.send(addr.trim().to_string());
             } else if !http && line == "Redis triggers:" {
                 let _ = banner_tx.send("127.0.0.1:0".to_string());

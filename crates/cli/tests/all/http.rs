@@ -618,7 +618,7 @@ async fn a_body_finished_with_the_response_carries_its_length() -> Result<()> {
 /// Sends `sent` as it is on a fresh connection to `addr` and reads what comes
 /// back until the server closes it (a reset, for unread bytes left behind,
 /// closes it too); an error if it is still open after 30 s.
-async fn raw(addr: std::net::SocketAddr, sent: impl AsRef<[u8]>) -> Result<String> {
+pub(crate) async fn raw(addr: std::net::SocketAddr, sent: impl AsRef<[u8]>) -> Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let sent = sent.as_ref();
     let mut conn = tokio::net::TcpStream::connect(addr).await?;

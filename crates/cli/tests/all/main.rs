@@ -7,6 +7,9 @@
 //! - `manifest`: how `skiff up` reports manifest errors;
 //! - `cache`: the AOT cache across restarts, corruption and `skiff compile`;
 //! - `shutdown`: graceful shutdown on SIGTERM/SIGINT;
+//! - `tls`: inbound TLS (`--tls-cert`/`--tls-key`): HTTPS over HTTP/1.1 and
+//!   HTTP/2, the scheme guests see, certificate renewal without a restart,
+//!   clear-text and stalled clients, bad certificate files;
 //! - `staged`: a start served on demand while the instance pool is reserved,
 //!   then moved onto it;
 //! - `kv`: key-value on every backend (memory, embedded, a real Redis),
@@ -69,6 +72,7 @@ mod spin;
 mod spin_app;
 mod sql;
 mod staged;
+mod tls;
 mod trigger_redis;
 mod variables;
 
