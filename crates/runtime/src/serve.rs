@@ -33,6 +33,8 @@ pub struct ServeConfig {
     /// SQL run against the `default` SQLite database before serving: a statement,
     /// or `@FILE` for a file of statements.
     pub sqlite_statements: Vec<String>,
+    /// `KEY`/`VALUE` pairs set in the `default` key-value store before serving.
+    pub key_values: Vec<(String, String)>,
     /// How long in-flight requests may run once shutdown starts.
     pub shutdown_grace: Duration,
     /// How long a connection may stay open with no request in progress
@@ -71,6 +73,7 @@ impl ServeConfig {
             state_dir: None,
             runtime_config: None,
             sqlite_statements: Vec::new(),
+            key_values: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             idle_timeout: skiff_trigger_http::IDLE_TIMEOUT,
             cache_dir: skiff_engine::default_cache_dir(),
@@ -230,6 +233,7 @@ async fn serve_with(
         state_dir,
         runtime_config: runtime_config_path,
         sqlite_statements,
+        key_values,
         shutdown_grace,
         idle_timeout,
         cache_dir: _,
@@ -293,6 +297,7 @@ async fn serve_with(
             .with_context(context)?,
     );
     run_sqlite_statements(&sqlite, &sqlite_statements).await?;
+    set_key_values(&kv, &key_values).await?;
     let outbound_http = Arc::new(SharedHttpLimits::new(runtime_config.outbound_http.clone()));
     outbound_http.set_tls(runtime_config.client_tls.clone());
     let blocked_networks = Arc::new(SharedBlockedNetworks::new(
@@ -492,6 +497,25 @@ async fn run_sqlite_statements(sqlite: &SqliteManager, statements: &[String]) ->
             .await
             .with_context(|| format!("--sqlite {what} failed on database `default`"))?;
         tracing::info!("ran --sqlite {what} on database `default`");
+    }
+    Ok(())
+}
+
+/// `--key-value KEY=VALUE`: each pair set in the `default` store, in order.
+async fn set_key_values(kv: &KeyValueManager, pairs: &[(String, String)]) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let store = kv
+        .open("default")
+        .await
+        .context("--key-value: could not open key-value store `default`")?;
+    for (key, value) in pairs {
+        store
+            .set(key, value.as_bytes())
+            .await
+            .with_context(|| format!("--key-value {key}=…: could not set it in store `default`"))?;
+        tracing::info!("set key `{key}` in key-value store `default`");
     }
     Ok(())
 }

@@ -38,6 +38,15 @@ pub struct UpArgs {
     /// or `@FILE` for a file of statements (repeatable, run in order).
     #[arg(long = "sqlite", value_name = "STATEMENT|@FILE")]
     pub sqlite_statements: Vec<String>,
+    /// Set an environment variable for every component (`KEY=VALUE`, over the
+    /// manifest's `environment`), or pass one host variable through (`KEY`);
+    /// repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    pub envs: Vec<String>,
+    /// Set `KEY` to `VALUE` in the `default` key-value store before serving
+    /// (an existing value is replaced); repeatable.
+    #[arg(long = "key-value", value_name = "KEY=VALUE")]
+    pub key_values: Vec<String>,
     /// How long in-flight requests may run after SIGINT/SIGTERM.
     #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
     pub shutdown_grace: Duration,
@@ -83,11 +92,25 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
     if args.build {
         super::build::build_app(&args.path)?;
     }
-    let app = skiff_manifest::load(&args.path)?;
+    let mut app = skiff_manifest::load(&args.path)?;
+    for (key, value) in envs(&args.envs)? {
+        for component in app.components.values_mut() {
+            component.environment.insert(key.clone(), value.clone());
+        }
+    }
+    let key_values = args
+        .key_values
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+            _ => anyhow::bail!("--key-value {pair}: expected KEY=VALUE, with a non-empty KEY"),
+        })
+        .collect::<Result<_>>()?;
     let config = ServeConfig {
         state_dir: args.state_dir,
         runtime_config: args.runtime_config,
         sqlite_statements: args.sqlite_statements,
+        key_values,
         shutdown_grace: args.shutdown_grace,
         idle_timeout: args.idle_timeout,
         cache_dir: super::cache_dir(args.no_cache),
@@ -103,4 +126,20 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
     // request during compilation is still a clean exit.
     skiff_runtime::serve_blocking(config, skiff_runtime::shutdown_signal)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--env KEY=VALUE` and `--env KEY` (the host's value) as pairs.
+fn envs(args: &[String]) -> Result<Vec<(String, String)>> {
+    args.iter()
+        .map(|arg| match arg.split_once('=') {
+            Some(("", _)) => anyhow::bail!("--env {arg}: the variable needs a name before `=`"),
+            Some((key, value)) => Ok((key.to_string(), value.to_string())),
+            None => match std::env::var(arg) {
+                Ok(value) => Ok((arg.clone(), value)),
+                Err(_) => anyhow::bail!(
+                    "--env {arg}: the host has no environment variable `{arg}` to pass through"
+                ),
+            },
+        })
+        .collect()
 }

@@ -743,6 +743,60 @@ async fn http2_prior_knowledge() -> Result<()> {
     Ok(())
 }
 
+/// `skiff up -e KEY=VALUE` / `--env KEY` (Spin's `-e`) sets a variable for
+/// every component, over the manifest's `environment` and beside the rest of
+/// it; `--env KEY` passes the host's value through, and a host variable that
+/// is not set, or a pair with no name, stops the start.
+#[tokio::test(flavor = "multi_thread")]
+async fn env_flag_reaches_every_component() -> Result<()> {
+    let manifest = [
+        component(
+            "/one/...",
+            "one",
+            HTTP_ECHO_COMPONENT,
+            "environment = { NAME = \"manifest\", OTHER = \"kept\" }",
+        ),
+        component("/two/...", "two", HTTP_ECHO_COMPONENT, ""),
+    ]
+    .concat();
+    let app = AppDir::with_manifest(&manifest)?;
+    let cache = tempdir()?;
+    let server = Server::start_with(app.path(), cache.path(), |cmd| {
+        cmd.args([
+            "-e",
+            "NAME=cli",
+            "--env",
+            "SKIFF_TEST_FROM_HOST",
+            "--env=EQ=a=b",
+        ])
+        .env("SKIFF_TEST_FROM_HOST", "host value");
+    })?;
+    for (path, other) in [("/one/", Some("kept")), ("/two/", None)] {
+        let resp = get(&server.url(path)).await?;
+        resp.assert_status(200);
+        let json: serde_json::Value = serde_json::from_slice(&resp.body)?;
+        let env = &json["env"];
+        assert_eq!(env["NAME"], "cli", "{path}: {json}");
+        assert_eq!(env["SKIFF_TEST_FROM_HOST"], "host value", "{path}: {json}");
+        assert_eq!(env["EQ"], "a=b", "{path}: {json}");
+        assert_eq!(env["OTHER"].as_str(), other, "{path}: {json}");
+    }
+    drop(server);
+
+    crate::harness::up_fails(app.path(), cache.path(), |cmd| {
+        cmd.args(["--env", "SKIFF_TEST_NOT_SET"])
+            .env_remove("SKIFF_TEST_NOT_SET");
+    })?
+    .assert_stderr_contains(
+        "--env SKIFF_TEST_NOT_SET: the host has no environment variable `SKIFF_TEST_NOT_SET` to pass through",
+    );
+    crate::harness::up_fails(app.path(), cache.path(), |cmd| {
+        cmd.args(["--env", "=x"]);
+    })?
+    .assert_stderr_contains("--env =x: the variable needs a name before `=`");
+    Ok(())
+}
+
 /// `HEAD` over HTTP/1.1: the `GET`'s headers and length, no body.
 #[tokio::test(flavor = "multi_thread")]
 async fn head_over_http1() -> Result<()> {

@@ -458,6 +458,49 @@ async fn acknowledged_writes_survive_kill_9() -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------
+// `skiff up --key-value`
+// ---------------------------------------------------------------------------
+
+/// `--key-value KEY=VALUE` (Spin's flag) sets keys in the `default` store
+/// before serving, in order (a later pair replaces an earlier one; a value
+/// may hold `=`), on whatever backend `default` has: here the embedded one,
+/// where the keys outlive the server. A pair without `=` stops the start.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_value_flag_sets_the_default_store() -> Result<()> {
+    let dir = AppDir::new()?;
+    dir.write("skiff.toml", manifest("flag", &["default"]))?;
+    let pairs = ["a=1", "b=x=y", "a=2", "empty="];
+    let args: Vec<String> = pairs.iter().map(|p| format!("--key-value={p}")).collect();
+    let server = Server::start_with(dir.path(), shared_cache()?, |cmd| {
+        cmd.args(&args);
+    })?;
+    for (key, expected) in [("a", "some:2"), ("b", "some:x=y"), ("empty", "some:")] {
+        let path = format!("/spin2?store=default&op=get&key={key}");
+        assert_eq!(ask(&server, &path).await?, expected, "{key}");
+    }
+    server
+        .stderr()
+        .wait_for("set key `empty` in key-value store `default`", EFFECT_BOUND)?;
+    drop(server);
+    let server = up(&dir, &[])?;
+    assert_eq!(
+        ask(&server, "/wasi?store=default&op=get&key=b").await?,
+        "some:x=y"
+    );
+    drop(server);
+
+    for bad in ["novalue", "=v"] {
+        up_fails(dir.path(), shared_cache()?, |cmd| {
+            cmd.args(["--key-value", bad]);
+        })?
+        .assert_stderr_contains(&format!(
+            "--key-value {bad}: expected KEY=VALUE, with a non-empty KEY"
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
 // Bad runtime config at start
 // ---------------------------------------------------------------------------
 
