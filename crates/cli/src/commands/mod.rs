@@ -28,3 +28,20 @@ pub fn cache_dir(no_cache: bool) -> Option<PathBuf> {
         skiff_engine::default_cache_dir()
     }
 }
+
+/// `--env KEY=VALUE` and `--env KEY` (the host's value) as pairs, for
+/// `skiff run` and `skiff up`.
+pub(crate) fn envs(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    args.iter()
+        .map(|arg| match arg.split_once('=') {
+            Some(("", _)) => anyhow::bail!("--env {arg}: the variable needs a name before `=`"),
+            Some((key, value)) => Ok((key.to_string(), value.to_string())),
+            None => match std::env::var(arg) {
+                Ok(value) => Ok((arg.clone(), value)),
+                Err(_) => anyhow::bail!(
+                    "--env {arg}: the host has no environment variable `{arg}` to pass through"
+                ),
+            },
+        })
+        .collect()
+}

@@ -70,17 +70,7 @@ fn instance_config(args: &RunArgs) -> Result<InstanceConfig> {
     config.args = std::iter::once(name)
         .chain(args.args.iter().cloned())
         .collect();
-    for env in &args.envs {
-        match env.split_once('=') {
-            Some((key, value)) => config.env.push((key.to_string(), value.to_string())),
-            None => match std::env::var(env) {
-                Ok(value) => config.env.push((env.clone(), value)),
-                Err(_) => bail!(
-                    "--env {env}: the host has no environment variable `{env}` to pass through"
-                ),
-            },
-        }
-    }
+    config.env.extend(super::envs(&args.envs)?);
     for (spec, read_only) in args
         .dirs
         .iter()

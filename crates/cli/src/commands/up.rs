@@ -93,7 +93,7 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
         super::build::build_app(&args.path)?;
     }
     let mut app = skiff_manifest::load(&args.path)?;
-    for (key, value) in envs(&args.envs)? {
+    for (key, value) in super::envs(&args.envs)? {
         for component in app.components.values_mut() {
             component.environment.insert(key.clone(), value.clone());
         }
@@ -126,20 +126,4 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
     // request during compilation is still a clean exit.
     skiff_runtime::serve_blocking(config, skiff_runtime::shutdown_signal)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--env KEY=VALUE` and `--env KEY` (the host's value) as pairs.
-fn envs(args: &[String]) -> Result<Vec<(String, String)>> {
-    args.iter()
-        .map(|arg| match arg.split_once('=') {
-            Some(("", _)) => anyhow::bail!("--env {arg}: the variable needs a name before `=`"),
-            Some((key, value)) => Ok((key.to_string(), value.to_string())),
-            None => match std::env::var(arg) {
-                Ok(value) => Ok((arg.clone(), value)),
-                Err(_) => anyhow::bail!(
-                    "--env {arg}: the host has no environment variable `{arg}` to pass through"
-                ),
-            },
-        })
-        .collect()
 }
