@@ -60,15 +60,24 @@ impl Certs {
     }
 }
 
-/// A TLS client trusting only `ca`, offering `alpn`.
+/// A TLS client trusting only `ca`, offering `alpn`, speaking TLS 1.3 or 1.2.
 fn connector(ca: &Path, alpn: &[&str]) -> Result<tokio_rustls::TlsConnector> {
+    connector_for(ca, alpn, rustls::DEFAULT_VERSIONS)
+}
+
+/// [`connector`], speaking only `versions`.
+fn connector_for(
+    ca: &Path,
+    alpn: &[&str],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<tokio_rustls::TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca)? {
         roots.add(cert?)?;
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(versions)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
@@ -155,8 +164,8 @@ fn serve_tls(app: &AppDir, cert: &Path, key: &Path, extra: &[&str]) -> Result<Se
     })
 }
 
-/// HTTP/1.1 (offered by ALPN, or with no ALPN at all) and HTTP/2 (by ALPN)
-/// over TLS; guests see `https` and the authority the client named, WASI 0.2
+/// HTTP/1.1 (offered by ALPN, or with no ALPN at all; TLS 1.3 or 1.2) and
+/// HTTP/2 (by ALPN) over TLS; guests see `https` and the authority the client named, WASI 0.2
 /// and 0.3 alike, and Spin's `spin-full-url` is an `https://` URL. The same
 /// WASI 0.3 guest over clear text sees `http`.
 #[tokio::test(flavor = "multi_thread")]
@@ -186,6 +195,18 @@ async fn https_over_http1_and_http2() -> Result<()> {
             "{json}"
         );
     }
+
+    // A client that speaks only TLS 1.2.
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = ServerName::IpAddress(addr.ip().into());
+    let tls12 = connector_for(&certs.ca(), &[], &[&rustls::version::TLS12])?;
+    let tls = tls12.connect(name, tcp).await?;
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    let json = get_h1(tls, addr, "/echo/tls12").await?.json()?;
+    assert_eq!(json["scheme"], "https", "{json}");
 
     let tls = connect(addr, &certs.ca(), &["h2", "http/1.1"]).await?;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
