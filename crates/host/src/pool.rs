@@ -10,6 +10,11 @@
 //! also stops reuse of what was connected before it. Components never share
 //! connections: each has its own pool.
 //!
+//! An HTTP/2 connection (HTTPS servers that choose `h2` by ALPN) joins the
+//! pool as soon as it is made and stays there while in use: the requests to
+//! its destination share it, each on a stream of its own, and its idle time
+//! counts from the last request that took it.
+//!
 //! Idle connections are closed after [`IDLE_TIMEOUT`] (as hyper-util's and
 //! Go's clients do), when the server closes them, or at the component's next
 //! request once a reload has turned `connection_pooling` off; at most
@@ -35,8 +40,60 @@ pub const MAX_IDLE_PER_DESTINATION: usize = 128;
 /// Most idle connections kept for one component.
 pub const MAX_IDLE: usize = 512;
 
-/// The sending half of an HTTP/1 connection (its I/O runs in a task of its own).
-pub(crate) type Conn = hyper::client::conn::http1::SendRequest<WasiBody>;
+/// The sending half of a connection (its I/O runs in a task of its own):
+/// HTTP/1, one request at a time, or HTTP/2 (chosen by ALPN), whose requests
+/// share it, each on a stream of its own.
+pub(crate) enum Conn {
+    /// HTTP/1.1.
+    H1(hyper::client::conn::http1::SendRequest<WasiBody>),
+    /// HTTP/2; clones send on the same connection.
+    H2(hyper::client::conn::http2::SendRequest<WasiBody>),
+}
+
+impl Conn {
+    /// Whether it is HTTP/2.
+    pub(crate) fn is_h2(&self) -> bool {
+        matches!(self, Conn::H2(_))
+    }
+
+    /// Whether a request can be sent on it now.
+    pub(crate) fn is_ready(&self) -> bool {
+        match self {
+            Conn::H1(conn) => conn.is_ready(),
+            Conn::H2(conn) => conn.is_ready(),
+        }
+    }
+
+    /// Whether its server (or an error) has closed it.
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            Conn::H1(conn) => conn.is_closed(),
+            Conn::H2(conn) => conn.is_closed(),
+        }
+    }
+
+    /// Another sender on the same HTTP/2 connection (`None` for HTTP/1).
+    fn share(&self) -> Option<Conn> {
+        match self {
+            Conn::H1(_) => None,
+            Conn::H2(conn) => Some(Conn::H2(conn.clone())),
+        }
+    }
+
+    /// Sends `request`; an error hands back a request that was not sent.
+    pub(crate) async fn try_send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+    ) -> Result<
+        http::Response<hyper::body::Incoming>,
+        hyper::client::conn::TrySendError<http::Request<WasiBody>>,
+    > {
+        match self {
+            Conn::H1(conn) => conn.try_send_request(request).await,
+            Conn::H2(conn) => conn.try_send_request(request).await,
+        }
+    }
+}
 
 /// Where a pooled connection goes, and how.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -79,13 +136,25 @@ impl Lease {
     /// Returns the connection to its pool once hyper is ready to send on it
     /// again: at once when its response has been read to the end, or after
     /// the rest of a request body the server answered without waiting for.
-    pub(crate) fn release(mut self) {
-        if self.conn.is_ready() {
-            self.pool.clone().put(self);
-        } else if !self.conn.is_closed() {
+    /// An HTTP/2 connection stays in the pool while in use ([`Pool::share`]):
+    /// there is nothing to return.
+    pub(crate) fn release(self) {
+        let Lease {
+            pool,
+            destination,
+            conn,
+            peer,
+            tls,
+        } = self;
+        let Conn::H1(mut conn) = conn else {
+            return;
+        };
+        if conn.is_ready() {
+            pool.put(destination, Conn::H1(conn), peer, tls);
+        } else if !conn.is_closed() {
             tokio::spawn(async move {
-                if self.conn.ready().await.is_ok() {
-                    self.pool.clone().put(self);
+                if conn.ready().await.is_ok() {
+                    pool.put(destination, Conn::H1(conn), peer, tls);
                 }
             });
         }
@@ -109,7 +178,8 @@ pub struct ConnectionStats {
     pub opened: u64,
     /// Requests sent on a kept-alive connection instead of a new one.
     pub reused: u64,
-    /// Kept-alive connections idle now.
+    /// Kept-alive connections in the pool now: HTTP/1 ones idle, and
+    /// HTTP/2 ones open to more requests.
     pub idle: usize,
 }
 
@@ -204,8 +274,17 @@ impl Pool {
         let found = list
             .iter()
             .rposition(|idle| idle.conn.is_ready() && addrs.contains(&idle.peer))
-            .map(|i| list.remove(i))
-            .map(|idle| (idle.conn, idle.peer));
+            .map(|i| match list[i].conn.share() {
+                // HTTP/2: shared, so it stays; its idle time starts again.
+                Some(shared) => {
+                    list[i].since = now;
+                    (shared, list[i].peer)
+                }
+                None => {
+                    let idle = list.remove(i);
+                    (idle.conn, idle.peer)
+                }
+            });
         *count -= before - list.len();
         if list.is_empty() {
             idle.remove(destination);
@@ -217,8 +296,28 @@ impl Pool {
         !idle.conn.is_closed() && now.duration_since(idle.since) < self.idle_timeout
     }
 
-    /// Keeps `lease`'s connection for the next request to its destination.
-    fn put(self: Arc<Self>, lease: Lease) {
+    /// Keeps a new HTTP/2 connection for the requests to `destination` from
+    /// now on, while its first request is still in flight: they share it.
+    pub(crate) fn share(
+        self: &Arc<Self>,
+        destination: &Destination,
+        conn: &Conn,
+        peer: SocketAddr,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) {
+        if let Some(shared) = conn.share() {
+            self.clone().put(destination.clone(), shared, peer, tls);
+        }
+    }
+
+    /// Keeps a connection for the next request to `destination`.
+    fn put(
+        self: Arc<Self>,
+        destination: Destination,
+        conn: Conn,
+        peer: SocketAddr,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) {
         let mut state = self.lock();
         if state.count >= MAX_IDLE {
             return;
@@ -228,16 +327,16 @@ impl Pool {
             count,
             reaping,
         } = &mut *state;
-        let list = idle.entry(lease.destination).or_default();
+        let list = idle.entry(destination).or_default();
         if list.len() >= MAX_IDLE_PER_DESTINATION {
             list.remove(0);
             *count -= 1;
         }
         list.push(Idle {
-            conn: lease.conn,
-            peer: lease.peer,
+            conn,
+            peer,
             since: Instant::now(),
-            _tls: lease.tls,
+            _tls: tls,
         });
         *count += 1;
         if !*reaping {

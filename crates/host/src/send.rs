@@ -2,7 +2,8 @@
 //! component's to one of the addresses its grant was checked against, or on a
 //! new one to those addresses in turn until one connects (plain HTTP and HTTPS
 //! alike, so a second DNS answer cannot redirect it), over TLS with the
-//! component's client configuration for HTTPS, within the request's timeouts.
+//! component's client configuration for HTTPS, within the request's timeouts;
+//! HTTP/2 where an HTTPS server chooses it by ALPN, HTTP/1.1 otherwise.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -68,20 +69,8 @@ pub(crate) async fn send(
     let first_byte_timeout = options.first_byte_timeout.unwrap_or(forever);
     let between_bytes_timeout = options.between_bytes_timeout.unwrap_or(forever);
 
-    // The request line names the path only; the `host` header (set by
-    // `wasi:http`) names the server.
-    if !request.headers().contains_key(http::header::HOST)
-        && let Some(authority) = request.uri().authority()
-        && let Ok(host) = http::HeaderValue::from_str(authority.as_str())
-    {
-        request.headers_mut().insert(http::header::HOST, host);
-    }
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    *request.uri_mut() = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    // Each connection gets the request in its own form (`Target::fit`).
+    let target = Target::of(&request, tls.is_some());
 
     let entry = tls.as_ref().map(|tls| tls.entry.clone());
     let config = tls.as_ref().map(|tls| tls.config.clone());
@@ -106,9 +95,13 @@ pub(crate) async fn send(
                             HttpError::ConnectionTimeout
                         })??;
                 pool.count_opened();
+                if let Some((pool, destination)) = keeper.zip(destination.as_ref()) {
+                    pool.share(destination, &opened.0, opened.1, config.clone());
+                }
                 opened
             }
         };
+        target.fit(&mut request, conn.is_h2());
         // A server may close a kept-alive connection just as a request is
         // written to it; a request without a body whose method allows a
         // repeat (RFC 9110, 9.2.2) is then sent again on a new connection.
@@ -178,6 +171,69 @@ pub(crate) async fn send(
     Ok((response, io))
 }
 
+/// Where a request goes, for the form each HTTP version sends it in.
+struct Target {
+    /// `http` or `https`.
+    scheme: http::uri::Scheme,
+    /// The server, from the URL (or the `host` header `wasi:http` set).
+    authority: Option<http::uri::Authority>,
+    /// The path and query.
+    path: http::uri::PathAndQuery,
+}
+
+impl Target {
+    fn of(request: &http::Request<WasiBody>, tls: bool) -> Self {
+        let authority = match request.uri().authority() {
+            Some(authority) => Some(authority.clone()),
+            None => request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|host| http::uri::Authority::try_from(host.as_bytes()).ok()),
+        };
+        Target {
+            scheme: if tls {
+                http::uri::Scheme::HTTPS
+            } else {
+                http::uri::Scheme::HTTP
+            },
+            authority,
+            path: request
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        }
+    }
+
+    /// HTTP/1.1: the request line names the path only, and the `host` header
+    /// the server. HTTP/2: `:scheme` and `:authority` come from the URI, and
+    /// no `host` header goes with them (some servers refuse one beside
+    /// `:authority`, though RFC 9113 allows it).
+    fn fit(&self, request: &mut http::Request<WasiBody>, h2: bool) {
+        let headers = request.headers_mut();
+        if h2 {
+            headers.remove(http::header::HOST);
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(self.scheme.clone());
+            parts.authority = self.authority.clone();
+            parts.path_and_query = Some(self.path.clone());
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+            *request.version_mut() = http::Version::HTTP_2;
+        } else {
+            if !headers.contains_key(http::header::HOST)
+                && let Some(authority) = &self.authority
+                && let Ok(host) = http::HeaderValue::from_str(authority.as_str())
+            {
+                headers.insert(http::header::HOST, host);
+            }
+            *request.uri_mut() = http::Uri::from(self.path.clone());
+            *request.version_mut() = http::Version::HTTP_11;
+        }
+    }
+}
+
 /// A copy of `request` to send again, if it has no body and its method is
 /// idempotent.
 fn repeatable(request: &http::Request<WasiBody>) -> Option<http::Request<WasiBody>> {
@@ -220,32 +276,45 @@ impl End {
     }
 }
 
-/// A new HTTP/1 connection to the first of `addrs` that accepts, its I/O
-/// driven by a task of its own (which ends when the connection closes).
+/// A new connection to the first of `addrs` that accepts, its I/O driven by a
+/// task of its own (which ends when the connection closes): HTTP/2 where the
+/// TLS handshake chose `h2`, HTTP/1.1 otherwise.
 async fn connect(
     addrs: &[SocketAddr],
     tls: Option<Tls>,
     who: &Sender<'_>,
 ) -> Result<(Conn, SocketAddr), HttpError> {
-    let (stream, peer) = open(addrs, tls, who).await?;
-    let (conn, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (stream, h2, peer) = open(addrs, tls, who).await?;
+    let ended = move |err: hyper::Error| {
+        tracing::debug!("outbound connection to {peer} ended: {err}");
+    };
+    let conn = if h2 {
+        let (conn, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(stream),
+        )
         .await
         .map_err(HttpError::from)?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::debug!("outbound connection to {peer} ended: {err}");
-        }
-    });
+        tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+        Conn::H2(conn)
+    } else {
+        let (conn, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(HttpError::from)?;
+        tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+        Conn::H1(conn)
+    };
     Ok((conn, peer))
 }
 
 /// A TCP connection to the first of `addrs` that accepts, with TLS on top
-/// when `tls` is given, and its peer.
+/// when `tls` is given; whether the TLS handshake chose HTTP/2 (`h2` by
+/// ALPN); and its peer.
 async fn open(
     addrs: &[SocketAddr],
     tls: Option<Tls>,
     who: &Sender<'_>,
-) -> Result<(Box<dyn Stream>, SocketAddr), HttpError> {
+) -> Result<(Box<dyn Stream>, bool, SocketAddr), HttpError> {
     let mut failed = None;
     let mut connected = None;
     for addr in addrs {
@@ -283,11 +352,14 @@ async fn open(
     };
     let _ = tcp.set_nodelay(true);
     let Some(tls) = tls else {
-        return Ok((Box::new(tcp), peer));
+        return Ok((Box::new(tcp), false, peer));
     };
     let connector = tokio_rustls::TlsConnector::from(tls.config);
     match connector.connect(tls.name, tcp).await {
-        Ok(stream) => Ok((Box::new(stream), peer)),
+        Ok(stream) => {
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            Ok((Box::new(stream), h2, peer))
+        }
         Err(err) => Err(match rustls_cause(&err) {
             Some(cause) => tls_failure(cause, &err, tls.entry.as_deref(), who),
             None => {

@@ -186,6 +186,8 @@ impl ClientTls {
                     true => ", presenting its client certificate",
                     false => "",
                 };
+                let mut config = config;
+                config.alpn_protocols = http_alpn();
                 Ok(Rule {
                     components: entry.components,
                     hosts: entry.hosts,
@@ -228,7 +230,8 @@ impl ClientTls {
 
 /// The configuration of an outbound HTTPS request no `[[client_tls]]` entry
 /// names: the Mozilla roots built in and the system's (`SSL_CERT_FILE` or
-/// `SSL_CERT_DIR` name others), no client certificate. Built once per process.
+/// `SSL_CERT_DIR` name others), no client certificate; HTTP/2 or HTTP/1.1 by
+/// ALPN. Built once per process.
 pub fn https_client_config() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     CONFIG
@@ -238,9 +241,17 @@ pub fn https_client_config() -> Arc<ClientConfig> {
             if let Ok(system) = crate::system_roots() {
                 roots.roots.extend(system.roots.iter().cloned());
             }
-            crate::client_config(roots)
+            let mut config = Arc::unwrap_or_clone(crate::client_config(roots));
+            config.alpn_protocols = http_alpn();
+            Arc::new(config)
         })
         .clone()
+}
+
+/// What outbound HTTPS offers by ALPN: HTTP/2, then HTTP/1.1 (a server
+/// without ALPN gets HTTP/1.1).
+fn http_alpn() -> Vec<Vec<u8>> {
+    vec![b"h2".to_vec(), b"http/1.1".to_vec()]
 }
 
 #[cfg(test)]

@@ -61,6 +61,75 @@ impl Upstream {
         Ok(upstream)
     }
 
+    /// HTTPS that chooses HTTP/2 by ALPN (hyper's server, on the test's
+    /// runtime), answering each request after `delay` with `conn N req M
+    /// VERSION AUTHORITY host:HOST` (`-` for what the request lacks).
+    fn h2(delay: Duration) -> Result<Self> {
+        use http_body_util::Full;
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let mut upstream = Self::tls()?;
+        let dir = upstream
+            .dir
+            .take()
+            .context("a TLS upstream has certificates")?;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(dir.path().join("server.crt"))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(dir.path().join("server.key"))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let port = listener.local_addr()?.port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let conn = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let requests = Arc::new(AtomicUsize::new(0));
+                    let service = hyper::service::service_fn(move |req: http::Request<_>| {
+                        let req_n = requests.fetch_add(1, Ordering::SeqCst) + 1;
+                        async move {
+                            tokio::time::sleep(delay).await;
+                            let host = req
+                                .headers()
+                                .get(http::header::HOST)
+                                .and_then(|h| h.to_str().ok())
+                                .unwrap_or("-");
+                            let authority = req.uri().authority().map_or("-", |a| a.as_str());
+                            let body = format!(
+                                "conn {conn} req {req_n} {:?} {authority} host:{host}",
+                                req.version()
+                            );
+                            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                                bytes::Bytes::from(body),
+                            )))
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        upstream.port = port;
+        upstream.accepted = accepted;
+        upstream.dir = Some(dir);
+        Ok(upstream)
+    }
+
     fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
@@ -259,6 +328,56 @@ async fn connection_pooling_false_connects_for_every_request_until_a_reload() ->
     let before = upstream.connections();
     let text = app.fetch("/out").await?;
     assert_eq!(text, format!("conn {} req 1", before + 1));
+    Ok(())
+}
+
+/// An HTTPS server that chooses HTTP/2 by ALPN gets it (as gRPC needs), with
+/// `:authority` and no `host` header: a component's requests share one
+/// connection, those sent at once each on a stream of its own (the upstream
+/// answers each after 300 ms, so eight at once overlap: HTTP/1.1 would need
+/// eight connections). A WASI 0.3 guest's requests do the same, on its own
+/// component's connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_upstreams_that_choose_http2_share_one_connection() -> Result<()> {
+    let upstream = Upstream::h2(Duration::from_millis(300))?;
+    let authority = format!("127.0.0.1:{}", upstream.port);
+    let rc = format!(
+        "[[client_tls]]\ncomponent_ids = [\"out\", \"out3\"]\nhosts = [\"{authority}\"]\nca_roots_file = \"ca.crt\"\n"
+    );
+    let app = App::start(&upstream, &rc)?;
+    assert_eq!(
+        app.fetch("/out").await?,
+        format!("conn 1 req 1 HTTP/2.0 {authority} host:-")
+    );
+    let url = app.server.url(&format!("/out?url=https://{authority}/"));
+    let at_once: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { get(&url).await.map(|resp| resp.text()) })
+        })
+        .collect();
+    let mut seen: Vec<usize> = Vec::new();
+    for task in at_once {
+        let text = task.await??;
+        let answer = text.strip_prefix("status: 200\n").unwrap_or(&text);
+        assert!(answer.starts_with("conn 1 req "), "{answer}");
+        assert!(
+            answer.ends_with(&format!(" HTTP/2.0 {authority} host:-")),
+            "{answer}"
+        );
+        seen.push(answer.split(' ').nth(3).context("req")?.parse()?);
+    }
+    seen.sort();
+    assert_eq!(seen, (2..=9).collect::<Vec<_>>());
+    assert_eq!(
+        app.fetch("/out3").await?,
+        format!("conn 2 req 1 HTTP/2.0 {authority} host:-")
+    );
+    assert_eq!(
+        app.fetch("/out3").await?,
+        format!("conn 2 req 2 HTTP/2.0 {authority} host:-")
+    );
+    assert_eq!(upstream.connections(), 2);
     Ok(())
 }
 
