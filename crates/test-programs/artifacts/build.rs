@@ -3,8 +3,9 @@
 //! `foreach_<suite>!` macro per suite.
 //!
 //! The guests are built by a nested `cargo build --release` with its own
-//! target directory (`<target dir>/test-programs`), so it never waits on the
-//! outer build's lock and its output survives between `cargo test` runs.
+//! target directory (`<target dir>/test-programs/<checkout>`), so it never
+//! waits on the outer build's lock and its output survives between `cargo
+//! test` runs.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -68,7 +69,7 @@ fn main() {
         .expect("the artifacts crate lives in crates/test-programs/artifacts")
         .to_path_buf();
     let out_dir = PathBuf::from(env_var("OUT_DIR"));
-    let target_dir = guest_target_dir(&out_dir);
+    let target_dir = guest_target_dir(&out_dir, &guest_dir);
 
     for path in ["Cargo.toml", "Cargo.lock", "src"] {
         println!("cargo:rerun-if-changed={}", guest_dir.join(path).display());
@@ -93,12 +94,16 @@ fn env_var(name: &str) -> String {
     env::var(name).unwrap_or_else(|_| panic!("cargo did not set `{name}` for the build script"))
 }
 
-/// `<target dir>/test-programs`. `OUT_DIR` is
+/// `<target dir>/test-programs/<checkout>`, `<checkout>` a hash of where the
+/// guests' sources are. Two checkouts sharing one target dir (a CI cache, a
+/// clone beside a working tree) must not share the nested build: its
+/// fingerprints name the other checkout's files, whose unchanged times would
+/// keep this one's edited guests from being rebuilt. `OUT_DIR` is
 /// `<target dir>/[<triple>/]<profile>/build/<package>-<hash>/out`, so the
 /// target dir is the parent of the profile directory above `build`, minus the
 /// `<triple>` component when cargo was given `--target`. Falls back to
 /// `OUT_DIR` itself for an unexpected layout.
-fn guest_target_dir(out_dir: &Path) -> PathBuf {
+fn guest_target_dir(out_dir: &Path, guest_dir: &Path) -> PathBuf {
     let target = env::var("TARGET").unwrap_or_default();
     let target_dir = out_dir
         .ancestors()
@@ -109,7 +114,16 @@ fn guest_target_dir(out_dir: &Path) -> PathBuf {
             Some(name) if name == target.as_str() => dir.parent().unwrap_or(dir),
             _ => dir,
         });
-    target_dir.unwrap_or(out_dir).join("test-programs")
+    let checkout = {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        guest_dir.hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    };
+    target_dir
+        .unwrap_or(out_dir)
+        .join("test-programs")
+        .join(checkout)
 }
 
 /// Fails with the fix when a wasm target's standard library is missing.

@@ -63,9 +63,10 @@ impl Upstream {
 
     /// HTTPS that chooses HTTP/2 by ALPN (hyper's server, on the test's
     /// runtime), answering each request after `delay` with `conn N req M
-    /// VERSION AUTHORITY host:HOST` (`-` for what the request lacks).
+    /// VERSION AUTHORITY host:HOST` (`-` for what the request lacks) and the
+    /// trailer `grpc-status: 0`.
     fn h2(delay: Duration) -> Result<Self> {
-        use http_body_util::Full;
+        use http_body_util::{BodyExt, Full};
         use hyper_util::rt::{TokioExecutor, TokioIo};
         let mut upstream = Self::tls()?;
         let dir = upstream
@@ -113,9 +114,12 @@ impl Upstream {
                                 "conn {conn} req {req_n} {:?} {authority} host:{host}",
                                 req.version()
                             );
-                            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
-                                bytes::Bytes::from(body),
-                            )))
+                            // gRPC's shape: the status in a trailer.
+                            let mut trailers = http::HeaderMap::new();
+                            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                            let body = Full::new(bytes::Bytes::from(body))
+                                .with_trailers(async move { Some(Ok(trailers)) });
+                            Ok::<_, std::convert::Infallible>(http::Response::new(body))
                         }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -332,7 +336,7 @@ async fn connection_pooling_false_connects_for_every_request_until_a_reload() ->
 }
 
 /// An HTTPS server that chooses HTTP/2 by ALPN gets it (as gRPC needs), with
-/// `:authority` and no `host` header: a component's requests share one
+/// `:authority` and no `host` header, and its trailers reach the guest: a component's requests share one
 /// connection, those sent at once each on a stream of its own (the upstream
 /// answers each after 300 ms, so eight at once overlap: HTTP/1.1 would need
 /// eight connections). A WASI 0.3 guest's requests do the same, on its own
@@ -347,7 +351,7 @@ async fn https_upstreams_that_choose_http2_share_one_connection() -> Result<()> 
     let app = App::start(&upstream, &rc)?;
     assert_eq!(
         app.fetch("/out").await?,
-        format!("conn 1 req 1 HTTP/2.0 {authority} host:-")
+        format!("conn 1 req 1 HTTP/2.0 {authority} host:-\ntrailer: grpc-status=0")
     );
     let url = app.server.url(&format!("/out?url=https://{authority}/"));
     let at_once: Vec<_> = (0..8)
@@ -362,7 +366,9 @@ async fn https_upstreams_that_choose_http2_share_one_connection() -> Result<()> 
         let answer = text.strip_prefix("status: 200\n").unwrap_or(&text);
         assert!(answer.starts_with("conn 1 req "), "{answer}");
         assert!(
-            answer.ends_with(&format!(" HTTP/2.0 {authority} host:-")),
+            answer.ends_with(&format!(
+                " HTTP/2.0 {authority} host:-\ntrailer: grpc-status=0"
+            )),
             "{answer}"
         );
         seen.push(answer.split(' ').nth(3).context("req")?.parse()?);

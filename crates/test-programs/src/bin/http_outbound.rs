@@ -2,11 +2,14 @@
 //! `?url=http://host:port/path` → `200` with `status: N` and the body it got, or
 //! `200` `error: <ErrorCode>` when the request fails (e.g. `HttpRequestDenied`).
 //! A relative `?url=/path` is sent with neither scheme nor authority set.
+//! Response trailers follow the body, a line `trailer: NAME=VALUE` each.
 
 use std::io::Read as _;
 
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{Fields, IncomingRequest, OutgoingRequest, ResponseOutparam, Scheme};
+use wasip2::http::types::{
+    Fields, IncomingBody, IncomingRequest, OutgoingRequest, ResponseOutparam, Scheme,
+};
 
 struct Handler;
 
@@ -60,7 +63,18 @@ fn fetch(url: &str) -> Result<(u16, String), String> {
         let mut stream = body.stream().map_err(|()| "stream taken")?;
         stream.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     }
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    let trailers = IncomingBody::finish(body);
+    let trailers = loop {
+        match trailers.get() {
+            Some(result) => break result.map_err(|()| "trailers taken twice")?.map_err(|e| format!("{e:?}"))?,
+            None => trailers.subscribe().block(),
+        }
+    };
+    for (name, value) in trailers.map(|t| t.entries()).unwrap_or_default() {
+        text.push_str(&format!("\ntrailer: {name}={}", String::from_utf8_lossy(&value)));
+    }
+    Ok((status, text))
 }
 
 fn main() {}
