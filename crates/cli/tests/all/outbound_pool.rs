@@ -44,19 +44,8 @@ impl Upstream {
     /// HTTPS, with a certificate for `127.0.0.1` from a CA of its own
     /// (`dir/ca.crt`), which nothing trusts by default.
     fn tls() -> Result<Self> {
-        let dir = tempdir()?;
-        skiff_test_support::make_certificates(dir.path())?;
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let certs = CertificateDer::pem_file_iter(dir.path().join("server.crt"))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let key = PrivateKeyDer::from_pem_file(dir.path().join("server.key"))?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)?;
-        let mut upstream = Self::start(Some(Arc::new(config)))?;
+        let (dir, config) = server_tls(&[])?;
+        let mut upstream = Self::start(Some(config))?;
         upstream.dir = Some(dir);
         Ok(upstream)
     }
@@ -68,23 +57,8 @@ impl Upstream {
     fn h2(delay: Duration) -> Result<Self> {
         use http_body_util::{BodyExt, Full};
         use hyper_util::rt::{TokioExecutor, TokioIo};
-        let mut upstream = Self::tls()?;
-        let dir = upstream
-            .dir
-            .take()
-            .context("a TLS upstream has certificates")?;
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let certs = CertificateDer::pem_file_iter(dir.path().join("server.crt"))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let key = PrivateKeyDer::from_pem_file(dir.path().join("server.key"))?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (dir, config) = server_tls(&[b"h2", b"http/1.1"])?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let listener = TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -128,10 +102,11 @@ impl Upstream {
                 });
             }
         });
-        upstream.port = port;
-        upstream.accepted = accepted;
-        upstream.dir = Some(dir);
-        Ok(upstream)
+        Ok(Upstream {
+            port,
+            accepted,
+            dir: Some(dir),
+        })
     }
 
     fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Result<Self> {
@@ -164,6 +139,25 @@ impl Upstream {
     fn connections(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
+}
+
+/// Certificates from a CA of the test's own (`ca.crt`, which nothing trusts
+/// by default), and a server configuration offering `alpn`.
+fn server_tls(alpn: &[&[u8]]) -> Result<(TempDir, Arc<rustls::ServerConfig>)> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = tempdir()?;
+    skiff_test_support::make_certificates(dir.path())?;
+    let certs = CertificateDer::pem_file_iter(dir.path().join("server.crt"))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(dir.path().join("server.key"))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok((dir, Arc::new(config)))
 }
 
 /// Answers the requests of connection `conn` until the client closes it.
