@@ -3,6 +3,7 @@
 //! new requests without a restart; a config that fails to parse or connect is
 //! rejected with an error while the old one keeps serving.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -14,6 +15,7 @@ use skiff_sqlite::SqliteManager;
 use skiff_variables::Resolver;
 
 /// What a runtime-config reload replaces.
+#[derive(Clone)]
 pub struct Live {
     /// Key-value backends per label.
     pub kv: Arc<KeyValueManager>,
@@ -32,38 +34,69 @@ const POLL: Duration = Duration::from_millis(500);
 /// How long the file must stay unchanged before it is read.
 const SETTLE: Duration = Duration::from_millis(100);
 
-/// Watches `path` (and SIGHUP) forever, applying each new version.
-pub async fn watch(path: PathBuf, live: Live) {
-    let files = vec![path.clone()];
-    watch_files(files, "runtime config", || apply(&path, &live)).await
+/// The versions of a set of files (modification time and length each),
+/// taken before they are read, so a change made while the server starts is
+/// still seen as a change by the watcher started after it.
+pub struct Seen {
+    paths: Vec<PathBuf>,
+    stamps: Vec<Option<(SystemTime, u64)>>,
+}
+
+impl Seen {
+    /// The versions of `paths` now.
+    pub fn now(paths: Vec<PathBuf>) -> Self {
+        let stamps = paths.iter().map(|p| stamp(p)).collect();
+        Seen { paths, stamps }
+    }
+
+    fn again(&self) -> Vec<Option<(SystemTime, u64)>> {
+        self.paths.iter().map(|p| stamp(p)).collect()
+    }
+}
+
+/// Watches the runtime config file (and SIGHUP) forever, applying each new
+/// version; `seen`: its version when it was read at start.
+pub fn watch(seen: Seen, live: Live) -> impl Future<Output = ()> + Send {
+    let path = seen.paths[0].clone();
+    watch_files(seen, "runtime config", move || {
+        let (path, live) = (path.clone(), live.clone());
+        async move { apply(&path, &live).await }
+    })
 }
 
 /// Watches the server's TLS certificate and key files (and SIGHUP) forever:
 /// each change is loaded for the connections after it; one that fails to
-/// load is reported, and the certificate being served stays.
-pub async fn watch_tls(tls: Arc<skiff_trigger_http::ServerTls>) {
-    let files = vec![tls.files().cert.clone(), tls.files().key.clone()];
-    watch_files(files, "TLS certificate", || async {
-        match tls.reload() {
-            Ok(()) => tracing::info!(
-                "TLS certificate `{}` loaded for new connections",
-                tls.files().cert.display()
-            ),
-            Err(err) => tracing::error!(
-                "TLS certificate not reloaded, still serving the previous one: {err:#}"
-            ),
+/// load is reported, and the certificate being served stays. `seen`: their
+/// versions when they were read at start.
+pub fn watch_tls(
+    seen: Seen,
+    tls: Arc<skiff_trigger_http::ServerTls>,
+) -> impl Future<Output = ()> + Send {
+    watch_files(seen, "TLS certificate", move || {
+        let tls = tls.clone();
+        async move {
+            match tls.reload() {
+                Ok(()) => tracing::info!(
+                    "TLS certificate `{}` loaded for new connections",
+                    tls.files().cert.display()
+                ),
+                Err(err) => tracing::error!(
+                    "TLS certificate not reloaded, still serving the previous one: {err:#}"
+                ),
+            }
         }
     })
-    .await
 }
 
-/// Calls `apply` on SIGHUP, and once `paths` have changed (modification time
-/// or length) and then stayed unchanged for a moment, so a file being written
-/// is not read half-way; forever. `what` names them in a warning.
-async fn watch_files<F, Fut>(paths: Vec<PathBuf>, what: &str, mut apply: F)
+/// Calls `apply` on SIGHUP, and once the files of `seen` have changed
+/// (modification time or length) and then stayed unchanged for a moment, so a
+/// file being written is not read half-way; forever. SIGHUP is caught from
+/// the call on (not from the future's first poll: until then it would stop
+/// the process). `what` names the files in a warning.
+fn watch_files<F, Fut>(seen: Seen, what: &str, mut apply: F) -> impl Future<Output = ()> + Send
 where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
 {
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(hup) => Some(hup),
@@ -72,29 +105,30 @@ where
             None
         }
     };
-    let stamps = || paths.iter().map(|p| stamp(p)).collect::<Vec<_>>();
-    let mut seen = stamps();
-    loop {
-        let by_signal = tokio::select! {
-            _ = async { hup.as_mut().unwrap().recv().await }, if hup.is_some() => true,
-            () = tokio::time::sleep(POLL) => false,
-        };
-        let mut now = stamps();
-        if !by_signal && now == seen {
-            continue;
-        }
-        // Let a writer finish: an editor that truncates then writes would
-        // otherwise expose a half-written (or empty) file.
+    async move {
+        let mut seen = seen;
         loop {
-            tokio::time::sleep(SETTLE).await;
-            let again = stamps();
-            if again == now {
-                break;
+            let by_signal = tokio::select! {
+                _ = async { hup.as_mut().unwrap().recv().await }, if hup.is_some() => true,
+                () = tokio::time::sleep(POLL) => false,
+            };
+            let mut now = seen.again();
+            if !by_signal && now == seen.stamps {
+                continue;
             }
-            now = again;
+            // Let a writer finish: an editor that truncates then writes would
+            // otherwise expose a half-written (or empty) file.
+            loop {
+                tokio::time::sleep(SETTLE).await;
+                let again = seen.again();
+                if again == now {
+                    break;
+                }
+                now = again;
+            }
+            seen.stamps = now;
+            apply().await;
         }
-        seen = now;
-        apply().await;
     }
 }
 

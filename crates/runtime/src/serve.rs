@@ -246,9 +246,15 @@ async fn serve_with(
     // The certificate is checked before anything slow: a bad file is reported
     // at once, naming it.
     let tls = match tls {
-        Some(files) => Some(skiff_trigger_http::ServerTls::load(files)?),
+        Some(files) => {
+            let seen = crate::reload::Seen::now(vec![files.cert.clone(), files.key.clone()]);
+            Some((skiff_trigger_http::ServerTls::load(files)?, seen))
+        }
         None => None,
     };
+    let runtime_config_seen = runtime_config_path
+        .as_ref()
+        .map(|path| crate::reload::Seen::now(vec![path.clone()]));
     let runtime_config = match &runtime_config_path {
         Some(path) => RuntimeConfig::load(path)?,
         None => RuntimeConfig::default(),
@@ -316,9 +322,9 @@ async fn serve_with(
             );
         }
     }
-    if let Some(path) = runtime_config_path {
+    if let Some(seen) = runtime_config_seen {
         tokio::spawn(crate::reload::watch(
-            path,
+            seen,
             crate::reload::Live {
                 kv: kv.clone(),
                 sqlite: sqlite.clone(),
@@ -365,9 +371,10 @@ async fn serve_with(
         return redis_task.await.context("the redis trigger task failed");
     };
     let addr = listener.local_addr()?;
-    if let Some(tls) = &tls {
-        tokio::spawn(crate::reload::watch_tls(tls.clone()));
-    }
+    let tls = tls.map(|(tls, seen)| {
+        tokio::spawn(crate::reload::watch_tls(seen, tls.clone()));
+        tls
+    });
     let scheme = if tls.is_some() { "https" } else { "http" };
     let metrics = match metrics_listener {
         Some(listener) => {
