@@ -93,13 +93,8 @@ fn complete_target<B>(req: &mut http::Request<B>) {
     else {
         return;
     };
-    let mut parts = std::mem::take(req.uri_mut()).into_parts();
-    parts.scheme.get_or_insert(http::uri::Scheme::HTTP);
-    parts.authority = Some(authority);
-    parts
-        .path_and_query
-        .get_or_insert(http::uri::PathAndQuery::from_static("/"));
-    *req.uri_mut() = http::Uri::from_parts(parts).expect("a scheme, an authority and a path");
+    // Cannot fail: the target gets a scheme, an authority and a path.
+    let _ = crate::server::absolute_target(req, None, Some(authority));
 }
 
 /// A response body that tells its producer, by being dropped, that it is no

@@ -188,19 +188,30 @@ pub(crate) fn request_target<B>(
                 .map_err(|e| format!("no authority from {local}: {e}"))?,
         ),
     };
-    let mut parts = std::mem::take(req.uri_mut()).into_parts();
-    if secure {
-        parts.scheme = Some(http::uri::Scheme::HTTPS);
-    } else {
-        parts.scheme.get_or_insert(http::uri::Scheme::HTTP);
+    let scheme = secure.then_some(http::uri::Scheme::HTTPS);
+    absolute_target(req, scheme, authority).map_err(|e| format!("request target: {e}"))
+}
+
+/// Makes `req`'s target absolute: `scheme` over its own (`http` if it has
+/// none), `authority` over its own, and the path `/` if it has none. The
+/// request keeps its target if the parts do not make a URI (no authority).
+pub(crate) fn absolute_target<B>(
+    req: &mut http::Request<B>,
+    scheme: Option<http::uri::Scheme>,
+    authority: Option<http::uri::Authority>,
+) -> Result<(), http::uri::InvalidUriParts> {
+    let mut parts = req.uri().clone().into_parts();
+    if let Some(scheme) = scheme {
+        parts.scheme = Some(scheme);
+    }
+    parts.scheme.get_or_insert(http::uri::Scheme::HTTP);
+    if let Some(authority) = authority {
+        parts.authority = Some(authority);
     }
     parts
         .path_and_query
         .get_or_insert(http::uri::PathAndQuery::from_static("/"));
-    if let Some(authority) = authority {
-        parts.authority = Some(authority);
-    }
-    *req.uri_mut() = http::Uri::from_parts(parts).map_err(|e| format!("request target: {e}"))?;
+    *req.uri_mut() = http::Uri::from_parts(parts)?;
     Ok(())
 }
 

@@ -88,9 +88,14 @@ type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 /// A TLS connection to `addr` (verified as `127.0.0.1` against `ca`).
 async fn connect(addr: SocketAddr, ca: &Path, alpn: &[&str]) -> Result<Tls> {
+    connect_with(addr, connector(ca, alpn)?).await
+}
+
+/// A TLS connection to `addr` made by `connector`.
+async fn connect_with(addr: SocketAddr, connector: tokio_rustls::TlsConnector) -> Result<Tls> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = ServerName::IpAddress(addr.ip().into());
-    let handshake = connector(ca, alpn)?.connect(name, tcp);
+    let handshake = connector.connect(name, tcp);
     Ok(tokio::time::timeout(Duration::from_secs(30), handshake)
         .await
         .context("TLS handshake timed out")??)
@@ -197,10 +202,8 @@ async fn https_over_http1_and_http2() -> Result<()> {
     }
 
     // A client that speaks only TLS 1.2.
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    let name = ServerName::IpAddress(addr.ip().into());
     let tls12 = connector_for(&certs.ca(), &[], &[&rustls::version::TLS12])?;
-    let tls = tls12.connect(name, tcp).await?;
+    let tls = connect_with(addr, tls12).await?;
     assert_eq!(
         tls.get_ref().1.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_2)
