@@ -24,6 +24,8 @@
 //!   grant: `redis://` entries in `allowed_outbound_hosts`);
 //! - outbound MQTT: `fermyon:spin/mqtt@2.0.0`, `spin:mqtt/mqtt@3.0.0` (via `skiff-mqtt`;
 //!   grant: `mqtt://` entries in `allowed_outbound_hosts`);
+//! - messaging: `wasi:messaging/{types,producer,request-reply}@0.2.0-draft`,
+//!   `wasmcloud:messaging/consumer@0.2.0` (via `skiff-messaging`; grant: `message_brokers`);
 //! - WASI preview1 (`wasi_snapshot_preview1`) for core-module commands.
 //!
 //! ```no_run
@@ -50,6 +52,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use skiff_kv::{KeyValueManager, KvHostView, KvState, KvView};
+use skiff_messaging::{MessagingHostView, MessagingManager, MessagingState, MessagingView};
 use skiff_mqtt::{MqttHostView, MqttState, MqttView};
 use skiff_outbound_networking::{AllowedHosts, SharedHttpLimits};
 use skiff_postgres::{PgHostView, PgState, PgView};
@@ -118,6 +121,10 @@ pub struct InstanceConfig {
     pub sqlite: Arc<SqliteManager>,
     /// Database labels this component may open (`sqlite_databases`).
     pub sqlite_granted: Arc<[String]>,
+    /// The app's message brokers.
+    pub messaging: Arc<MessagingManager>,
+    /// Broker labels this component may use (`message_brokers`).
+    pub messaging_granted: Arc<[String]>,
     /// The app's own HTTP components, for `http://ID.spin.internal` and
     /// `http://self.alt` requests served in-process (`None` outside an app).
     pub local_http: Option<Arc<dyn outbound::LocalHttp>>,
@@ -149,6 +156,8 @@ impl InstanceConfig {
             variables: Arc::new(Resolver::empty()),
             sqlite: Arc::new(SqliteManager::builder().build()),
             sqlite_granted: Arc::from(Vec::new()),
+            messaging: Arc::new(MessagingManager::default()),
+            messaging_granted: Arc::from(Vec::new()),
             local_http: None,
             outbound_http: Arc::new(SharedHttpLimits::default()),
             http_pool: Arc::new(pool::Pool::default()),
@@ -221,7 +230,7 @@ impl InstanceConfig {
 
     /// A component-model store with fresh host state, limits and an armed deadline.
     ///
-    /// The instance's key-value, variables, SQL, Redis and MQTT state is built
+    /// The instance's key-value, variables, SQL, Redis, MQTT and messaging state is built
     /// from this config at the guest's first call into any of them, and its
     /// outbound HTTP hooks read it when a request goes out: a request that uses
     /// none of them (most) pays for one `Arc` here, not one per capability.
@@ -299,6 +308,7 @@ struct Capabilities {
     pg: PgState,
     redis: RedisState,
     mqtt: MqttState,
+    messaging: MessagingState,
 }
 
 impl Capabilities {
@@ -310,6 +320,11 @@ impl Capabilities {
             pg: PgState::new(config.allowed_outbound.clone()),
             redis: RedisState::new(config.allowed_outbound.clone(), config.component_id.clone()),
             mqtt: MqttState::new(config.allowed_outbound.clone(), config.component_id.clone()),
+            messaging: MessagingState::new(
+                config.messaging.clone(),
+                config.messaging_granted.clone(),
+                config.component_id.clone(),
+            ),
         }
     }
 }
@@ -361,6 +376,16 @@ impl MqttHostView for HostState {
         let (capabilities, table) = self.capabilities();
         MqttView {
             state: &mut capabilities.mqtt,
+            table,
+        }
+    }
+}
+
+impl MessagingHostView for HostState {
+    fn messaging(&mut self) -> MessagingView<'_> {
+        let (capabilities, table) = self.capabilities();
+        MessagingView {
+            state: &mut capabilities.messaging,
             table,
         }
     }
@@ -425,6 +450,7 @@ pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> 
     skiff_postgres::add_to_linker(&mut linker)?;
     skiff_redis::add_to_linker(&mut linker)?;
     skiff_mqtt::add_to_linker(&mut linker)?;
+    skiff_messaging::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

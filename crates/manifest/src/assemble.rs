@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::files::resolve_files;
-use crate::model::{App, Component, HttpTrigger, RedisTrigger};
+use crate::model::{App, Component, HttpTrigger, MessagingTrigger, RedisTrigger};
 use crate::parse::{Draft, Schema, Target};
 use crate::raw::Ctx;
 use crate::route::match_key;
@@ -25,7 +25,8 @@ pub(crate) fn assemble(
         .http
         .iter()
         .map(|t| &t.target)
-        .chain(draft.redis.iter().map(|t| &t.target));
+        .chain(draft.redis.iter().map(|t| &t.target))
+        .chain(draft.messaging.iter().map(|t| &t.target));
     let mut used = HashSet::new();
     for target in targets {
         check_target(ctx, target, &ids);
@@ -83,6 +84,7 @@ pub(crate) fn assemble(
                 allowed_outbound_hosts: c.allowed_outbound_hosts.clone(),
                 key_value_stores: c.key_value_stores.clone(),
                 sqlite_databases: c.sqlite_databases.clone(),
+                message_brokers: c.message_brokers.clone(),
                 variables: c.variables.clone(),
                 build: c.build.clone(),
                 limits: c.limits.resolve(draft.limits),
@@ -118,6 +120,17 @@ pub(crate) fn assemble(
             })
             .collect(),
         redis_address: draft.redis_address,
+        messaging_triggers: draft
+            .messaging
+            .into_iter()
+            .map(|t| MessagingTrigger {
+                subject: t.subject,
+                queue_group: t.queue_group,
+                broker: t.broker,
+                component: t.target.id,
+                line: t.subject_loc.line,
+            })
+            .collect(),
         components,
     }
 }

@@ -27,6 +27,7 @@ pub(crate) struct DraftComponent {
     pub allowed_outbound_hosts: Vec<String>,
     pub key_value_stores: Vec<String>,
     pub sqlite_databases: Vec<String>,
+    pub message_brokers: Vec<String>,
     pub variables: BTreeMap<String, String>,
     pub build: Option<Build>,
     /// Location of `build.workdir`, checked to exist once all is parsed.
@@ -76,6 +77,7 @@ pub(crate) fn parse_component(
         allowed_outbound_hosts: Vec::new(),
         key_value_stores: Vec::new(),
         sqlite_databases: Vec::new(),
+        message_brokers: Vec::new(),
         variables: BTreeMap::new(),
         build: None,
         workdir_loc: None,
@@ -143,6 +145,7 @@ pub(crate) fn parse_component(
     for (name, out) in [
         ("key_value_stores", &mut c.key_value_stores),
         ("sqlite_databases", &mut c.sqlite_databases),
+        ("message_brokers", &mut c.message_brokers),
     ] {
         let Some(v) = table.get(name) else { continue };
         let key = k(name);

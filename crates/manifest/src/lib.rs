@@ -3,7 +3,8 @@
 //!
 //! Both formats share Spin v2's tables and keys (`[application]`, `[variables]`,
 //! `[[trigger.http]]`, `[[trigger.redis]]`, `[component.ID]` …); skiff.toml adds
-//! `[application.limits]` and `[component.ID.limits]`. Loading is strict: unknown
+//! `[application.limits]`, `[component.ID.limits]`, `[[trigger.messaging]]` and
+//! the component key `message_brokers`. Loading is strict: unknown
 //! keys, wrong types, bad routes or ids, dangling references, unused components and
 //! missing files are all errors, and every [`ManifestError`] names the file, line,
 //! column and dotted key, often with a hint:
@@ -67,6 +68,7 @@ mod route;
 mod skiff;
 mod span;
 mod spin;
+mod subject;
 mod suggest;
 mod trigger;
 mod units;
@@ -78,8 +80,8 @@ use toml::de::DeTable;
 
 pub use error::ManifestError;
 pub use model::{
-    App, Build, Component, FileMount, HttpTrigger, Limits, ManifestKind, RedisTrigger, Route,
-    Variable,
+    App, Build, Component, FileMount, HttpTrigger, Limits, ManifestKind, MessagingTrigger,
+    RedisTrigger, Route, Variable,
 };
 pub use units::{parse_duration, parse_size};
 

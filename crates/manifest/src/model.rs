@@ -42,6 +42,8 @@ pub struct App {
     /// `[application.trigger.redis] address`: the Redis server for redis triggers
     /// that set no `address` of their own (may contain `{{ variable }}` templates).
     pub redis_address: Option<String>,
+    /// `[[trigger.messaging]]` entries (skiff.toml only), in manifest order.
+    pub messaging_triggers: Vec<MessagingTrigger>,
     /// `[component.ID]` tables, keyed by id.
     pub components: BTreeMap<String, Component>,
 }
@@ -87,6 +89,28 @@ impl RedisTrigger {
     pub fn effective_address<'a>(&'a self, app: &'a App) -> Option<&'a str> {
         self.address.as_deref().or(app.redis_address.as_deref())
     }
+}
+
+/// One `[[trigger.messaging]]` entry (skiff.toml only): a subscription whose
+/// messages each run the component once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagingTrigger {
+    /// `subject = "…"` to subscribe to, in NATS syntax: `.`-separated tokens, where
+    /// a `*` token matches any one token and a final `>` token matches one or more
+    /// (`orders.*.created`, `events.>`). May contain `{{ variable }}` templates;
+    /// loading checks the syntax only of subjects without one.
+    pub subject: String,
+    /// `queue_group = "…"`: the subscribers in one queue group share the messages,
+    /// each message going to one of them; `None` means this trigger gets every message.
+    pub queue_group: Option<String>,
+    /// `broker = "…"`: label of the message broker to subscribe at (`"default"`
+    /// when not set). This is the trigger's own grant: the component's
+    /// [`Component::message_brokers`] need not list it.
+    pub broker: String,
+    /// The component id this trigger runs.
+    pub component: String,
+    /// 1-based line of the trigger's `subject` key in the manifest.
+    pub line: usize,
 }
 
 /// A parsed HTTP route.
@@ -139,6 +163,10 @@ pub struct Component {
     pub key_value_stores: Vec<String>,
     /// `sqlite_databases = [...]`.
     pub sqlite_databases: Vec<String>,
+    /// `message_brokers = [...]` (skiff.toml only): labels of the message brokers the
+    /// component may use, e.g. to publish. Messaging triggers need no entry here for
+    /// the broker they subscribe at (see [`MessagingTrigger::broker`]).
+    pub message_brokers: Vec<String>,
     /// `variables = { name = "template {{ var }}" }`, verbatim.
     pub variables: BTreeMap<String, String>,
     /// `[component.ID.build]`.

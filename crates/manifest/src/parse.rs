@@ -21,6 +21,8 @@ pub(crate) struct Schema {
     pub application: &'static [&'static str],
     pub http_trigger: &'static [&'static str],
     pub redis_trigger: &'static [&'static str],
+    /// `None`: the format has no `[[trigger.messaging]]`.
+    pub messaging_trigger: Option<&'static [&'static str]>,
     pub component: &'static [&'static str],
 }
 
@@ -36,8 +38,10 @@ pub(crate) struct Draft {
     pub variables: BTreeMap<String, Variable>,
     pub http: Vec<DraftHttp>,
     pub redis: Vec<DraftRedis>,
+    pub messaging: Vec<DraftMessaging>,
     pub components: Vec<DraftComponent>,
-    /// Templated values outside components (redis channels and addresses).
+    /// Templated values outside components (redis channels and addresses,
+    /// messaging subjects).
     pub templates: Vec<TemplateUse>,
 }
 
@@ -55,6 +59,15 @@ pub(crate) struct DraftRedis {
     pub address: Option<String>,
     pub channel_loc: Loc,
     pub key: String,
+    pub target: Target,
+}
+
+/// A `[[trigger.messaging]]` entry.
+pub(crate) struct DraftMessaging {
+    pub subject: String,
+    pub queue_group: Option<String>,
+    pub broker: String,
+    pub subject_loc: Loc,
     pub target: Target,
 }
 

@@ -1,5 +1,6 @@
 //! What is particular to `skiff.toml` (`skiff_manifest_version = 1`): the version
-//! key and Skiff's own `limits` tables. Everything else uses Spin v2's names.
+//! key, Skiff's own `limits` tables, `[[trigger.messaging]]` and the component key
+//! `message_brokers`. Everything else uses Spin v2's names.
 
 use crate::error::ManifestError;
 use crate::model::ManifestKind;
@@ -30,6 +31,7 @@ pub(crate) const SCHEMA: Schema = Schema {
     ],
     http_trigger: &["route", "component", "id"],
     redis_trigger: &["channel", "component", "address", "id"],
+    messaging_trigger: Some(&["subject", "component", "queue_group", "broker", "id"]),
     component: &[
         "source",
         "description",
@@ -39,6 +41,7 @@ pub(crate) const SCHEMA: Schema = Schema {
         "allowed_outbound_hosts",
         "key_value_stores",
         "sqlite_databases",
+        "message_brokers",
         "variables",
         "build",
         "limits",

@@ -36,6 +36,7 @@ pub(crate) const SCHEMA: Schema = Schema {
     ],
     http_trigger: &["route", "component", "id", "executor", "components"],
     redis_trigger: &["channel", "component", "address", "id", "components"],
+    messaging_trigger: None,
     component: &[
         "source",
         "description",

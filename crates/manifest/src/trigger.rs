@@ -1,5 +1,6 @@
-//! `[[trigger.http]]` and `[[trigger.redis]]` entries, including components
-//! written inline in a trigger and the ids Spin generates for them.
+//! `[[trigger.http]]`, `[[trigger.redis]]` and (skiff.toml only)
+//! `[[trigger.messaging]]` entries, including components written inline in a
+//! trigger and the ids Spin generates for them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -8,10 +9,11 @@ use toml::de::DeValue;
 
 use crate::component::{DraftComponent, parse_component, template};
 use crate::model::{ManifestKind, Route};
-use crate::parse::{Draft, DraftHttp, DraftRedis, Schema, Target, TemplateUse};
+use crate::parse::{Draft, DraftHttp, DraftMessaging, DraftRedis, Schema, Target, TemplateUse};
 use crate::raw::{Ctx, Table, Value, join};
 use crate::route::parse_route;
 use crate::span::Loc;
+use crate::subject::{SyntaxError, check_queue_group, check_subject};
 use crate::{spin, suggest, validate};
 
 /// What a trigger entry says before its component is resolved.
@@ -36,6 +38,20 @@ enum Data {
         address: Option<String>,
         loc: Loc,
     },
+    Messaging {
+        subject: String,
+        queue_group: Option<String>,
+        broker: String,
+        loc: Loc,
+    },
+}
+
+/// The trigger types `schema`'s format accepts.
+fn trigger_types(schema: &Schema) -> &'static [&'static str] {
+    match schema.messaging_trigger {
+        Some(_) => &["http", "redis", "messaging"],
+        None => &["http", "redis"],
+    }
 }
 
 /// Reads the `[trigger]` table into `draft`, moving inline components into
@@ -60,24 +76,9 @@ pub(crate) fn parse_triggers(
     let mut pending = Vec::new();
     for (ty, v) in types {
         let ty_name: &str = ty.get_ref();
-        let ty: &'static str = match ty_name {
-            "http" => "http",
-            "redis" => "redis",
-            other => {
-                let hint = match suggest::closest(other, ["http", "redis"]) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => "Skiff runs `http` and `redis` triggers".to_string(),
-                };
-                let error = ctx
-                    .error(
-                        &v.span(),
-                        &join("trigger", other),
-                        format!("trigger type `{other}` is not supported"),
-                    )
-                    .with_hint(hint);
-                ctx.push(error);
-                continue;
-            }
+        let Some(&ty) = trigger_types(schema).iter().find(|&&t| t == ty_name) else {
+            unsupported_type(ctx, schema, ty_name, v);
+            continue;
         };
         let key = join("trigger", ty);
         let Some(items) = ctx.array(v, &key, &format!("an array of tables ([[trigger.{ty}]])"))
@@ -132,9 +133,56 @@ pub(crate) fn parse_triggers(
                 key: p.key,
                 target,
             }),
+            Some(Data::Messaging {
+                subject,
+                queue_group,
+                broker,
+                loc,
+            }) => draft.messaging.push(DraftMessaging {
+                subject,
+                queue_group,
+                broker,
+                subject_loc: loc,
+                target,
+            }),
             None => {}
         }
     }
+}
+
+/// Reports a `[trigger.TYPE]` that `schema`'s format does not run.
+fn unsupported_type(ctx: &mut Ctx<'_>, schema: &Schema, name: &str, value: &Value<'_>) {
+    let key = join("trigger", name);
+    let error = if name == "messaging" {
+        // Only skiff.toml has it.
+        ctx.error(
+            &value.span(),
+            &key,
+            "trigger type `messaging` is not supported in spin.toml",
+        )
+        .with_hint(
+            "[[trigger.messaging]] is a skiff.toml trigger: write the manifest as a skiff.toml \
+             (`skiff_manifest_version = 1`)",
+        )
+    } else {
+        let types = trigger_types(schema);
+        let hint = match suggest::closest(name, types.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None if schema.messaging_trigger.is_some() => {
+                "Skiff runs `http`, `redis` and `messaging` triggers".to_string()
+            }
+            None => "Skiff runs `http` and `redis` triggers from a spin.toml \
+                     (and `messaging` triggers from a skiff.toml)"
+                .to_string(),
+        };
+        ctx.error(
+            &value.span(),
+            &key,
+            format!("trigger type `{name}` is not supported"),
+        )
+        .with_hint(hint)
+    };
+    ctx.push(error);
 }
 
 fn parse_trigger(
@@ -146,10 +194,10 @@ fn parse_trigger(
     table: &Table<'_>,
     key: String,
 ) -> Pending {
-    let known = if ty == "http" {
-        schema.http_trigger
-    } else {
-        schema.redis_trigger
+    let known = match ty {
+        "http" => schema.http_trigger,
+        "redis" => schema.redis_trigger,
+        _ => schema.messaging_trigger.unwrap_or_default(),
     };
     ctx.check_keys(table, &key, known);
     let mut p = Pending {
@@ -185,6 +233,8 @@ fn parse_trigger(
             let loc = ctx.loc(&name_span);
             p.data = parse_route_value(ctx, v, &join(&key, "route")).map(|r| Data::Http(r, loc));
         }
+    } else if ty == "messaging" {
+        p.data = parse_messaging(ctx, value, table, &key, &mut p.templates);
     } else if let Some(v) = ctx.require(table, &value.span(), &key, "channel") {
         let ckey = join(&key, "channel");
         let channel = ctx.non_empty_string(v, &ckey);
@@ -239,6 +289,65 @@ fn parse_trigger(
         };
     }
     p
+}
+
+/// Reads a messaging trigger's `subject`, `queue_group` and `broker`.
+fn parse_messaging(
+    ctx: &mut Ctx<'_>,
+    value: &Value<'_>,
+    table: &Table<'_>,
+    key: &str,
+    templates: &mut Vec<TemplateUse>,
+) -> Option<Data> {
+    let mut queue_group = None;
+    if let Some(v) = table.get("queue_group") {
+        let qkey = join(key, "queue_group");
+        queue_group = ctx.non_empty_string(v, &qkey);
+        if let Some(Err(e)) = queue_group.as_deref().map(check_queue_group) {
+            push_syntax_error(ctx, v, &qkey, e);
+            queue_group = None;
+        }
+    }
+    let mut broker = Some("default".to_string());
+    if let Some(v) = table.get("broker") {
+        let bkey = join(key, "broker");
+        broker = ctx.string(v, &bkey);
+        if let Some(Err(msg)) = broker.as_deref().map(validate::label) {
+            let error = ctx.error(&v.span(), &bkey, msg);
+            ctx.push(error);
+            broker = None;
+        }
+    }
+    let v = ctx.require(table, &value.span(), key, "subject")?;
+    let skey = join(key, "subject");
+    let subject = ctx.non_empty_string(v, &skey)?;
+    let vloc = ctx.loc(&v.span());
+    template(ctx, templates, &subject, vloc, &skey);
+    // A templated subject is checked when it is expanded (a malformed template
+    // has just been reported).
+    if !subject.contains("{{")
+        && let Err(e) = check_subject(&subject)
+    {
+        push_syntax_error(ctx, v, &skey, e);
+        return None;
+    }
+    let name_span = table
+        .get_key_value("subject")
+        .map_or(v.span(), |(k, _)| k.span());
+    Some(Data::Messaging {
+        subject,
+        queue_group,
+        broker: broker?,
+        loc: ctx.loc(&name_span),
+    })
+}
+
+fn push_syntax_error(ctx: &mut Ctx<'_>, value: &Value<'_>, key: &str, e: SyntaxError) {
+    let mut error = ctx.error(&value.span(), key, e.message);
+    if let Some(hint) = e.hint {
+        error = error.with_hint(hint);
+    }
+    ctx.push(error);
 }
 
 fn parse_route_value(ctx: &mut Ctx<'_>, value: &Value<'_>, key: &str) -> Option<Route> {

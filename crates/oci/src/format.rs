@@ -94,6 +94,7 @@ pub(crate) fn app_layers(app: &App) -> Result<Vec<Layer>> {
         );
         insert_list(&mut table, "key_value_stores", &c.key_value_stores);
         insert_list(&mut table, "sqlite_databases", &c.sqlite_databases);
+        insert_list(&mut table, "message_brokers", &c.message_brokers);
         insert_map(&mut table, "variables", &c.variables);
         let mut limits = Table::new();
         limits.insert("memory".into(), format!("{}B", c.limits.memory).into());
@@ -221,6 +222,23 @@ fn manifest_toml(app: &App, components: Table) -> String {
             })
             .collect();
         trigger.insert("redis".into(), Value::Array(redis));
+    }
+    if !app.messaging_triggers.is_empty() {
+        let messaging = app
+            .messaging_triggers
+            .iter()
+            .map(|t| {
+                let mut e = Table::new();
+                e.insert("subject".into(), t.subject.clone().into());
+                if let Some(g) = &t.queue_group {
+                    e.insert("queue_group".into(), g.clone().into());
+                }
+                e.insert("broker".into(), t.broker.clone().into());
+                e.insert("component".into(), t.component.clone().into());
+                Value::Table(e)
+            })
+            .collect();
+        trigger.insert("messaging".into(), Value::Array(messaging));
     }
     root.insert("trigger".into(), Value::Table(trigger));
     root.insert("component".into(), Value::Table(components));

@@ -29,6 +29,10 @@
 //!
 //! [outbound_networking]        # Spin's: addresses no component may reach
 //! block_networks = ["10.0.0.0/8", "private"]   # CIDR, address, or `private`
+//!
+//! [message_broker.default]     # Skiff's: NATS behind a broker label
+//! type = "nats"                # or "memory" (the embedded default)
+//! url = "nats://127.0.0.1:4222"
 //! ```
 //!
 //! Each capability parses its own section (`skiff_kv::KeyValueConfig` for
@@ -48,6 +52,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use skiff_kv::KeyValueConfig;
+use skiff_messaging::MessagingConfig;
 use skiff_outbound_networking::{BlockedNetworks, ClientTls, ClientTlsEntry, OutboundHttpLimits};
 use skiff_sqlite::SqliteConfig;
 
@@ -59,6 +64,7 @@ const KNOWN: &[&str] = &[
     "outbound_http",
     "client_tls",
     "outbound_networking",
+    "message_broker",
 ];
 
 /// Keys of a `[[client_tls]]` entry.
@@ -130,6 +136,8 @@ pub struct RuntimeConfig {
     /// `[outbound_networking] block_networks`: addresses no component may
     /// connect to, whatever its grants.
     pub blocked_networks: BlockedNetworks,
+    /// `[message_broker.LABEL]` sections.
+    pub messaging: MessagingConfig,
 }
 
 impl RuntimeConfig {
@@ -197,6 +205,14 @@ impl RuntimeConfig {
                         )
                     })?;
                     config.blocked_networks = outbound_networking(table).map_err(invalid)?;
+                }
+                "message_broker" => {
+                    let sections = value.as_table().ok_or_else(|| {
+                        invalid("`message_broker`: expected a table of brokers".into())
+                    })?;
+                    let base = path.parent().unwrap_or(Path::new("."));
+                    config.messaging =
+                        MessagingConfig::from_toml(sections, base).map_err(invalid)?;
                 }
                 "client_tls" => {
                     let list = value.as_array().ok_or_else(|| {

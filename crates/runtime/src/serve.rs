@@ -12,10 +12,12 @@ use anyhow::{Context, Result};
 use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
 use skiff_kv::KeyValueManager;
 use skiff_manifest::App;
+use skiff_messaging::MessagingManager;
 use skiff_outbound_networking::{SharedBlockedNetworks, SharedHttpLimits};
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
 use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
+use skiff_trigger_messaging::MessagingTrigger;
 use skiff_trigger_redis::RedisTrigger;
 use skiff_variables::Resolver;
 
@@ -96,14 +98,15 @@ impl ServeConfig {
     /// first one cached, compiling nothing twice), a pool large enough for its
     /// reservation to matter ([`STAGED_MIN_INSTANCES`]), at most
     /// [`STAGED_MAX_COMPONENTS`] components (an app of many spends its start
-    /// loading them, and would load them twice), and no Redis triggers (which
-    /// share the engine and run on it from the start).
+    /// loading them, and would load them twice), and no Redis or messaging
+    /// triggers (which share the engine and run on it from the start).
     pub fn staged(&self) -> bool {
         self.staged_start
             && self.cache_dir.is_some()
             && self.max_instances >= STAGED_MIN_INSTANCES
             && self.app.components.len() <= STAGED_MAX_COMPONENTS
             && self.app.redis_triggers.is_empty()
+            && self.app.messaging_triggers.is_empty()
             && !self.app.http_triggers.is_empty()
     }
 }
@@ -263,8 +266,10 @@ async fn serve_with(
     let state_dir = state_dir.unwrap_or_else(|| app.base_dir.join(".skiff"));
     // Listen before loading: a port in use is reported at once, not after a
     // compile, and clients connecting during the load wait in the backlog
-    // rather than being refused. An app of only Redis triggers serves no HTTP.
-    let http_less = app.http_triggers.is_empty() && !app.redis_triggers.is_empty();
+    // rather than being refused. An app of only Redis or messaging triggers
+    // serves no HTTP.
+    let http_less = app.http_triggers.is_empty()
+        && !(app.redis_triggers.is_empty() && app.messaging_triggers.is_empty());
     let listener = match http_less {
         true => None,
         false => Some(
@@ -302,6 +307,7 @@ async fn serve_with(
             .await
             .with_context(context)?,
     );
+    let messaging = Arc::new(MessagingManager::new(runtime_config.messaging.clone()));
     run_sqlite_statements(&sqlite, &sqlite_statements).await?;
     set_key_values(&kv, &key_values).await?;
     let outbound_http = Arc::new(SharedHttpLimits::new(runtime_config.outbound_http.clone()));
@@ -342,13 +348,15 @@ async fn serve_with(
             kv,
             variables,
             sqlite,
+            messaging,
             outbound_http,
             blocked_networks,
         };
         let redis = RedisTrigger::load(engine.clone(), &app, &options)?;
-        HttpApp::load(engine, &app, &options).map(|http| (http, redis))
+        let messaging = MessagingTrigger::load(engine.clone(), &app, &options)?;
+        HttpApp::load(engine, &app, &options).map(|http| (http, redis, messaging))
     });
-    let (http, redis) = tokio::select! {
+    let (http, redis, messaging) = tokio::select! {
         loaded = load => loaded
             .context("the loader thread failed")?
             .with_context(|| format!("could not load {what}"))?,
@@ -363,11 +371,15 @@ async fn serve_with(
     }
     if banner {
         print_redis_banner(&redis);
+        print_messaging_banner(&messaging);
     }
-    // Redis triggers run beside the HTTP server and stop on the same signal.
+    // Redis and messaging triggers run beside the HTTP server and stop on the
+    // same signal.
     let (redis_task, shutdown) = redis.spawn_with(shutdown);
+    let (messaging_task, shutdown) = messaging.spawn_with(shutdown);
     let Some(listener) = listener else {
         shutdown.await;
+        let _ = messaging_task.await;
         return redis_task.await.context("the redis trigger task failed");
     };
     let addr = listener.local_addr()?;
@@ -408,6 +420,7 @@ async fn serve_with(
         task.abort();
     }
     let _ = redis_task.await;
+    let _ = messaging_task.await;
     served
 }
 
@@ -598,6 +611,27 @@ fn print_banner(scheme: &str, addr: SocketAddr, app: &HttpApp, metrics: Option<S
     let _ = writeln!(out, "Routes:");
     for (route, component) in routes {
         let _ = writeln!(out, "  {route:<width$}  -> {component}");
+    }
+    let _ = out.flush();
+}
+
+fn print_messaging_banner(messaging: &MessagingTrigger) {
+    let subscriptions = messaging.subscriptions();
+    if subscriptions.is_empty() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Messaging triggers:");
+    for s in subscriptions {
+        let group = s
+            .queue_group
+            .map(|g| format!(" (queue group `{g}`)"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} `{}`{group}  -> {}",
+            s.broker, s.subject, s.component
+        );
     }
     let _ = out.flush();
 }

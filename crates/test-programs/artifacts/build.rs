@@ -17,7 +17,16 @@ use std::process::{Command, Stdio};
 /// Suites a guest name may start with (`<suite>_<name>`); each gets a
 /// `foreach_<suite>!` macro.
 const SUITES: &[&str] = &[
-    "cli", "http", "kv", "mqtt", "redis", "spin", "sql", "trigger", "vars",
+    "cli",
+    "http",
+    "kv",
+    "messaging",
+    "mqtt",
+    "redis",
+    "spin",
+    "sql",
+    "trigger",
+    "vars",
 ];
 
 /// Guests that are also built for `wasm32-wasip1`, as core modules.

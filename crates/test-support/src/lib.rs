@@ -35,6 +35,7 @@ use anyhow::{Context, Result, bail};
 
 pub mod guest;
 pub mod mosquitto_server;
+pub mod nats_server;
 pub mod pg_server;
 pub mod redis_server;
 

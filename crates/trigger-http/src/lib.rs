@@ -58,6 +58,8 @@ pub struct LoadOptions {
     pub variables: Arc<skiff_variables::Resolver>,
     /// The app's SQLite databases.
     pub sqlite: Arc<skiff_sqlite::SqliteManager>,
+    /// The app's message brokers.
+    pub messaging: Arc<skiff_messaging::MessagingManager>,
     /// The operator's outbound HTTP limits (`[outbound_http]` in the runtime config).
     pub outbound_http: Arc<skiff_outbound_networking::SharedHttpLimits>,
     /// Networks no component may connect to (`[outbound_networking]` in the runtime config).
@@ -811,6 +813,8 @@ pub fn instance_config(
     config.variables = options.variables.clone();
     config.sqlite = options.sqlite.clone();
     config.sqlite_granted = spec.sqlite_databases.clone().into();
+    config.messaging = options.messaging.clone();
+    config.messaging_granted = spec.message_brokers.clone().into();
     config.outbound_http = options.outbound_http.clone();
     config.preopens = files::preopens(spec, &options.state_dir)?;
     config.allowed_outbound = Arc::new(

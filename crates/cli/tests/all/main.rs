@@ -36,6 +36,10 @@
 //!   one suite, and PostgreSQL going down and coming back;
 //! - `outbound_redis`, `mqtt`: outbound Redis and MQTT against a real
 //!   `redis-server` and `mosquitto`, granted and denied;
+//! - `messaging`: `wasi:messaging` and `wasmcloud:messaging` guests and the
+//!   messaging trigger on both backends (the embedded broker, a real
+//!   `nats-server`) by one suite: deliveries, requests and replies, grants,
+//!   a trapping handler, NATS down at start, bad setups;
 //! - `trigger_redis`: the Redis trigger — deliveries, a trapping handler,
 //!   Redis going away and back, beside HTTP;
 //! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
@@ -53,6 +57,7 @@ mod harness;
 mod http;
 mod kv;
 mod manifest;
+mod messaging;
 mod metrics;
 mod mosquitto_server;
 mod mqtt;
@@ -128,4 +133,12 @@ mod guest_coverage {
         };
     }
     test_programs_artifacts::foreach_spin!(spin_guest_has_a_test);
+
+    macro_rules! messaging_guest_has_a_test {
+        ($guest:ident) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::messaging::$guest as _;
+        };
+    }
+    test_programs_artifacts::foreach_messaging!(messaging_guest_has_a_test);
 }

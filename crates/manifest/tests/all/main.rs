@@ -2,6 +2,7 @@
 
 mod errors;
 mod files;
+mod messaging;
 mod paths;
 mod skiff;
 mod spin;

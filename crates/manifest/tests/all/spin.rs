@@ -313,7 +313,9 @@ fn unsupported_component_features() {
         Some(4),
         "trigger.cron",
         "trigger type `cron` is not supported",
-        Some("Skiff runs `http` and `redis` triggers"),
+        Some(
+            "Skiff runs `http` and `redis` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)",
+        ),
     );
 }
 
@@ -373,4 +375,45 @@ fn redis_trigger_needs_an_address() {
             "set `address = \"redis://…\"` on the trigger, or `address` in [application.trigger.redis]",
         ),
     );
+}
+
+#[test]
+fn messaging_is_skiff_toml_only() {
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.messaging]]\nsubject = \"orders\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    check(
+        &e,
+        Some(4),
+        "trigger.messaging",
+        "trigger type `messaging` is not supported in spin.toml",
+        Some(
+            "[[trigger.messaging]] is a skiff.toml trigger: write the manifest as a skiff.toml (`skiff_manifest_version = 1`)",
+        ),
+    );
+    // A typo is not steered towards a type spin.toml does not have.
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.mesaging]]\nsubject = \"orders\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    assert_eq!(e.message, "trigger type `mesaging` is not supported");
+    assert_eq!(
+        e.hint.as_deref(),
+        Some(
+            "Skiff runs `http` and `redis` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)"
+        )
+    );
+
+    let e = spin_err(&format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\nmessage_brokers = [\"default\"]\n"
+    ));
+    check(
+        &e,
+        Some(9),
+        "component.a.message_brokers",
+        "unknown key `message_brokers`",
+        Some(
+            "expected one of: `source`, `description`, `files`, `exclude_files`, `environment`, `allowed_outbound_hosts`, `allowed_http_hosts`, `key_value_stores`, `sqlite_databases`, `variables`, `build`, `dependencies`, `ai_models`, `targets`, `tool`, `profile`, `dependencies_inherit_configuration`",
+        ),
+    );
+    assert_eq!(e.column, Some(1));
 }

@@ -1,0 +1,465 @@
+//! Skiff's messaging trigger: runs a component for every message on the
+//! subjects an app subscribes to.
+//!
+//! For each `[[trigger.messaging]]` of an app (`subject`, optional
+//! `queue_group`, `broker` label, `component`), [`MessagingTrigger::run`]
+//! subscribes on the app's broker of that label (the embedded broker, or
+//! the one the runtime config's `[message_broker.LABEL]` names) and hands
+//! every message to a **fresh instance** of the component, through its
+//! export:
+//! - `wasi:messaging/incoming-handler@0.2.0-draft#handle(message)`: the
+//!   guest reads the message's topic, data, content type and metadata, and
+//!   answers a request with `request-reply.reply`;
+//! - or `wasmcloud:messaging/handler@0.2.0#handle-message(broker-message)`:
+//!   the guest answers a request by publishing to its `reply-to` subject.
+//!
+//! Replying needs no grant: the answer goes back through the broker the
+//! message came from. Anything else the handler publishes or requests goes
+//! through the brokers its component's `message_brokers` grant.
+//!
+//! A handler that returns an error, traps, runs out of memory or passes the
+//! component's `timeout` is logged with the component id and the subject;
+//! later messages are delivered as usual. A broker that cannot be reached
+//! is retried with exponential backoff (0.5 s doubling to 30 s); NATS
+//! subscriptions survive reconnects on their own. Messages are handled
+//! concurrently, bounded by the component's `max_concurrency` (waiting
+//! rather than dropping).
+//!
+//! ```no_run
+//! # async fn example(
+//! #     engine: std::sync::Arc<skiff_engine::SkiffEngine>,
+//! #     app: skiff_manifest::App,
+//! #     options: skiff_trigger_http::LoadOptions,
+//! # ) -> anyhow::Result<()> {
+//! let trigger = skiff_trigger_messaging::MessagingTrigger::load(engine, &app, &options)?;
+//! for s in trigger.subscriptions() {
+//!     println!("{} `{}` -> {}", s.broker, s.subject, s.component);
+//! }
+//! trigger
+//!     .run(async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     })
+//!     .await;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use skiff_engine::{DeadlineExceeded, SkiffEngine};
+use skiff_host::{HostState, InstanceConfig};
+use skiff_manifest::App;
+use skiff_messaging::bindings::{wasi, wasmcloud};
+use skiff_messaging::{Broker, Message, MessagingHostView, MessagingManager};
+use skiff_trigger_http::LoadOptions;
+use skiff_variables::Template;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// First and longest wait before trying a broker again.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+
+/// How long in-flight handlers may run after shutdown is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The export a component handles messages with.
+enum Handler {
+    /// `wasi:messaging/incoming-handler@0.2.0-draft`.
+    Wasi(wasi::MessagingPre<HostState>),
+    /// `wasmcloud:messaging/handler@0.2.0`.
+    Wasmcloud(wasmcloud::MessagingPre<HostState>),
+}
+
+/// One loaded component, ready to instantiate per message.
+struct MessagingComponent {
+    id: Arc<str>,
+    handler: Handler,
+    config: Arc<InstanceConfig>,
+    timeout: Duration,
+    concurrency: Option<Arc<Semaphore>>,
+}
+
+/// One subscription: a subject on a broker, feeding one component.
+struct Route {
+    broker: String,
+    subject: String,
+    queue_group: Option<String>,
+    component: usize,
+}
+
+/// One subscription, for the start-up banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The broker label and what serves it, e.g. `default (embedded)`.
+    pub broker: String,
+    /// The subject (wildcards allowed).
+    pub subject: String,
+    /// The queue group, if any.
+    pub queue_group: Option<String>,
+    /// The component id.
+    pub component: String,
+}
+
+/// An app's messaging triggers, loaded and ready to subscribe.
+pub struct MessagingTrigger {
+    /// `None` for an app without messaging triggers.
+    engine: Option<Arc<SkiffEngine>>,
+    manager: Arc<MessagingManager>,
+    components: Vec<Arc<MessagingComponent>>,
+    routes: Vec<Route>,
+}
+
+impl MessagingTrigger {
+    /// Compiles, links and pre-instantiates every component an app's
+    /// `[[trigger.messaging]]` entries name, and expands their subjects
+    /// (`{{ variable }}` templates come from the app's variables). Fails
+    /// naming the component whose export or imports do not fit. An app
+    /// without messaging triggers loads as an empty trigger
+    /// ([`MessagingTrigger::is_empty`]).
+    pub fn load(engine: Arc<SkiffEngine>, app: &App, options: &LoadOptions) -> Result<Self> {
+        let mut trigger = MessagingTrigger {
+            engine: None,
+            manager: options.messaging.clone(),
+            components: Vec::new(),
+            routes: Vec::new(),
+        };
+        if app.messaging_triggers.is_empty() {
+            return Ok(trigger);
+        }
+        let linker = skiff_host::component_linker(engine.engine())?;
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for t in &app.messaging_triggers {
+            let component = match index.get(t.component.as_str()) {
+                Some(&i) => i,
+                None => {
+                    let spec = app.components.get(&t.component).with_context(|| {
+                        format!(
+                            "the messaging trigger on line {} names component `{}`, which the \
+                             manifest does not define",
+                            t.line, t.component
+                        )
+                    })?;
+                    let loaded =
+                        skiff_trigger_http::load_component(&engine, &spec.id, &spec.source)?;
+                    let cannot = || format!("component `{}` cannot handle messages", spec.id);
+                    let pre = linker
+                        .instantiate_pre(&loaded.component)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| {
+                            format!(
+                                "{}: it imports an interface Skiff does not provide",
+                                cannot()
+                            )
+                        })?;
+                    let handler = match wasi::MessagingPre::new(pre.clone()) {
+                        Ok(pre) => Handler::Wasi(pre),
+                        Err(err) => match wasmcloud::MessagingPre::new(pre) {
+                            Ok(pre) => Handler::Wasmcloud(pre),
+                            Err(_) => {
+                                return Err(anyhow::Error::from(err)).with_context(|| {
+                                    format!(
+                                        "{}: it must export \
+                                         `wasi:messaging/incoming-handler@0.2.0-draft` or \
+                                         `wasmcloud:messaging/handler@0.2.0`",
+                                        cannot()
+                                    )
+                                });
+                            }
+                        },
+                    };
+                    let config = skiff_trigger_http::instance_config(spec, options)?;
+                    tracing::info!("component `{}` loaded for the messaging trigger", spec.id);
+                    trigger.components.push(Arc::new(MessagingComponent {
+                        id: spec.id.as_str().into(),
+                        handler,
+                        config: Arc::new(config),
+                        timeout: spec.limits.timeout,
+                        concurrency: spec
+                            .limits
+                            .max_concurrency
+                            .map(|n| Arc::new(Semaphore::new(n as usize))),
+                    }));
+                    index.insert(&t.component, trigger.components.len() - 1);
+                    trigger.components.len() - 1
+                }
+            };
+            let subject = expand(&t.subject, t.line, options)?;
+            skiff_messaging::subject::check_subscribe(&subject).with_context(|| {
+                format!(
+                    "invalid subject of the messaging trigger on line {}",
+                    t.line
+                )
+            })?;
+            trigger.routes.push(Route {
+                broker: t.broker.clone(),
+                subject,
+                queue_group: t.queue_group.clone(),
+                component,
+            });
+        }
+        trigger.engine = Some(engine);
+        Ok(trigger)
+    }
+
+    /// Whether the app has no messaging triggers.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Every subscription, in manifest order.
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        self.routes
+            .iter()
+            .map(|r| Subscription {
+                broker: format!("{} ({})", r.broker, self.manager.describe(&r.broker)),
+                subject: r.subject.clone(),
+                queue_group: r.queue_group.clone(),
+                component: self.components[r.component].id.to_string(),
+            })
+            .collect()
+    }
+
+    /// Subscribes and delivers messages until `shutdown` resolves; then
+    /// waits (at most 10 s) for the handlers still running.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let components = Arc::new(self.components);
+        if let Some(engine) = self.engine {
+            for route in self.routes {
+                tasks.spawn(subscribe_loop(
+                    engine.clone(),
+                    self.manager.clone(),
+                    components.clone(),
+                    route,
+                    stop_rx.clone(),
+                ));
+            }
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Starts [`run`](Self::run) on the current tokio runtime, stopping
+    /// when `shutdown` resolves; returns the task and a future that resolves
+    /// with `shutdown` (for the other triggers to stop on the same signal).
+    /// An empty trigger starts nothing.
+    pub fn spawn_with<F>(
+        self,
+        shutdown: F,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        impl Future<Output = ()> + Send + 'static,
+    )
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, mut rx) = watch::channel(false);
+        let task = tokio::spawn(self.run(async move { stopped(&mut rx).await }));
+        let shutdown = async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        };
+        (task, shutdown)
+    }
+}
+
+/// `text` with its `{{ variable }}` templates expanded.
+fn expand(text: &str, line: usize, options: &LoadOptions) -> Result<String> {
+    let template = Template::parse(text).map_err(|err| {
+        anyhow::anyhow!("invalid subject of the messaging trigger on line {line}: {err}")
+    })?;
+    let value = template
+        .expand(|name| {
+            options
+                .variables
+                .resolve_app_variable(name)?
+                .map(skiff_variables::Value::new)
+                .ok_or_else(|| skiff_variables::VariablesError::NoValue {
+                    name: name.to_string(),
+                })
+        })
+        .with_context(|| {
+            format!("could not expand the subject of the messaging trigger on line {line}")
+        })?;
+    Ok(value.into_exposed())
+}
+
+/// Subscribes `route` and delivers its messages; tries again with backoff
+/// whenever the broker cannot be reached or the subscription ends, until
+/// `stop` turns true.
+async fn subscribe_loop(
+    engine: Arc<SkiffEngine>,
+    manager: Arc<MessagingManager>,
+    components: Arc<Vec<Arc<MessagingComponent>>>,
+    route: Route,
+    mut stop: watch::Receiver<bool>,
+) {
+    let component = components[route.component].clone();
+    let label = &route.broker;
+    let subject = &route.subject;
+    let group = route
+        .queue_group
+        .as_deref()
+        .map(|g| format!(" in queue group `{g}`"))
+        .unwrap_or_default();
+    let mut backoff = BACKOFF.0;
+    let mut handlers = JoinSet::new();
+    loop {
+        let subscribed = async {
+            let broker = manager.broker(label).await?;
+            let subscription = broker
+                .subscribe(subject, route.queue_group.as_deref())
+                .await?;
+            Ok::<_, skiff_messaging::Error>((broker, subscription))
+        };
+        let subscribed = tokio::select! {
+            subscribed = subscribed => subscribed,
+            () = stopped(&mut stop) => break,
+        };
+        match subscribed {
+            Ok((broker, mut messages)) => {
+                backoff = BACKOFF.0;
+                tracing::info!(
+                    "messaging trigger subscribed to `{subject}`{group} on broker `{label}` ({})",
+                    broker.describe()
+                );
+                loop {
+                    tokio::select! {
+                        message = messages.next() => match message {
+                            Some(message) => {
+                                handlers.spawn(handle(
+                                    engine.clone(),
+                                    component.clone(),
+                                    broker.clone(),
+                                    message,
+                                ));
+                            }
+                            None => {
+                                tracing::warn!(
+                                    "messaging trigger lost its subscription to `{subject}` on \
+                                     broker `{label}` ({}); subscribing again",
+                                    broker.describe()
+                                );
+                                break;
+                            }
+                        },
+                        // Reap finished handlers so the set does not grow.
+                        Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
+                        () = stopped(&mut stop) => {
+                            drain(handlers).await;
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(
+                "messaging trigger could not subscribe to `{subject}` on broker `{label}` ({}): \
+                 {err}; retrying in {backoff:?}",
+                manager.describe(label)
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stopped(&mut stop) => break,
+        }
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+    drain(handlers).await;
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Waits for the running handlers, at most [`SHUTDOWN_GRACE`].
+async fn drain(mut handlers: JoinSet<()>) {
+    let all = async { while handlers.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+        tracing::warn!(
+            "messaging trigger: stopping handlers still running after {SHUTDOWN_GRACE:?}"
+        );
+    }
+}
+
+/// Delivers one message to a fresh instance of `component`; every failure
+/// is logged with the component id and the subject.
+async fn handle(
+    engine: Arc<SkiffEngine>,
+    component: Arc<MessagingComponent>,
+    broker: Arc<dyn Broker>,
+    message: Message,
+) {
+    let id = &component.id;
+    let _permit = match &component.concurrency {
+        Some(sem) => sem.clone().acquire_owned().await.ok(),
+        None => None,
+    };
+    let subject = message.subject.clone();
+    let timeout = component.timeout;
+    let run = async {
+        let mut store = component.config.new_store(engine.engine(), Some(timeout))?;
+        let handled = match &component.handler {
+            Handler::Wasi(pre) => {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let message = store.data_mut().messaging().receive(message, broker)?;
+                instance
+                    .wasi_messaging_incoming_handler()
+                    .call_handle(&mut store, message)
+                    .await?
+                    .map_err(|err| format!("{err:?}"))
+            }
+            Handler::Wasmcloud(pre) => {
+                let instance = pre.instantiate_async(&mut store).await?;
+                if let Some(reply_to) = &message.reply_to {
+                    store.data_mut().messaging().allow_reply(reply_to, broker);
+                }
+                let message = wasmcloud::exports::wasmcloud::messaging::handler::BrokerMessage {
+                    subject: message.subject,
+                    body: message.payload.to_vec(),
+                    reply_to: message.reply_to,
+                };
+                instance
+                    .wasmcloud_messaging_handler()
+                    .call_handle_message(&mut store, &message)
+                    .await?
+            }
+        };
+        anyhow::Ok(handled)
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(Ok(()))) => {
+            tracing::debug!(component = %id, subject, "handled a message");
+        }
+        Ok(Ok(Err(error))) => tracing::warn!(
+            component = %id,
+            subject,
+            "component `{id}` returned an error for a message on subject `{subject}`: {error} \
+             (its stderr, above, may say why)"
+        ),
+        Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_some() => tracing::warn!(
+            component = %id,
+            subject,
+            "component `{id}` exceeded its timeout of {timeout:?} handling a message on subject \
+             `{subject}`"
+        ),
+        Ok(Err(err)) => tracing::error!(
+            component = %id,
+            subject,
+            "component `{id}` failed handling a message on subject `{subject}`: {err:?}"
+        ),
+        Err(_) => tracing::warn!(
+            component = %id,
+            subject,
+            "component `{id}` exceeded its timeout of {timeout:?} handling a message on subject \
+             `{subject}`"
+        ),
+    }
+}
