@@ -27,6 +27,10 @@ pub struct Live {
     pub outbound_http: Arc<SharedHttpLimits>,
     /// The networks no component may connect to.
     pub blocked_networks: Arc<SharedBlockedNetworks>,
+    /// The `[message_broker.LABEL]` sections the app started with: brokers
+    /// are not swapped live (subscriptions would have to move), so a change
+    /// is reported as waiting for a restart.
+    pub messaging: skiff_messaging::MessagingConfig,
 }
 
 /// How often the file's modification time is checked.
@@ -176,6 +180,13 @@ async fn apply(path: &Path, live: &Live) {
             live.outbound_http.set(config.outbound_http);
             live.outbound_http.set_tls(config.client_tls);
             live.blocked_networks.set(config.blocked_networks);
+            if config.messaging != live.messaging {
+                tracing::warn!(
+                    "runtime config `{}`: changes to `[message_broker]` take effect when the app \
+                     restarts; its brokers stay as they were",
+                    path.display()
+                );
+            }
             tracing::info!("runtime config `{}` applied", path.display())
         }
         Err(err) => tracing::error!(

@@ -337,6 +337,7 @@ async fn serve_with(
                 variables: variables.clone(),
                 outbound_http: outbound_http.clone(),
                 blocked_networks: blocked_networks.clone(),
+                messaging: runtime_config.messaging.clone(),
             },
         ));
     }

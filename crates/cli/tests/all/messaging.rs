@@ -263,7 +263,8 @@ async fn wasi_suite(backend: Backend) -> Result<()> {
     // Metadata and subjects that cannot travel.
     let refused = call(&server, "app", "send=orders.new&body=x&meta=bad%20key%3Dv").await?;
     assert!(
-        refused.starts_with("error: metadata: Invalid(Some(") && refused.contains("bad key"),
+        refused.starts_with("error: metadata: MetadataError::Invalid(Some(")
+            && refused.contains("bad key"),
         "{refused}"
     );
     let refused = call(&server, "app", "send=orders..new&body=x").await?;
