@@ -22,6 +22,7 @@ mod server;
 mod spare;
 pub mod spin_headers;
 mod tls;
+pub mod trigger;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

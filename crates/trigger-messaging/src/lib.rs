@@ -51,21 +51,18 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use skiff_engine::{DeadlineExceeded, SkiffEngine};
-use skiff_host::{HostState, InstanceConfig};
+use skiff_engine::SkiffEngine;
+use skiff_host::HostState;
 use skiff_manifest::App;
 use skiff_messaging::bindings::{wasi, wasmcloud};
 use skiff_messaging::{Broker, Message, MessagingHostView, MessagingManager};
 use skiff_trigger_http::LoadOptions;
-use skiff_variables::Template;
-use tokio::sync::{Semaphore, watch};
+use skiff_trigger_http::trigger::{self, TriggerComponent, drain, stopped};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// First and longest wait before trying a broker again.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
-
-/// How long in-flight handlers may run after shutdown is asked for.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The export a component handles messages with.
 enum Handler {
@@ -77,11 +74,8 @@ enum Handler {
 
 /// One loaded component, ready to instantiate per message.
 struct MessagingComponent {
-    id: Arc<str>,
+    component: TriggerComponent,
     handler: Handler,
-    config: Arc<InstanceConfig>,
-    timeout: Duration,
-    concurrency: Option<Arc<Semaphore>>,
 }
 
 /// One subscription: a subject on a broker, feeding one component.
@@ -137,25 +131,14 @@ impl MessagingTrigger {
             let component = match index.get(t.component.as_str()) {
                 Some(&i) => i,
                 None => {
-                    let spec = app.components.get(&t.component).with_context(|| {
-                        format!(
-                            "the messaging trigger on line {} names component `{}`, which the \
-                             manifest does not define",
-                            t.line, t.component
-                        )
-                    })?;
-                    let loaded =
-                        skiff_trigger_http::load_component(&engine, &spec.id, &spec.source)?;
-                    let cannot = || format!("component `{}` cannot handle messages", spec.id);
-                    let pre = linker
-                        .instantiate_pre(&loaded.component)
-                        .map_err(anyhow::Error::from)
-                        .with_context(|| {
-                            format!(
-                                "{}: it imports an interface Skiff does not provide",
-                                cannot()
-                            )
-                        })?;
+                    let (component, pre) = TriggerComponent::load(
+                        &engine,
+                        &linker,
+                        app,
+                        options,
+                        (&t.component, t.line),
+                        "messages",
+                    )?;
                     let handler = match wasi::MessagingPre::new(pre.clone()) {
                         Ok(pre) => Handler::Wasi(pre),
                         Err(err) => match wasmcloud::MessagingPre::new(pre) {
@@ -163,32 +146,32 @@ impl MessagingTrigger {
                             Err(_) => {
                                 return Err(anyhow::Error::from(err)).with_context(|| {
                                     format!(
-                                        "{}: it must export \
+                                        "component `{}` cannot handle messages: it must export \
                                          `wasi:messaging/incoming-handler@0.2.0-draft` or \
                                          `wasmcloud:messaging/handler@0.2.0`",
-                                        cannot()
+                                        component.id
                                     )
                                 });
                             }
                         },
                     };
-                    let config = skiff_trigger_http::instance_config(spec, options)?;
-                    tracing::info!("component `{}` loaded for the messaging trigger", spec.id);
-                    trigger.components.push(Arc::new(MessagingComponent {
-                        id: spec.id.as_str().into(),
-                        handler,
-                        config: Arc::new(config),
-                        timeout: spec.limits.timeout,
-                        concurrency: spec
-                            .limits
-                            .max_concurrency
-                            .map(|n| Arc::new(Semaphore::new(n as usize))),
-                    }));
+                    tracing::info!(
+                        "component `{}` loaded for the messaging trigger",
+                        component.id
+                    );
+                    trigger
+                        .components
+                        .push(Arc::new(MessagingComponent { component, handler }));
                     index.insert(&t.component, trigger.components.len() - 1);
                     trigger.components.len() - 1
                 }
             };
-            let subject = expand(&t.subject, t.line, options)?;
+            let subject = trigger::expand(
+                options,
+                &t.subject,
+                "subject of the messaging trigger",
+                t.line,
+            )?;
             skiff_messaging::subject::check_subscribe(&subject).with_context(|| {
                 format!(
                     "invalid subject of the messaging trigger on line {}",
@@ -219,7 +202,7 @@ impl MessagingTrigger {
                 broker: format!("{} ({})", r.broker, self.manager.describe(&r.broker)),
                 subject: r.subject.clone(),
                 queue_group: r.queue_group.clone(),
-                component: self.components[r.component].id.to_string(),
+                component: self.components[r.component].component.id.to_string(),
             })
             .collect()
     }
@@ -260,35 +243,8 @@ impl MessagingTrigger {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let (tx, mut rx) = watch::channel(false);
-        let task = tokio::spawn(self.run(async move { stopped(&mut rx).await }));
-        let shutdown = async move {
-            shutdown.await;
-            let _ = tx.send(true);
-        };
-        (task, shutdown)
+        trigger::spawn_with(|stop| self.run(stop), shutdown)
     }
-}
-
-/// `text` with its `{{ variable }}` templates expanded.
-fn expand(text: &str, line: usize, options: &LoadOptions) -> Result<String> {
-    let template = Template::parse(text).map_err(|err| {
-        anyhow::anyhow!("invalid subject of the messaging trigger on line {line}: {err}")
-    })?;
-    let value = template
-        .expand(|name| {
-            options
-                .variables
-                .resolve_app_variable(name)?
-                .map(skiff_variables::Value::new)
-                .ok_or_else(|| skiff_variables::VariablesError::NoValue {
-                    name: name.to_string(),
-                })
-        })
-        .with_context(|| {
-            format!("could not expand the subject of the messaging trigger on line {line}")
-        })?;
-    Ok(value.into_exposed())
 }
 
 /// Subscribes `route` and delivers its messages; tries again with backoff
@@ -353,7 +309,7 @@ async fn subscribe_loop(
                         // Reap finished handlers so the set does not grow.
                         Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
                         () = stopped(&mut stop) => {
-                            drain(handlers).await;
+                            drain(handlers, "messaging trigger").await;
                             return;
                         }
                     }
@@ -371,22 +327,7 @@ async fn subscribe_loop(
         }
         backoff = (backoff * 2).min(BACKOFF.1);
     }
-    drain(handlers).await;
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
-}
-
-/// Waits for the running handlers, at most [`SHUTDOWN_GRACE`].
-async fn drain(mut handlers: JoinSet<()>) {
-    let all = async { while handlers.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
-        tracing::warn!(
-            "messaging trigger: stopping handlers still running after {SHUTDOWN_GRACE:?}"
-        );
-    }
+    drain(handlers, "messaging trigger").await;
 }
 
 /// Delivers one message to a fresh instance of `component`; every failure
@@ -397,69 +338,38 @@ async fn handle(
     broker: Arc<dyn Broker>,
     message: Message,
 ) {
-    let id = &component.id;
-    let _permit = match &component.concurrency {
-        Some(sem) => sem.clone().acquire_owned().await.ok(),
-        None => None,
-    };
-    let subject = message.subject.clone();
-    let timeout = component.timeout;
-    let run = async {
-        let mut store = component.config.new_store(engine.engine(), Some(timeout))?;
-        let handled = match &component.handler {
-            Handler::Wasi(pre) => {
-                let instance = pre.instantiate_async(&mut store).await?;
-                let message = store.data_mut().messaging().receive(message, broker)?;
-                instance
-                    .wasi_messaging_incoming_handler()
-                    .call_handle(&mut store, message)
-                    .await?
-                    .map_err(|err| format!("{err:?}"))
-            }
-            Handler::Wasmcloud(pre) => {
-                let instance = pre.instantiate_async(&mut store).await?;
-                if let Some(reply_to) = &message.reply_to {
-                    store.data_mut().messaging().allow_reply(reply_to, broker);
+    let place = format!("subject `{}`", message.subject);
+    let handler = &component.handler;
+    component
+        .component
+        .run(&engine, &place, move |mut store| async move {
+            Ok(match handler {
+                Handler::Wasi(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let message = store.data_mut().messaging().receive(message, broker)?;
+                    instance
+                        .wasi_messaging_incoming_handler()
+                        .call_handle(&mut store, message)
+                        .await?
+                        .map_err(|err| format!("{err:?}"))
                 }
-                let message = wasmcloud::exports::wasmcloud::messaging::handler::BrokerMessage {
-                    subject: message.subject,
-                    body: message.payload.to_vec(),
-                    reply_to: message.reply_to,
-                };
-                instance
-                    .wasmcloud_messaging_handler()
-                    .call_handle_message(&mut store, &message)
-                    .await?
-            }
-        };
-        anyhow::Ok(handled)
-    };
-    match tokio::time::timeout(timeout, run).await {
-        Ok(Ok(Ok(()))) => {
-            tracing::debug!(component = %id, subject, "handled a message");
-        }
-        Ok(Ok(Err(error))) => tracing::warn!(
-            component = %id,
-            subject,
-            "component `{id}` returned an error for a message on subject `{subject}`: {error} \
-             (its stderr, above, may say why)"
-        ),
-        Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_some() => tracing::warn!(
-            component = %id,
-            subject,
-            "component `{id}` exceeded its timeout of {timeout:?} handling a message on subject \
-             `{subject}`"
-        ),
-        Ok(Err(err)) => tracing::error!(
-            component = %id,
-            subject,
-            "component `{id}` failed handling a message on subject `{subject}`: {err:?}"
-        ),
-        Err(_) => tracing::warn!(
-            component = %id,
-            subject,
-            "component `{id}` exceeded its timeout of {timeout:?} handling a message on subject \
-             `{subject}`"
-        ),
-    }
+                Handler::Wasmcloud(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    if let Some(reply_to) = &message.reply_to {
+                        store.data_mut().messaging().allow_reply(reply_to, broker);
+                    }
+                    let message =
+                        wasmcloud::exports::wasmcloud::messaging::handler::BrokerMessage {
+                            subject: message.subject,
+                            body: message.payload.to_vec(),
+                            reply_to: message.reply_to,
+                        };
+                    instance
+                        .wasmcloud_messaging_handler()
+                        .call_handle_message(&mut store, &message)
+                        .await?
+                }
+            })
+        })
+        .await;
 }

@@ -49,12 +49,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use skiff_engine::{DeadlineExceeded, SkiffEngine};
-use skiff_host::{HostState, InstanceConfig};
+use skiff_engine::SkiffEngine;
+use skiff_host::HostState;
 use skiff_manifest::App;
 use skiff_trigger_http::LoadOptions;
-use skiff_variables::Template;
-use tokio::sync::{Semaphore, watch};
+use skiff_trigger_http::trigger::{self, TriggerComponent, drain, stopped};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::bindings::{spin2, spin3};
@@ -64,9 +64,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// First and longest wait before resubscribing after the server went away.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
-
-/// How long in-flight handlers may run after shutdown is asked for.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The export a component handles messages with.
 enum Handler {
@@ -78,11 +75,8 @@ enum Handler {
 
 /// One loaded component, ready to instantiate per message.
 struct RedisComponent {
-    id: Arc<str>,
+    component: TriggerComponent,
     handler: Handler,
-    config: Arc<InstanceConfig>,
-    timeout: Duration,
-    concurrency: Option<Arc<Semaphore>>,
 }
 
 /// The channels subscribed on one Redis server.
@@ -135,48 +129,21 @@ impl RedisTrigger {
         }
         let linker = skiff_host::component_linker(engine.engine())?;
         let mut index: HashMap<&str, usize> = HashMap::new();
-        let expand = |what: &str, text: &str, line: usize| -> Result<String> {
-            let template = Template::parse(text).map_err(|err| {
-                anyhow::anyhow!("invalid {what} of the redis trigger on line {line}: {err}")
-            })?;
-            let value = template
-                .expand(|name| {
-                    options
-                        .variables
-                        .resolve_app_variable(name)?
-                        .map(skiff_variables::Value::new)
-                        .ok_or_else(|| skiff_variables::VariablesError::NoValue {
-                            name: name.to_string(),
-                        })
-                })
-                .with_context(|| {
-                    format!("could not expand the {what} of the redis trigger on line {line}")
-                })?;
-            Ok(value.into_exposed())
+        let expand = |what: &str, text: &str, line: usize| {
+            trigger::expand(options, text, &format!("{what} of the redis trigger"), line)
         };
         for trigger in &app.redis_triggers {
             let i = match index.get(trigger.component.as_str()) {
                 Some(&i) => i,
                 None => {
-                    let spec = app.components.get(&trigger.component).with_context(|| {
-                        format!(
-                            "the redis trigger on line {} names component `{}`, which the \
-                             manifest does not define",
-                            trigger.line, trigger.component
-                        )
-                    })?;
-                    let loaded =
-                        skiff_trigger_http::load_component(&engine, &spec.id, &spec.source)?;
-                    let cannot = || format!("component `{}` cannot handle redis messages", spec.id);
-                    let pre = linker
-                        .instantiate_pre(&loaded.component)
-                        .map_err(anyhow::Error::from)
-                        .with_context(|| {
-                            format!(
-                                "{}: it imports an interface Skiff does not provide",
-                                cannot()
-                            )
-                        })?;
+                    let (component, pre) = TriggerComponent::load(
+                        &engine,
+                        &linker,
+                        app,
+                        options,
+                        (&trigger.component, trigger.line),
+                        "redis messages",
+                    )?;
                     let handler = match spin2::InboundRedisPre::new(pre.clone()) {
                         Ok(pre) => Handler::Spin2(pre),
                         Err(err) => match spin3::InboundRedisPre::new(pre) {
@@ -184,27 +151,18 @@ impl RedisTrigger {
                             Err(_) => {
                                 return Err(anyhow::Error::from(err)).with_context(|| {
                                     format!(
-                                        "{}: it must export `fermyon:spin/inbound-redis` \
-                                         (spin-sdk's `#[redis_component]`) or \
+                                        "component `{}` cannot handle redis messages: it must \
+                                         export `fermyon:spin/inbound-redis` (spin-sdk's \
+                                         `#[redis_component]`) or \
                                          `spin:redis/inbound-redis@3.0.0`",
-                                        cannot()
+                                        component.id
                                     )
                                 });
                             }
                         },
                     };
-                    let config = skiff_trigger_http::instance_config(spec, options)?;
-                    tracing::info!("component `{}` loaded for the redis trigger", spec.id);
-                    components.push(Arc::new(RedisComponent {
-                        id: spec.id.as_str().into(),
-                        handler,
-                        config: Arc::new(config),
-                        timeout: spec.limits.timeout,
-                        concurrency: spec
-                            .limits
-                            .max_concurrency
-                            .map(|n| Arc::new(Semaphore::new(n as usize))),
-                    }));
+                    tracing::info!("component `{}` loaded for the redis trigger", component.id);
+                    components.push(Arc::new(RedisComponent { component, handler }));
                     index.insert(&trigger.component, components.len() - 1);
                     components.len() - 1
                 }
@@ -258,7 +216,7 @@ impl RedisTrigger {
                     out.push(Subscription {
                         server: server.display.clone(),
                         channel: channel.clone(),
-                        component: self.components[i].id.to_string(),
+                        component: self.components[i].component.id.to_string(),
                     });
                 }
             }
@@ -303,13 +261,7 @@ impl RedisTrigger {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let (tx, mut rx) = watch::channel(false);
-        let task = tokio::spawn(self.run(async move { stopped(&mut rx).await }));
-        let shutdown = async move {
-            shutdown.await;
-            let _ = tx.send(true);
-        };
-        (task, shutdown)
+        trigger::spawn_with(|stop| self.run(stop), shutdown)
     }
 }
 
@@ -393,7 +345,7 @@ async fn subscribe_loop(
                         // Reap finished handlers so the set does not grow.
                         Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
                         () = stopped(&mut stop) => {
-                            drain(handlers).await;
+                            drain(handlers, "redis trigger").await;
                             return;
                         }
                     }
@@ -410,20 +362,7 @@ async fn subscribe_loop(
         }
         backoff = (backoff * 2).min(BACKOFF.1);
     }
-    drain(handlers).await;
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
-}
-
-/// Waits for the running handlers, at most [`SHUTDOWN_GRACE`].
-async fn drain(mut handlers: JoinSet<()>) {
-    let all = async { while handlers.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
-        tracing::warn!("redis trigger: stopping handlers still running after {SHUTDOWN_GRACE:?}");
-    }
+    drain(handlers, "redis trigger").await;
 }
 
 /// A pub/sub connection subscribed to `channels`.
@@ -444,66 +383,35 @@ async fn handle(
     channel: String,
     payload: Vec<u8>,
 ) {
-    let id = &component.id;
-    let _permit = match &component.concurrency {
-        Some(sem) => sem.clone().acquire_owned().await.ok(),
-        None => None,
-    };
-    let timeout = component.timeout;
-    let run = async {
-        let mut store = component.config.new_store(engine.engine(), Some(timeout))?;
-        let handled = match &component.handler {
-            Handler::Spin2(pre) => {
-                let instance = pre.instantiate_async(&mut store).await?;
-                instance
-                    .fermyon_spin_inbound_redis()
-                    .call_handle_message(&mut store, &payload)
-                    .await?
-                    .map_err(|err| format!("{err:?}"))
-            }
-            Handler::Spin3(pre) => {
-                let instance = pre.instantiate_async(&mut store).await?;
-                store
-                    .run_concurrent(async |accessor| {
-                        instance
-                            .spin_redis_inbound_redis()
-                            .call_handle_message(accessor, payload)
-                            .await
-                    })
-                    .await??
-                    .map_err(|err| format!("{err:?}"))
-            }
-        };
-        anyhow::Ok(handled)
-    };
-    match tokio::time::timeout(timeout, run).await {
-        Ok(Ok(Ok(()))) => {
-            tracing::debug!(component = %id, channel, "handled a redis message");
-        }
-        Ok(Ok(Err(error))) => tracing::warn!(
-            component = %id,
-            channel,
-            "component `{id}` returned `error` for a message on redis channel `{channel}`: \
-             {error} (its stderr, above, may say why)"
-        ),
-        Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_some() => tracing::warn!(
-            component = %id,
-            channel,
-            "component `{id}` exceeded its timeout of {timeout:?} handling a message on redis \
-             channel `{channel}`"
-        ),
-        Ok(Err(err)) => tracing::error!(
-            component = %id,
-            channel,
-            "component `{id}` failed handling a message on redis channel `{channel}`: {err:?}"
-        ),
-        Err(_) => tracing::warn!(
-            component = %id,
-            channel,
-            "component `{id}` exceeded its timeout of {timeout:?} handling a message on redis \
-             channel `{channel}`"
-        ),
-    }
+    let place = format!("redis channel `{channel}`");
+    let handler = &component.handler;
+    component
+        .component
+        .run(&engine, &place, move |mut store| async move {
+            Ok(match handler {
+                Handler::Spin2(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance
+                        .fermyon_spin_inbound_redis()
+                        .call_handle_message(&mut store, &payload)
+                        .await?
+                        .map_err(|err| format!("{err:?}"))
+                }
+                Handler::Spin3(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    store
+                        .run_concurrent(async |accessor| {
+                            instance
+                                .spin_redis_inbound_redis()
+                                .call_handle_message(accessor, payload)
+                                .await
+                        })
+                        .await??
+                        .map_err(|err| format!("{err:?}"))
+                }
+            })
+        })
+        .await;
 }
 
 #[cfg(test)]

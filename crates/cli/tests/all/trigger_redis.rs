@@ -89,7 +89,7 @@ fn delivers_past_traps_and_errors(redis: &RedisServer, server: &Server) -> Resul
     )?;
     assert!(log.contains("asked to trap"), "{log}");
     let log = server.stderr().wait_for(
-        "component `handler` returned `error` for a message on redis channel `messages`",
+        "component `handler` returned an error for a message on redis channel `messages`",
         BOUND,
     )?;
     assert!(log.contains("asked to fail"), "{log}");

@@ -1,0 +1,177 @@
+//! What the triggers beside HTTP (Redis, messaging) share: loading a
+//! component they run, handing each event to a fresh instance of it with
+//! its limits, logging how that went, and stopping on a signal.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use skiff_engine::{DeadlineExceeded, SkiffEngine};
+use skiff_host::{HostState, InstanceConfig};
+use skiff_manifest::App;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use wasmtime::component::{InstancePre, Linker};
+
+use crate::LoadOptions;
+
+/// How long in-flight handlers may run after shutdown is asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A component an event trigger runs: its grants and limits.
+pub struct TriggerComponent {
+    /// The component id.
+    pub id: Arc<str>,
+    /// Its grants, shared by its instances.
+    pub config: Arc<InstanceConfig>,
+    /// Its `timeout`: how long one event may take.
+    pub timeout: Duration,
+    /// Its `max_concurrency`, as permits.
+    concurrency: Option<Arc<Semaphore>>,
+}
+
+impl TriggerComponent {
+    /// Compiles (or takes from the AOT cache) and links component `id` of
+    /// `app`, which the trigger on manifest line `line` names; `handles`
+    /// says what the trigger hands it, for errors (`redis messages`).
+    /// Returns it with its `InstancePre`, for the caller to check the
+    /// export it needs.
+    pub fn load(
+        engine: &SkiffEngine,
+        linker: &Linker<HostState>,
+        app: &App,
+        options: &LoadOptions,
+        (id, line): (&str, usize),
+        handles: &str,
+    ) -> Result<(Self, InstancePre<HostState>)> {
+        let spec = app.components.get(id).with_context(|| {
+            format!(
+                "the trigger on line {line} names component `{id}`, which the manifest does not \
+                 define"
+            )
+        })?;
+        let loaded = crate::load_component(engine, &spec.id, &spec.source)?;
+        let pre = linker
+            .instantiate_pre(&loaded.component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "component `{}` cannot handle {handles}: it imports an interface Skiff does \
+                     not provide",
+                    spec.id
+                )
+            })?;
+        let config = crate::instance_config(spec, options)?;
+        let component = TriggerComponent {
+            id: spec.id.as_str().into(),
+            config: Arc::new(config),
+            timeout: spec.limits.timeout,
+            concurrency: spec
+                .limits
+                .max_concurrency
+                .map(|n| Arc::new(Semaphore::new(n as usize))),
+        };
+        Ok((component, pre))
+    }
+
+    /// Waits for a slot under the component's `max_concurrency` (none
+    /// without one).
+    pub async fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        match &self.concurrency {
+            Some(sem) => sem.clone().acquire_owned().await.ok(),
+            None => None,
+        }
+    }
+
+    /// Runs `handle` on a fresh store of this component, bounded by its
+    /// timeout, and logs the outcome naming the component and `place`
+    /// (``redis channel `orders` ``): an error the handler returned, a trap,
+    /// or the timeout. Later events are not affected either way.
+    pub async fn run<F, Fut>(&self, engine: &SkiffEngine, place: &str, handle: F)
+    where
+        F: FnOnce(wasmtime::Store<HostState>) -> Fut,
+        Fut: Future<Output = Result<Result<(), String>>>,
+    {
+        let _permit = self.permit().await;
+        let id = &self.id;
+        let timeout = self.timeout;
+        let run = async {
+            let store = self.config.new_store(engine.engine(), Some(timeout))?;
+            handle(store).await
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(Ok(()))) => tracing::debug!(component = %id, "handled a message on {place}"),
+            Ok(Ok(Err(error))) => tracing::warn!(
+                component = %id,
+                "component `{id}` returned an error for a message on {place}: {error} (its \
+                 stderr, above, may say why)"
+            ),
+            Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_none() => tracing::error!(
+                component = %id,
+                "component `{id}` failed handling a message on {place}: {err:?}"
+            ),
+            Ok(Err(_)) | Err(_) => tracing::warn!(
+                component = %id,
+                "component `{id}` exceeded its timeout of {timeout:?} handling a message on {place}"
+            ),
+        }
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Waits for the running handlers, at most [`SHUTDOWN_GRACE`]; `trigger`
+/// names the trigger in the log line about those still running.
+pub async fn drain(mut handlers: JoinSet<()>, trigger: &str) {
+    let all = async { while handlers.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+        tracing::warn!("{trigger}: stopping handlers still running after {SHUTDOWN_GRACE:?}");
+    }
+}
+
+/// Starts `run` on the current tokio runtime with a future that resolves
+/// when `shutdown` does; returns the task and a future that resolves with
+/// `shutdown` (for the other triggers to stop on the same signal).
+pub fn spawn_with<R, F>(
+    run: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> R,
+    shutdown: F,
+) -> (
+    tokio::task::JoinHandle<()>,
+    impl Future<Output = ()> + Send + 'static,
+)
+where
+    R: Future<Output = ()> + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (tx, mut rx) = watch::channel(false);
+    let task = tokio::spawn(run(Box::pin(async move { stopped(&mut rx).await })));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    };
+    (task, shutdown)
+}
+
+/// `text` with its `{{ variable }}` templates expanded from the app's
+/// variables; errors name `what` (``channel of the redis trigger``) and the
+/// manifest line.
+pub fn expand(options: &LoadOptions, text: &str, what: &str, line: usize) -> Result<String> {
+    let template = skiff_variables::Template::parse(text)
+        .map_err(|err| anyhow::anyhow!("invalid {what} on line {line}: {err}"))?;
+    let value = template
+        .expand(|name| {
+            options
+                .variables
+                .resolve_app_variable(name)?
+                .map(skiff_variables::Value::new)
+                .ok_or_else(|| skiff_variables::VariablesError::NoValue {
+                    name: name.to_string(),
+                })
+        })
+        .with_context(|| format!("could not expand the {what} on line {line}"))?;
+    Ok(value.into_exposed())
+}
