@@ -1,6 +1,6 @@
 //! An app's message brokers, by label.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::OnceCell;
@@ -33,9 +33,9 @@ use crate::nats::NatsBroker;
 /// # }
 /// ```
 pub struct MessagingManager {
-    config: MessagingConfig,
-    /// One cell per configured label, filled at its first successful use.
-    configured: HashMap<String, OnceCell<Arc<dyn Broker>>>,
+    /// Each configured label's section, with the cell its broker fills at
+    /// its first successful use.
+    configured: BTreeMap<String, (BrokerConfig, OnceCell<Arc<dyn Broker>>)>,
     /// The embedded brokers of unconfigured labels.
     embedded: Mutex<HashMap<String, Arc<dyn Broker>>>,
 }
@@ -45,11 +45,10 @@ impl MessagingManager {
     pub fn new(config: MessagingConfig) -> Self {
         let configured = config
             .brokers
-            .keys()
-            .map(|label| (label.clone(), OnceCell::new()))
+            .into_iter()
+            .map(|(label, section)| (label, (section, OnceCell::new())))
             .collect();
         MessagingManager {
-            config,
             configured,
             embedded: Mutex::new(HashMap::new()),
         }
@@ -59,9 +58,7 @@ impl MessagingManager {
     /// A configured NATS broker that cannot be reached is
     /// [`Error::Connection`] naming the label and the server.
     pub async fn broker(&self, label: &str) -> Result<Arc<dyn Broker>> {
-        let (Some(cell), Some(config)) =
-            (self.configured.get(label), self.config.brokers.get(label))
-        else {
+        let Some((config, cell)) = self.configured.get(label) else {
             let mut embedded = self.embedded.lock().unwrap_or_else(PoisonError::into_inner);
             let broker = embedded
                 .entry(label.to_string())
@@ -91,15 +88,15 @@ impl MessagingManager {
     /// What serves `label`, even before it is connected: `embedded` or the
     /// NATS server URL(s), without credentials.
     pub fn describe(&self, label: &str) -> String {
-        match self.config.brokers.get(label) {
-            Some(BrokerConfig::Nats(nats)) => nats.describe(),
-            Some(BrokerConfig::Memory) | None => "embedded".to_string(),
+        match self.configured.get(label) {
+            Some((BrokerConfig::Nats(nats), _)) => nats.describe(),
+            Some((BrokerConfig::Memory, _)) | None => "embedded".to_string(),
         }
     }
 
     /// The labels with a `[message_broker.LABEL]` section, sorted.
     pub fn configured_labels(&self) -> Vec<String> {
-        self.config.brokers.keys().cloned().collect()
+        self.configured.keys().cloned().collect()
     }
 }
 

@@ -185,18 +185,32 @@ impl MessageHandle {
     }
 
     /// The broker message that sends this on `subject`.
-    fn to_message(&self, subject: String) -> Message {
+    fn into_message(self, subject: String) -> Message {
         let mut headers = Vec::with_capacity(self.metadata.len() + 1);
-        if let Some(ct) = &self.content_type {
-            headers.push((CONTENT_TYPE.to_string(), ct.clone()));
+        if let Some(ct) = self.content_type {
+            headers.push((CONTENT_TYPE.to_string(), ct));
         }
-        headers.extend(self.metadata.iter().cloned());
+        headers.extend(self.metadata);
         Message {
             subject,
             reply_to: None,
             headers,
-            payload: self.data.clone(),
+            payload: self.data,
         }
+    }
+
+    /// [`into_message`](Self::into_message) of a copy, for a message the
+    /// guest keeps (a request's, which it only lends).
+    fn to_message(&self, subject: String) -> Message {
+        MessageHandle {
+            topic: None,
+            reply_to: None,
+            content_type: self.content_type.clone(),
+            metadata: self.metadata.clone(),
+            data: self.data.clone(),
+            origin: None,
+        }
+        .into_message(subject)
     }
 }
 

@@ -173,7 +173,7 @@ impl producer::Host for MessagingView<'_> {
         let client = self.table.get(&client)?;
         tracing::Span::current().record("label", client.label.as_str());
         let broker = client.broker.clone();
-        let message = self.table.delete(message)?.to_message(topic);
+        let message = self.table.delete(message)?.into_message(topic);
         Ok(broker.publish(message).await?)
     }
 }
@@ -226,7 +226,7 @@ impl request_reply::Host for MessagingView<'_> {
             tracing::debug!("reply to a message that expects none: dropped");
             return Ok(());
         };
-        Ok(origin.publish(answer.to_message(subject)).await?)
+        Ok(origin.publish(answer.into_message(subject)).await?)
     }
 }
 
