@@ -19,7 +19,8 @@
 //!   `fermyon:spin/variables@2.0.0`, `spin:variables/variables@3.0.0` (via `skiff-variables`);
 //! - SQL: `fermyon:spin/sqlite@2.0.0`, `spin:sqlite/sqlite@3.1.0` (grant: `sqlite_databases`),
 //!   `fermyon:spin/postgres@2.0.0`, `spin:postgres/postgres@3.0.0`/`@4.2.0` (grant:
-//!   `postgres://` entries in `allowed_outbound_hosts`);
+//!   `postgres://` entries in `allowed_outbound_hosts`), `fermyon:spin/mysql@2.0.0` (grant:
+//!   `mysql://` entries in `allowed_outbound_hosts`);
 //! - outbound Redis: `fermyon:spin/redis@2.0.0`, `spin:redis/redis@3.0.0` (via `skiff-redis`;
 //!   grant: `redis://` entries in `allowed_outbound_hosts`);
 //! - outbound MQTT: `fermyon:spin/mqtt@2.0.0`, `spin:mqtt/mqtt@3.0.0` (via `skiff-mqtt`;
@@ -54,6 +55,7 @@ use anyhow::{Context, Result};
 use skiff_kv::{KeyValueManager, KvHostView, KvState, KvView};
 use skiff_messaging::{MessagingHostView, MessagingManager, MessagingState, MessagingView};
 use skiff_mqtt::{MqttHostView, MqttState, MqttView};
+use skiff_mysql::{MysqlHostView, MysqlPools, MysqlState, MysqlView};
 use skiff_outbound_networking::{AllowedHosts, SharedHttpLimits};
 use skiff_postgres::{PgHostView, PgState, PgView};
 use skiff_redis::{RedisHostView, RedisState, RedisView};
@@ -133,6 +135,9 @@ pub struct InstanceConfig {
     /// The component's kept-alive outbound HTTP connections, shared by its
     /// instances (and by clones of this config).
     http_pool: Arc<pool::Pool>,
+    /// The component's MySQL connection pools, shared by its instances (and
+    /// by clones of this config).
+    mysql_pools: Arc<MysqlPools>,
 }
 
 impl InstanceConfig {
@@ -161,6 +166,7 @@ impl InstanceConfig {
             local_http: None,
             outbound_http: Arc::new(SharedHttpLimits::default()),
             http_pool: Arc::new(pool::Pool::default()),
+            mysql_pools: Arc::new(MysqlPools::default()),
         }
     }
 
@@ -306,6 +312,7 @@ struct Capabilities {
     variables: VariablesState,
     sqlite: SqliteState,
     pg: PgState,
+    mysql: MysqlState,
     redis: RedisState,
     mqtt: MqttState,
     messaging: MessagingState,
@@ -318,6 +325,7 @@ impl Capabilities {
             variables: VariablesState::new(config.variables.clone(), config.component_id.clone()),
             sqlite: SqliteState::new(config.sqlite.clone(), config.sqlite_granted.clone()),
             pg: PgState::new(config.allowed_outbound.clone()),
+            mysql: MysqlState::new(config.allowed_outbound.clone(), config.mysql_pools.clone()),
             redis: RedisState::new(config.allowed_outbound.clone(), config.component_id.clone()),
             mqtt: MqttState::new(config.allowed_outbound.clone(), config.component_id.clone()),
             messaging: MessagingState::new(
@@ -356,6 +364,16 @@ impl PgHostView for HostState {
         let (capabilities, table) = self.capabilities();
         PgView {
             state: &mut capabilities.pg,
+            table,
+        }
+    }
+}
+
+impl MysqlHostView for HostState {
+    fn mysql(&mut self) -> MysqlView<'_> {
+        let (capabilities, table) = self.capabilities();
+        MysqlView {
+            state: &mut capabilities.mysql,
             table,
         }
     }
@@ -448,6 +466,7 @@ pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> 
     skiff_variables::add_to_linker(&mut linker)?;
     skiff_sqlite::add_to_linker(&mut linker)?;
     skiff_postgres::add_to_linker(&mut linker)?;
+    skiff_mysql::add_to_linker(&mut linker)?;
     skiff_redis::add_to_linker(&mut linker)?;
     skiff_mqtt::add_to_linker(&mut linker)?;
     skiff_messaging::add_to_linker(&mut linker)?;

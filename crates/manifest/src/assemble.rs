@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::files::resolve_files;
-use crate::model::{App, Component, HttpTrigger, MessagingTrigger, RedisTrigger};
+use crate::model::{App, Component, CronTrigger, HttpTrigger, MessagingTrigger, RedisTrigger};
 use crate::parse::{Draft, Schema, Target};
 use crate::raw::Ctx;
 use crate::route::match_key;
@@ -26,7 +26,8 @@ pub(crate) fn assemble(
         .iter()
         .map(|t| &t.target)
         .chain(draft.redis.iter().map(|t| &t.target))
-        .chain(draft.messaging.iter().map(|t| &t.target));
+        .chain(draft.messaging.iter().map(|t| &t.target))
+        .chain(draft.cron.iter().map(|t| &t.target));
     let mut used = HashSet::new();
     for target in targets {
         check_target(ctx, target, &ids);
@@ -129,6 +130,15 @@ pub(crate) fn assemble(
                 broker: t.broker,
                 component: t.target.id,
                 line: t.subject_loc.line,
+            })
+            .collect(),
+        cron_triggers: draft
+            .cron
+            .into_iter()
+            .map(|t| CronTrigger {
+                expression: t.expression,
+                component: t.target.id,
+                line: t.expression_loc.line,
             })
             .collect(),
         components,

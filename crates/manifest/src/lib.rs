@@ -2,7 +2,9 @@
 //! (manifest v2) — into one validated [`App`].
 //!
 //! Both formats share Spin v2's tables and keys (`[application]`, `[variables]`,
-//! `[[trigger.http]]`, `[[trigger.redis]]`, `[component.ID]` …); skiff.toml adds
+//! `[[trigger.http]]`, `[[trigger.redis]]`, `[component.ID]` …) and the
+//! `[[trigger.cron]]` of Spin's cron trigger plugin (its `cron_expression` is
+//! checked at load, see [`cron`]); skiff.toml adds
 //! `[application.limits]`, `[component.ID.limits]`, `[[trigger.messaging]]` and
 //! the component key `message_brokers`. Loading is strict: unknown
 //! keys, wrong types, bad routes or ids, dangling references, unused components and
@@ -58,6 +60,7 @@
 
 mod assemble;
 mod component;
+pub mod cron;
 mod error;
 mod files;
 mod limits;
@@ -80,8 +83,8 @@ use toml::de::DeTable;
 
 pub use error::ManifestError;
 pub use model::{
-    App, Build, Component, FileMount, HttpTrigger, Limits, ManifestKind, MessagingTrigger,
-    RedisTrigger, Route, Variable,
+    App, Build, Component, CronTrigger, FileMount, HttpTrigger, Limits, ManifestKind,
+    MessagingTrigger, RedisTrigger, Route, Variable,
 };
 pub use units::{parse_duration, parse_size};
 

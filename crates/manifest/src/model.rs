@@ -44,6 +44,8 @@ pub struct App {
     pub redis_address: Option<String>,
     /// `[[trigger.messaging]]` entries (skiff.toml only), in manifest order.
     pub messaging_triggers: Vec<MessagingTrigger>,
+    /// `[[trigger.cron]]` entries (skiff.toml and spin.toml), in manifest order.
+    pub cron_triggers: Vec<CronTrigger>,
     /// `[component.ID]` tables, keyed by id.
     pub components: BTreeMap<String, Component>,
 }
@@ -110,6 +112,23 @@ pub struct MessagingTrigger {
     /// The component id this trigger runs.
     pub component: String,
     /// 1-based line of the trigger's `subject` key in the manifest.
+    pub line: usize,
+}
+
+/// One `[[trigger.cron]]` entry (Spin's cron trigger plugin's syntax): a
+/// schedule that runs the component once per time it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronTrigger {
+    /// `cron_expression = "…"`, verbatim: 6 fields (`second minute hour
+    /// day-of-month month day-of-week`, Spin's form), 7 (and a year), 5 (a
+    /// crontab line, at second 0) or a shorthand (`@daily` …); see
+    /// [`crate::cron`]. Times are UTC. May contain `{{ variable }}`
+    /// templates; loading checks only expressions without one, which
+    /// [`crate::cron::Schedule::parse`] reads once expanded.
+    pub expression: String,
+    /// The component id this trigger runs.
+    pub component: String,
+    /// 1-based line of the trigger's `cron_expression` key in the manifest.
     pub line: usize,
 }
 

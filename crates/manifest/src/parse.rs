@@ -23,6 +23,7 @@ pub(crate) struct Schema {
     pub redis_trigger: &'static [&'static str],
     /// `None`: the format has no `[[trigger.messaging]]`.
     pub messaging_trigger: Option<&'static [&'static str]>,
+    pub cron_trigger: &'static [&'static str],
     pub component: &'static [&'static str],
 }
 
@@ -39,9 +40,10 @@ pub(crate) struct Draft {
     pub http: Vec<DraftHttp>,
     pub redis: Vec<DraftRedis>,
     pub messaging: Vec<DraftMessaging>,
+    pub cron: Vec<DraftCron>,
     pub components: Vec<DraftComponent>,
     /// Templated values outside components (redis channels and addresses,
-    /// messaging subjects).
+    /// messaging subjects, cron expressions).
     pub templates: Vec<TemplateUse>,
 }
 
@@ -68,6 +70,13 @@ pub(crate) struct DraftMessaging {
     pub queue_group: Option<String>,
     pub broker: String,
     pub subject_loc: Loc,
+    pub target: Target,
+}
+
+/// A `[[trigger.cron]]` entry.
+pub(crate) struct DraftCron {
+    pub expression: String,
+    pub expression_loc: Loc,
     pub target: Target,
 }
 

@@ -32,6 +32,7 @@ pub(crate) const SCHEMA: Schema = Schema {
     http_trigger: &["route", "component", "id"],
     redis_trigger: &["channel", "component", "address", "id"],
     messaging_trigger: Some(&["subject", "component", "queue_group", "broker", "id"]),
+    cron_trigger: &["cron_expression", "component", "id"],
     component: &[
         "source",
         "description",

@@ -37,6 +37,7 @@ pub(crate) const SCHEMA: Schema = Schema {
     http_trigger: &["route", "component", "id", "executor", "components"],
     redis_trigger: &["channel", "component", "address", "id", "components"],
     messaging_trigger: None,
+    cron_trigger: &["cron_expression", "component", "id", "components"],
     component: &[
         "source",
         "description",

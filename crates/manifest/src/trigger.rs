@@ -1,6 +1,6 @@
-//! `[[trigger.http]]`, `[[trigger.redis]]` and (skiff.toml only)
-//! `[[trigger.messaging]]` entries, including components written inline in a
-//! trigger and the ids Spin generates for them.
+//! `[[trigger.http]]`, `[[trigger.redis]]`, `[[trigger.cron]]` and (skiff.toml
+//! only) `[[trigger.messaging]]` entries, including components written inline
+//! in a trigger and the ids Spin generates for them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -8,8 +8,11 @@ use std::path::Path;
 use toml::de::DeValue;
 
 use crate::component::{DraftComponent, parse_component, template};
+use crate::cron::Schedule;
 use crate::model::{ManifestKind, Route};
-use crate::parse::{Draft, DraftHttp, DraftMessaging, DraftRedis, Schema, Target, TemplateUse};
+use crate::parse::{
+    Draft, DraftCron, DraftHttp, DraftMessaging, DraftRedis, Schema, Target, TemplateUse,
+};
 use crate::raw::{Ctx, Table, Value, join};
 use crate::route::parse_route;
 use crate::span::Loc;
@@ -44,13 +47,17 @@ enum Data {
         broker: String,
         loc: Loc,
     },
+    Cron {
+        expression: String,
+        loc: Loc,
+    },
 }
 
 /// The trigger types `schema`'s format accepts.
 fn trigger_types(schema: &Schema) -> &'static [&'static str] {
     match schema.messaging_trigger {
-        Some(_) => &["http", "redis", "messaging"],
-        None => &["http", "redis"],
+        Some(_) => &["http", "redis", "messaging", "cron"],
+        None => &["http", "redis", "cron"],
     }
 }
 
@@ -145,6 +152,11 @@ pub(crate) fn parse_triggers(
                 subject_loc: loc,
                 target,
             }),
+            Some(Data::Cron { expression, loc }) => draft.cron.push(DraftCron {
+                expression,
+                expression_loc: loc,
+                target,
+            }),
             None => {}
         }
     }
@@ -169,9 +181,9 @@ fn unsupported_type(ctx: &mut Ctx<'_>, schema: &Schema, name: &str, value: &Valu
         let hint = match suggest::closest(name, types.iter().copied()) {
             Some(close) => format!("did you mean `{close}`?"),
             None if schema.messaging_trigger.is_some() => {
-                "Skiff runs `http`, `redis` and `messaging` triggers".to_string()
+                "Skiff runs `http`, `redis`, `messaging` and `cron` triggers".to_string()
             }
-            None => "Skiff runs `http` and `redis` triggers from a spin.toml \
+            None => "Skiff runs `http`, `redis` and `cron` triggers from a spin.toml \
                      (and `messaging` triggers from a skiff.toml)"
                 .to_string(),
         };
@@ -197,6 +209,7 @@ fn parse_trigger(
     let known = match ty {
         "http" => schema.http_trigger,
         "redis" => schema.redis_trigger,
+        "cron" => schema.cron_trigger,
         _ => schema.messaging_trigger.unwrap_or_default(),
     };
     ctx.check_keys(table, &key, known);
@@ -235,6 +248,8 @@ fn parse_trigger(
         }
     } else if ty == "messaging" {
         p.data = parse_messaging(ctx, value, table, &key, &mut p.templates);
+    } else if ty == "cron" {
+        p.data = parse_cron(ctx, value, table, &key, &mut p.templates);
     } else if let Some(v) = ctx.require(table, &value.span(), &key, "channel") {
         let ckey = join(&key, "channel");
         let channel = ctx.non_empty_string(v, &ckey);
@@ -338,6 +353,39 @@ fn parse_messaging(
         subject,
         queue_group,
         broker: broker?,
+        loc: ctx.loc(&name_span),
+    })
+}
+
+/// Reads a cron trigger's `cron_expression`, checking it unless it has a
+/// template (checked once expanded, when the trigger loads).
+fn parse_cron(
+    ctx: &mut Ctx<'_>,
+    value: &Value<'_>,
+    table: &Table<'_>,
+    key: &str,
+    templates: &mut Vec<TemplateUse>,
+) -> Option<Data> {
+    let v = ctx.require(table, &value.span(), key, "cron_expression")?;
+    let ekey = join(key, "cron_expression");
+    let expression = ctx.non_empty_string(v, &ekey)?;
+    let vloc = ctx.loc(&v.span());
+    template(ctx, templates, &expression, vloc, &ekey);
+    if !expression.contains("{{")
+        && let Err(e) = Schedule::parse(&expression)
+    {
+        let mut error = ctx.error(&v.span(), &ekey, e.to_string());
+        if let Some(hint) = e.hint {
+            error = error.with_hint(hint);
+        }
+        ctx.push(error);
+        return None;
+    }
+    let name_span = table
+        .get_key_value("cron_expression")
+        .map_or(v.span(), |(k, _)| k.span());
+    Some(Data::Cron {
+        expression,
         loc: ctx.loc(&name_span),
     })
 }

@@ -240,6 +240,19 @@ fn manifest_toml(app: &App, components: Table) -> String {
             .collect();
         trigger.insert("messaging".into(), Value::Array(messaging));
     }
+    if !app.cron_triggers.is_empty() {
+        let cron = app
+            .cron_triggers
+            .iter()
+            .map(|t| {
+                let mut e = Table::new();
+                e.insert("cron_expression".into(), t.expression.clone().into());
+                e.insert("component".into(), t.component.clone().into());
+                Value::Table(e)
+            })
+            .collect();
+        trigger.insert("cron".into(), Value::Array(cron));
+    }
     root.insert("trigger".into(), Value::Table(trigger));
     root.insert("component".into(), Value::Table(components));
     toml::to_string(&root).expect("a TOML table serializes")
@@ -463,6 +476,70 @@ pub(crate) fn component_id(repository: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An app with cron triggers (a templated expression, an inline
+    /// component) beside HTTP and messaging ones comes back from its layers
+    /// with the same triggers.
+    #[test]
+    fn cron_triggers_round_trip() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("tick.wasm"), b"\0asm tick")?;
+        std::fs::write(dir.path().join("api.wasm"), b"\0asm api")?;
+        std::fs::write(
+            dir.path().join("skiff.toml"),
+            r#"skiff_manifest_version = 1
+[application]
+name = "clock"
+[variables]
+every = { default = "*/5" }
+[[trigger.http]]
+route = "/..."
+component = "api"
+[[trigger.cron]]
+cron_expression = "1/2 * * * * *"
+component = "tick"
+[[trigger.cron]]
+cron_expression = "{{ every }} * * * *"
+component = { source = "tick.wasm", environment = { MODE = "fail" } }
+[[trigger.messaging]]
+subject = "orders.>"
+component = "api"
+[component.api]
+source = "api.wasm"
+[component.tick]
+source = "tick.wasm"
+environment = { MODE = "ok" }
+"#,
+        )?;
+        let app = skiff_manifest::load(dir.path())?;
+        let layers = app_layers(&app)?;
+        let blobs = tempfile::tempdir()?;
+        let mut types = HashMap::new();
+        let digests: Vec<String> = layers.iter().map(Layer::digest).collect();
+        for (layer, digest) in layers.iter().zip(&digests) {
+            std::fs::write(blobs.path().join(digest), &layer.data)?;
+            types.insert(digest.as_str(), layer.media_type);
+        }
+        let app_toml = std::str::from_utf8(&layers[0].data)?;
+        let out = tempfile::tempdir()?;
+        let blob_path = |digest: &str| blobs.path().join(digest);
+        materialize_app(&types, &blob_path, app_toml, out.path(), out.path())?;
+        let pulled = skiff_manifest::load(out.path())?;
+        assert_eq!(pulled.cron_triggers.len(), 2);
+        for (a, b) in app.cron_triggers.iter().zip(&pulled.cron_triggers) {
+            assert_eq!((&a.expression, &a.component), (&b.expression, &b.component));
+        }
+        assert_eq!(
+            pulled.cron_triggers[1].expression, "{{ every }} * * * *",
+            "templates travel unexpanded"
+        );
+        let inline = &pulled.components["cron-trigger1-component"];
+        assert_eq!(inline.environment["MODE"], "fail");
+        assert_eq!(pulled.components["tick"].environment["MODE"], "ok");
+        assert_eq!(pulled.http_triggers[0].route, app.http_triggers[0].route);
+        assert_eq!(pulled.messaging_triggers.len(), 1);
+        Ok(())
+    }
 
     #[test]
     fn component_ids_from_repositories() {

@@ -16,6 +16,7 @@ use skiff_messaging::MessagingManager;
 use skiff_outbound_networking::{SharedBlockedNetworks, SharedHttpLimits};
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
+use skiff_trigger_cron::CronTrigger;
 use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
 use skiff_trigger_messaging::MessagingTrigger;
 use skiff_trigger_redis::RedisTrigger;
@@ -98,8 +99,8 @@ impl ServeConfig {
     /// first one cached, compiling nothing twice), a pool large enough for its
     /// reservation to matter ([`STAGED_MIN_INSTANCES`]), at most
     /// [`STAGED_MAX_COMPONENTS`] components (an app of many spends its start
-    /// loading them, and would load them twice), and no Redis or messaging
-    /// triggers (which share the engine and run on it from the start).
+    /// loading them, and would load them twice), and no Redis, messaging or
+    /// cron triggers (which share the engine and run on it from the start).
     pub fn staged(&self) -> bool {
         self.staged_start
             && self.cache_dir.is_some()
@@ -107,6 +108,7 @@ impl ServeConfig {
             && self.app.components.len() <= STAGED_MAX_COMPONENTS
             && self.app.redis_triggers.is_empty()
             && self.app.messaging_triggers.is_empty()
+            && self.app.cron_triggers.is_empty()
             && !self.app.http_triggers.is_empty()
     }
 }
@@ -266,10 +268,12 @@ async fn serve_with(
     let state_dir = state_dir.unwrap_or_else(|| app.base_dir.join(".skiff"));
     // Listen before loading: a port in use is reported at once, not after a
     // compile, and clients connecting during the load wait in the backlog
-    // rather than being refused. An app of only Redis or messaging triggers
-    // serves no HTTP.
+    // rather than being refused. An app of only Redis, messaging or cron
+    // triggers serves no HTTP.
     let http_less = app.http_triggers.is_empty()
-        && !(app.redis_triggers.is_empty() && app.messaging_triggers.is_empty());
+        && !(app.redis_triggers.is_empty()
+            && app.messaging_triggers.is_empty()
+            && app.cron_triggers.is_empty());
     let listener = match http_less {
         true => None,
         false => Some(
@@ -355,9 +359,10 @@ async fn serve_with(
         };
         let redis = RedisTrigger::load(engine.clone(), &app, &options)?;
         let messaging = MessagingTrigger::load(engine.clone(), &app, &options)?;
-        HttpApp::load(engine, &app, &options).map(|http| (http, redis, messaging))
+        let cron = CronTrigger::load(engine.clone(), &app, &options)?;
+        HttpApp::load(engine, &app, &options).map(|http| (http, redis, messaging, cron))
     });
-    let (http, redis, messaging) = tokio::select! {
+    let (http, redis, messaging, cron) = tokio::select! {
         loaded = load => loaded
             .context("the loader thread failed")?
             .with_context(|| format!("could not load {what}"))?,
@@ -373,14 +378,17 @@ async fn serve_with(
     if banner {
         print_redis_banner(&redis);
         print_messaging_banner(&messaging);
+        print_cron_banner(&cron);
     }
-    // Redis and messaging triggers run beside the HTTP server and stop on the
-    // same signal.
+    // Redis, messaging and cron triggers run beside the HTTP server and stop
+    // on the same signal.
     let (redis_task, shutdown) = redis.spawn_with(shutdown);
     let (messaging_task, shutdown) = messaging.spawn_with(shutdown);
+    let (cron_task, shutdown) = cron.spawn_with(shutdown);
     let Some(listener) = listener else {
         shutdown.await;
         let _ = messaging_task.await;
+        let _ = cron_task.await;
         return redis_task.await.context("the redis trigger task failed");
     };
     let addr = listener.local_addr()?;
@@ -422,6 +430,7 @@ async fn serve_with(
     }
     let _ = redis_task.await;
     let _ = messaging_task.await;
+    let _ = cron_task.await;
     served
 }
 
@@ -632,6 +641,34 @@ fn print_messaging_banner(messaging: &MessagingTrigger) {
             out,
             "  {} `{}`{group}  -> {}",
             s.broker, s.subject, s.component
+        );
+    }
+    let _ = out.flush();
+}
+
+fn print_cron_banner(cron: &CronTrigger) {
+    let schedules = cron.schedules();
+    if schedules.is_empty() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Cron triggers:");
+    let width = schedules
+        .iter()
+        .map(|s| s.expression.len())
+        .max()
+        .unwrap_or(0);
+    for s in schedules {
+        let next = match s.next {
+            Some(at) => skiff_manifest::cron::format_utc(at),
+            None => "never (its last year has passed)".to_string(),
+        };
+        let expression = format!("`{}`", s.expression);
+        let _ = writeln!(
+            out,
+            "  {expression:<w$}  -> {}  (next: {next})",
+            s.component,
+            w = width + 2
         );
     }
     let _ = out.flush();

@@ -22,6 +22,7 @@ const SUITES: &[&str] = &[
     "kv",
     "messaging",
     "mqtt",
+    "mysql",
     "redis",
     "spin",
     "sql",

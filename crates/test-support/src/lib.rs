@@ -1,8 +1,9 @@
 //! What Skiff's integration tests share, so each crate's `tests/all` holds
 //! only its tests:
 //!
-//! - [`redis_server`], [`mosquitto_server`], [`pg_server`]: a throwaway
-//!   `redis-server`, `mosquitto` or PostgreSQL on a free loopback port (Debian binaries that `.ci/run`
+//! - [`redis_server`], [`mosquitto_server`], [`pg_server`],
+//!   [`mysql_server`]: a throwaway `redis-server`, `mosquitto`, PostgreSQL or
+//!   MariaDB (for MySQL) on a free loopback port (Debian binaries that `.ci/run`
 //!   installs; a missing one fails the test with the fix, never skips it);
 //! - [`guest`]: an in-process host that pre-instantiates a guest component
 //!   once per test binary and sends it HTTP requests, each to a fresh
@@ -35,6 +36,7 @@ use anyhow::{Context, Result, bail};
 
 pub mod guest;
 pub mod mosquitto_server;
+pub mod mysql_server;
 pub mod nats_server;
 pub mod pg_server;
 pub mod redis_server;

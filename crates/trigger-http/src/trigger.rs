@@ -1,4 +1,4 @@
-//! What the triggers beside HTTP (Redis, messaging) share: loading a
+//! What the triggers beside HTTP (Redis, messaging, cron) share: loading a
 //! component they run, handing each event to a fresh instance of it with
 //! its limits, logging how that went, and stopping on a signal.
 
@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use skiff_engine::{DeadlineExceeded, SkiffEngine};
 use skiff_host::{HostState, InstanceConfig};
 use skiff_manifest::App;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::task::JoinSet;
 use wasmtime::component::{InstancePre, Linker};
 
@@ -84,16 +84,47 @@ impl TriggerComponent {
         }
     }
 
+    /// Takes a slot under the component's `max_concurrency` if one is free
+    /// now: `Ok(None)` for a component without a limit, `Err` when every
+    /// slot is taken (for a trigger that skips an event rather than queue
+    /// it).
+    pub fn try_permit(&self) -> Result<Option<OwnedSemaphorePermit>, TryAcquireError> {
+        match &self.concurrency {
+            Some(sem) => sem.clone().try_acquire_owned().map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Runs `handle` on a fresh store of this component, bounded by its
     /// timeout, and logs the outcome naming the component and `place`
     /// (``redis channel `orders` ``): an error the handler returned, a trap,
-    /// or the timeout. Later events are not affected either way.
+    /// or the timeout. Later events are not affected either way. Waits
+    /// for a slot under the component's `max_concurrency` first.
     pub async fn run<F, Fut>(&self, engine: &SkiffEngine, place: &str, handle: F)
     where
         F: FnOnce(wasmtime::Store<HostState>) -> Fut,
         Fut: Future<Output = Result<Result<(), String>>>,
     {
-        let _permit = self.permit().await;
+        let permit = self.permit().await;
+        let event = format!("a message on {place}");
+        self.run_permitted(permit, engine, &event, handle).await;
+    }
+
+    /// Like [`run`](Self::run), holding `permit` (from
+    /// [`try_permit`](Self::try_permit) or [`permit`](Self::permit)) until
+    /// the handler is done; the log names the component and `event` (``the
+    /// 12:00:00 UTC run of cron schedule `@hourly` ``).
+    pub async fn run_permitted<F, Fut>(
+        &self,
+        permit: Option<OwnedSemaphorePermit>,
+        engine: &SkiffEngine,
+        event: &str,
+        handle: F,
+    ) where
+        F: FnOnce(wasmtime::Store<HostState>) -> Fut,
+        Fut: Future<Output = Result<Result<(), String>>>,
+    {
+        let _permit = permit;
         let id = &self.id;
         let timeout = self.timeout;
         let run = async {
@@ -101,19 +132,19 @@ impl TriggerComponent {
             handle(store).await
         };
         match tokio::time::timeout(timeout, run).await {
-            Ok(Ok(Ok(()))) => tracing::debug!(component = %id, "handled a message on {place}"),
+            Ok(Ok(Ok(()))) => tracing::debug!(component = %id, "handled {event}"),
             Ok(Ok(Err(error))) => tracing::warn!(
                 component = %id,
-                "component `{id}` returned an error for a message on {place}: {error} (its \
-                 stderr, above, may say why)"
+                "component `{id}` returned an error for {event}: {error} (its stderr, above, \
+                 may say why)"
             ),
             Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_none() => tracing::error!(
                 component = %id,
-                "component `{id}` failed handling a message on {place}: {err:?}"
+                "component `{id}` failed handling {event}: {err:?}"
             ),
             Ok(Err(_)) | Err(_) => tracing::warn!(
                 component = %id,
-                "component `{id}` exceeded its timeout of {timeout:?} handling a message on {place}"
+                "component `{id}` exceeded its timeout of {timeout:?} handling {event}"
             ),
         }
     }

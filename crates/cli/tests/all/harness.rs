@@ -397,9 +397,9 @@ impl Server {
         Self::launch(app, cache_dir, configure, &[], true)
     }
 
-    /// `skiff up APP` for an app with only Redis or messaging triggers (no
-    /// HTTP listener): returns once it has printed its `Redis triggers:` or
-    /// `Messaging triggers:` banner.
+    /// `skiff up APP` for an app with only Redis, messaging or cron triggers
+    /// (no HTTP listener): returns once it has printed its `Redis triggers:`,
+    /// `Messaging triggers:` or `Cron triggers:` banner.
     /// [`Server::addr`] is then `127.0.0.1:0`.
     pub fn start_triggers_only(app: &Path, cache_dir: &Path) -> Result<Server> {
         Self::start_triggers_only_with(app, cache_dir, |_| {})
@@ -418,7 +418,7 @@ impl Server {
     /// Starts the server; `leftovers` are removed by the watchdog if the test
     /// process exits without dropping the server. It is ready at its
     /// `Serving http://` (or `https://`) banner, or (`http` false) its
-    /// `Redis triggers:` or `Messaging triggers:` one.
+    /// `Redis triggers:`, `Messaging triggers:` or `Cron triggers:` one.
     fn launch(
         app: &Path,
         cache_dir: &Path,
@@ -464,7 +464,11 @@ impl Server {
                 .or_else(|| line.strip_prefix("Serving https://"));
             if let Some(addr) = served {
                 let _ = banner_tx.send(addr.trim().to_string());
-            } else if !http && (line == "Redis triggers:" || line == "Messaging triggers:") {
+            } else if !http
+                && (line == "Redis triggers:"
+                    || line == "Messaging triggers:"
+                    || line == "Cron triggers:")
+            {
                 let _ = banner_tx.send("127.0.0.1:0".to_string());
             }
         });

@@ -32,8 +32,11 @@
 //!   size, timeouts, concurrency) and their live reload;
 //! - `outbound_pool`: kept-alive outbound connections (`connection_pooling`),
 //!   per component, over plain HTTP and TLS, switched by a reload;
-//! - `sql`: SQL on both backends (embedded SQLite, a real PostgreSQL) by
-//!   one suite, and PostgreSQL going down and coming back;
+//! - `sql`: SQL on three backends (embedded SQLite, a real PostgreSQL, a
+//!   real MariaDB) by one suite, and PostgreSQL going down and coming back;
+//! - `mysql`: the MySQL guest's own tests — every column type in both
+//!   protocols, pooled connections reset between requests, errors, TLS, the
+//!   server going down and coming back;
 //! - `outbound_redis`, `mqtt`: outbound Redis and MQTT against a real
 //!   `redis-server` and `mosquitto`, granted and denied;
 //! - `messaging`: `wasi:messaging` and `wasmcloud:messaging` guests and the
@@ -42,6 +45,9 @@
 //!   a trapping handler, NATS down at start, bad setups;
 //! - `trigger_redis`: the Redis trigger — deliveries, a trapping handler,
 //!   Redis going away and back, beside HTTP;
+//! - `cron`: the cron trigger (Spin's cron plugin's `handle-cron-event`) —
+//!   every-second runs with their timestamps, skiff.toml and spin.toml apps,
+//!   failing, trapping, slow and busy handlers, bad expressions;
 //! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
 //!   `skiff build` and served as their READMEs say.
 //!
@@ -52,6 +58,7 @@
 
 mod cache;
 mod client_tls;
+mod cron;
 mod examples;
 mod harness;
 mod http;
@@ -61,6 +68,7 @@ mod messaging;
 mod metrics;
 mod mosquitto_server;
 mod mqtt;
+mod mysql;
 mod oci;
 mod oci_registry;
 mod oci_token;
@@ -119,6 +127,10 @@ mod guest_coverage {
     test_programs_artifacts::foreach_vars!(vars_guest_has_a_test);
 
     macro_rules! trigger_guest_has_a_test {
+        (trigger_cron) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::cron::trigger_cron as _;
+        };
         ($guest:ident) => {
             #[allow(unused_imports, reason = "only checks that the test exists")]
             use crate::trigger_redis::$guest as _;
@@ -141,4 +153,12 @@ mod guest_coverage {
         };
     }
     test_programs_artifacts::foreach_messaging!(messaging_guest_has_a_test);
+
+    macro_rules! mysql_guest_has_a_test {
+        ($guest:ident) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::mysql::$guest as _;
+        };
+    }
+    test_programs_artifacts::foreach_mysql!(mysql_guest_has_a_test);
 }

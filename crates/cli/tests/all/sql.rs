@@ -1,18 +1,20 @@
-//! SQL through `skiff up`, one suite run on both backends by a macro
+//! SQL through `skiff up`, one suite run on three backends by a macro
 //! ([`sql_suite!`]): the embedded SQLite database (`spin:sqlite@3.1`, the
-//! `sql_sqlite3` guest, granted by `sqlite_databases`) and a real PostgreSQL
-//! server (`spin:postgres@4`, the `sql_pg4` guest, granted by
-//! `allowed_outbound_hosts`). Each test checks values, errors, grants and
+//! `sql_sqlite3` guest, granted by `sqlite_databases`), a real PostgreSQL
+//! server (`spin:postgres@4`, the `sql_pg4` guest) and a real MariaDB server
+//! (`fermyon:spin/mysql@2.0.0`, the `mysql_spin2` guest), both granted by
+//! `allowed_outbound_hosts`. Each test checks values, errors, grants and
 //! persistence as a guest sees them; PostgreSQL going down and coming back is
-//! its own test.
+//! its own test (MySQL's own tests are in `mysql.rs`).
 //!
-//! Both guests write rows with the JSON of `test_programs::sql`, so the same
-//! expected text holds for both.
+//! The guests write rows with the JSON of `test_programs::sql`, so the same
+//! expected text holds for all.
 
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use test_programs_artifacts::{SQL_PG4_COMPONENT, SQL_SQLITE3_COMPONENT};
+use skiff_test_support::mysql_server::MysqlServer;
+use test_programs_artifacts::{MYSQL_SPIN2_COMPONENT, SQL_PG4_COMPONENT, SQL_SQLITE3_COMPONENT};
 
 use crate::harness::{AppDir, Server, shared_cache, toml_path};
 use crate::outbound_redis::enc;
@@ -29,6 +31,13 @@ pub(crate) enum Backend {
         /// `127.0.0.1:PORT`.
         address: String,
     },
+    /// A fresh database on a MariaDB server at `address`.
+    Mysql {
+        /// Its connection URL.
+        url: String,
+        /// `127.0.0.1:PORT`.
+        address: String,
+    },
 }
 
 impl Backend {
@@ -36,10 +45,19 @@ impl Backend {
         Ok(Backend::Sqlite)
     }
 
-    async fn postgres() -> Result<Self> {
+    pub(crate) async fn postgres() -> Result<Self> {
         let server = PgServer::shared()?;
         Ok(Backend::Postgres {
             url: server.database().await?,
+            address: server.address(),
+        })
+    }
+
+    pub(crate) async fn mysql() -> Result<Self> {
+        let server = MysqlServer::shared()?;
+        let db = server.database()?;
+        Ok(Backend::Mysql {
+            url: server.url_for(&db),
             address: server.address(),
         })
     }
@@ -55,6 +73,10 @@ impl Backend {
                 SQL_PG4_COMPONENT,
                 format!("allowed_outbound_hosts = [\"postgres://{address}\"]"),
             ),
+            Backend::Mysql { address, .. } => (
+                MYSQL_SPIN2_COMPONENT,
+                format!("allowed_outbound_hosts = [\"mysql://{address}\"]"),
+            ),
         };
         let component = |id: &str, grant: &str| {
             format!(
@@ -67,17 +89,17 @@ impl Backend {
     }
 
     /// The guest's `db=` parameter.
-    fn db(&self) -> String {
+    pub(crate) fn db(&self) -> String {
         match self {
             Backend::Sqlite => "default".to_string(),
-            Backend::Postgres { url, .. } => enc(url),
+            Backend::Postgres { url, .. } | Backend::Mysql { url, .. } => enc(url),
         }
     }
 
     /// The `n`th statement parameter's placeholder.
     fn ph(&self, n: usize) -> String {
         match self {
-            Backend::Sqlite => "?".to_string(),
+            Backend::Sqlite | Backend::Mysql { .. } => "?".to_string(),
             Backend::Postgres { .. } => format!("${n}"),
         }
     }
@@ -91,31 +113,34 @@ impl Backend {
             Backend::Postgres { .. } => {
                 "CREATE TABLE vals (id SERIAL PRIMARY KEY, i BIGINT, f DOUBLE PRECISION, s TEXT, b BYTEA, n TEXT)"
             }
+            Backend::Mysql { .. } => {
+                "CREATE TABLE vals (id INT AUTO_INCREMENT PRIMARY KEY, i BIGINT, f DOUBLE, s TEXT, b BLOB, n TEXT)"
+            }
         }
     }
 
     /// The op that runs a statement returning rows.
-    fn query_op(&self) -> &'static str {
+    pub(crate) fn query_op(&self) -> &'static str {
         match self {
             Backend::Sqlite => "execute",
-            Backend::Postgres { .. } => "query",
+            Backend::Postgres { .. } | Backend::Mysql { .. } => "query",
         }
     }
 }
 
 /// An app of [`Backend::manifest`] being served.
-struct SqlApp {
-    dir: AppDir,
-    server: Server,
+pub(crate) struct SqlApp {
+    pub(crate) dir: AppDir,
+    pub(crate) server: Server,
 }
 
 impl SqlApp {
-    fn start(backend: &Backend) -> Result<Self> {
+    pub(crate) fn start(backend: &Backend) -> Result<Self> {
         Self::start_with(backend, |_| {})
     }
 
     /// [`SqlApp::start`], its `skiff up` adjusted by `configure`.
-    fn start_with(
+    pub(crate) fn start_with(
         backend: &Backend,
         configure: impl FnOnce(&mut std::process::Command),
     ) -> Result<Self> {
@@ -125,7 +150,7 @@ impl SqlApp {
     }
 
     /// `POST /<component>?db=…&op=OP&p=…` with `sql`; the guest must answer 200.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         backend: &Backend,
         component: &str,
@@ -141,7 +166,12 @@ impl SqlApp {
     }
 
     /// Rows of a query as `{"columns":…,"rows":…}` (PostgreSQL's column types left out).
-    async fn rows(&self, backend: &Backend, params: &[&str], sql: &str) -> Result<String> {
+    pub(crate) async fn rows(
+        &self,
+        backend: &Backend,
+        params: &[&str],
+        sql: &str,
+    ) -> Result<String> {
         let text = self
             .call(backend, "db", backend.query_op(), params, sql)
             .await?;
@@ -151,7 +181,7 @@ impl SqlApp {
     }
 
     /// Runs `statements` (each ending with `;` at a line end) in order; each must succeed.
-    async fn script(&self, backend: &Backend, statements: &str) -> Result<()> {
+    pub(crate) async fn script(&self, backend: &Backend, statements: &str) -> Result<()> {
         let text = self.call(backend, "db", "script", &[], statements).await?;
         ensure!(!text.starts_with("error:"), "script failed: {text}");
         Ok(())
@@ -175,7 +205,7 @@ macro_rules! sql_suite {
     )*};
 }
 
-sql_suite!(sqlite, postgres);
+sql_suite!(sqlite, postgres, mysql);
 
 /// Integers, floats, text, blobs and nulls go in as parameters and come back
 /// as the same values.
@@ -228,7 +258,7 @@ async fn statement_errors_are_values(backend: Backend) -> Result<()> {
             .await?;
         let expected = match backend {
             Backend::Sqlite => "error: io: ",
-            Backend::Postgres { .. } => "error: query-failed: ",
+            Backend::Postgres { .. } | Backend::Mysql { .. } => "error: query-failed: ",
         };
         ensure!(text.starts_with(expected), "{bad}: {text}");
     }
@@ -253,6 +283,13 @@ async fn ungranted_is_refused(backend: Backend) -> Result<()> {
             format!(
                 "error: connection-failed: `postgres://{address}` is not allowed: add \
                  `postgres://{address}` to `allowed_outbound_hosts`"
+            )
+        ),
+        Backend::Mysql { address, .. } => assert_eq!(
+            text,
+            format!(
+                "error: connection-failed: `mysql://{address}` is not allowed: add \
+                 `mysql://{address}` to `allowed_outbound_hosts`"
             )
         ),
     }

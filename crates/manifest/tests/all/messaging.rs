@@ -298,11 +298,13 @@ fn unknown_trigger_types_name_messaging() {
         Some("did you mean `messaging`?"),
     );
     check(
-        &skiff_err("[[trigger.cron]]\ncron_expression = \"* * * * *\"\ncomponent = \"api\"\n"),
+        &skiff_err(
+            "[[trigger.sqs]]\nqueue_url = \"https://sqs.example.com/q\"\ncomponent = \"api\"\n",
+        ),
         Some(4),
-        "trigger.cron",
-        "trigger type `cron` is not supported",
-        Some("Skiff runs `http`, `redis` and `messaging` triggers"),
+        "trigger.sqs",
+        "trigger type `sqs` is not supported",
+        Some("Skiff runs `http`, `redis`, `messaging` and `cron` triggers"),
     );
 }
 

@@ -306,15 +306,15 @@ fn unsupported_component_features() {
         Some("download the .wasm file and set `source` to its path, relative to the manifest"),
     );
     let e = spin_err(&format!(
-        "{HEAD}[[trigger.cron]]\ncron_expression = \"* * * * *\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
+        "{HEAD}[[trigger.sqs]]\nqueue_url = \"https://sqs.example.com/q\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
     ));
     check(
         &e,
         Some(4),
-        "trigger.cron",
-        "trigger type `cron` is not supported",
+        "trigger.sqs",
+        "trigger type `sqs` is not supported",
         Some(
-            "Skiff runs `http` and `redis` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)",
+            "Skiff runs `http`, `redis` and `cron` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)",
         ),
     );
 }
@@ -399,7 +399,7 @@ fn messaging_is_skiff_toml_only() {
     assert_eq!(
         e.hint.as_deref(),
         Some(
-            "Skiff runs `http` and `redis` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)"
+            "Skiff runs `http`, `redis` and `cron` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)"
         )
     );
 
