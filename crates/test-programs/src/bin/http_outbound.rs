@@ -45,14 +45,20 @@ fn fetch(url: &str) -> Result<(u16, String), String> {
             other => Scheme::Other(other.into()),
         }))
         .map_err(|()| "bad scheme")?;
-        req.set_authority(Some(authority)).map_err(|()| "bad authority")?;
+        req.set_authority(Some(authority))
+            .map_err(|()| "bad authority")?;
         path
     };
-    req.set_path_with_query(Some(path)).map_err(|()| "bad path")?;
+    req.set_path_with_query(Some(path))
+        .map_err(|()| "bad path")?;
     let future = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
     let response = loop {
         match future.get() {
-            Some(result) => break result.map_err(|()| "response taken twice")?.map_err(|e| format!("{e:?}"))?,
+            Some(result) => {
+                break result
+                    .map_err(|()| "response taken twice")?
+                    .map_err(|e| format!("{e:?}"))?;
+            }
             None => future.subscribe().block(),
         }
     };
@@ -67,12 +73,19 @@ fn fetch(url: &str) -> Result<(u16, String), String> {
     let trailers = IncomingBody::finish(body);
     let trailers = loop {
         match trailers.get() {
-            Some(result) => break result.map_err(|()| "trailers taken twice")?.map_err(|e| format!("{e:?}"))?,
+            Some(result) => {
+                break result
+                    .map_err(|()| "trailers taken twice")?
+                    .map_err(|e| format!("{e:?}"))?;
+            }
             None => trailers.subscribe().block(),
         }
     };
     for (name, value) in trailers.map(|t| t.entries()).unwrap_or_default() {
-        text.push_str(&format!("\ntrailer: {name}={}", String::from_utf8_lossy(&value)));
+        text.push_str(&format!(
+            "\ntrailer: {name}={}",
+            String::from_utf8_lossy(&value)
+        ));
     }
     Ok((status, text))
 }

@@ -57,7 +57,9 @@ impl Guest for Handler {
                     "https" => Scheme::Https,
                     other => Scheme::Other(other.into()),
                 };
-                outgoing.set_scheme(Some(&scheme)).map_err(|()| bad("scheme"))?;
+                outgoing
+                    .set_scheme(Some(&scheme))
+                    .map_err(|()| bad("scheme"))?;
                 outgoing
                     .set_authority(Some(authority))
                     .map_err(|()| bad("authority"))?;

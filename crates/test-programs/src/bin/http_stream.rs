@@ -17,7 +17,9 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
         let path = request.path_with_query().unwrap_or_default();
         let param = |key: &str, default: u64| match test_programs::query_param(&path, key) {
             None => Ok(default),
-            Some(v) => v.parse::<u64>().map_err(|e| format!("bad {key} `{v}`: {e}\n")),
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|e| format!("bad {key} `{v}`: {e}\n")),
         };
         let (chunks, gap) = match (param("chunks", 5), param("gap_ms", 0)) {
             (Ok(chunks), Ok(gap)) => (chunks, Duration::from_millis(gap)),

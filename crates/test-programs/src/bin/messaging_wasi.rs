@@ -117,8 +117,8 @@ fn ask(path: &str, subject: &str) -> Result<String, String> {
         }
         options
     });
-    let replies =
-        request_reply::request(&client, subject, &message, options).map_err(|e| describe_error(&e))?;
+    let replies = request_reply::request(&client, subject, &message, options)
+        .map_err(|e| describe_error(&e))?;
     Ok(replies.iter().map(describe).collect::<Vec<_>>().join("\n"))
 }
 

@@ -79,7 +79,11 @@ fn run(path: &str, address: &str, op: &str, body: Vec<u8>) -> Result<Option<Stri
                 })
                 .collect();
             let results = conn.execute(&command, &args)?;
-            results.iter().map(result_text).collect::<Vec<_>>().join(" ")
+            results
+                .iter()
+                .map(result_text)
+                .collect::<Vec<_>>()
+                .join(" ")
         }
         _ => return Ok(None),
     }))

@@ -92,7 +92,11 @@ async fn run(path: &str, address: &str, op: &str, body: Vec<u8>) -> Result<Optio
                 })
                 .collect();
             let results = conn.execute(command, args).await?;
-            results.iter().map(result_text).collect::<Vec<_>>().join(" ")
+            results
+                .iter()
+                .map(result_text)
+                .collect::<Vec<_>>()
+                .join(" ")
         }
         _ => return Ok(None),
     }))
