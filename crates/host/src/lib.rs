@@ -27,6 +27,8 @@
 //!   grant: `mqtt://` entries in `allowed_outbound_hosts`);
 //! - messaging: `wasi:messaging/{types,producer,request-reply}@0.2.0-draft`,
 //!   `wasmcloud:messaging/consumer@0.2.0` (via `skiff-messaging`; grant: `message_brokers`);
+//! - blob storage: `wasi:blobstore/{types,container,blobstore}@0.2.0-draft` (via `skiff-blob`;
+//!   grant: the one label of `blob_stores`);
 //! - WASI preview1 (`wasi_snapshot_preview1`) for core-module commands.
 //!
 //! ```no_run
@@ -52,6 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use skiff_blob::{BlobHostView, BlobManager, BlobState, BlobView};
 use skiff_kv::{KeyValueManager, KvHostView, KvState, KvView};
 use skiff_messaging::{MessagingHostView, MessagingManager, MessagingState, MessagingView};
 use skiff_mqtt::{MqttHostView, MqttState, MqttView};
@@ -127,6 +130,10 @@ pub struct InstanceConfig {
     pub messaging: Arc<MessagingManager>,
     /// Broker labels this component may use (`message_brokers`).
     pub messaging_granted: Arc<[String]>,
+    /// The app's blob stores.
+    pub blob: Arc<BlobManager>,
+    /// The one blob-store label this component may use (`blob_stores`).
+    pub blob_granted: Option<Arc<str>>,
     /// The app's own HTTP components, for `http://ID.spin.internal` and
     /// `http://self.alt` requests served in-process (`None` outside an app).
     pub local_http: Option<Arc<dyn outbound::LocalHttp>>,
@@ -163,6 +170,8 @@ impl InstanceConfig {
             sqlite_granted: Arc::from(Vec::new()),
             messaging: Arc::new(MessagingManager::default()),
             messaging_granted: Arc::from(Vec::new()),
+            blob: Arc::new(BlobManager::builder().build()),
+            blob_granted: None,
             local_http: None,
             outbound_http: Arc::new(SharedHttpLimits::default()),
             http_pool: Arc::new(pool::Pool::default()),
@@ -236,7 +245,7 @@ impl InstanceConfig {
 
     /// A component-model store with fresh host state, limits and an armed deadline.
     ///
-    /// The instance's key-value, variables, SQL, Redis, MQTT and messaging state is built
+    /// The instance's key-value, variables, SQL, Redis, MQTT, messaging and blob state is built
     /// from this config at the guest's first call into any of them, and its
     /// outbound HTTP hooks read it when a request goes out: a request that uses
     /// none of them (most) pays for one `Arc` here, not one per capability.
@@ -316,6 +325,7 @@ struct Capabilities {
     redis: RedisState,
     mqtt: MqttState,
     messaging: MessagingState,
+    blob: BlobState,
 }
 
 impl Capabilities {
@@ -331,6 +341,11 @@ impl Capabilities {
             messaging: MessagingState::new(
                 config.messaging.clone(),
                 config.messaging_granted.clone(),
+                config.component_id.clone(),
+            ),
+            blob: BlobState::new(
+                config.blob.clone(),
+                config.blob_granted.clone(),
                 config.component_id.clone(),
             ),
         }
@@ -409,6 +424,16 @@ impl MessagingHostView for HostState {
     }
 }
 
+impl BlobHostView for HostState {
+    fn blob(&mut self) -> BlobView<'_> {
+        let (capabilities, table) = self.capabilities();
+        BlobView {
+            state: &mut capabilities.blob,
+            table,
+        }
+    }
+}
+
 impl VariablesView for HostState {
     fn variables(&mut self) -> &mut VariablesState {
         &mut self.capabilities().0.variables
@@ -470,6 +495,7 @@ pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> 
     skiff_redis::add_to_linker(&mut linker)?;
     skiff_mqtt::add_to_linker(&mut linker)?;
     skiff_messaging::add_to_linker(&mut linker)?;
+    skiff_blob::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

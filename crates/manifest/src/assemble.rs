@@ -86,6 +86,7 @@ pub(crate) fn assemble(
                 key_value_stores: c.key_value_stores.clone(),
                 sqlite_databases: c.sqlite_databases.clone(),
                 message_brokers: c.message_brokers.clone(),
+                blob_store: c.blob_store.clone(),
                 variables: c.variables.clone(),
                 build: c.build.clone(),
                 limits: c.limits.resolve(draft.limits),

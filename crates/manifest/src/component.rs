@@ -28,6 +28,8 @@ pub(crate) struct DraftComponent {
     pub key_value_stores: Vec<String>,
     pub sqlite_databases: Vec<String>,
     pub message_brokers: Vec<String>,
+    /// The one label of `blob_stores`, if any.
+    pub blob_store: Option<String>,
     pub variables: BTreeMap<String, String>,
     pub build: Option<Build>,
     /// Location of `build.workdir`, checked to exist once all is parsed.
@@ -78,6 +80,7 @@ pub(crate) fn parse_component(
         key_value_stores: Vec::new(),
         sqlite_databases: Vec::new(),
         message_brokers: Vec::new(),
+        blob_store: None,
         variables: BTreeMap::new(),
         build: None,
         workdir_loc: None,
@@ -164,6 +167,9 @@ pub(crate) fn parse_component(
             }
         }
     }
+    if let Some(v) = table.get("blob_stores") {
+        c.blob_store = parse_blob_stores(ctx, v, &k("blob_stores"));
+    }
     if let Some(v) = table.get("variables") {
         let key = k("variables");
         for (name, name_loc, val, val_loc) in ctx.string_map(v, &key).unwrap_or_default() {
@@ -211,6 +217,39 @@ pub(crate) fn parse_component(
         ctx.bool(v, &k("dependencies_inherit_configuration"));
     }
     c
+}
+
+/// Reads `blob_stores`: at most one label, since `wasi:blobstore` cannot name
+/// a store, so every container a component opens lives in the one it has.
+fn parse_blob_stores(ctx: &mut Ctx<'_>, value: &Value<'_>, key: &str) -> Option<String> {
+    let labels = ctx.string_list(value, key)?;
+    let mut store = None;
+    for (i, (label, loc)) in labels.iter().enumerate() {
+        let entry = format!("{key}[{i}]");
+        if let Err(msg) = validate::label(label) {
+            let error = ctx.error_at(*loc, &entry, msg);
+            ctx.push(error);
+        } else if i == 0 {
+            store = Some(label.clone());
+        } else {
+            let error = ctx
+                .error_at(
+                    *loc,
+                    &entry,
+                    format!(
+                        "a component has one blob store, so `blob_stores` names one label; \
+                         found a second, `{label}`"
+                    ),
+                )
+                .with_hint(format!(
+                    "`wasi:blobstore` cannot choose a store: every container the component \
+                     opens lives in its one store; keep one, e.g. `blob_stores = [{:?}]`",
+                    labels[0].0
+                ));
+            ctx.push(error);
+        }
+    }
+    store
 }
 
 /// Records the variables a templated value uses (checked once all variables are known).

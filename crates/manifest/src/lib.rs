@@ -6,7 +6,7 @@
 //! `[[trigger.cron]]` of Spin's cron trigger plugin (its `cron_expression` is
 //! checked at load, see [`cron`]); skiff.toml adds
 //! `[application.limits]`, `[component.ID.limits]`, `[[trigger.messaging]]` and
-//! the component key `message_brokers`. Loading is strict: unknown
+//! the component keys `message_brokers` and `blob_stores`. Loading is strict: unknown
 //! keys, wrong types, bad routes or ids, dangling references, unused components and
 //! missing files are all errors, and every [`ManifestError`] names the file, line,
 //! column and dotted key, often with a hint:

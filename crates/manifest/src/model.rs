@@ -186,6 +186,10 @@ pub struct Component {
     /// component may use, e.g. to publish. Messaging triggers need no entry here for
     /// the broker they subscribe at (see [`MessagingTrigger::broker`]).
     pub message_brokers: Vec<String>,
+    /// `blob_stores = ["LABEL"]` (skiff.toml only): the label of the one blob store
+    /// the component may use (`wasi:blobstore` names no store, so every container
+    /// it opens lives there); `None` without the key or with an empty list.
+    pub blob_store: Option<String>,
     /// `variables = { name = "template {{ var }}" }`, verbatim.
     pub variables: BTreeMap<String, String>,
     /// `[component.ID.build]`.

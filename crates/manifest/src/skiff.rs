@@ -1,6 +1,6 @@
 //! What is particular to `skiff.toml` (`skiff_manifest_version = 1`): the version
-//! key, Skiff's own `limits` tables, `[[trigger.messaging]]` and the component key
-//! `message_brokers`. Everything else uses Spin v2's names.
+//! key, Skiff's own `limits` tables, `[[trigger.messaging]]` and the component keys
+//! `message_brokers` and `blob_stores`. Everything else uses Spin v2's names.
 
 use crate::error::ManifestError;
 use crate::model::ManifestKind;
@@ -43,6 +43,7 @@ pub(crate) const SCHEMA: Schema = Schema {
         "key_value_stores",
         "sqlite_databases",
         "message_brokers",
+        "blob_stores",
         "variables",
         "build",
         "limits",

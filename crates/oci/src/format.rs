@@ -95,6 +95,7 @@ pub(crate) fn app_layers(app: &App) -> Result<Vec<Layer>> {
         insert_list(&mut table, "key_value_stores", &c.key_value_stores);
         insert_list(&mut table, "sqlite_databases", &c.sqlite_databases);
         insert_list(&mut table, "message_brokers", &c.message_brokers);
+        insert_list(&mut table, "blob_stores", c.blob_store.as_slice());
         insert_map(&mut table, "variables", &c.variables);
         let mut limits = Table::new();
         limits.insert("memory".into(), format!("{}B", c.limits.memory).into());
@@ -506,6 +507,7 @@ subject = "orders.>"
 component = "api"
 [component.api]
 source = "api.wasm"
+blob_stores = ["media"]
 [component.tick]
 source = "tick.wasm"
 environment = { MODE = "ok" }
@@ -538,6 +540,11 @@ environment = { MODE = "ok" }
         assert_eq!(pulled.components["tick"].environment["MODE"], "ok");
         assert_eq!(pulled.http_triggers[0].route, app.http_triggers[0].route);
         assert_eq!(pulled.messaging_triggers.len(), 1);
+        assert_eq!(
+            pulled.components["api"].blob_store.as_deref(),
+            Some("media"),
+            "the blob-store grant travels"
+        );
         Ok(())
     }
 

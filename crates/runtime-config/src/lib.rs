@@ -33,6 +33,11 @@
 //! [message_broker.default]     # Skiff's: NATS behind a broker label
 //! type = "nats"                # or "memory" (the embedded default)
 //! url = "nats://127.0.0.1:4222"
+//!
+//! [blob_store.default]         # Skiff's: where wasi:blobstore containers live
+//! type = "file_system"         # or "memory"; default: a directory under the state dir
+//! path = "data/blobs"          # relative to this file
+//! max_object_size = "64MiB"    # the default
 //! ```
 //!
 //! Each capability parses its own section (`skiff_kv::KeyValueConfig` for
@@ -51,6 +56,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use skiff_blob::BlobConfig;
 use skiff_kv::KeyValueConfig;
 use skiff_messaging::MessagingConfig;
 use skiff_outbound_networking::{BlockedNetworks, ClientTls, ClientTlsEntry, OutboundHttpLimits};
@@ -65,6 +71,7 @@ const KNOWN: &[&str] = &[
     "client_tls",
     "outbound_networking",
     "message_broker",
+    "blob_store",
 ];
 
 /// Keys of a `[[client_tls]]` entry.
@@ -138,6 +145,8 @@ pub struct RuntimeConfig {
     pub blocked_networks: BlockedNetworks,
     /// `[message_broker.LABEL]` sections.
     pub messaging: MessagingConfig,
+    /// `[blob_store.LABEL]` sections.
+    pub blob: BlobConfig,
 }
 
 impl RuntimeConfig {
@@ -213,6 +222,13 @@ impl RuntimeConfig {
                     let base = path.parent().unwrap_or(Path::new("."));
                     config.messaging =
                         MessagingConfig::from_toml(sections, base).map_err(invalid)?;
+                }
+                "blob_store" => {
+                    let sections = value.as_table().ok_or_else(|| {
+                        invalid("`blob_store`: expected a table of stores".into())
+                    })?;
+                    config.blob =
+                        BlobConfig::from_toml(sections).map_err(|e| invalid(e.to_string()))?;
                 }
                 "client_tls" => {
                     let list = value.as_array().ok_or_else(|| {
@@ -532,6 +548,36 @@ mod tests {
         assert!(msg.contains("rc.toml"), "{msg}");
         assert!(msg.contains("unknown key `key_value_stores`"), "{msg}");
         assert!(msg.contains("did you mean `key_value_store`?"), "{msg}");
+    }
+
+    #[test]
+    fn blob_stores() {
+        let c = RuntimeConfig::parse(
+            Path::new("rc.toml"),
+            "[blob_store.media]\ntype = \"file_system\"\npath = \"blobs\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.blob.stores["media"].backend,
+            skiff_blob::Backend::FileSystem {
+                path: "blobs".into()
+            }
+        );
+        let err = RuntimeConfig::parse(
+            Path::new("rc.toml"),
+            "[blob_store.media]\ntype = \"file_system\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("runtime config `rc.toml`: `blob_store.media.path`: missing"),
+            "{err}"
+        );
+        let err =
+            RuntimeConfig::parse(Path::new("rc.toml"), "[blob_stores.x]\ntype = \"memory\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("did you mean `blob_store`?"), "{err}");
     }
 
     #[test]

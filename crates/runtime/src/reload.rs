@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use skiff_blob::BlobManager;
 use skiff_kv::KeyValueManager;
 use skiff_outbound_networking::{SharedBlockedNetworks, SharedHttpLimits};
 use skiff_runtime_config::RuntimeConfig;
@@ -31,6 +32,8 @@ pub struct Live {
     /// are not swapped live (subscriptions would have to move), so a change
     /// is reported as waiting for a restart.
     pub messaging: skiff_messaging::MessagingConfig,
+    /// Blob stores per label.
+    pub blob: Arc<BlobManager>,
 }
 
 /// How often the file's modification time is checked.
@@ -163,11 +166,14 @@ async fn apply(path: &Path, live: &Live) {
         }
     };
     let applied = match live.kv.apply(&config.key_value).await {
-        Ok(()) => live
-            .sqlite
-            .apply(&config.sqlite)
-            .await
-            .map_err(|e| Box::new(e) as Box<dyn std::error::Error>),
+        Ok(()) => match live.sqlite.apply(&config.sqlite).await {
+            Ok(()) => live
+                .blob
+                .apply(&config.blob)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error>),
+            Err(e) => Err(Box::new(e) as Box<dyn std::error::Error>),
+        },
         Err(e) => Err(Box::new(e) as Box<dyn std::error::Error>),
     };
     let applied = applied.and_then(|()| {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use skiff_blob::BlobManager;
 use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
 use skiff_kv::KeyValueManager;
 use skiff_manifest::App;
@@ -312,6 +313,14 @@ async fn serve_with(
             .with_context(context)?,
     );
     let messaging = Arc::new(MessagingManager::new(runtime_config.messaging.clone()));
+    let blob = Arc::new(
+        BlobManager::builder()
+            .state_dir(&state_dir)
+            .base_dir(runtime_config.base_dir())
+            .build_with(&runtime_config.blob)
+            .await
+            .with_context(context)?,
+    );
     run_sqlite_statements(&sqlite, &sqlite_statements).await?;
     set_key_values(&kv, &key_values).await?;
     let outbound_http = Arc::new(SharedHttpLimits::new(runtime_config.outbound_http.clone()));
@@ -342,6 +351,7 @@ async fn serve_with(
                 outbound_http: outbound_http.clone(),
                 blocked_networks: blocked_networks.clone(),
                 messaging: runtime_config.messaging.clone(),
+                blob: blob.clone(),
             },
         ));
     }
@@ -354,6 +364,7 @@ async fn serve_with(
             variables,
             sqlite,
             messaging,
+            blob,
             outbound_http,
             blocked_networks,
         };

@@ -17,6 +17,7 @@ use std::process::{Command, Stdio};
 /// Suites a guest name may start with (`<suite>_<name>`); each gets a
 /// `foreach_<suite>!` macro.
 const SUITES: &[&str] = &[
+    "blob",
     "cli",
     "http",
     "kv",

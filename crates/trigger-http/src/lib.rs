@@ -61,6 +61,8 @@ pub struct LoadOptions {
     pub sqlite: Arc<skiff_sqlite::SqliteManager>,
     /// The app's message brokers.
     pub messaging: Arc<skiff_messaging::MessagingManager>,
+    /// The app's blob stores.
+    pub blob: Arc<skiff_blob::BlobManager>,
     /// The operator's outbound HTTP limits (`[outbound_http]` in the runtime config).
     pub outbound_http: Arc<skiff_outbound_networking::SharedHttpLimits>,
     /// Networks no component may connect to (`[outbound_networking]` in the runtime config).
@@ -794,9 +796,9 @@ fn content_length<B>(req: &http::Request<B>) -> Option<u64> {
 }
 
 /// The grants of component `spec` as an [`InstanceConfig`]: environment,
-/// memory limit, key-value stores, variables, SQLite databases, `files`
-/// mounts and `allowed_outbound_hosts`. Other triggers (Redis) build their
-/// instances from the same config.
+/// memory limit, key-value stores, variables, SQLite databases, message
+/// brokers, the blob store, `files` mounts and `allowed_outbound_hosts`.
+/// Other triggers (Redis) build their instances from the same config.
 pub fn instance_config(
     spec: &skiff_manifest::Component,
     options: &LoadOptions,
@@ -816,6 +818,8 @@ pub fn instance_config(
     config.sqlite_granted = spec.sqlite_databases.clone().into();
     config.messaging = options.messaging.clone();
     config.messaging_granted = spec.message_brokers.clone().into();
+    config.blob = options.blob.clone();
+    config.blob_granted = spec.blob_store.as_deref().map(Arc::from);
     config.outbound_http = options.outbound_http.clone();
     config.preopens = files::preopens(spec, &options.state_dir)?;
     config.allowed_outbound = Arc::new(

@@ -12,6 +12,9 @@
 //!   clear-text and stalled clients, bad certificate files;
 //! - `staged`: a start served on demand while the instance pool is reserved,
 //!   then moved onto it;
+//! - `blob`: blob storage (`wasi:blobstore`) on every backend (the embedded
+//!   default, `file_system`, `memory`), durability across a restart, grants,
+//!   `max_object_size`, the live swap and bad runtime configs;
 //! - `kv`: key-value on every backend (memory, embedded, a real Redis),
 //!   grants, isolation, durability, the live swap, Redis down and back, and
 //!   bad runtime configs;
@@ -56,6 +59,7 @@
 //! one under cargo's target tmp dir (`harness::shared_cache`) so each guest
 //! compiles once.
 
+mod blob;
 mod cache;
 mod client_tls;
 mod cron;
@@ -92,7 +96,8 @@ mod variables;
 /// Every guest of `crates/test-programs` has a host test named after it
 /// (`run::cli_*`, `http::http_*`, `kv::kv_*`, `variables::vars_*`): a new
 /// guest without one fails to compile. (`kv::kv_wasi`, `kv::kv_spin2` and
-/// `kv::kv_spin3` are the suite functions `kv::{memory,embedded,redis}::*` run.)
+/// `kv::kv_spin3` are the suite functions `kv::{memory,embedded,redis}::*` run;
+/// `blob::blob_wasi` the one `blob::{embedded,file_system,memory}::blob_wasi` run.)
 mod guest_coverage {
     macro_rules! cli_guest_has_a_test {
         ($guest:ident) => {
@@ -161,4 +166,12 @@ mod guest_coverage {
         };
     }
     test_programs_artifacts::foreach_mysql!(mysql_guest_has_a_test);
+
+    macro_rules! blob_guest_has_a_test {
+        ($guest:ident) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::blob::$guest as _;
+        };
+    }
+    test_programs_artifacts::foreach_blob!(blob_guest_has_a_test);
 }

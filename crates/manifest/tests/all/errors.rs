@@ -36,7 +36,7 @@ fn unknown_key_lists_expected_keys() {
         "component.api.wat",
         "unknown key `wat`",
         Some(
-            "expected one of: `source`, `description`, `files`, `exclude_files`, `environment`, `allowed_outbound_hosts`, `key_value_stores`, `sqlite_databases`, `message_brokers`, `variables`, `build`, `limits`, `dependencies`, `ai_models`",
+            "expected one of: `source`, `description`, `files`, `exclude_files`, `environment`, `allowed_outbound_hosts`, `key_value_stores`, `sqlite_databases`, `message_brokers`, `blob_stores`, `variables`, `build`, `limits`, `dependencies`, `ai_models`",
         ),
     );
     let e = skiff_err(&format!(

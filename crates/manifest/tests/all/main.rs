@@ -1,5 +1,6 @@
 //! Integration tests for skiff-manifest: real manifests and files in temporary directories.
 
+mod blob;
 mod cron;
 mod errors;
 mod files;
