@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use skiff_labels::LiveLabels;
 
 use crate::config::{Backend, BlobConfig, SECTION, StoreConfig};
 use crate::error::{ConfigError, Error, Result};
@@ -67,7 +67,7 @@ impl BlobManagerBuilder {
     pub fn build(self) -> BlobManager {
         BlobManager {
             options: self,
-            configured: ArcSwap::from_pointee(HashMap::new()),
+            configured: LiveLabels::new(),
             defaults: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -78,12 +78,6 @@ impl BlobManagerBuilder {
         manager.apply(config).await?;
         Ok(manager)
     }
-}
-
-/// A configured label: its section and the store built from it.
-struct Configured {
-    config: Option<StoreConfig>,
-    store: Arc<Limited>,
 }
 
 /// Maps store labels to backends, for every instance of an app.
@@ -109,7 +103,7 @@ struct Configured {
 /// ```
 pub struct BlobManager {
     options: BlobManagerBuilder,
-    configured: ArcSwap<HashMap<String, Arc<Configured>>>,
+    configured: LiveLabels<StoreConfig, Arc<Limited>>,
     defaults: tokio::sync::Mutex<HashMap<String, Arc<Limited>>>,
 }
 
@@ -130,15 +124,13 @@ impl BlobManager {
 
     /// The labels the runtime config names, sorted.
     pub fn configured_labels(&self) -> Vec<String> {
-        let mut labels: Vec<String> = self.configured.load().keys().cloned().collect();
-        labels.sort();
-        labels
+        self.configured.labels()
     }
 
     /// The store for `label`: its configured one, else the default.
     pub async fn open(&self, label: &str) -> Result<Arc<Limited>> {
-        if let Some(configured) = self.configured.load().get(label) {
-            return Ok(configured.store.clone());
+        if let Some(store) = self.configured.get(label) {
+            return Ok(store);
         }
         let mut defaults = self.defaults.lock().await;
         if let Some(store) = defaults.get(label) {
@@ -165,41 +157,18 @@ impl BlobManager {
     /// fails, nothing changes and the error names its section. Sections that
     /// did not change keep their store (and a memory store its data).
     pub async fn apply(&self, config: &BlobConfig) -> Result<(), ConfigError> {
-        let current = self.configured.load_full();
-        let mut next = HashMap::new();
-        for (label, section) in &config.stores {
-            let reused = current
-                .get(label)
-                .filter(|c| c.config.as_ref() == Some(section))
-                .cloned();
-            let configured = match reused {
-                Some(configured) => configured,
-                None => Arc::new(Configured {
-                    config: Some(section.clone()),
-                    store: self.build_store(label, section).await?,
-                }),
-            };
-            next.insert(label.clone(), configured);
-        }
-        self.configured.store(Arc::new(next));
-        Ok(())
+        self.configured
+            .apply(&config.stores, |label, section| {
+                self.build_store(label, section)
+            })
+            .await
     }
 
     /// Makes `store` the backend of `label` (it gets this manager's limits);
     /// for backends built outside the runtime config.
     pub fn replace(&self, label: &str, store: Arc<dyn BlobStore>) {
         let store = Arc::new(Limited::new(store, self.options.limits));
-        self.configured.rcu(|current| {
-            let mut next = HashMap::clone(current);
-            next.insert(
-                label.to_string(),
-                Arc::new(Configured {
-                    config: None,
-                    store: store.clone(),
-                }),
-            );
-            next
-        });
+        self.configured.replace(label, store);
     }
 
     async fn build_store(

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use skiff_labels::LiveLabels;
 
 use crate::config::{Backend, KeyValueConfig, SECTION, StoreConfig};
 use crate::embedded::EmbeddedStore;
@@ -76,7 +76,7 @@ impl KeyValueManagerBuilder {
     pub fn build(self) -> KeyValueManager {
         KeyValueManager {
             options: self,
-            configured: ArcSwap::from_pointee(HashMap::new()),
+            configured: LiveLabels::new(),
             defaults: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -90,12 +90,6 @@ impl KeyValueManagerBuilder {
     }
 }
 
-/// A configured label: its section and the backend built from it.
-struct Configured {
-    config: Option<StoreConfig>,
-    store: Arc<dyn Store>,
-}
-
 /// Maps store labels to backends, for every instance of an app.
 ///
 /// Labels named by the runtime config get the backend of their section;
@@ -105,7 +99,7 @@ struct Configured {
 /// while stores already open keep the old one until they are dropped.
 pub struct KeyValueManager {
     options: KeyValueManagerBuilder,
-    configured: ArcSwap<HashMap<String, Arc<Configured>>>,
+    configured: LiveLabels<StoreConfig, Arc<dyn Store>>,
     defaults: tokio::sync::Mutex<HashMap<String, Arc<dyn Store>>>,
 }
 
@@ -134,15 +128,13 @@ impl KeyValueManager {
 
     /// The labels the runtime config names, sorted.
     pub fn configured_labels(&self) -> Vec<String> {
-        let mut labels: Vec<String> = self.configured.load().keys().cloned().collect();
-        labels.sort();
-        labels
+        self.configured.labels()
     }
 
     /// The backend for `label`: its configured store, else the default.
     pub async fn open(&self, label: &str) -> Result<Arc<dyn Store>> {
-        if let Some(configured) = self.configured.load().get(label) {
-            return Ok(configured.store.clone());
+        if let Some(store) = self.configured.get(label) {
+            return Ok(store);
         }
         let mut defaults = self.defaults.lock().await;
         if let Some(store) = defaults.get(label) {
@@ -169,41 +161,18 @@ impl KeyValueManager {
     /// fails, nothing changes and the error names its section. Sections that
     /// did not change keep their backend (and a memory store its data).
     pub async fn apply(&self, config: &KeyValueConfig) -> Result<(), ConfigError> {
-        let current = self.configured.load_full();
-        let mut next = HashMap::new();
-        for (label, section) in &config.stores {
-            let reused = current
-                .get(label)
-                .filter(|c| c.config.as_ref() == Some(section))
-                .cloned();
-            let configured = match reused {
-                Some(configured) => configured,
-                None => Arc::new(Configured {
-                    config: Some(section.clone()),
-                    store: self.build_store(label, section).await?,
-                }),
-            };
-            next.insert(label.clone(), configured);
-        }
-        self.configured.store(Arc::new(next));
-        Ok(())
+        self.configured
+            .apply(&config.stores, |label, section| {
+                self.build_store(label, section)
+            })
+            .await
     }
 
     /// Makes `store` the backend of `label` (it gets this manager's limits);
     /// for backends built outside the runtime config.
     pub fn replace(&self, label: &str, store: Arc<dyn Store>) {
         let store: Arc<dyn Store> = Arc::new(Limited::new(store, self.options.limits));
-        self.configured.rcu(|current| {
-            let mut next = HashMap::clone(current);
-            next.insert(
-                label.to_string(),
-                Arc::new(Configured {
-                    config: None,
-                    store: store.clone(),
-                }),
-            );
-            next
-        });
+        self.configured.replace(label, store);
     }
 
     async fn build_store(

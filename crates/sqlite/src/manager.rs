@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use skiff_labels::LiveLabels;
 
 use crate::config::{Backend, DatabaseConfig, SECTION, SqliteConfig};
 use crate::database::Database;
@@ -38,7 +38,7 @@ impl SqliteManagerBuilder {
     pub fn build(self) -> SqliteManager {
         SqliteManager {
             options: self,
-            configured: ArcSwap::from_pointee(HashMap::new()),
+            configured: LiveLabels::new(),
             defaults: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -50,12 +50,6 @@ impl SqliteManagerBuilder {
         manager.apply(config).await?;
         Ok(manager)
     }
-}
-
-/// A configured label: its section and the database built from it.
-struct Configured {
-    config: Option<DatabaseConfig>,
-    database: Arc<dyn Database>,
 }
 
 /// Maps database labels to backends, for every instance of an app.
@@ -71,7 +65,7 @@ struct Configured {
 /// ([`execute_batch`](Self::execute_batch) for `skiff up --sqlite`) do not.
 pub struct SqliteManager {
     options: SqliteManagerBuilder,
-    configured: ArcSwap<HashMap<String, Arc<Configured>>>,
+    configured: LiveLabels<DatabaseConfig, Arc<dyn Database>>,
     defaults: tokio::sync::Mutex<HashMap<String, Arc<dyn Database>>>,
 }
 
@@ -86,9 +80,7 @@ impl SqliteManager {
 
     /// The labels the runtime config names, sorted.
     pub fn configured_labels(&self) -> Vec<String> {
-        let mut labels: Vec<String> = self.configured.load().keys().cloned().collect();
-        labels.sort();
-        labels
+        self.configured.labels()
     }
 
     /// The database file an unconfigured `label` gets, if it has one.
@@ -98,8 +90,8 @@ impl SqliteManager {
 
     /// The database for `label`: its configured one, else the default file.
     pub async fn open(&self, label: &str) -> Result<Arc<dyn Database>> {
-        if let Some(configured) = self.configured.load().get(label) {
-            return Ok(configured.database.clone());
+        if let Some(database) = self.configured.get(label) {
+            return Ok(database);
         }
         let mut defaults = self.defaults.lock().await;
         if let Some(database) = defaults.get(label) {
@@ -128,40 +120,17 @@ impl SqliteManager {
     /// fails, nothing changes and the error names its section. Sections that
     /// did not change keep their database.
     pub async fn apply(&self, config: &SqliteConfig) -> Result<(), ConfigError> {
-        let current = self.configured.load_full();
-        let mut next = HashMap::new();
-        for (label, section) in &config.databases {
-            let reused = current
-                .get(label)
-                .filter(|c| c.config.as_ref() == Some(section))
-                .cloned();
-            let configured = match reused {
-                Some(configured) => configured,
-                None => Arc::new(Configured {
-                    config: Some(section.clone()),
-                    database: self.build_database(label, section).await?,
-                }),
-            };
-            next.insert(label.clone(), configured);
-        }
-        self.configured.store(Arc::new(next));
-        Ok(())
+        self.configured
+            .apply(&config.databases, |label, section| {
+                self.build_database(label, section)
+            })
+            .await
     }
 
     /// Makes `database` the database of `label`, for backends built outside
     /// the runtime config.
     pub fn replace(&self, label: &str, database: Arc<dyn Database>) {
-        self.configured.rcu(|current| {
-            let mut next = HashMap::clone(current);
-            next.insert(
-                label.to_string(),
-                Arc::new(Configured {
-                    config: None,
-                    database: database.clone(),
-                }),
-            );
-            next
-        });
+        self.configured.replace(label, database);
     }
 
     async fn build_database(
