@@ -142,7 +142,7 @@ pub(crate) mod mysql_spin2 {
             "0"
         );
 
-        let text = app.call(&backend, "db", "two", &[], "").await?;
+        let text = app.call(&backend, "db", "reuse", &[], "").await?;
         assert_eq!(text, "different");
         Ok(())
     }

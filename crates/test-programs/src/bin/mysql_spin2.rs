@@ -8,7 +8,7 @@
 //! - `op=execute` → `ok`;
 //! - `op=script`: statements separated by `;` at line ends, each `execute`d
 //!   on one connection, no parameters → `ok`;
-//! - `op=two`: opens `ADDRESS` twice and asks each connection for its id →
+//! - `op=reuse`: opens `ADDRESS` twice and asks each connection for its id →
 //!   `same` or `different` (two open connections are never one).
 //!
 //! An interface error answers `error: <variant>: <message>`. Parameters of
@@ -26,48 +26,13 @@ mod rdbms2;
 
 use rdbms2::{error_text, from_value, to_param, type_name};
 
-fn json(result: &RowSet) -> String {
-    let columns: Vec<String> = result.columns.iter().map(|c| c.name.clone()).collect();
-    let types: Vec<String> = result
-        .columns
-        .iter()
-        .map(|c| type_name(&c.data_type))
-        .collect();
-    let rows: Vec<Vec<Value>> = result
-        .rows
-        .iter()
-        .map(|row| row.iter().map(from_value).collect())
-        .collect();
-    sql::rows_json(&columns, Some(&types), &rows)
-}
+/// The shared handler's names for this interface's error and the SQL
+/// naming the server thread of a connection.
+type DbError = MysqlError;
+const CONNECTION_ID: &str = "SELECT CONNECTION_ID()";
 
-fn connection_id(conn: &Connection) -> Result<String, MysqlError> {
-    let rows = conn.query("SELECT CONNECTION_ID()", &[])?;
-    Ok(format!("{:?}", rows.rows.first().and_then(|r| r.first())))
-}
-
-fn run(address: &str, op: &str, body: &str, params: Vec<P>) -> Result<Option<String>, MysqlError> {
-    let conn = Connection::open(address)?;
-    Ok(match op {
-        "query" => Some(json(&conn.query(body, &params)?)),
-        "execute" => {
-            conn.execute(body, &params)?;
-            Some("ok".into())
-        }
-        "script" => {
-            for statement in sql::statements(body) {
-                conn.execute(&statement, &[])?;
-            }
-            Some("ok".into())
-        }
-        "two" => {
-            let other = Connection::open(address)?;
-            let same = connection_id(&conn)? == connection_id(&other)?;
-            Some(if same { "same" } else { "different" }.into())
-        }
-        _ => None,
-    })
-}
+#[path = "../rdbms_sdk_guest.rs"]
+mod rdbms_sdk_guest;
 
 struct Handler;
 
@@ -75,22 +40,7 @@ wasip2::http::proxy::export!(Handler);
 
 impl wasip2::exports::http::incoming_handler::Guest for Handler {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let path = request.path_with_query().unwrap_or_default();
-        let Some(address) = query_param(&path, "db") else {
-            return respond_text(out, 400, "expected ?db=<address>");
-        };
-        let op = query_param(&path, "op").unwrap_or_else(|| "query".into());
-        let params = match sql::params(&path).and_then(|ps| ps.into_iter().map(to_param).collect())
-        {
-            Ok(params) => params,
-            Err(message) => return respond_text(out, 400, &message),
-        };
-        let body = String::from_utf8_lossy(&read_body(&request)).into_owned();
-        match run(&address, &op, &body, params) {
-            Ok(Some(text)) => respond_text(out, 200, &text),
-            Ok(None) => respond_text(out, 400, &format!("unknown op `{op}`")),
-            Err(err) => respond_text(out, 200, &error_text(err)),
-        }
+        rdbms_sdk_guest::handle(request, out)
     }
 }
 

@@ -26,8 +26,13 @@ mod rdbms2;
 
 use rdbms2::{error_text, from_value, to_param, type_name};
 
-#[path = "../pg_sdk_guest.rs"]
-mod pg_sdk_guest;
+/// The shared handler's names for this interface's error and the SQL
+/// naming the server process of a connection.
+type DbError = PgError;
+const CONNECTION_ID: &str = "SELECT pg_backend_pid()";
+
+#[path = "../rdbms_sdk_guest.rs"]
+mod rdbms_sdk_guest;
 
 struct Handler;
 
@@ -35,7 +40,7 @@ wasip2::http::proxy::export!(Handler);
 
 impl wasip2::exports::http::incoming_handler::Guest for Handler {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        pg_sdk_guest::handle(request, out)
+        rdbms_sdk_guest::handle(request, out)
     }
 }
 

@@ -29,8 +29,13 @@ use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 mod pg4_values;
 use pg4_values::{error_text, from_value, to_param, type_name};
 
-#[path = "../pg_sdk_guest.rs"]
-mod pg_sdk_guest;
+/// The shared handler's names for this interface's error and the SQL
+/// naming the server process of a connection.
+type DbError = PgError;
+const CONNECTION_ID: &str = "SELECT pg_backend_pid()";
+
+#[path = "../rdbms_sdk_guest.rs"]
+mod rdbms_sdk_guest;
 
 struct Handler;
 
@@ -38,7 +43,7 @@ wasip2::http::proxy::export!(Handler);
 
 impl wasip2::exports::http::incoming_handler::Guest for Handler {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        pg_sdk_guest::handle(request, out)
+        rdbms_sdk_guest::handle(request, out)
     }
 }
 

@@ -1,9 +1,11 @@
-//! The request handling `sql_pg2`, `sql_pg3` and `sql_pg4` share: each is a
-//! WASI 0.2 handler on one of spin-sdk's Postgres modules (`pg`, `pg3`, `pg4`),
-//! whose `Connection`s and `RowSet`s have the same shape. Each guest includes
-//! this module (`#[path]`); it takes the interface's names (`Connection`,
-//! `P`, `PgError`…) and the guest's own value mappings (`to_param`,
-//! `from_value`, `type_name`, `error_text`) from the including guest.
+//! The request handling `sql_pg2`, `sql_pg3`, `sql_pg4` and `mysql_spin2`
+//! share: each is a WASI 0.2 handler on one of spin-sdk's SQL modules (`pg`,
+//! `pg3`, `pg4`, `mysql`), whose `Connection`s and `RowSet`s have the same
+//! shape. Each guest includes this module (`#[path]`); it takes the
+//! interface's names (`Connection`, `P`, `DbError`…), the guest's own value
+//! mappings (`to_param`, `from_value`, `type_name`, `error_text`) and the SQL
+//! that names the server's connection (`CONNECTION_ID`) from the including
+//! guest.
 
 use super::*;
 
@@ -22,16 +24,34 @@ fn json(result: &RowSet) -> String {
     sql::rows_json(&columns, Some(&types), &rows)
 }
 
-fn pid(conn: &Connection) -> Result<String, PgError> {
-    let rows = conn.query("SELECT pg_backend_pid()", &[])?;
+/// What `execute` answers: PostgreSQL's interfaces count the rows changed,
+/// MySQL's returns nothing.
+trait Executed {
+    fn text(self) -> String;
+}
+
+impl Executed for u64 {
+    fn text(self) -> String {
+        format!("{{\"affected\":{self}}}")
+    }
+}
+
+impl Executed for () {
+    fn text(self) -> String {
+        "ok".into()
+    }
+}
+
+fn connection_id(conn: &Connection) -> Result<String, DbError> {
+    let rows = conn.query(CONNECTION_ID, &[])?;
     Ok(format!("{:?}", rows.rows.first().and_then(|r| r.first())))
 }
 
-fn run(address: &str, op: &str, body: &str, params: Vec<P>) -> Result<Option<String>, PgError> {
+fn run(address: &str, op: &str, body: &str, params: Vec<P>) -> Result<Option<String>, DbError> {
     let conn = Connection::open(address)?;
     Ok(match op {
         "query" => Some(json(&conn.query(body, &params)?)),
-        "execute" => Some(format!("{{\"affected\":{}}}", conn.execute(body, &params)?)),
+        "execute" => Some(conn.execute(body, &params)?.text()),
         "script" => {
             for statement in sql::statements(body) {
                 conn.execute(&statement, &[])?;
@@ -40,7 +60,7 @@ fn run(address: &str, op: &str, body: &str, params: Vec<P>) -> Result<Option<Str
         }
         "reuse" => {
             let other = Connection::open(address)?;
-            let same = pid(&conn)? == pid(&other)?;
+            let same = connection_id(&conn)? == connection_id(&other)?;
             Some(if same { "same" } else { "different" }.into())
         }
         _ => None,
