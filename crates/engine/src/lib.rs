@@ -65,7 +65,7 @@ pub fn disable_transparent_huge_pages() {
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Settings for a [`SkiffEngine`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineOptions {
     /// Use the pooling instance allocator (falls back to on-demand if it cannot be reserved).
     pub pooling: bool,

@@ -20,14 +20,18 @@
 #![deny(missing_docs)]
 
 mod alloc;
+mod build;
 mod command;
 mod reload;
 mod serve;
+mod watch;
 
 pub use alloc::Allocator;
+pub use build::build_component;
 pub use command::{CommandConfig, CommandExit, TRAP_EXIT, run_command};
 pub use serve::{
     STAGED_MAX_COMPONENTS, STAGED_MIN_INSTANCES, ServeConfig, engine_options, needs_concurrency,
     serve, serve_blocking, shutdown_signal,
 };
 pub use skiff_trigger_http::TlsFiles;
+pub use watch::WatchOptions;

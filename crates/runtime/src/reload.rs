@@ -22,8 +22,8 @@ pub struct Live {
     pub kv: Arc<KeyValueManager>,
     /// SQLite databases per label.
     pub sqlite: Arc<SqliteManager>,
-    /// The variables providers.
-    pub variables: Arc<Resolver>,
+    /// The app's variables, whose providers a reload replaces.
+    pub variables: Arc<VariablesSlot>,
     /// The outbound HTTP limits and TLS client configurations.
     pub outbound_http: Arc<SharedHttpLimits>,
     /// The networks no component may connect to.
@@ -36,10 +36,16 @@ pub struct Live {
     pub blob: Arc<BlobManager>,
 }
 
+/// The app's variables resolver. `skiff up --watch` replaces it with the
+/// app's (new declarations, same providers); a runtime-config reload replaces
+/// its providers. Each holds the lock throughout, so neither loses the other's
+/// change.
+pub type VariablesSlot = tokio::sync::Mutex<Arc<Resolver>>;
+
 /// How often the file's modification time is checked.
-const POLL: Duration = Duration::from_millis(500);
+pub(crate) const POLL: Duration = Duration::from_millis(500);
 /// How long the file must stay unchanged before it is read.
-const SETTLE: Duration = Duration::from_millis(100);
+pub(crate) const SETTLE: Duration = Duration::from_millis(100);
 
 /// The versions of a set of files (modification time and length each),
 /// taken before they are read, so a change made while the server starts is
@@ -143,6 +149,7 @@ where
 /// variables providers give every required variable a value, its backends
 /// connect) before anything is replaced.
 async fn apply(path: &Path, live: &Live) {
+    let variables = live.variables.lock().await;
     let config = match RuntimeConfig::load(path) {
         Ok(config) => config,
         Err(err) => {
@@ -153,7 +160,7 @@ async fn apply(path: &Path, live: &Live) {
         }
     };
     let providers = match crate::serve::variables_providers(&config).and_then(|providers| {
-        live.variables.check_providers(&providers)?;
+        variables.check_providers(&providers)?;
         Ok(providers)
     }) {
         Ok(providers) => providers,
@@ -177,7 +184,7 @@ async fn apply(path: &Path, live: &Live) {
         Err(e) => Err(Box::new(e) as Box<dyn std::error::Error>),
     };
     let applied = applied.and_then(|()| {
-        live.variables
+        variables
             .replace_providers(providers)
             .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
     });

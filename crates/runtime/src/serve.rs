@@ -18,7 +18,7 @@ use skiff_outbound_networking::{SharedBlockedNetworks, SharedHttpLimits};
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
 use skiff_trigger_cron::CronTrigger;
-use skiff_trigger_http::{HttpApp, LoadOptions, ServeOptions};
+use skiff_trigger_http::{HttpApp, LiveApp, LoadOptions, ServeOptions};
 use skiff_trigger_messaging::MessagingTrigger;
 use skiff_trigger_redis::RedisTrigger;
 use skiff_variables::Resolver;
@@ -61,6 +61,8 @@ pub struct ServeConfig {
     /// Serve the first requests before the instance pool is reserved (see
     /// [`ServeConfig::staged`]); `SKIFF_STAGED_START=0` turns it off.
     pub staged_start: bool,
+    /// Reload the app when its files change (`skiff up --watch`).
+    pub watch: Option<crate::watch::WatchOptions>,
 }
 
 impl ServeConfig {
@@ -86,6 +88,7 @@ impl ServeConfig {
             metrics: None,
             tls: None,
             staged_start: std::env::var_os("SKIFF_STAGED_START").is_none_or(|v| v != "0"),
+            watch: None,
         }
     }
 
@@ -104,6 +107,7 @@ impl ServeConfig {
     /// cron triggers (which share the engine and run on it from the start).
     pub fn staged(&self) -> bool {
         self.staged_start
+            && self.watch.is_none()
             && self.cache_dir.is_some()
             && self.max_instances >= STAGED_MIN_INSTANCES
             && self.app.components.len() <= STAGED_MAX_COMPONENTS
@@ -233,6 +237,14 @@ async fn serve_with(
     mut shutdown: Shutdown,
 ) -> Result<()> {
     skiff_outbound_networking::install_tls_provider();
+    let first_options = match &pooled {
+        Some(_) => None,
+        None => Some(engine_options(
+            &config.app,
+            config.max_instances,
+            config.cache_dir.as_deref(),
+        )),
+    };
     let ServeConfig {
         app,
         listen,
@@ -242,12 +254,13 @@ async fn serve_with(
         key_values,
         shutdown_grace,
         idle_timeout,
-        cache_dir: _,
-        max_instances: _,
+        cache_dir,
+        max_instances,
         banner,
         metrics,
         tls,
         staged_start: _,
+        watch,
     } = config;
     // The certificate is checked before anything slow: a bad file is reported
     // at once, naming it.
@@ -265,16 +278,19 @@ async fn serve_with(
         Some(path) => RuntimeConfig::load(path)?,
         None => RuntimeConfig::default(),
     };
+    // With `--watch`, the app's files are stamped before it is read, so a
+    // change made while it loads is still seen as a change.
+    let watched = watch.map(|watch| {
+        let files = crate::watch::Watched::of(&app);
+        (watch, files)
+    });
     let variables = Arc::new(variables_resolver(&app, &runtime_config)?);
     let state_dir = state_dir.unwrap_or_else(|| app.base_dir.join(".skiff"));
     // Listen before loading: a port in use is reported at once, not after a
     // compile, and clients connecting during the load wait in the backlog
     // rather than being refused. An app of only Redis, messaging or cron
     // triggers serves no HTTP.
-    let http_less = app.http_triggers.is_empty()
-        && !(app.redis_triggers.is_empty()
-            && app.messaging_triggers.is_empty()
-            && app.cron_triggers.is_empty());
+    let http_less = app.http_triggers.is_empty() && !Background::is_empty_for(&app);
     let listener = match http_less {
         true => None,
         false => Some(
@@ -341,13 +357,14 @@ async fn serve_with(
             );
         }
     }
+    let variables_slot = Arc::new(crate::reload::VariablesSlot::new(variables.clone()));
     if let Some(seen) = runtime_config_seen {
         tokio::spawn(crate::reload::watch(
             seen,
             crate::reload::Live {
                 kv: kv.clone(),
                 sqlite: sqlite.clone(),
-                variables: variables.clone(),
+                variables: variables_slot.clone(),
                 outbound_http: outbound_http.clone(),
                 blocked_networks: blocked_networks.clone(),
                 messaging: runtime_config.messaging.clone(),
@@ -357,23 +374,21 @@ async fn serve_with(
     }
     let engine = Arc::new(engine.wait().await?);
     let what = format!("app `{}` from `{}`", app.name, app.manifest_path.display());
-    let load = tokio::task::spawn_blocking(move || {
-        let options = LoadOptions {
-            state_dir,
-            kv,
-            variables,
-            sqlite,
-            messaging,
-            blob,
-            outbound_http,
-            blocked_networks,
-        };
-        let redis = RedisTrigger::load(engine.clone(), &app, &options)?;
-        let messaging = MessagingTrigger::load(engine.clone(), &app, &options)?;
-        let cron = CronTrigger::load(engine.clone(), &app, &options)?;
-        HttpApp::load(engine, &app, &options).map(|http| (http, redis, messaging, cron))
-    });
-    let (http, redis, messaging, cron) = tokio::select! {
+    let options = LoadOptions {
+        state_dir,
+        kv,
+        variables,
+        sqlite,
+        messaging,
+        blob,
+        outbound_http,
+        blocked_networks,
+    };
+    let load = {
+        let (engine, options) = (engine.clone(), options.clone());
+        tokio::task::spawn_blocking(move || Loaded::load(engine, app, &options))
+    };
+    let loaded = tokio::select! {
         loaded = load => loaded
             .context("the loader thread failed")?
             .with_context(|| format!("could not load {what}"))?,
@@ -382,25 +397,39 @@ async fn serve_with(
             return Ok(());
         }
     };
-    report_loads(&http);
+    report_loads(&loaded.http);
     if let Some(options) = pooled {
-        move_to_pool(&http, options);
+        move_to_pool(&loaded.http, options);
     }
     if banner {
-        print_redis_banner(&redis);
-        print_messaging_banner(&messaging);
-        print_cron_banner(&cron);
+        loaded.background.print_banners();
     }
-    // Redis, messaging and cron triggers run beside the HTTP server and stop
-    // on the same signal.
-    let (redis_task, shutdown) = redis.spawn_with(shutdown);
-    let (messaging_task, shutdown) = messaging.spawn_with(shutdown);
-    let (cron_task, shutdown) = cron.spawn_with(shutdown);
-    let Some(listener) = listener else {
+    let Loaded {
+        app: _,
+        http,
+        background,
+    } = loaded;
+    // Redis, messaging and cron triggers run beside the HTTP server and
+    // stop on the same signal (or when `--watch` replaces them).
+    let background = Arc::new(std::sync::Mutex::new(background.start()));
+    let live = listener.as_ref().map(|_| LiveApp::new(http));
+    if let Some((watch, files)) = watched {
+        let reloader = crate::watch::Reloader {
+            options,
+            variables: variables_slot,
+            engine: std::sync::Mutex::new(first_options.map(|o| (o, engine))),
+            max_instances,
+            cache_dir,
+            live: live.clone(),
+            background: background.clone(),
+            banner,
+        };
+        tokio::spawn(crate::watch::run(watch, files, reloader));
+    }
+    let (Some(listener), Some(live)) = (listener, live) else {
         shutdown.await;
-        let _ = messaging_task.await;
-        let _ = cron_task.await;
-        return redis_task.await.context("the redis trigger task failed");
+        stop_background(&background).await;
+        return Ok(());
     };
     let addr = listener.local_addr()?;
     let tls = tls.map(|(tls, seen)| {
@@ -411,24 +440,32 @@ async fn serve_with(
     let metrics = match metrics_listener {
         Some(listener) => {
             let at = listener.local_addr()?;
-            let task = tokio::spawn(skiff_trigger_http::serve_metrics(http.clone(), listener));
+            let task = tokio::spawn(skiff_trigger_http::serve_metrics(live.clone(), listener));
             Some((at, task))
         }
         None => None,
     };
     let metrics_at = metrics.as_ref().map(|(at, _)| *at);
     if banner {
-        print_banner(scheme, addr, &http, metrics_at);
+        print_banner(scheme, addr, &live.current(), metrics_at);
     } else {
         tracing::info!("serving {scheme}://{addr}");
         if let Some(at) = metrics_at {
             tracing::info!("metrics at http://{at}/metrics");
         }
     }
+    let background_done = background.clone();
     let served = skiff_trigger_http::serve(
-        http,
+        live,
         listener,
-        shutdown,
+        async move {
+            shutdown.await;
+            // The triggers beside the server stop taking work when it does.
+            background_done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stop();
+        },
         ServeOptions {
             grace: shutdown_grace,
             idle_timeout,
@@ -439,10 +476,120 @@ async fn serve_with(
     if let Some((_, task)) = metrics {
         task.abort();
     }
-    let _ = redis_task.await;
-    let _ = messaging_task.await;
-    let _ = cron_task.await;
+    stop_background(&background).await;
     served
+}
+
+/// One version of the app, loaded: its HTTP components and the triggers
+/// that run beside them.
+pub(crate) struct Loaded {
+    /// The app it was loaded from.
+    pub app: App,
+    /// The HTTP trigger.
+    pub http: Arc<HttpApp>,
+    /// The other triggers, not yet started.
+    pub background: Background,
+}
+
+impl Loaded {
+    /// Compiles, links and pre-instantiates every component of `app` on
+    /// `engine` (blocking: run it off the async runtime).
+    pub fn load(engine: Arc<SkiffEngine>, app: App, options: &LoadOptions) -> Result<Self> {
+        let background = Background::load(&engine, &app, options)?;
+        let http = HttpApp::load(engine, &app, options)?;
+        Ok(Loaded {
+            app,
+            http,
+            background,
+        })
+    }
+}
+
+/// The triggers that run beside the HTTP server: Redis, messaging and cron.
+pub(crate) struct Background {
+    redis: RedisTrigger,
+    messaging: MessagingTrigger,
+    cron: CronTrigger,
+}
+
+impl Background {
+    /// Whether `app` has none of these triggers.
+    fn is_empty_for(app: &App) -> bool {
+        app.redis_triggers.is_empty()
+            && app.messaging_triggers.is_empty()
+            && app.cron_triggers.is_empty()
+    }
+
+    fn load(engine: &Arc<SkiffEngine>, app: &App, options: &LoadOptions) -> Result<Self> {
+        Ok(Background {
+            redis: RedisTrigger::load(engine.clone(), app, options)?,
+            messaging: MessagingTrigger::load(engine.clone(), app, options)?,
+            cron: CronTrigger::load(engine.clone(), app, options)?,
+        })
+    }
+
+    /// Prints what each trigger listens to or runs on (on stdout).
+    pub fn print_banners(&self) {
+        print_redis_banner(&self.redis);
+        print_messaging_banner(&self.messaging);
+        print_cron_banner(&self.cron);
+    }
+
+    /// Starts every trigger on the current tokio runtime.
+    pub fn start(self) -> Running {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let tasks = vec![
+            tokio::spawn(self.redis.run(until())),
+            tokio::spawn(self.messaging.run(until())),
+            tokio::spawn(self.cron.run(until())),
+        ];
+        Running { stop, tasks }
+    }
+}
+
+/// Started [`Background`] triggers.
+pub(crate) struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Tells every trigger to stop taking work (their runs in progress finish).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Stops the triggers and waits until they have finished.
+    pub async fn finish(self) {
+        self.stop();
+        for task in self.tasks {
+            if let Err(err) = task.await {
+                tracing::warn!("a trigger task failed: {err}");
+            }
+        }
+    }
+}
+
+/// Stops the triggers running now and waits for them.
+async fn stop_background(background: &std::sync::Mutex<Running>) {
+    let running = {
+        let mut guard = background.lock().unwrap_or_else(|e| e.into_inner());
+        let (stop, _) = tokio::sync::watch::channel(true);
+        std::mem::replace(
+            &mut *guard,
+            Running {
+                stop,
+                tasks: Vec::new(),
+            },
+        )
+    };
+    running.finish().await;
 }
 
 /// The engine `skiff up` builds to serve `app` with at most `max_instances`
@@ -621,18 +768,40 @@ fn report_loads(http: &HttpApp) {
     }
 }
 
-fn print_banner(scheme: &str, addr: SocketAddr, app: &HttpApp, metrics: Option<SocketAddr>) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "Serving {scheme}://{addr}");
-    if let Some(at) = metrics {
-        let _ = writeln!(out, "Metrics http://{at}/metrics");
+/// What a reloaded version of the app serves (`skiff up --watch`).
+pub(crate) fn print_reload_banner(app: &App, http: &HttpApp, background: &Background) {
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "Reloaded app `{}` from `{}`",
+            app.name,
+            app.manifest_path.display()
+        );
+        if !app.http_triggers.is_empty() {
+            print_routes(&mut out, http);
+        }
+        let _ = out.flush();
     }
+    background.print_banners();
+}
+
+fn print_routes(out: &mut impl Write, app: &HttpApp) {
     let routes = app.routes();
     let width = routes.iter().map(|(r, _)| r.len()).max().unwrap_or(0);
     let _ = writeln!(out, "Routes:");
     for (route, component) in routes {
         let _ = writeln!(out, "  {route:<width$}  -> {component}");
     }
+}
+
+fn print_banner(scheme: &str, addr: SocketAddr, app: &HttpApp, metrics: Option<SocketAddr>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Serving {scheme}://{addr}");
+    if let Some(at) = metrics {
+        let _ = writeln!(out, "Metrics http://{at}/metrics");
+    }
+    print_routes(&mut out, app);
     let _ = out.flush();
 }
 

@@ -48,6 +48,34 @@ use crate::router::Router;
 pub use server::{IDLE_TIMEOUT, ServeOptions, serve, serve_metrics};
 pub use tls::{ServerTls, TlsFiles};
 
+/// The app a server hands its requests to, replaceable while it serves
+/// (`skiff up --watch`): each request takes the version current when it
+/// arrives (on a kept-alive connection too) and finishes on it.
+pub struct LiveApp {
+    current: ArcSwap<HttpApp>,
+}
+
+impl LiveApp {
+    /// Serves `app` until [`replace`](Self::replace)d.
+    pub fn new(app: Arc<HttpApp>) -> Arc<Self> {
+        Arc::new(LiveApp {
+            current: ArcSwap::new(app),
+        })
+    }
+
+    /// The version serving new requests.
+    pub fn current(&self) -> Arc<HttpApp> {
+        self.current.load_full()
+    }
+
+    /// Serves `app` from now on; the previous version is
+    /// [`retire`](HttpApp::retire)d, finishes the requests it has and is
+    /// dropped with the last of them.
+    pub fn replace(&self, app: Arc<HttpApp>) {
+        self.current.swap(app).retire();
+    }
+}
+
 /// Options for loading an app.
 #[derive(Clone)]
 pub struct LoadOptions {
@@ -211,6 +239,17 @@ impl HttpApp {
         }
         old.spares.close();
         Ok(())
+    }
+
+    /// Stops making spares for this app and drops those ready: it no longer
+    /// takes new requests ([`LiveApp::replace`]). Requests it is serving finish.
+    pub fn retire(&self) {
+        self.current.load().spares.close();
+    }
+
+    /// The engine new requests start on.
+    pub fn engine(&self) -> Arc<SkiffEngine> {
+        self.current.load().engine.clone()
     }
 
     /// `(route, component id)` for every reachable route, in manifest order.

@@ -15,7 +15,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::HttpApp;
+use crate::LiveApp;
 use crate::tls::ServerTls;
 
 /// Server settings.
@@ -50,7 +50,7 @@ impl Default for ServeOptions {
 /// Accepts connections on `listener` until `shutdown` resolves, then stops accepting
 /// and waits (at most `options.grace`) for open connections to finish their requests.
 pub async fn serve(
-    app: Arc<HttpApp>,
+    app: Arc<LiveApp>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
     options: ServeOptions,
@@ -82,7 +82,7 @@ pub async fn serve(
                     builder.http1().auto_date_header(false);
                     builder.http2().auto_date_header(false);
                     let service = service_fn(move |mut req| {
-                        let app = app.clone();
+                        let app = app.current();
                         let busy = requests.begin();
                         async move {
                             let h2_head = req.method() == http::Method::HEAD
@@ -260,11 +260,11 @@ async fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
     }
 }
 
-/// Serves `GET /metrics` (the app's [`HttpApp::render_metrics`], Prometheus text
+/// Serves `GET /metrics` (the current app's [`crate::HttpApp::render_metrics`], Prometheus text
 /// format) on `listener` until the task is dropped or aborted; any other path is
 /// a 404. A listener of its own, so metrics never share a port, or a route,
 /// with the app. A connection idle for [`IDLE_TIMEOUT`] is closed.
-pub async fn serve_metrics(app: Arc<HttpApp>, listener: TcpListener) {
+pub async fn serve_metrics(app: Arc<LiveApp>, listener: TcpListener) {
     let sweeper = crate::idle::Sweeper::start(IDLE_TIMEOUT);
     loop {
         let Some((stream, _)) = accept(&listener).await else {
@@ -275,7 +275,7 @@ pub async fn serve_metrics(app: Arc<HttpApp>, listener: TcpListener) {
         let requests = activity.clone();
         let conn = tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let app = app.clone();
+                let app = app.current();
                 let busy = requests.begin();
                 async move {
                     let resp = if req.uri().path() == "/metrics" {

@@ -101,6 +101,19 @@ impl Resolver {
         })
     }
 
+    /// A resolver for a new version of the application (`skiff up --watch`
+    /// reloading its manifest): its `[variables]` and component templates,
+    /// with the providers this one has now. Fails as [`new`](Self::new) does.
+    pub fn redeclare(
+        &self,
+        app_vars: &BTreeMap<String, skiff_manifest::Variable>,
+        components: impl IntoIterator<Item = (String, BTreeMap<String, String>)>,
+    ) -> Result<Self, VariablesError> {
+        let mut resolver = Resolver::new(app_vars, components, Vec::new())?;
+        resolver.providers = RwLock::new(self.providers());
+        Ok(resolver)
+    }
+
     /// Checks that every `required = true` variable has a value, naming all that have
     /// none in one error (and never printing a value). Run it at load, before serving.
     pub fn check_required(&self) -> Result<(), VariablesError> {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
 /// Arguments of `skiff build`.
 #[derive(clap::Args)]
@@ -29,35 +29,7 @@ pub fn build_app(path: &Path) -> Result<()> {
         let Some(build) = &component.build else {
             continue;
         };
-        eprintln!(
-            "Building component `{}` with `{}`",
-            component.id, build.command
-        );
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&build.command)
-            .current_dir(&build.workdir)
-            // The manifest's `source` says where the build's output lands,
-            // relative to the app; a target dir redirected by the caller's
-            // environment (set to share one cache across projects) would
-            // put it elsewhere.
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET_DIR")
-            .status()
-            .with_context(|| {
-                format!(
-                    "could not start the build command of component `{}`",
-                    component.id
-                )
-            })?;
-        if !status.success() {
-            bail!(
-                "build command `{}` of component `{}` failed ({status}) in `{}`",
-                build.command,
-                component.id,
-                build.workdir.display()
-            );
-        }
+        skiff_runtime::build_component(&component.id, build)?;
         built += 1;
     }
     app.check_built_sources()?;

@@ -62,6 +62,12 @@ pub fn resolve_up_source(args: &mut UpArgs) -> Result<()> {
     if args.build {
         bail!("`--build` cannot build `{reference}`: it comes from a registry, already built");
     }
+    if args.watch {
+        bail!(
+            "`--watch` cannot watch `{reference}`: it comes from a registry; serve a local app \
+             directory or manifest to reload it as its files change"
+        );
+    }
     let pulled = pull_reference(&reference, args.insecure)?;
     let what = match pulled.kind {
         ArtifactKind::App => "app",

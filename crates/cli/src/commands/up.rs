@@ -27,6 +27,13 @@ pub struct UpArgs {
     /// Run each component's build command first.
     #[arg(long)]
     pub build: bool,
+    /// Reload the app while serving when its manifest, a component's
+    /// `source` or a `files` mount changes, without dropping a request or
+    /// connection; a component whose `[component.ID.build] watch` files
+    /// change is rebuilt first. A version that fails to load is reported
+    /// and the one serving stays.
+    #[arg(long)]
+    pub watch: bool,
     /// Where the app keeps its state (default: `.skiff/` next to the manifest).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -92,12 +99,20 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
     if args.build {
         super::build::build_app(&args.path)?;
     }
-    let mut app = skiff_manifest::load(&args.path)?;
-    for (key, value) in super::envs(&args.envs)? {
-        for component in app.components.values_mut() {
-            component.environment.insert(key.clone(), value.clone());
+    let envs = super::envs(&args.envs)?;
+    let load = {
+        let path = args.path.clone();
+        move || -> Result<skiff_manifest::App> {
+            let mut app = skiff_manifest::load(&path)?;
+            for (key, value) in &envs {
+                for component in app.components.values_mut() {
+                    component.environment.insert(key.clone(), value.clone());
+                }
+            }
+            Ok(app)
         }
-    }
+    };
+    let app = load()?;
     let key_values = args
         .key_values
         .iter()
@@ -120,6 +135,7 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
             .tls_cert
             .zip(args.tls_key)
             .map(|(cert, key)| skiff_runtime::TlsFiles { cert, key }),
+        watch: args.watch.then(|| skiff_runtime::WatchOptions::new(load)),
         ..ServeConfig::new(app, args.listen)
     };
     // Listen for SIGINT/SIGTERM before the (possibly slow) load, so a stop

@@ -51,6 +51,10 @@
 //! - `cron`: the cron trigger (Spin's cron plugin's `handle-cron-event`) —
 //!   every-second runs with their timestamps, skiff.toml and spin.toml apps,
 //!   failing, trapping, slow and busy handlers, bad expressions;
+//! - `watch`: `skiff up --watch` — reloads on manifest, source and build
+//!   `watch` file changes, kept-alive connections and requests in progress
+//!   across a reload, versions that fail to load, variables, and the
+//!   triggers beside HTTP restarting;
 //! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
 //!   `skiff build` and served as their READMEs say.
 //!
@@ -92,6 +96,7 @@ mod staged;
 mod tls;
 mod trigger_redis;
 mod variables;
+mod watch;
 
 /// Every guest of `crates/test-programs` has a host test named after it
 /// (`run::cli_*`, `http::http_*`, `kv::kv_*`, `variables::vars_*`): a new

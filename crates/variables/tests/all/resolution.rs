@@ -248,3 +248,45 @@ fn name_validation() {
         );
     }
 }
+
+/// A resolver redeclared for a new version of the app keeps the providers of
+/// the one it came from (including a later replacement's), with the new
+/// declarations and templates; a bad new template is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn redeclare_keeps_the_providers() -> anyhow::Result<()> {
+    let first = resolver(
+        &[("who", default("a")), ("token", required())],
+        &[("greeting", "hi {{ who }}"), ("key", "{{ token }}")],
+        "[[variables_provider]]\ntype = \"static\"\nvalues = { token = \"t1\" }",
+    )?;
+    first.replace_providers(crate::providers(
+        "[[variables_provider]]\ntype = \"static\"\nvalues = { token = \"t2\" }",
+    ))?;
+    let second = first.redeclare(
+        &vars(&[("who", default("b")), ("token", required())]),
+        [(
+            "c".to_string(),
+            component(&[("greeting", "hello {{ who }}"), ("key", "{{ token }}")]),
+        )],
+    )?;
+    second.check_required()?;
+    assert_eq!(
+        second.get("c", "greeting").await?.as_deref(),
+        Some("hello b")
+    );
+    assert_eq!(second.get("c", "key").await?.as_deref(), Some("t2"));
+    // The first is unchanged.
+    assert_eq!(first.get("c", "greeting").await?.as_deref(), Some("hi a"));
+
+    let Err(err) = first.redeclare(
+        &vars(&[("who", default("b"))]),
+        [("c".to_string(), component(&[("x", "{{ nobody }}")]))],
+    ) else {
+        panic!("an undeclared variable was accepted");
+    };
+    assert!(
+        err.to_string().contains("undeclared variable `nobody`"),
+        "{err}"
+    );
+    Ok(())
+}

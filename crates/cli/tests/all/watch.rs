@@ -1,0 +1,324 @@
+//! `skiff up --watch`: the app reloaded while it serves, when its manifest,
+//! a component's source or a build's `watch` files change. New requests
+//! (kept-alive connections too) get the new version; a request in progress
+//! finishes on the old; a version that fails to load leaves the old one
+//! serving; the triggers beside HTTP restart with the new version.
+//!
+//! Every wait is bounded; nothing asserts how fast anything is.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use test_programs_artifacts::{
+    HTTP_ECHO_COMPONENT, HTTP_FILES_COMPONENT, HTTP_HELLO_COMPONENT, HTTP_SLEEP_COMPONENT,
+    TRIGGER_CRON_COMPONENT, VARS_SPIN2_COMPONENT,
+};
+
+use crate::harness::{
+    AppDir, BOUND, Connection, HEAD, Server, empty, get, replace_file, shared_cache, skiff_in,
+    toml_path,
+};
+
+/// Copies `from` to `to` as a build would leave it: written beside, then
+/// renamed over, so the watcher never reads half a file.
+fn install(from: &str, to: &Path) -> Result<()> {
+    let tmp = to.with_extension("wasm.new");
+    std::fs::copy(from, &tmp).with_context(|| format!("copying {from}"))?;
+    std::fs::rename(&tmp, to)?;
+    Ok(())
+}
+
+/// `skiff up --watch` on `app`.
+fn start_watching(app: &AppDir) -> Result<Server> {
+    Server::start_with(app.path(), shared_cache()?, |cmd| {
+        cmd.arg("--watch");
+    })
+}
+
+/// The `env.VERSION` an `http_echo` response shows.
+async fn version(conn: &mut Connection, path: &str) -> Result<String> {
+    let resp = conn.send(http::Request::get(path).body(empty())?).await?;
+    resp.assert_status(200);
+    let json = resp.json()?;
+    Ok(json["env"]["VERSION"].as_str().unwrap_or("").to_string())
+}
+
+/// An app whose `/echo/...` is `app.wasm` (VERSION `version`), with
+/// `/slow` on `http_sleep` when `slow`.
+fn echo_manifest(version: &str, slow: bool) -> String {
+    let mut text = format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/echo/...\"\ncomponent = \"app\"\n\
+         [component.app]\nsource = \"app.wasm\"\nenvironment = {{ VERSION = \"{version}\" }}\n"
+    );
+    if slow {
+        text.push_str(&format!(
+            "[[trigger.http]]\nroute = \"/slow\"\ncomponent = \"slow\"\n\
+             [component.slow]\nsource = {}\n",
+            toml_path(HTTP_SLEEP_COMPONENT)
+        ));
+    }
+    text
+}
+
+/// A manifest edit and a new `source` each reload the app: a kept-alive
+/// connection's next request gets the new version, a request in progress
+/// finishes on the old one (its route is gone from the new), and a removed
+/// route is a `404` from then on.
+#[tokio::test(flavor = "multi_thread")]
+async fn reloads_on_manifest_and_source_changes_keeping_connections() -> Result<()> {
+    let app = AppDir::with_manifest(&echo_manifest("1", true)[HEAD.len()..])?;
+    install(HTTP_ECHO_COMPONENT, &app.path().join("app.wasm"))?;
+    let server = start_watching(&app)?;
+    let mut conn = Connection::open(server.addr()).await?;
+    assert_eq!(version(&mut conn, "/echo/a").await?, "1");
+
+    // A request the old version is serving when the new one takes over.
+    let slow_url = server.url("/slow?ms=3000");
+    let slow = tokio::spawn(async move { get(&slow_url).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    replace_file(&app.manifest(), &echo_manifest("2", false))?;
+    let out = server.stdout().wait_for("Reloaded app `test`", BOUND)?;
+    assert!(out.contains("/echo/...  -> app"), "{out}");
+    assert_eq!(version(&mut conn, "/echo/b").await?, "2");
+    let resp = slow.await??;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "slept 3000");
+    get(&server.url("/slow")).await?.assert_status(404);
+
+    // A new build of the component's source.
+    install(HTTP_HELLO_COMPONENT, &app.path().join("app.wasm"))?;
+    server
+        .stdout()
+        .wait_for_count("Reloaded app `test`", 2, BOUND)?;
+    let resp = conn
+        .send(http::Request::get("/echo/c").body(empty())?)
+        .await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "Hello from Skiff!\n");
+    let log = server.stderr().text();
+    assert!(log.contains("reloaded app `test`"), "{log}");
+    Ok(())
+}
+
+/// A manifest error, a source that is not a component and a required
+/// variable with no value are each reported, naming what is wrong, while the
+/// version serving stays; the next good version is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_that_fails_to_load_leaves_the_old_one_serving() -> Result<()> {
+    let app = AppDir::with_manifest(&echo_manifest("1", false)[HEAD.len()..])?;
+    install(HTTP_ECHO_COMPONENT, &app.path().join("app.wasm"))?;
+    let server = start_watching(&app)?;
+    let mut conn = Connection::open(server.addr()).await?;
+    assert_eq!(version(&mut conn, "/echo/a").await?, "1");
+
+    // A misspelt key.
+    replace_file(
+        &app.manifest(),
+        &echo_manifest("2", false).replace("source =", "sorce ="),
+    )?;
+    let log = server.stderr().wait_for("app not reloaded", BOUND)?;
+    assert!(log.contains("skiff.toml:7:"), "{log}");
+    assert!(log.contains("`component.app.source`"), "{log}");
+    assert_eq!(version(&mut conn, "/echo/b").await?, "1");
+
+    // Not a component.
+    app.write("garbage.wasm", b"not wasm at all")?;
+    replace_file(
+        &app.manifest(),
+        &echo_manifest("3", false).replace("\"app.wasm\"", "\"garbage.wasm\""),
+    )?;
+    let log = server
+        .stderr()
+        .wait_for_count("app not reloaded", 2, BOUND)?;
+    assert!(log.contains("garbage.wasm"), "{log}");
+    assert_eq!(version(&mut conn, "/echo/c").await?, "1");
+
+    // A required variable nothing gives a value.
+    replace_file(
+        &app.manifest(),
+        &format!(
+            "{}[variables]\napi_key = {{ required = true }}\n",
+            echo_manifest("4", false)
+        ),
+    )?;
+    let log = server
+        .stderr()
+        .wait_for_count("app not reloaded", 3, BOUND)?;
+    assert!(log.contains("api_key"), "{log}");
+    assert_eq!(version(&mut conn, "/echo/d").await?, "1");
+    assert!(!server.stdout().text().contains("Reloaded app"));
+
+    // Fixed.
+    replace_file(&app.manifest(), &echo_manifest("5", false))?;
+    server.stdout().wait_for("Reloaded app `test`", BOUND)?;
+    assert_eq!(version(&mut conn, "/echo/e").await?, "5");
+    Ok(())
+}
+
+/// A change to a file a component's `build.watch` names runs its build
+/// command, whose output reloads the app; a failing build is reported and
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn build_watch_files_rebuild_then_reload() -> Result<()> {
+    let app = AppDir::with_manifest(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"app\"\n\
+         [component.app]\nsource = \"app.wasm\"\n\
+         [component.app.build]\n\
+         command = \"cp \\\"$(cat src/pick.txt)\\\" app.wasm.tmp && mv app.wasm.tmp app.wasm\"\n\
+         watch = [\"src/*.txt\"]\n",
+    )?;
+    app.write("src/pick.txt", HTTP_ECHO_COMPONENT)?;
+    // `--build` first, then `--watch`.
+    let server = Server::start_with(app.path(), shared_cache()?, |cmd| {
+        cmd.args(["--build", "--watch"]);
+    })?;
+    let resp = get(&server.url("/x")).await?;
+    resp.assert_status(200);
+    assert!(resp.json().is_ok(), "{}", resp.text());
+
+    app.write("src/pick.txt", HTTP_HELLO_COMPONENT)?;
+    server.stdout().wait_for("Reloaded app `test`", BOUND)?;
+    let log = server.stderr().text();
+    assert!(log.contains("Building component `app` with `cp "), "{log}");
+    let resp = get(&server.url("/x")).await?;
+    assert_eq!(resp.text(), "Hello from Skiff!\n");
+
+    app.write("src/pick.txt", "/nonexistent/skiff-test.wasm")?;
+    let log = server.stderr().wait_for("build command `cp ", BOUND)?;
+    assert!(log.contains("of component `app` failed"), "{log}");
+    assert!(log.contains("still serving the previous version"), "{log}");
+    let resp = get(&server.url("/x")).await?;
+    assert_eq!(resp.text(), "Hello from Skiff!\n");
+    ensure!(
+        server.stdout().text().matches("Reloaded app").count() == 1,
+        "a failed build reloaded the app:\n{}",
+        server.stdout().text()
+    );
+    Ok(())
+}
+
+/// A reload gives components the new version's variables and keeps the
+/// runtime config's providers, and a runtime-config change after it applies
+/// to the new version.
+#[tokio::test(flavor = "multi_thread")]
+async fn variables_follow_the_new_version_and_the_runtime_config() -> Result<()> {
+    let manifest = |default: &str| {
+        format!(
+            "[variables]\nwho = {{ default = \"{default}\" }}\ntoken = {{ required = true }}\n\
+             [[trigger.http]]\nroute = \"/...\"\ncomponent = \"vars\"\n\
+             [component.vars]\nsource = {}\n\
+             variables = {{ greeting = \"hello {{{{ who }}}}\", key = \"{{{{ token }}}}\" }}\n",
+            toml_path(VARS_SPIN2_COMPONENT)
+        )
+    };
+    let app = AppDir::with_manifest(&manifest("a"))?;
+    let config = app.write(
+        "runtime-config.toml",
+        "[[variables_provider]]\ntype = \"static\"\nvalues = { token = \"t1\" }\n",
+    )?;
+    let server = Server::start_with(app.path(), shared_cache()?, |cmd| {
+        cmd.arg("--watch").arg("--runtime-config").arg(&config);
+    })?;
+    let value = |name: &'static str| {
+        let url = server.url(&format!("/v?name={name}"));
+        async move { get(&url).await.map(|r| r.text()) }
+    };
+    assert_eq!(value("greeting").await?, "hello a");
+    assert_eq!(value("key").await?, "t1");
+
+    replace_file(&app.manifest(), &format!("{HEAD}{}", manifest("b")))?;
+    server.stdout().wait_for("Reloaded app `test`", BOUND)?;
+    assert_eq!(value("greeting").await?, "hello b");
+    assert_eq!(value("key").await?, "t1");
+
+    replace_file(
+        &config,
+        "[[variables_provider]]\ntype = \"static\"\nvalues = { token = \"t2\" }\n",
+    )?;
+    server.stderr().wait_for("applied", BOUND)?;
+    assert_eq!(value("key").await?, "t2");
+    Ok(())
+}
+
+/// The cron trigger beside HTTP restarts with the new version: after the
+/// reload its runs are the new version's, and the old schedule stops.
+#[tokio::test(flavor = "multi_thread")]
+async fn triggers_beside_http_restart_with_the_new_version() -> Result<()> {
+    let manifest = |mode: &str| {
+        format!(
+            "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"hello\"\n\
+             [component.hello]\nsource = {}\n\
+             [[trigger.cron]]\ncron_expression = \"* * * * * *\"\ncomponent = \"tick\"\n\
+             [component.tick]\nsource = {}\nenvironment = {{ CRON_MODE = \"{mode}\" }}\n",
+            toml_path(HTTP_HELLO_COMPONENT),
+            toml_path(TRIGGER_CRON_COMPONENT)
+        )
+    };
+    let app = AppDir::with_manifest(&manifest("first"))?;
+    let server = start_watching(&app)?;
+    server
+        .stderr()
+        .wait_for("[tick stdout] cron tick ", BOUND)?;
+    assert!(server.stderr().text().contains(" mode first"));
+
+    replace_file(&app.manifest(), &format!("{HEAD}{}", manifest("second")))?;
+    server.stdout().wait_for("Reloaded app `test`", BOUND)?;
+    let out = server.stdout().text();
+    assert!(out.contains("Cron triggers:"), "{out}");
+    let log = server.stderr().wait_for_count(" mode second", 3, BOUND)?;
+    // Past the second run of the new version, no run of the old one.
+    let after = log
+        .match_indices(" mode second")
+        .nth(1)
+        .map(|(i, _)| &log[i..])
+        .expect("two runs of the new version");
+    assert!(!after.contains(" mode first"), "{log}");
+    get(&server.url("/")).await?.assert_status(200);
+    Ok(())
+}
+
+/// A file added where a `files` glob looks is mounted by a reload (globs
+/// are expanded at load); an edit to a mounted file needs none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_added_beside_a_globbed_mount_is_mounted() -> Result<()> {
+    let app = AppDir::with_manifest(&format!(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"files\"\n\
+         [component.files]\nsource = {}\nfiles = [\"static/*.txt\"]\n",
+        toml_path(HTTP_FILES_COMPONENT)
+    ))?;
+    app.write("static/a.txt", "first")?;
+    let mut server = start_watching(&app)?;
+    let read = |path: &'static str| {
+        let url = server.url(&format!("/?path={path}"));
+        async move { get(&url).await }
+    };
+    assert_eq!(read("/static/a.txt").await?.text(), "first");
+    read("/static/b.txt").await?.assert_status(404);
+
+    app.write("static/b.txt", "second")?;
+    server.stdout().wait_for("Reloaded app `test`", BOUND)?;
+    assert_eq!(read("/static/b.txt").await?.text(), "second");
+    assert_eq!(read("/static/a.txt").await?.text(), "first");
+
+    // Shutdown is as without `--watch`.
+    server.signal("TERM")?;
+    let status = server.wait_exit(BOUND)?;
+    assert!(status.success(), "exit status {status}");
+    Ok(())
+}
+
+/// `--watch` needs local files: a registry reference is refused before
+/// anything is pulled.
+#[test]
+fn watch_refuses_a_registry_reference() -> Result<()> {
+    let cache = crate::harness::tempdir()?;
+    let out = skiff_in(
+        cache.path(),
+        ["up", "--watch", "--from", "127.0.0.1:9/nothing/here:1"],
+        |_| {},
+    )?;
+    ensure!(!out.status.success(), "{}", out.stderr);
+    out.assert_stderr_contains("`--watch` cannot watch `127.0.0.1:9/nothing/here:1`");
+    Ok(())
+}
