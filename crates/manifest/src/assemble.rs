@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::files::resolve_files;
-use crate::model::{App, Component, CronTrigger, HttpTrigger, MessagingTrigger, RedisTrigger};
+use crate::model::{
+    App, Component, CronTrigger, HttpTrigger, MessagingTrigger, MqttTrigger, RedisTrigger,
+};
 use crate::parse::{Draft, Schema, Target};
 use crate::raw::Ctx;
 use crate::route::match_key;
@@ -27,7 +29,8 @@ pub(crate) fn assemble(
         .map(|t| &t.target)
         .chain(draft.redis.iter().map(|t| &t.target))
         .chain(draft.messaging.iter().map(|t| &t.target))
-        .chain(draft.cron.iter().map(|t| &t.target));
+        .chain(draft.cron.iter().map(|t| &t.target))
+        .chain(draft.mqtt.iter().map(|t| &t.target));
     let mut used = HashSet::new();
     for target in targets {
         check_target(ctx, target, &ids);
@@ -55,6 +58,29 @@ pub(crate) fn assemble(
             let error = ctx
                 .error_at(t.channel_loc, &t.key, format!("the redis trigger for channel `{}` has no address", t.channel))
                 .with_hint("set `address = \"redis://…\"` on the trigger, or `address` in [application.trigger.redis]");
+            ctx.push(error);
+        }
+    }
+    for t in &draft.mqtt {
+        if t.address.is_none() && draft.mqtt_settings.address.is_none() {
+            let hint = match schema.kind {
+                crate::ManifestKind::Spin => {
+                    "set `address = \"mqtt://…\"` in [application.trigger.mqtt]"
+                }
+                crate::ManifestKind::Skiff => {
+                    "set `address = \"mqtt://…\"` in [application.trigger.mqtt], or on the trigger"
+                }
+            };
+            let error = ctx
+                .error_at(
+                    t.topic_loc,
+                    &t.key,
+                    format!(
+                        "the mqtt trigger for topic `{}` has no broker address",
+                        t.topic
+                    ),
+                )
+                .with_hint(hint);
             ctx.push(error);
         }
     }
@@ -142,6 +168,18 @@ pub(crate) fn assemble(
                 line: t.expression_loc.line,
             })
             .collect(),
+        mqtt_triggers: draft
+            .mqtt
+            .into_iter()
+            .map(|t| MqttTrigger {
+                topic: t.topic,
+                qos: t.qos,
+                address: t.address,
+                component: t.target.id,
+                line: t.topic_loc.line,
+            })
+            .collect(),
+        mqtt: draft.mqtt_settings,
         components,
     }
 }

@@ -4,7 +4,8 @@
 //! Both formats share Spin v2's tables and keys (`[application]`, `[variables]`,
 //! `[[trigger.http]]`, `[[trigger.redis]]`, `[component.ID]` …) and the
 //! `[[trigger.cron]]` of Spin's cron trigger plugin (its `cron_expression` is
-//! checked at load, see [`cron`]); skiff.toml adds
+//! checked at load, see [`cron`]) and the `[[trigger.mqtt]]` of Spin's MQTT
+//! trigger plugin (topic filters and QoS checked, see [`mqtt`]); skiff.toml adds
 //! `[application.limits]`, `[component.ID.limits]`, `[[trigger.messaging]]` and
 //! the component keys `message_brokers` and `blob_stores`. Loading is strict: unknown
 //! keys, wrong types, bad routes or ids, dangling references, unused components and
@@ -65,6 +66,7 @@ mod error;
 mod files;
 mod limits;
 pub mod model;
+pub mod mqtt;
 mod parse;
 mod raw;
 mod route;
@@ -74,6 +76,7 @@ mod spin;
 mod subject;
 mod suggest;
 mod trigger;
+mod trigger_mqtt;
 mod units;
 mod validate;
 
@@ -84,7 +87,7 @@ use toml::de::DeTable;
 pub use error::ManifestError;
 pub use model::{
     App, Build, Component, CronTrigger, FileMount, HttpTrigger, Limits, ManifestKind,
-    MessagingTrigger, RedisTrigger, Route, Variable,
+    MessagingTrigger, MqttSettings, MqttTrigger, RedisTrigger, Route, Variable,
 };
 pub use units::{parse_duration, parse_size};
 

@@ -46,6 +46,11 @@ pub struct App {
     pub messaging_triggers: Vec<MessagingTrigger>,
     /// `[[trigger.cron]]` entries (skiff.toml and spin.toml), in manifest order.
     pub cron_triggers: Vec<CronTrigger>,
+    /// `[[trigger.mqtt]]` entries (skiff.toml and spin.toml), in manifest order.
+    pub mqtt_triggers: Vec<MqttTrigger>,
+    /// `[application.trigger.mqtt]`: the broker, login and keep-alive of the
+    /// MQTT triggers (defaults when the table is absent).
+    pub mqtt: MqttSettings,
     /// `[component.ID]` tables, keyed by id.
     pub components: BTreeMap<String, Component>,
 }
@@ -130,6 +135,66 @@ pub struct CronTrigger {
     pub component: String,
     /// 1-based line of the trigger's `cron_expression` key in the manifest.
     pub line: usize,
+}
+
+/// One `[[trigger.mqtt]]` entry (Spin's MQTT trigger plugin's syntax): a
+/// subscription whose messages each run the component once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttTrigger {
+    /// `topic = "…"`: the topic filter to subscribe to, MQTT wildcards
+    /// allowed (`+` one level, a final `#` the rest). May contain
+    /// `{{ variable }}` templates; loading checks only topics without one,
+    /// which [`crate::mqtt::check_topic_filter`] checks once expanded.
+    pub topic: String,
+    /// `qos = "1"` (a string, as the plugin writes it, or an integer): the
+    /// subscription's quality of service; QoS 0 when not set.
+    pub qos: crate::mqtt::Qos,
+    /// The trigger's own `address = "mqtt://…"` (skiff.toml only); `None`
+    /// means [`MqttSettings::address`] (loading guarantees one of the two).
+    pub address: Option<String>,
+    /// The component id this trigger runs.
+    pub component: String,
+    /// 1-based line of the trigger's `topic` key in the manifest.
+    pub line: usize,
+}
+
+impl MqttTrigger {
+    /// The broker to subscribe at: the trigger's own, else the application's.
+    pub fn effective_address<'a>(&'a self, app: &'a App) -> Option<&'a str> {
+        self.address.as_deref().or(app.mqtt.address.as_deref())
+    }
+}
+
+/// `[application.trigger.mqtt]`: what every MQTT trigger of the app shares.
+/// `address`, `username` and `password` may contain `{{ variable }}` templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttSettings {
+    /// `address = "mqtt://host[:port]"` (or `mqtts://` for TLS).
+    pub address: Option<String>,
+    /// `username = "…"`; `None` (or empty) connects anonymously.
+    pub username: Option<String>,
+    /// `password = "…"`, sent with `username`.
+    pub password: Option<String>,
+    /// `keep_alive_interval = "30"` (seconds, a string or an integer; 0
+    /// turns keep-alive pings off). Defaults to
+    /// [`MqttSettings::DEFAULT_KEEP_ALIVE`].
+    pub keep_alive: u16,
+}
+
+impl MqttSettings {
+    /// The keep-alive interval when none is set, in seconds.
+    pub const DEFAULT_KEEP_ALIVE: u16 = 30;
+}
+
+impl Default for MqttSettings {
+    fn default() -> Self {
+        MqttSettings {
+            address: None,
+            username: None,
+            password: None,
+            keep_alive: Self::DEFAULT_KEEP_ALIVE,
+        }
+    }
 }
 
 /// A parsed HTTP route.

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use crate::component::{DraftComponent, parse_component, template};
 use crate::limits::{PartialLimits, parse_limits};
-use crate::model::{ManifestKind, Route, Variable};
+use crate::model::{ManifestKind, MqttSettings, Route, Variable};
+use crate::mqtt::Qos;
 use crate::raw::{Ctx, Table, Value, join};
 use crate::span::Loc;
 use crate::trigger::parse_triggers;
@@ -24,6 +25,7 @@ pub(crate) struct Schema {
     /// `None`: the format has no `[[trigger.messaging]]`.
     pub messaging_trigger: Option<&'static [&'static str]>,
     pub cron_trigger: &'static [&'static str],
+    pub mqtt_trigger: &'static [&'static str],
     pub component: &'static [&'static str],
 }
 
@@ -35,15 +37,17 @@ pub(crate) struct Draft {
     pub description: Option<String>,
     pub authors: Vec<String>,
     pub redis_address: Option<String>,
+    pub mqtt_settings: MqttSettings,
     pub limits: PartialLimits,
     pub variables: BTreeMap<String, Variable>,
     pub http: Vec<DraftHttp>,
     pub redis: Vec<DraftRedis>,
     pub messaging: Vec<DraftMessaging>,
     pub cron: Vec<DraftCron>,
+    pub mqtt: Vec<DraftMqtt>,
     pub components: Vec<DraftComponent>,
     /// Templated values outside components (redis channels and addresses,
-    /// messaging subjects, cron expressions).
+    /// messaging subjects, cron expressions, MQTT topics and settings).
     pub templates: Vec<TemplateUse>,
 }
 
@@ -77,6 +81,16 @@ pub(crate) struct DraftMessaging {
 pub(crate) struct DraftCron {
     pub expression: String,
     pub expression_loc: Loc,
+    pub target: Target,
+}
+
+/// A `[[trigger.mqtt]]` entry.
+pub(crate) struct DraftMqtt {
+    pub topic: String,
+    pub qos: Qos,
+    pub address: Option<String>,
+    pub topic_loc: Loc,
+    pub key: String,
     pub target: Target,
 }
 
@@ -190,22 +204,29 @@ fn parse_application(ctx: &mut Ctx<'_>, schema: &Schema, value: &Value<'_>, draf
         else {
             return;
         };
-        ctx.check_keys(triggers, "application.trigger", &["redis"]);
-        let Some(redis) = triggers.get("redis") else {
-            return;
-        };
-        let key = "application.trigger.redis";
-        let Some(t) = ctx.table(redis, key, "a table ([application.trigger.redis])") else {
-            return;
-        };
-        ctx.check_keys(t, key, &["address"]);
-        if let Some(a) = ctx.require(t, &redis.span(), key, "address") {
-            let akey = join(key, "address");
-            if let Some(address) = ctx.non_empty_string(a, &akey) {
-                let loc = ctx.loc(&a.span());
-                template(ctx, &mut draft.templates, &address, loc, &akey);
-                draft.redis_address = Some(address);
-            }
+        ctx.check_keys(triggers, "application.trigger", &["redis", "mqtt"]);
+        if let Some(redis) = triggers.get("redis") {
+            parse_redis_settings(ctx, redis, draft);
+        }
+        if let Some(mqtt) = triggers.get("mqtt") {
+            crate::trigger_mqtt::parse_settings(ctx, mqtt, draft);
+        }
+    }
+}
+
+/// `[application.trigger.redis]`: the `address` redis triggers default to.
+fn parse_redis_settings(ctx: &mut Ctx<'_>, redis: &Value<'_>, draft: &mut Draft) {
+    let key = "application.trigger.redis";
+    let Some(t) = ctx.table(redis, key, "a table ([application.trigger.redis])") else {
+        return;
+    };
+    ctx.check_keys(t, key, &["address"]);
+    if let Some(a) = ctx.require(t, &redis.span(), key, "address") {
+        let akey = join(key, "address");
+        if let Some(address) = ctx.non_empty_string(a, &akey) {
+            let loc = ctx.loc(&a.span());
+            template(ctx, &mut draft.templates, &address, loc, &akey);
+            draft.redis_address = Some(address);
         }
     }
 }

@@ -33,6 +33,7 @@ pub(crate) const SCHEMA: Schema = Schema {
     redis_trigger: &["channel", "component", "address", "id"],
     messaging_trigger: Some(&["subject", "component", "queue_group", "broker", "id"]),
     cron_trigger: &["cron_expression", "component", "id"],
+    mqtt_trigger: &["topic", "qos", "component", "address", "id"],
     component: &[
         "source",
         "description",

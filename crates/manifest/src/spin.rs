@@ -38,6 +38,7 @@ pub(crate) const SCHEMA: Schema = Schema {
     redis_trigger: &["channel", "component", "address", "id", "components"],
     messaging_trigger: None,
     cron_trigger: &["cron_expression", "component", "id", "components"],
+    mqtt_trigger: &["topic", "qos", "component", "id", "components"],
     component: &[
         "source",
         "description",

@@ -1,5 +1,5 @@
-//! `[[trigger.http]]`, `[[trigger.redis]]`, `[[trigger.cron]]` and (skiff.toml
-//! only) `[[trigger.messaging]]` entries, including components written inline
+//! `[[trigger.http]]`, `[[trigger.redis]]`, `[[trigger.cron]]`,
+//! `[[trigger.mqtt]]` and (skiff.toml only) `[[trigger.messaging]]` entries, including components written inline
 //! in a trigger and the ids Spin generates for them.
 
 use std::collections::{BTreeMap, HashSet};
@@ -11,12 +11,13 @@ use crate::component::{DraftComponent, parse_component, template};
 use crate::cron::Schedule;
 use crate::model::{ManifestKind, Route};
 use crate::parse::{
-    Draft, DraftCron, DraftHttp, DraftMessaging, DraftRedis, Schema, Target, TemplateUse,
+    Draft, DraftCron, DraftHttp, DraftMessaging, DraftMqtt, DraftRedis, Schema, Target, TemplateUse,
 };
 use crate::raw::{Ctx, Table, Value, join};
 use crate::route::parse_route;
 use crate::span::Loc;
 use crate::subject::{SyntaxError, check_queue_group, check_subject};
+use crate::trigger_mqtt::{MqttEntry, parse_entry};
 use crate::{spin, suggest, validate};
 
 /// What a trigger entry says before its component is resolved.
@@ -51,13 +52,14 @@ enum Data {
         expression: String,
         loc: Loc,
     },
+    Mqtt(MqttEntry),
 }
 
 /// The trigger types `schema`'s format accepts.
 fn trigger_types(schema: &Schema) -> &'static [&'static str] {
     match schema.messaging_trigger {
-        Some(_) => &["http", "redis", "messaging", "cron"],
-        None => &["http", "redis", "cron"],
+        Some(_) => &["http", "redis", "messaging", "cron", "mqtt"],
+        None => &["http", "redis", "cron", "mqtt"],
     }
 }
 
@@ -157,6 +159,14 @@ pub(crate) fn parse_triggers(
                 expression_loc: loc,
                 target,
             }),
+            Some(Data::Mqtt(e)) => draft.mqtt.push(DraftMqtt {
+                topic: e.topic,
+                qos: e.qos,
+                address: e.address,
+                topic_loc: e.loc,
+                key: p.key,
+                target,
+            }),
             None => {}
         }
     }
@@ -181,9 +191,9 @@ fn unsupported_type(ctx: &mut Ctx<'_>, schema: &Schema, name: &str, value: &Valu
         let hint = match suggest::closest(name, types.iter().copied()) {
             Some(close) => format!("did you mean `{close}`?"),
             None if schema.messaging_trigger.is_some() => {
-                "Skiff runs `http`, `redis`, `messaging` and `cron` triggers".to_string()
+                "Skiff runs `http`, `redis`, `messaging`, `cron` and `mqtt` triggers".to_string()
             }
-            None => "Skiff runs `http`, `redis` and `cron` triggers from a spin.toml \
+            None => "Skiff runs `http`, `redis`, `cron` and `mqtt` triggers from a spin.toml \
                      (and `messaging` triggers from a skiff.toml)"
                 .to_string(),
         };
@@ -210,6 +220,7 @@ fn parse_trigger(
         "http" => schema.http_trigger,
         "redis" => schema.redis_trigger,
         "cron" => schema.cron_trigger,
+        "mqtt" => schema.mqtt_trigger,
         _ => schema.messaging_trigger.unwrap_or_default(),
     };
     ctx.check_keys(table, &key, known);
@@ -250,6 +261,8 @@ fn parse_trigger(
         p.data = parse_messaging(ctx, value, table, &key, &mut p.templates);
     } else if ty == "cron" {
         p.data = parse_cron(ctx, value, table, &key, &mut p.templates);
+    } else if ty == "mqtt" {
+        p.data = parse_entry(ctx, value, table, &key, &mut p.templates).map(Data::Mqtt);
     } else if let Some(v) = ctx.require(table, &value.span(), &key, "channel") {
         let ckey = join(&key, "channel");
         let channel = ctx.non_empty_string(v, &ckey);

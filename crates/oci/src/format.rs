@@ -159,12 +159,17 @@ fn manifest_toml(app: &App, components: Table) -> String {
         application.insert("description".into(), d.clone().into());
     }
     insert_list(&mut application, "authors", &app.authors);
+    let mut app_trigger = Table::new();
     if let Some(address) = &app.redis_address {
         let mut redis = Table::new();
         redis.insert("address".into(), address.clone().into());
-        let mut trigger = Table::new();
-        trigger.insert("redis".into(), Value::Table(redis));
-        application.insert("trigger".into(), Value::Table(trigger));
+        app_trigger.insert("redis".into(), Value::Table(redis));
+    }
+    if !app.mqtt_triggers.is_empty() {
+        app_trigger.insert("mqtt".into(), Value::Table(mqtt_settings(&app.mqtt)));
+    }
+    if !app_trigger.is_empty() {
+        application.insert("trigger".into(), Value::Table(app_trigger));
     }
     root.insert("application".into(), Value::Table(application));
     if !app.variables.is_empty() {
@@ -254,9 +259,47 @@ fn manifest_toml(app: &App, components: Table) -> String {
             .collect();
         trigger.insert("cron".into(), Value::Array(cron));
     }
+    if !app.mqtt_triggers.is_empty() {
+        let mqtt = app
+            .mqtt_triggers
+            .iter()
+            .map(|t| {
+                let mut e = Table::new();
+                e.insert("topic".into(), t.topic.clone().into());
+                e.insert("qos".into(), i64::from(t.qos.level()).into());
+                if let Some(a) = &t.address {
+                    e.insert("address".into(), a.clone().into());
+                }
+                e.insert("component".into(), t.component.clone().into());
+                Value::Table(e)
+            })
+            .collect();
+        trigger.insert("mqtt".into(), Value::Array(mqtt));
+    }
     root.insert("trigger".into(), Value::Table(trigger));
     root.insert("component".into(), Value::Table(components));
     toml::to_string(&root).expect("a TOML table serializes")
+}
+
+/// `[application.trigger.mqtt]`: templates travel unexpanded (a password
+/// is a `{{ variable }}` the operator provides where the app runs, or the
+/// value the manifest holds).
+fn mqtt_settings(settings: &skiff_manifest::MqttSettings) -> Table {
+    let mut t = Table::new();
+    if let Some(a) = &settings.address {
+        t.insert("address".into(), a.clone().into());
+    }
+    if let Some(u) = &settings.username {
+        t.insert("username".into(), u.clone().into());
+    }
+    if let Some(p) = &settings.password {
+        t.insert("password".into(), p.clone().into());
+    }
+    t.insert(
+        "keep_alive_interval".into(),
+        i64::from(settings.keep_alive).into(),
+    );
+    t
 }
 
 /// Every (host file, guest path) pair of a component's mounts, directories walked.
@@ -544,6 +587,72 @@ environment = { MODE = "ok" }
             pulled.components["api"].blob_store.as_deref(),
             Some("media"),
             "the blob-store grant travels"
+        );
+        Ok(())
+    }
+
+    /// An app with MQTT triggers (app-level settings with templates, a
+    /// trigger's own address, an inline component) comes back from its
+    /// layers with the same triggers and settings.
+    #[test]
+    fn mqtt_triggers_round_trip() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("sub.wasm"), b"\0asm sub")?;
+        std::fs::write(
+            dir.path().join("skiff.toml"),
+            r#"skiff_manifest_version = 1
+[application]
+name = "sensors"
+[variables]
+password = { required = true, secret = true }
+room = { default = "kitchen" }
+[application.trigger.mqtt]
+address = "mqtts://broker.example:8883"
+username = "reader"
+password = "{{ password }}"
+keep_alive_interval = "45"
+[[trigger.mqtt]]
+topic = "rooms/{{ room }}/#"
+qos = "1"
+component = "sub"
+[[trigger.mqtt]]
+topic = "alerts"
+address = "mqtt://127.0.0.1:1884"
+component = { source = "sub.wasm", environment = { MODE = "alert" } }
+[component.sub]
+source = "sub.wasm"
+"#,
+        )?;
+        let app = skiff_manifest::load(dir.path())?;
+        let layers = app_layers(&app)?;
+        let blobs = tempfile::tempdir()?;
+        let mut types = HashMap::new();
+        let digests: Vec<String> = layers.iter().map(Layer::digest).collect();
+        for (layer, digest) in layers.iter().zip(&digests) {
+            std::fs::write(blobs.path().join(digest), &layer.data)?;
+            types.insert(digest.as_str(), layer.media_type);
+        }
+        let app_toml = std::str::from_utf8(&layers[0].data)?;
+        assert!(
+            app_toml.contains("{{ password }}"),
+            "the password travels as its template:\n{app_toml}"
+        );
+        let out = tempfile::tempdir()?;
+        let blob_path = |digest: &str| blobs.path().join(digest);
+        materialize_app(&types, &blob_path, app_toml, out.path(), out.path())?;
+        let pulled = skiff_manifest::load(out.path())?;
+        assert_eq!(pulled.mqtt, app.mqtt);
+        assert_eq!(pulled.mqtt.keep_alive, 45);
+        assert_eq!(pulled.mqtt_triggers.len(), 2);
+        for (a, b) in app.mqtt_triggers.iter().zip(&pulled.mqtt_triggers) {
+            assert_eq!(
+                (&a.topic, a.qos, &a.address, &a.component),
+                (&b.topic, b.qos, &b.address, &b.component)
+            );
+        }
+        assert_eq!(
+            pulled.components["mqtt-trigger1-component"].environment["MODE"],
+            "alert"
         );
         Ok(())
     }

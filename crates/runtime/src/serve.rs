@@ -20,6 +20,7 @@ use skiff_sqlite::SqliteManager;
 use skiff_trigger_cron::CronTrigger;
 use skiff_trigger_http::{HttpApp, LiveApp, LoadOptions, ServeOptions};
 use skiff_trigger_messaging::MessagingTrigger;
+use skiff_trigger_mqtt::MqttTrigger;
 use skiff_trigger_redis::RedisTrigger;
 use skiff_variables::Resolver;
 
@@ -103,8 +104,8 @@ impl ServeConfig {
     /// first one cached, compiling nothing twice), a pool large enough for its
     /// reservation to matter ([`STAGED_MIN_INSTANCES`]), at most
     /// [`STAGED_MAX_COMPONENTS`] components (an app of many spends its start
-    /// loading them, and would load them twice), and no Redis, messaging or
-    /// cron triggers (which share the engine and run on it from the start).
+    /// loading them, and would load them twice), and no Redis, messaging,
+    /// cron or MQTT triggers (which share the engine and run on it from the start).
     pub fn staged(&self) -> bool {
         self.staged_start
             && self.watch.is_none()
@@ -114,6 +115,7 @@ impl ServeConfig {
             && self.app.redis_triggers.is_empty()
             && self.app.messaging_triggers.is_empty()
             && self.app.cron_triggers.is_empty()
+            && self.app.mqtt_triggers.is_empty()
             && !self.app.http_triggers.is_empty()
     }
 }
@@ -288,8 +290,8 @@ async fn serve_with(
     let state_dir = state_dir.unwrap_or_else(|| app.base_dir.join(".skiff"));
     // Listen before loading: a port in use is reported at once, not after a
     // compile, and clients connecting during the load wait in the backlog
-    // rather than being refused. An app of only Redis, messaging or cron
-    // triggers serves no HTTP.
+    // rather than being refused. An app of only Redis, messaging, cron or
+    // MQTT triggers serves no HTTP.
     let http_less = app.http_triggers.is_empty() && !Background::is_empty_for(&app);
     let listener = match http_less {
         true => None,
@@ -409,7 +411,7 @@ async fn serve_with(
         http,
         background,
     } = loaded;
-    // Redis, messaging and cron triggers run beside the HTTP server and
+    // Redis, messaging, cron and MQTT triggers run beside the HTTP server and
     // stop on the same signal (or when `--watch` replaces them).
     let background = Arc::new(std::sync::Mutex::new(background.start()));
     let live = listener.as_ref().map(|_| LiveApp::new(http));
@@ -505,11 +507,12 @@ impl Loaded {
     }
 }
 
-/// The triggers that run beside the HTTP server: Redis, messaging and cron.
+/// The triggers that run beside the HTTP server: Redis, messaging, cron and MQTT.
 pub(crate) struct Background {
     redis: RedisTrigger,
     messaging: MessagingTrigger,
     cron: CronTrigger,
+    mqtt: MqttTrigger,
 }
 
 impl Background {
@@ -518,6 +521,7 @@ impl Background {
         app.redis_triggers.is_empty()
             && app.messaging_triggers.is_empty()
             && app.cron_triggers.is_empty()
+            && app.mqtt_triggers.is_empty()
     }
 
     fn load(engine: &Arc<SkiffEngine>, app: &App, options: &LoadOptions) -> Result<Self> {
@@ -525,6 +529,7 @@ impl Background {
             redis: RedisTrigger::load(engine.clone(), app, options)?,
             messaging: MessagingTrigger::load(engine.clone(), app, options)?,
             cron: CronTrigger::load(engine.clone(), app, options)?,
+            mqtt: MqttTrigger::load(engine.clone(), app, options)?,
         })
     }
 
@@ -533,6 +538,7 @@ impl Background {
         print_redis_banner(&self.redis);
         print_messaging_banner(&self.messaging);
         print_cron_banner(&self.cron);
+        print_mqtt_banner(&self.mqtt);
     }
 
     /// Starts every trigger on the current tokio runtime.
@@ -548,6 +554,7 @@ impl Background {
             tokio::spawn(self.redis.run(until())),
             tokio::spawn(self.messaging.run(until())),
             tokio::spawn(self.cron.run(until())),
+            tokio::spawn(self.mqtt.run(until())),
         ];
         Running { stop, tasks }
     }
@@ -849,6 +856,23 @@ fn print_cron_banner(cron: &CronTrigger) {
             "  {expression:<w$}  -> {}  (next: {next})",
             s.component,
             w = width + 2
+        );
+    }
+    let _ = out.flush();
+}
+
+fn print_mqtt_banner(mqtt: &MqttTrigger) {
+    let subscriptions = mqtt.subscriptions();
+    if subscriptions.is_empty() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "MQTT triggers:");
+    for s in subscriptions {
+        let _ = writeln!(
+            out,
+            "  {} `{}` (QoS {})  -> {}",
+            s.broker, s.topic, s.qos, s.component
         );
     }
     let _ = out.flush();

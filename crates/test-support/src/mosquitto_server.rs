@@ -25,6 +25,8 @@ const WAIT: Duration = Duration::from_secs(20);
 pub struct MosquittoServer {
     child: Child,
     port: u16,
+    /// Its configuration file, to start it again ([`MosquittoServer::resume`]).
+    conf: std::path::PathBuf,
     _dir: TempDir,
     /// For a TLS broker, the CA certificate that signed its certificate.
     ca: Option<std::path::PathBuf>,
@@ -94,24 +96,67 @@ impl MosquittoServer {
         }
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(&conf, config)?;
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|err| {
-                anyhow!("could not run `mosquitto` ({err}); the MQTT tests need it: {INSTALL}")
-            })?;
-        let mut server = MosquittoServer {
+        let mut child = spawn(&conf)?;
+        wait_until_listening("mosquitto", port, &mut child, WAIT)?;
+        Ok(MosquittoServer {
             child,
             port,
+            conf,
             _dir: dir,
             ca,
-        };
-        wait_until_listening("mosquitto", port, &mut server.child, WAIT)?;
-        Ok(server)
+        })
+    }
+
+    /// Stops the broker (its clients lose their connections; it keeps no
+    /// sessions or messages): it is down until [`MosquittoServer::resume`].
+    pub fn stop(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Starts the broker again, on the same port with the same users.
+    pub fn resume(&mut self) -> Result<()> {
+        self.child = spawn(&self.conf)?;
+        wait_until_listening("mosquitto", self.port, &mut self.child, WAIT)
+    }
+
+    /// [`stop`](Self::stop), then [`resume`](Self::resume).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.resume()
+    }
+
+    /// Publishes `payload` on `topic` with `mosquitto_pub` at `qos`;
+    /// returns once the broker has it. `login` as for
+    /// [`subscribe`](Self::subscribe).
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: &str,
+        qos: u8,
+        login: Option<(&str, &str)>,
+    ) -> Result<()> {
+        let mut cmd = Command::new("mosquitto_pub");
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-t", topic, "-m", payload, "-q", &qos.to_string()]);
+        if let Some(ca) = &self.ca {
+            cmd.arg("--cafile").arg(ca);
+        }
+        if let Some((user, password)) = login {
+            cmd.args(["-u", user, "-P", password]);
+        }
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|err| anyhow!("could not run `mosquitto_pub` ({err}); {INSTALL}"))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "mosquitto_pub to `{topic}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
     }
 
     /// `mqtt://127.0.0.1:<port>`, or `mqtts://…` for a TLS broker.
@@ -177,6 +222,20 @@ impl MosquittoServer {
             }
         }
     }
+}
+
+/// `mosquitto -c conf`.
+fn spawn(conf: &std::path::Path) -> Result<Child> {
+    Command::new("mosquitto")
+        .arg("-c")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|err| {
+            anyhow!("could not run `mosquitto` ({err}); the MQTT tests need it: {INSTALL}")
+        })
 }
 
 impl Drop for MosquittoServer {

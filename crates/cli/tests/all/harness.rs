@@ -467,7 +467,8 @@ impl Server {
             } else if !http
                 && (line == "Redis triggers:"
                     || line == "Messaging triggers:"
-                    || line == "Cron triggers:")
+                    || line == "Cron triggers:"
+                    || line == "MQTT triggers:")
             {
                 let _ = banner_tx.send("127.0.0.1:0".to_string());
             }

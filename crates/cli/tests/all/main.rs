@@ -51,6 +51,10 @@
 //! - `cron`: the cron trigger (Spin's cron plugin's `handle-cron-event`) —
 //!   every-second runs with their timestamps, skiff.toml and spin.toml apps,
 //!   failing, trapping, slow and busy handlers, bad expressions;
+//! - `mqtt_trigger`: the MQTT trigger (Spin's MQTT plugin's `handle-message`)
+//!   against a real `mosquitto` — QoS 0 and 1, wildcards and the topic
+//!   guests see, templates, logins, TLS, the broker restarting, failing and
+//!   trapping handlers, redelivery after a kill, bad setups;
 //! - `watch`: `skiff up --watch` — reloads on manifest, source and build
 //!   `watch` file changes, kept-alive connections and requests in progress
 //!   across a reload, versions that fail to load, variables, and the
@@ -76,6 +80,7 @@ mod messaging;
 mod metrics;
 mod mosquitto_server;
 mod mqtt;
+mod mqtt_trigger;
 mod mysql;
 mod oci;
 mod oci_registry;
@@ -140,6 +145,10 @@ mod guest_coverage {
         (trigger_cron) => {
             #[allow(unused_imports, reason = "only checks that the test exists")]
             use crate::cron::trigger_cron as _;
+        };
+        (trigger_mqtt) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::mqtt_trigger::trigger_mqtt as _;
         };
         ($guest:ident) => {
             #[allow(unused_imports, reason = "only checks that the test exists")]

@@ -5,6 +5,7 @@ mod cron;
 mod errors;
 mod files;
 mod messaging;
+mod mqtt;
 mod paths;
 mod skiff;
 mod spin;

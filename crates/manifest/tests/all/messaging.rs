@@ -304,7 +304,7 @@ fn unknown_trigger_types_name_messaging() {
         Some(4),
         "trigger.sqs",
         "trigger type `sqs` is not supported",
-        Some("Skiff runs `http`, `redis`, `messaging` and `cron` triggers"),
+        Some("Skiff runs `http`, `redis`, `messaging`, `cron` and `mqtt` triggers"),
     );
 }
 

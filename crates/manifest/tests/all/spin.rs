@@ -314,7 +314,7 @@ fn unsupported_component_features() {
         "trigger.sqs",
         "trigger type `sqs` is not supported",
         Some(
-            "Skiff runs `http`, `redis` and `cron` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)",
+            "Skiff runs `http`, `redis`, `cron` and `mqtt` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)",
         ),
     );
 }
@@ -399,7 +399,7 @@ fn messaging_is_skiff_toml_only() {
     assert_eq!(
         e.hint.as_deref(),
         Some(
-            "Skiff runs `http`, `redis` and `cron` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)"
+            "Skiff runs `http`, `redis`, `cron` and `mqtt` triggers from a spin.toml (and `messaging` triggers from a skiff.toml)"
         )
     );
 
