@@ -100,7 +100,8 @@ fn init_logging() {
     let filter = std::env::var("SKIFF_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| {
-            "warn,skiff=info,skiff_runtime=info,skiff_engine=info,skiff_trigger_http=info,skiff_trigger_redis=info"
+            "warn,skiff=info,skiff_runtime=info,skiff_engine=info,skiff_trigger_http=info,skiff_trigger_redis=info,\
+             skiff_trigger_messaging=info,skiff_trigger_cron=info,skiff_trigger_mqtt=info"
                 .to_string()
         });
     let _ = tracing_subscriber::fmt()

@@ -5,11 +5,10 @@
 //! to a reply topic through outbound MQTT, which the test watches with
 //! `mosquitto_sub`; it traps on `trap`, fails on `fail` and sleeps on `slow …`.
 //!
-//! Readiness is read from skiff's log (`SKIFF_LOG` turns on the trigger's
-//! `subscribed` lines); every wait is bounded, nothing asserts how fast
-//! anything is.
+//! Readiness is read from skiff's log (the trigger's `subscribed` lines, shown
+//! by the default log filter); every wait is bounded, nothing asserts how
+//! fast anything is.
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -20,11 +19,6 @@ use crate::mosquitto_server::{MosquittoServer, Subscriber};
 
 /// How long a subscription or a delivery may take to show.
 const EFFECT_BOUND: Duration = Duration::from_secs(30);
-
-/// The log filter that shows the trigger's `subscribed` lines.
-fn log_subscriptions(cmd: &mut Command) {
-    cmd.env("SKIFF_LOG", "warn,skiff_trigger_mqtt=info");
-}
 
 /// The `n`th `subscribed` line for `topic`, waited for.
 fn wait_subscribed(server: &Server, topic: &str, n: usize) -> Result<String> {
@@ -73,8 +67,7 @@ pub(crate) async fn trigger_mqtt() -> Result<()> {
         handler(&broker, None)
     );
     let app = AppDir::with_manifest(&manifest)?;
-    let mut server =
-        Server::start_triggers_only_with(app.path(), shared_cache()?, log_subscriptions)?;
+    let mut server = Server::start_triggers_only(app.path(), shared_cache()?)?;
     let banner = server.stdout().wait_for("-> handler", BOUND)?;
     assert!(
         banner.contains(&format!(
@@ -180,7 +173,6 @@ source = {}
         ),
     )?;
     let server = Server::start_with(&app.path().join("spin.toml"), shared_cache()?, |cmd| {
-        log_subscriptions(cmd);
         cmd.env("SKIFF_VARIABLE_PASSWORD", password);
     })?;
     let banner = server.stdout().text();
@@ -240,7 +232,6 @@ async fn logins_and_tls() -> Result<()> {
         toml_path(TRIGGER_MQTT_COMPONENT)
     ))?;
     let server = Server::start_triggers_only_with(app.path(), shared_cache()?, |cmd| {
-        log_subscriptions(cmd);
         cmd.env("SSL_CERT_FILE", &ca);
     })?;
     wait_subscribed(&server, "secure/#", 1)?;
@@ -266,8 +257,7 @@ async fn a_message_interrupted_by_a_kill_is_delivered_again() -> Result<()> {
         handler(&broker, None)
     ))?;
     let replies = broker.subscribe("replies", None)?;
-    let mut server =
-        Server::start_triggers_only_with(app.path(), shared_cache()?, log_subscriptions)?;
+    let mut server = Server::start_triggers_only(app.path(), shared_cache()?)?;
     wait_subscribed(&server, "jobs", 1)?;
     broker.publish("jobs", "slow job 1", 1, None)?;
     server.stderr().wait_for(
@@ -278,7 +268,7 @@ async fn a_message_interrupted_by_a_kill_is_delivered_again() -> Result<()> {
     server.wait_exit(BOUND)?;
     drop(server);
 
-    let server = Server::start_triggers_only_with(app.path(), shared_cache()?, log_subscriptions)?;
+    let server = Server::start_triggers_only(app.path(), shared_cache()?)?;
     server.stderr().wait_for(
         "[handler stdout] mqtt message on jobs: slow job 1",
         EFFECT_BOUND,
