@@ -164,29 +164,6 @@ pub async fn drain(mut handlers: JoinSet<()>, trigger: &str) {
     }
 }
 
-/// Starts `run` on the current tokio runtime with a future that resolves
-/// when `shutdown` does; returns the task and a future that resolves with
-/// `shutdown` (for the other triggers to stop on the same signal).
-pub fn spawn_with<R, F>(
-    run: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> R,
-    shutdown: F,
-) -> (
-    tokio::task::JoinHandle<()>,
-    impl Future<Output = ()> + Send + 'static,
-)
-where
-    R: Future<Output = ()> + Send + 'static,
-    F: Future<Output = ()> + Send + 'static,
-{
-    let (tx, mut rx) = watch::channel(false);
-    let task = tokio::spawn(run(Box::pin(async move { stopped(&mut rx).await })));
-    let shutdown = async move {
-        shutdown.await;
-        let _ = tx.send(true);
-    };
-    (task, shutdown)
-}
-
 /// `text` with its `{{ variable }}` templates expanded from the app's
 /// variables; errors name `what` (``channel of the redis trigger``) and the
 /// manifest line.

@@ -265,23 +265,6 @@ impl MqttTrigger {
         let _ = stop_tx.send(true);
         while tasks.join_next().await.is_some() {}
     }
-
-    /// Starts [`run`](Self::run) on the current tokio runtime, stopping
-    /// when `shutdown` resolves; returns the task and a future that resolves
-    /// with `shutdown` (for the other triggers to stop on the same signal).
-    /// An empty trigger starts nothing.
-    pub fn spawn_with<F>(
-        self,
-        shutdown: F,
-    ) -> (
-        tokio::task::JoinHandle<()>,
-        impl Future<Output = ()> + Send + 'static,
-    )
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        trigger::spawn_with(|stop| self.run(stop), shutdown)
-    }
 }
 
 /// Loads the component trigger `t` names and checks its export.

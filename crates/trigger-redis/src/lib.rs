@@ -246,25 +246,6 @@ impl RedisTrigger {
     }
 }
 
-impl RedisTrigger {
-    /// Starts [`run`](Self::run) on the current tokio runtime, stopping
-    /// when `shutdown` resolves; returns the task and a future that resolves
-    /// with `shutdown` (for the HTTP server to stop on the same signal).
-    /// An empty trigger starts nothing.
-    pub fn spawn_with<F>(
-        self,
-        shutdown: F,
-    ) -> (
-        tokio::task::JoinHandle<()>,
-        impl Future<Output = ()> + Send + 'static,
-    )
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        trigger::spawn_with(|stop| self.run(stop), shutdown)
-    }
-}
-
 /// `host:port` of a redis address, without credentials.
 fn display_address(address: &str) -> Result<String> {
     use redis::IntoConnectionInfo;
