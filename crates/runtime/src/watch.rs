@@ -278,12 +278,14 @@ impl Reloader {
             http,
             background,
         } = loaded;
+        // The switch: HTTP first (one atomic swap), then the triggers beside
+        // it. The banner follows the swap, so whoever reads it and sends a
+        // request gets the new version.
+        if let Some(live) = &self.live {
+            live.replace(http.clone());
+        }
         if self.banner {
             crate::serve::print_reload_banner(&app, &http, &background);
-        }
-        // The switch: HTTP first (one atomic swap), then the triggers beside it.
-        if let Some(live) = &self.live {
-            live.replace(http);
         }
         let running = background.start();
         let previous = std::mem::replace(
