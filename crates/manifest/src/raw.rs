@@ -112,11 +112,26 @@ impl<'a> Ctx<'a> {
     ) -> Option<&'v Value<'i>> {
         let value = table.get(name);
         if value.is_none() {
-            let error = self.error(
-                table_span,
-                &join(path, name),
-                format!("missing required key `{name}`"),
-            );
+            // A misspelling of it (`sorce`) is what the user wrote: the
+            // error points there, with the fix.
+            let misspelt = table.iter().find(|(key, _)| {
+                let key: &str = key.get_ref();
+                key != name && suggest::closest(key, [name]).is_some()
+            });
+            let error = match misspelt {
+                Some((key, _)) => self
+                    .error(
+                        &key.span(),
+                        &join(path, name),
+                        format!("missing required key `{name}`"),
+                    )
+                    .with_hint(format!("`{}` here: did you mean `{name}`?", key.get_ref())),
+                None => self.error(
+                    table_span,
+                    &join(path, name),
+                    format!("missing required key `{name}`"),
+                ),
+            };
             self.push(error);
         }
         value

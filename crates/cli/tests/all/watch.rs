@@ -118,8 +118,9 @@ async fn a_version_that_fails_to_load_leaves_the_old_one_serving() -> Result<()>
         &echo_manifest("2", false).replace("source =", "sorce ="),
     )?;
     let log = server.stderr().wait_for("app not reloaded", BOUND)?;
-    assert!(log.contains("skiff.toml:7:"), "{log}");
-    assert!(log.contains("`component.app.source`"), "{log}");
+    assert!(log.contains("skiff.toml:8:"), "{log}");
+    assert!(log.contains("unknown key `sorce`"), "{log}");
+    assert!(log.contains("did you mean `source`?"), "{log}");
     assert_eq!(version(&mut conn, "/echo/b").await?, "1");
 
     // Not a component.

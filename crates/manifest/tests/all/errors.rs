@@ -121,6 +121,25 @@ fn application_and_name_are_required() {
         None,
     );
 
+    // Misspelt, it is reported where it was written, with the fix.
+    let f = Fixture::new();
+    f.file(
+        "skiff.toml",
+        "skiff_manifest_version = 1\n[application]\nversion = \"1\"\nnmae = \"x\"\n",
+    );
+    check(
+        &f.load_err(),
+        Some(4),
+        "application.nmae",
+        "unknown key `nmae`",
+        Some("did you mean `name`?"),
+    );
+    let e = skiff_err(
+        "[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsorce = \"a.wasm\"\n",
+    );
+    assert_eq!(e.line, Some(8), "{e}");
+    assert!(e.to_string().contains("did you mean `source`?"), "{e}");
+
     let f = Fixture::new();
     f.file("skiff.toml", "skiff_manifest_version = 1\n");
     check(
