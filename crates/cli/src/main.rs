@@ -104,9 +104,14 @@ fn init_logging() {
              skiff_trigger_messaging=info,skiff_trigger_cron=info,skiff_trigger_mqtt=info"
                 .to_string()
         });
+    // Colours only for a terminal: a log redirected to a file or a journal
+    // stays plain text. `NO_COLOR` (https://no-color.org) turns them off too.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
 }
