@@ -77,10 +77,11 @@ pub fn watch(seen: Seen, live: Live) -> impl Future<Output = ()> + Send {
     })
 }
 
-/// Watches the server's TLS certificate and key files (and SIGHUP) forever:
-/// each change is loaded for the connections after it; one that fails to
-/// load is reported, and the certificate being served stays. `seen`: their
-/// versions when they were read at start.
+/// Watches the server's TLS certificate and key files, and its client CA
+/// file if it has one (and SIGHUP) forever: each change is loaded for the
+/// connections after it; one that fails to load is reported, and the
+/// certificate and CAs being served stay. `seen`: their versions when they
+/// were read at start.
 pub fn watch_tls(
     seen: Seen,
     tls: Arc<skiff_trigger_http::ServerTls>,
@@ -88,12 +89,17 @@ pub fn watch_tls(
     watch_files(seen, "TLS certificate", move || {
         let tls = tls.clone();
         async move {
-            match tls.reload() {
-                Ok(()) => tracing::info!(
+            match (tls.reload(), &tls.files().client_ca) {
+                (Ok(()), None) => tracing::info!(
                     "TLS certificate `{}` loaded for new connections",
                     tls.files().cert.display()
                 ),
-                Err(err) => tracing::error!(
+                (Ok(()), Some(ca)) => tracing::info!(
+                    "TLS certificate `{}` and client CAs `{}` loaded for new connections",
+                    tls.files().cert.display(),
+                    ca.display()
+                ),
+                (Err(err), _) => tracing::error!(
                     "TLS certificate not reloaded, still serving the previous one: {err:#}"
                 ),
             }

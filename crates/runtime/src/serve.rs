@@ -268,7 +268,7 @@ async fn serve_with(
     // at once, naming it.
     let tls = match tls {
         Some(files) => {
-            let seen = crate::reload::Seen::now(vec![files.cert.clone(), files.key.clone()]);
+            let seen = crate::reload::Seen::now(files.paths());
             Some((skiff_trigger_http::ServerTls::load(files)?, seen))
         }
         None => None,

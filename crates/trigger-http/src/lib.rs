@@ -46,7 +46,7 @@ use crate::metrics::ComponentMetrics;
 use crate::router::Router;
 
 pub use server::{IDLE_TIMEOUT, ServeOptions, serve, serve_metrics};
-pub use tls::{ServerTls, TlsFiles};
+pub use tls::{ClientAuth, ServerTls, TlsFiles, XFCC};
 
 /// The app a server hands its requests to, replaceable while it serves
 /// (`skiff up --watch`): each request takes the version current when it

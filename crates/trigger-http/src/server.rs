@@ -16,7 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::LiveApp;
-use crate::tls::ServerTls;
+use crate::tls::{ServerTls, XFCC};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -81,32 +81,46 @@ pub async fn serve(
                     // The guest's headers pass through as they are: no `date` of our own.
                     builder.http1().auto_date_header(false);
                     builder.http2().auto_date_header(false);
-                    let service = service_fn(move |mut req| {
-                        let app = app.current();
-                        let busy = requests.begin();
-                        async move {
-                            let h2_head = req.method() == http::Method::HEAD
-                                && req.version() == http::Version::HTTP_2;
-                            let resp = match request_target(&mut req, local, secure) {
-                                Ok(()) => app.handle(req, client).await,
-                                Err(why) => crate::body::text_response(
-                                    http::StatusCode::BAD_REQUEST,
-                                    format!("Bad Request: {why}"),
-                                ),
-                            };
-                            let resp = if h2_head {
-                                crate::body::head_response(resp)
-                            } else {
-                                resp
-                            };
-                            Ok::<_, Infallible>(
-                                resp.map(|body| crate::idle::Tracked::new(body, busy)),
-                            )
-                        }
-                    });
+                    // `xfcc`: who the client is, by the certificate it presented
+                    // over TLS (`x-forwarded-client-cert`); one it sent itself is
+                    // never passed on.
+                    let service = move |xfcc: Option<http::HeaderValue>| {
+                        service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                            let app = app.current();
+                            let busy = requests.begin();
+                            match &xfcc {
+                                None => {
+                                    req.headers_mut().remove(XFCC);
+                                }
+                                Some(xfcc) => {
+                                    req.headers_mut().insert(XFCC, xfcc.clone());
+                                }
+                            }
+                            async move {
+                                let h2_head = req.method() == http::Method::HEAD
+                                    && req.version() == http::Version::HTTP_2;
+                                let resp = match request_target(&mut req, local, secure) {
+                                    Ok(()) => app.handle(req, client).await,
+                                    Err(why) => crate::body::text_response(
+                                        http::StatusCode::BAD_REQUEST,
+                                        format!("Bad Request: {why}"),
+                                    ),
+                                };
+                                let resp = if h2_head {
+                                    crate::body::head_response(resp)
+                                } else {
+                                    resp
+                                };
+                                Ok::<_, Infallible>(
+                                    resp.map(|body| crate::idle::Tracked::new(body, busy)),
+                                )
+                            }
+                        })
+                    };
                     let ended = match tls {
                         None => {
-                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            let conn =
+                                builder.serve_connection(TokioIo::new(stream), service(None));
                             crate::spare::AfterResponses::new(watcher.watch(conn)).await
                         }
                         Some(_) if clear_text(&stream).await => {
@@ -115,7 +129,9 @@ pub async fn serve(
                         }
                         Some(tls) => match tls.accept(stream).await {
                             Ok(stream) => {
-                                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                                let xfcc = crate::tls::forwarded_client_cert(stream.get_ref().1);
+                                let conn =
+                                    builder.serve_connection(TokioIo::new(stream), service(xfcc));
                                 crate::spare::AfterResponses::new(watcher.watch(conn)).await
                             }
                             Err(err) => {

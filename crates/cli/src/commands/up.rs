@@ -80,6 +80,26 @@ pub struct UpArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: every client presents a certificate chaining to one of
+    /// the CA certificates in this PEM file, and guests learn which in the
+    /// `x-forwarded-client-cert` header. Watched like `--tls-cert`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SKIFF_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+    /// With `--tls-client-ca`: `required` (the default) refuses clients
+    /// without a certificate; `optional` serves them too, still refusing a
+    /// certificate the CAs did not issue.
+    #[arg(
+        long,
+        value_name = "MODE",
+        env = "SKIFF_TLS_CLIENT_AUTH",
+        requires = "tls_client_ca"
+    )]
+    pub tls_client_auth: Option<ClientAuth>,
     /// Compile without reading or writing the AOT cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -131,10 +151,15 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
         cache_dir: super::cache_dir(args.no_cache),
         max_instances: args.max_instances,
         metrics: args.metrics,
-        tls: args
-            .tls_cert
-            .zip(args.tls_key)
-            .map(|(cert, key)| skiff_runtime::TlsFiles { cert, key }),
+        tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| {
+            let mut files = skiff_runtime::TlsFiles::new(cert, key);
+            files.client_ca = args.tls_client_ca;
+            files.client_auth = match args.tls_client_auth.unwrap_or_default() {
+                ClientAuth::Required => skiff_runtime::ClientAuth::Required,
+                ClientAuth::Optional => skiff_runtime::ClientAuth::Optional,
+            };
+            files
+        }),
         watch: args.watch.then(|| skiff_runtime::WatchOptions::new(load)),
         ..ServeConfig::new(app, args.listen)
     };
@@ -142,4 +167,14 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
     // request during compilation is still a clean exit.
     skiff_runtime::serve_blocking(config, skiff_runtime::shutdown_signal)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--tls-client-auth`: whether a client without a certificate is served.
+#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
+pub enum ClientAuth {
+    /// Every client presents a certificate from the CAs.
+    #[default]
+    Required,
+    /// A client without a certificate is served too.
+    Optional,
 }

@@ -10,6 +10,10 @@
 //! - `tls`: inbound TLS (`--tls-cert`/`--tls-key`): HTTPS over HTTP/1.1 and
 //!   HTTP/2, the scheme guests see, certificate renewal without a restart,
 //!   clear-text and stalled clients, bad certificate files;
+//! - `mtls`: inbound mutual TLS (`--tls-client-ca`, `--tls-client-auth`):
+//!   clients refused or served by their certificates, the
+//!   `x-forwarded-client-cert` header guests see (a forged one stripped), the
+//!   CA file reloaded without a restart, bad CA files;
 //! - `staged`: a start served on demand while the instance pool is reserved,
 //!   then moved onto it;
 //! - `blob`: blob storage (`wasi:blobstore`) on every backend (the embedded
@@ -81,6 +85,7 @@ mod metrics;
 mod mosquitto_server;
 mod mqtt;
 mod mqtt_trigger;
+mod mtls;
 mod mysql;
 mod oci;
 mod oci_registry;
