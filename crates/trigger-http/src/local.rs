@@ -27,7 +27,10 @@ impl LocalApp {
 }
 
 impl LocalHttp for LocalApp {
-    fn call(&self, component: Option<&str>, request: http::Request<WasiBody>) -> LocalResponse {
+    fn call(&self, component: Option<&str>, mut request: http::Request<WasiBody>) -> LocalResponse {
+        // Only the server sets the client certificate header, for what a
+        // client presented; a guest calling within the app cannot claim one.
+        request.headers_mut().remove(crate::tls::XFCC);
         let app = self.app.get().and_then(Weak::upgrade);
         let component = component.map(str::to_string);
         Box::pin(async move {

@@ -233,6 +233,21 @@ source = {spin}
     );
     assert_eq!(h["spin-path-info"], "/deep/path");
     assert!(h["spin-client-addr"].starts_with("127.0.0.1:"), "{h:?}");
+    // A guest cannot claim a client certificate for the component it calls:
+    // only the server sets `x-forwarded-client-cert`, for an mTLS client.
+    let text = fetch(
+        "/front",
+        "http://backend.spin.internal/x&header=x-forwarded-client-cert:Hash=forged",
+    )
+    .await?;
+    assert!(text.starts_with("status: 200\n"), "{text}");
+    assert!(!text.contains("x-forwarded-client-cert"), "{text}");
+    let text = fetch(
+        "/front",
+        "http://self.alt/public/x&header=x-skiff-test:kept",
+    )
+    .await?;
+    assert!(text.contains("x-skiff-test: kept"), "{text}");
 
     // To the app itself, routed by path.
     let text = fetch("/front", "http://self.alt/public/x").await?;

@@ -3,6 +3,7 @@
 //! `200` `error: <ErrorCode>` when the request fails (e.g. `HttpRequestDenied`).
 //! A relative `?url=/path` is sent with neither scheme nor authority set.
 //! Response trailers follow the body, a line `trailer: NAME=VALUE` each.
+//! `&header=NAME:VALUE` adds a request header.
 
 use std::io::Read as _;
 
@@ -21,7 +22,9 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
         let Some(url) = test_programs::query_param(&path, "url") else {
             return test_programs::http::respond_text(out, 400, "missing ?url=\n");
         };
-        let text = match fetch(&url) {
+        let header = test_programs::query_param(&path, "header");
+        let header = header.as_deref().and_then(|h| h.split_once(':'));
+        let text = match fetch(&url, header) {
             Ok((status, body)) => format!("status: {status}\n{body}"),
             Err(e) => format!("error: {e}\n"),
         };
@@ -29,8 +32,14 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
     }
 }
 
-fn fetch(url: &str) -> Result<(u16, String), String> {
-    let req = OutgoingRequest::new(Fields::new());
+fn fetch(url: &str, header: Option<(&str, &str)>) -> Result<(u16, String), String> {
+    let fields = Fields::new();
+    if let Some((name, value)) = header {
+        fields
+            .append(name, value.as_bytes())
+            .map_err(|e| format!("bad header: {e:?}"))?;
+    }
+    let req = OutgoingRequest::new(fields);
     let path = if url.starts_with('/') {
         url
     } else {
