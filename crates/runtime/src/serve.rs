@@ -497,8 +497,19 @@ impl Loaded {
     /// Compiles, links and pre-instantiates every component of `app` on
     /// `engine` (blocking: run it off the async runtime).
     pub fn load(engine: Arc<SkiffEngine>, app: App, options: &LoadOptions) -> Result<Self> {
+        Self::load_after(engine, app, options, None)
+    }
+
+    /// [`load`](Self::load) for the version replacing `previous`
+    /// (`--watch`): HTTP metrics carry on from it ([`HttpApp::load_after`]).
+    pub fn load_after(
+        engine: Arc<SkiffEngine>,
+        app: App,
+        options: &LoadOptions,
+        previous: Option<&HttpApp>,
+    ) -> Result<Self> {
         let background = Background::load(&engine, &app, options)?;
-        let http = HttpApp::load(engine, &app, options)?;
+        let http = HttpApp::load_after(engine, &app, options, previous)?;
         Ok(Loaded {
             app,
             http,

@@ -262,11 +262,13 @@ impl Reloader {
             variables: resolver.clone(),
             ..self.options.clone()
         };
-        let loaded =
-            tokio::task::spawn_blocking(move || Loaded::load(engine.clone(), app, &options))
-                .await
-                .context("the loader thread failed")?
-                .with_context(|| format!("could not load {what}"))?;
+        let previous = self.live.as_ref().map(|live| live.current());
+        let loaded = tokio::task::spawn_blocking(move || {
+            Loaded::load_after(engine, app, &options, previous.as_deref())
+        })
+        .await
+        .context("the loader thread failed")?
+        .with_context(|| format!("could not load {what}"))?;
         let compiled = loaded
             .http
             .reports()

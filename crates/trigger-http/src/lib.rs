@@ -162,6 +162,20 @@ pub struct HttpApp {
 impl HttpApp {
     /// Compiles, links and pre-instantiates every HTTP component of `app`.
     pub fn load(engine: Arc<SkiffEngine>, app: &App, options: &LoadOptions) -> Result<Arc<Self>> {
+        Self::load_after(engine, app, options, None)
+    }
+
+    /// [`load`](Self::load) for a version of the app that will replace
+    /// `previous` ([`LiveApp::replace`]): a component with an id `previous`
+    /// has keeps counting its metrics where it left off, as does the count of
+    /// unrouted requests, so a reload does not reset the counters a
+    /// monitoring system reads.
+    pub fn load_after(
+        engine: Arc<SkiffEngine>,
+        app: &App,
+        options: &LoadOptions,
+        previous: Option<&HttpApp>,
+    ) -> Result<Arc<Self>> {
         let local = Arc::new(local::LocalApp::default());
         let mut component_routes = Vec::new();
         let mut components = Vec::new();
@@ -187,7 +201,9 @@ impl HttpApp {
                             .limits
                             .max_concurrency
                             .map(|n| Arc::new(Semaphore::new(n as usize))),
-                        metrics: Arc::default(),
+                        metrics: previous
+                            .and_then(|p| p.shared_metrics(&spec.id))
+                            .unwrap_or_default(),
                     });
                     index.insert(trigger.component.clone(), components.len() - 1);
                     components.len() - 1
@@ -212,7 +228,7 @@ impl HttpApp {
             by_id: index,
             component_routes,
             reports,
-            unrouted: AtomicU64::new(0),
+            unrouted: AtomicU64::new(previous.map_or(0, |p| p.unrouted.load(Ordering::Relaxed))),
         });
         local.set(&app);
         Ok(app)
@@ -268,6 +284,13 @@ impl HttpApp {
     /// Component `id`'s request metrics (`None`: no such HTTP component).
     pub fn metrics(&self, id: &str) -> Option<&ComponentMetrics> {
         self.by_id.get(id).map(|&i| &*self.components[i].metrics)
+    }
+
+    /// Component `id`'s metrics, for the version replacing this one.
+    fn shared_metrics(&self, id: &str) -> Option<Arc<ComponentMetrics>> {
+        self.by_id
+            .get(id)
+            .map(|&i| self.components[i].metrics.clone())
     }
 
     /// Every component's request metrics, in the Prometheus text format.
