@@ -12,7 +12,10 @@
 //! second DNS answer cannot redirect them (DNS rebinding). HTTPS trusts the
 //! Mozilla roots and the system's, or what the component's `[[client_tls]]`
 //! entry in the runtime config says, which may also present a client
-//! certificate ([`skiff_outbound_networking::ClientTls`]).
+//! certificate ([`skiff_outbound_networking::ClientTls`]). An `http://` request
+//! to an authority the operator named for clear-text HTTP/2 with prior
+//! knowledge ([`OutboundHttpLimits::sends_h2c`]) goes as HTTP/2 ("h2c"), after
+//! the same checks.
 //! A denial is returned to the guest as `HTTP-request-denied` (an address in the
 //! operator's `block_networks` as `destination-IP-prohibited`), with one log
 //! line naming the component, the destination and the grant it lacks.
@@ -157,12 +160,13 @@ impl WasiHttpHooks for OutboundHttp {
             // Pooling was turned off by a reload: what it kept is closed now.
             pool.clear();
         }
-        let tls = match scheme.as_str() {
+        let transport = match scheme.as_str() {
             "https" => match tls_for(&component, &self.config.outbound_http.tls(), &host, port) {
-                Ok(tls) => Some(tls),
+                Ok(tls) => crate::send::Transport::Tls(tls),
                 Err(err) => return Box::new(async { Err(err) }),
             },
-            _ => None,
+            _ if limits.sends_h2c(&target) => crate::send::Transport::H2c,
+            _ => crate::send::Transport::Http1,
         };
         Box::new(async move {
             let _permit = match &permits {
@@ -177,8 +181,10 @@ impl WasiHttpHooks for OutboundHttp {
                 component: &component,
                 target: &target,
             };
-            let (res, io) =
-                crate::send::send(request, &addrs, tls, &options, &who, &pool, keep_alive).await?;
+            let (res, io) = crate::send::send(
+                request, &addrs, transport, &options, &who, &pool, keep_alive,
+            )
+            .await?;
             let res = match limits.max_response_size {
                 None => res.map(BodyExt::boxed_unsync),
                 Some(max) => {
@@ -258,9 +264,16 @@ pub mod relative_urls {
 
     /// Adds WASI 0.2's `wasi:http/types` and `outgoing-handler` (both
     /// wasmtime's, the handler taking relative URLs) to `linker`.
+    ///
+    /// The environment's clear-text HTTP/2 destinations
+    /// ([`H2cPriorKnowledge::from_env`](skiff_outbound_networking::H2cPriorKnowledge::from_env))
+    /// are read here, once per process, so a malformed value fails the load
+    /// of every app that could send outbound HTTP, naming the variable.
     pub fn add_p2_to_linker<T: WasiHttpView + 'static>(
         linker: &mut Linker<T>,
     ) -> wasmtime::Result<()> {
+        skiff_outbound_networking::H2cPriorKnowledge::from_env()
+            .map_err(|err| wasmtime::Error::msg(err.to_string()))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
         // The generated `outgoing-handler` bindings would want the whole of
         // `wasi:http/types` implemented again by a wrapper type; replacing the

@@ -10,10 +10,14 @@
 //! also stops reuse of what was connected before it. Components never share
 //! connections: each has its own pool.
 //!
-//! An HTTP/2 connection (HTTPS servers that choose `h2` by ALPN) joins the
-//! pool as soon as it is made and stays there while in use: the requests to
-//! its destination share it, each on a stream of its own, and its idle time
-//! counts from the last request that took it.
+//! An HTTP/2 connection (HTTPS servers that choose `h2` by ALPN, and
+//! clear-text `http://` destinations named for HTTP/2 with prior knowledge,
+//! "h2c") joins the pool as soon as it is made and stays there while in use:
+//! the requests to its destination share it, each on a stream of its own, and
+//! its idle time counts from the last request that took it. Whether a
+//! clear-text destination is h2c is part of its key, so a reload that names
+//! it (or stops naming it) never hands a request a connection of the other
+//! protocol.
 //!
 //! Idle connections are closed after [`IDLE_TIMEOUT`] (as hyper-util's and
 //! Go's clients do), when the server closes them, or at the component's next
@@ -41,8 +45,8 @@ pub const MAX_IDLE_PER_DESTINATION: usize = 128;
 pub const MAX_IDLE: usize = 512;
 
 /// The sending half of a connection (its I/O runs in a task of its own):
-/// HTTP/1, one request at a time, or HTTP/2 (chosen by ALPN), whose requests
-/// share it, each on a stream of its own.
+/// HTTP/1, one request at a time, or HTTP/2 (chosen by ALPN, or clear-text
+/// with prior knowledge), whose requests share it, each on a stream of its own.
 pub(crate) enum Conn {
     /// HTTP/1.1.
     H1(hyper::client::conn::http1::SendRequest<WasiBody>),
@@ -103,14 +107,22 @@ pub(crate) struct Destination {
     /// configuration is kept alive by every connection made with it, so the
     /// address cannot name another one while any such connection is pooled.
     tls: usize,
+    /// Whether plain HTTP goes as HTTP/2 with prior knowledge (h2c).
+    h2c: bool,
 }
 
 impl Destination {
-    /// `target`, reached with `tls` (`None`: plain HTTP).
-    pub(crate) fn new(target: &OutboundTarget, tls: Option<&Arc<rustls::ClientConfig>>) -> Self {
+    /// `target`, reached with `tls` (`None`: plain HTTP), over clear-text
+    /// HTTP/2 with prior knowledge when `h2c`.
+    pub(crate) fn new(
+        target: &OutboundTarget,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+        h2c: bool,
+    ) -> Self {
         Destination {
             target: target.clone(),
             tls: tls.map_or(0, |config| Arc::as_ptr(config) as usize),
+            h2c,
         }
     }
 }

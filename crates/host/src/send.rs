@@ -3,7 +3,9 @@
 //! new one to those addresses in turn until one connects (plain HTTP and HTTPS
 //! alike, so a second DNS answer cannot redirect it), over TLS with the
 //! component's client configuration for HTTPS, within the request's timeouts;
-//! HTTP/2 where an HTTPS server chooses it by ALPN, HTTP/1.1 otherwise.
+//! HTTP/2 where an HTTPS server chooses it by ALPN, or with prior knowledge
+//! (clear-text "h2c") to an `http://` destination the operator named for it,
+//! HTTP/1.1 otherwise.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -32,6 +34,18 @@ pub(crate) struct Tls {
     pub entry: Option<Arc<str>>,
 }
 
+/// How a request travels: its protocol, and TLS or not.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    /// Clear-text HTTP/1.1.
+    Http1,
+    /// Clear-text HTTP/2 with prior knowledge (h2c): the operator named the
+    /// destination in `h2c_prior_knowledge` or the environment.
+    H2c,
+    /// TLS; the server chooses HTTP/2 or HTTP/1.1 by ALPN.
+    Tls(Tls),
+}
+
 /// Who sends, and where, for log lines.
 pub(crate) struct Sender<'a> {
     /// The component's id.
@@ -44,13 +58,13 @@ pub(crate) struct Sender<'a> {
 /// exchange's (`Ok` also when the guest drops the body unread).
 pub(crate) type Io = Pin<Box<dyn Future<Output = Result<(), HttpError>> + Send>>;
 
-/// A byte stream hyper can run HTTP/1 over: TCP, or TLS over TCP.
+/// A byte stream hyper can run HTTP over: TCP, or TLS over TCP.
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
 /// Sends `request` on a keep-alive connection from `pool` to one of `addrs`,
-/// or on a new one to the first of `addrs` that accepts (with `tls` for
-/// HTTPS), and returns the response once its head has arrived, with the
+/// or on a new one to the first of `addrs` that accepts (as `transport`
+/// says), and returns the response once its head has arrived, with the
 /// future that finishes when its body has been read. With `keep_alive`, the
 /// connection goes back to `pool` once the body has been read to its end;
 /// `pool` counts connections opened and reused either way.
@@ -58,12 +72,17 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 pub(crate) async fn send(
     mut request: http::Request<WasiBody>,
     addrs: &[SocketAddr],
-    tls: Option<Tls>,
+    transport: Transport,
     options: &RequestOptions,
     who: &Sender<'_>,
     pool: &Arc<Pool>,
     keep_alive: bool,
 ) -> Result<(http::Response<TimedBody>, Io), HttpError> {
+    let (tls, h2c) = match transport {
+        Transport::Http1 => (None, false),
+        Transport::H2c => (None, true),
+        Transport::Tls(tls) => (Some(tls), false),
+    };
     let forever = Duration::from_secs(600);
     let connect_timeout = options.connect_timeout.unwrap_or(forever);
     let first_byte_timeout = options.first_byte_timeout.unwrap_or(forever);
@@ -76,7 +95,7 @@ pub(crate) async fn send(
     let config = tls.as_ref().map(|tls| tls.config.clone());
     // The pool that keeps this request's connection, if it is kept.
     let keeper = keep_alive.then_some(pool);
-    let destination = keeper.map(|_| Destination::new(who.target, config.as_ref()));
+    let destination = keeper.map(|_| Destination::new(who.target, config.as_ref(), h2c));
     let mut pooled = keeper
         .zip(destination.as_ref())
         .and_then(|(pool, destination)| pool.take(destination, addrs));
@@ -88,7 +107,7 @@ pub(crate) async fn send(
             Some(pooled) => pooled,
             None => {
                 let opened =
-                    tokio::time::timeout(connect_timeout, connect(addrs, tls.clone(), who))
+                    tokio::time::timeout(connect_timeout, connect(addrs, tls.clone(), h2c, who))
                         .await
                         .map_err(|_| {
                             tracing::warn!(component = who.component, "outbound request to `{}`: no connection within the connect timeout of {connect_timeout:?}", who.target);
@@ -136,6 +155,16 @@ pub(crate) async fn send(
                     }
                 }
                 let err = err.into_error();
+                if h2c && !reused && !err.is_user() {
+                    tracing::warn!(
+                        component = who.component,
+                        "outbound request to `{}` failed: sent as clear-text HTTP/2 with prior knowledge (`h2c_prior_knowledge` in `[outbound_http]`, {} or {}), but the server at {peer} did not answer in HTTP/2: {err}",
+                        who.target,
+                        skiff_outbound_networking::SPIN_H2C_ENV,
+                        skiff_outbound_networking::SKIFF_H2C_ENV,
+                    );
+                    return Err(HttpError::HttpProtocolError);
+                }
                 // TLS 1.3 servers check a client certificate after the
                 // client's side of the handshake is done: their refusal
                 // arrives with the response.
@@ -278,13 +307,17 @@ impl End {
 
 /// A new connection to the first of `addrs` that accepts, its I/O driven by a
 /// task of its own (which ends when the connection closes): HTTP/2 where the
-/// TLS handshake chose `h2`, HTTP/1.1 otherwise.
+/// TLS handshake chose `h2`, or with prior knowledge over clear text when
+/// `h2c` (and no `tls`), HTTP/1.1 otherwise.
 async fn connect(
     addrs: &[SocketAddr],
     tls: Option<Tls>,
+    h2c: bool,
     who: &Sender<'_>,
 ) -> Result<(Conn, SocketAddr), HttpError> {
-    let (stream, h2, peer) = open(addrs, tls, who).await?;
+    let h2c = h2c && tls.is_none();
+    let (stream, alpn_h2, peer) = open(addrs, tls, who).await?;
+    let h2 = alpn_h2 || h2c;
     let ended = move |err: hyper::Error| {
         tracing::debug!("outbound connection to {peer} ended: {err}");
     };
@@ -564,7 +597,7 @@ mod tests {
         let (response, io) = send(
             request,
             &[closed, open],
-            None,
+            Transport::Http1,
             &OPTIONS,
             &sender(&target),
             &Arc::new(Pool::default()),
@@ -619,7 +652,7 @@ mod tests {
             let (response, io) = send(
                 request.body(body).unwrap(),
                 &[addr],
-                None,
+                Transport::Http1,
                 &OPTIONS,
                 &sender(&target),
                 &Arc::new(Pool::default()),
@@ -701,6 +734,17 @@ mod tests {
         method: http::Method,
         body: Option<&'static str>,
     ) -> Result<String, HttpError> {
+        exchange_by(Transport::Http1, addrs, pool, method, body).await
+    }
+
+    /// [`exchange`] sent by `transport`.
+    async fn exchange_by(
+        transport: Transport,
+        addrs: &[SocketAddr],
+        pool: &Arc<Pool>,
+        method: http::Method,
+        body: Option<&'static str>,
+    ) -> Result<String, HttpError> {
         let target = OutboundTarget::from_url("http://api.example:80").unwrap();
         let mut request = http::Request::builder()
             .method(method)
@@ -718,7 +762,7 @@ mod tests {
         let (response, io) = send(
             request.body(body).unwrap(),
             addrs,
-            None,
+            transport,
             &OPTIONS,
             &sender(&target),
             pool,
@@ -791,6 +835,80 @@ mod tests {
         assert_eq!(pool.idle_count(), 0, "the reaper closed it");
         assert_eq!(get(&[addr], &pool).await, "conn 2 req 1");
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// A clear-text server that speaks HTTP/2 only (prior knowledge), on
+    /// loopback: answers each request after `delay` with `conn N VERSION
+    /// SCHEME AUTHORITY`. Returns its address and how many connections it
+    /// accepted.
+    async fn h2c_upstream(delay: Duration) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let conn = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let service = hyper::service::service_fn(move |req: http::Request<_>| async move {
+                    tokio::time::sleep(delay).await;
+                    let uri = req.uri();
+                    let body = format!(
+                        "conn {conn} {:?} {} {}",
+                        req.version(),
+                        uri.scheme_str().unwrap_or("-"),
+                        uri.authority().map_or("-", |a| a.as_str())
+                    );
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        http_body_util::Full::new(Bytes::from(body)),
+                    ))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tcp), service),
+                );
+            }
+        });
+        (addr, accepted)
+    }
+
+    /// h2c: requests go as HTTP/2 from the first byte, with `:scheme http`
+    /// and the URL's authority, and share one connection, those sent at once
+    /// each on a stream of its own (the server answers each after 200 ms, so
+    /// they overlap).
+    #[tokio::test]
+    async fn h2c_requests_share_one_connection() {
+        let (addr, accepted) = h2c_upstream(Duration::from_millis(200)).await;
+        let pool = Arc::new(Pool::default());
+        let get = move |pool: Arc<Pool>| async move {
+            exchange_by(Transport::H2c, &[addr], &pool, http::Method::GET, None).await
+        };
+        let expected = "conn 1 HTTP/2.0 http api.example";
+        assert_eq!(get(pool.clone()).await.unwrap(), expected);
+        let mut at_once = tokio::task::JoinSet::new();
+        for _ in 0..6 {
+            at_once.spawn(get(pool.clone()));
+        }
+        while let Some(answer) = at_once.join_next().await {
+            assert_eq!(answer.unwrap().unwrap(), expected);
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(pool.stats().opened, 1);
+        assert_eq!(pool.stats().reused, 6);
+        // The same destination over HTTP/1.1 is another pool key: its
+        // requests never take the h2c connection.
+        let http1 = exchange(&[addr], &pool, http::Method::GET, None).await;
+        assert!(http1.is_err(), "{http1:?}");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// h2c to a server that speaks HTTP/1.1 only is `HTTP-protocol-error`.
+    #[tokio::test]
+    async fn h2c_to_an_http1_server_is_a_protocol_error() {
+        let (addr, _) = keep_alive_upstream(None).await;
+        let pool = Arc::new(Pool::default());
+        let got = exchange_by(Transport::H2c, &[addr], &pool, http::Method::GET, None).await;
+        assert!(matches!(got, Err(HttpError::HttpProtocolError)), "{got:?}");
     }
 
     /// A body of unknown length, sent in `self.0`'s pieces (last first).

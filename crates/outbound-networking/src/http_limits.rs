@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::ClientTls;
+use crate::{ClientTls, H2cPriorKnowledge, OutboundTarget};
 
 /// Limits on a component's outbound HTTP requests.
 ///
@@ -32,6 +32,22 @@ pub struct OutboundHttpLimits {
     /// the component's next request to the same destination (Spin's
     /// `connection_pooling`; default on).
     pub connection_pooling: bool,
+    /// `http://` authorities (`host:port`) requests to which are sent as
+    /// clear-text HTTP/2 with prior knowledge (`h2c_prior_knowledge`; default
+    /// none). The environment's ([`H2cPriorKnowledge::from_env`]) apply too:
+    /// see [`sends_h2c`](Self::sends_h2c).
+    pub h2c_prior_knowledge: H2cPriorKnowledge,
+}
+
+impl OutboundHttpLimits {
+    /// Whether a request to `target` goes as clear-text HTTP/2 with prior
+    /// knowledge: an `http://` target named by [`h2c_prior_knowledge`](Self::h2c_prior_knowledge)
+    /// or by the environment ([`SPIN_H2C_ENV`](crate::SPIN_H2C_ENV),
+    /// [`SKIFF_H2C_ENV`](crate::SKIFF_H2C_ENV)); the union of both.
+    pub fn sends_h2c(&self, target: &OutboundTarget) -> bool {
+        self.h2c_prior_knowledge.matches(target)
+            || H2cPriorKnowledge::from_env().is_ok_and(|env| env.matches(target))
+    }
 }
 
 impl Default for OutboundHttpLimits {
@@ -43,6 +59,7 @@ impl Default for OutboundHttpLimits {
             max_response_size: None,
             max_concurrent_requests: None,
             connection_pooling: true,
+            h2c_prior_knowledge: H2cPriorKnowledge::default(),
         }
     }
 }

@@ -54,6 +54,7 @@ mod blocked;
 mod client_tls;
 mod decision;
 mod error;
+mod h2c;
 mod host;
 mod http_limits;
 mod legacy;
@@ -70,6 +71,7 @@ pub use client_tls::{
 };
 pub use decision::{Decision, Denial, DenialReason};
 pub use error::{PatternError, PatternErrorKind, TargetError};
+pub use h2c::{H2cError, H2cPriorKnowledge, SKIFF_H2C_ENV, SPIN_H2C_ENV};
 pub use host::Host;
 pub use http_limits::{OutboundHttpLimits, SharedHttpLimits};
 pub use legacy::convert_allowed_http_hosts;

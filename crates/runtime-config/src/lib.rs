@@ -18,6 +18,7 @@
 //! max_response_size = "16MiB"  # default: no limit
 //! max_concurrent_requests = 64 # per app, default: no limit
 //! connection_pooling = true    # keep connections alive between requests (default)
+//! h2c_prior_knowledge = ["grpc.internal:50051"] # http:// authorities sent clear-text HTTP/2
 //!
 //! [[client_tls]]               # Spin's: TLS for some components' HTTPS requests
 //! component_ids = ["api"]
@@ -59,7 +60,9 @@ use std::sync::Arc;
 use skiff_blob::BlobConfig;
 use skiff_kv::KeyValueConfig;
 use skiff_messaging::MessagingConfig;
-use skiff_outbound_networking::{BlockedNetworks, ClientTls, ClientTlsEntry, OutboundHttpLimits};
+use skiff_outbound_networking::{
+    BlockedNetworks, ClientTls, ClientTlsEntry, H2cPriorKnowledge, OutboundHttpLimits,
+};
 use skiff_sqlite::SqliteConfig;
 
 /// Top-level tables a runtime config may hold.
@@ -92,6 +95,7 @@ const OUTBOUND_HTTP_KEYS: &[&str] = &[
     "max_response_size",
     "max_concurrent_requests",
     "connection_pooling",
+    "h2c_prior_knowledge",
 ];
 
 /// A runtime config error; every variant names the file.
@@ -305,6 +309,17 @@ fn outbound_http(table: &toml::Table) -> Result<OutboundHttpLimits, String> {
                 limits.connection_pooling = value
                     .as_bool()
                     .ok_or_else(|| format!("{at}: expected `true` or `false`"))?;
+            }
+            "h2c_prior_knowledge" => {
+                let expected = || format!("{at}: expected a list of \"host:port\" strings");
+                let entries = value
+                    .as_array()
+                    .ok_or_else(expected)?
+                    .iter()
+                    .map(|entry| entry.as_str().ok_or_else(expected))
+                    .collect::<Result<Vec<_>, _>>()?;
+                limits.h2c_prior_knowledge =
+                    H2cPriorKnowledge::parse(&at, entries).map_err(|e| e.to_string())?;
             }
             other => {
                 return Err(format!(
@@ -535,6 +550,43 @@ mod tests {
             err.contains("unknown key `outbound_http.max_size`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn h2c_prior_knowledge() {
+        let c = RuntimeConfig::parse(
+            Path::new("rc.toml"),
+            "[outbound_http]\nh2c_prior_knowledge = [\"grpc:50051\", \"mesh:80\"]\n",
+        )
+        .unwrap();
+        let h2c = &c.outbound_http.h2c_prior_knowledge;
+        let target = |url| skiff_outbound_networking::OutboundTarget::from_url(url).unwrap();
+        assert!(h2c.matches(&target("http://grpc:50051/")));
+        assert!(h2c.matches(&target("http://mesh/")));
+        assert!(!h2c.matches(&target("https://grpc:50051/")));
+        assert!(OutboundHttpLimits::default().h2c_prior_knowledge.is_empty());
+
+        for (value, message) in [
+            (
+                "[\"grpc:50051\", \"grpc\"]",
+                "runtime config `rc.toml`: `outbound_http.h2c_prior_knowledge`: `grpc` is not \
+                 `host:port`: the port is missing",
+            ),
+            (
+                "\"grpc:50051\"",
+                "runtime config `rc.toml`: `outbound_http.h2c_prior_knowledge`: expected a list \
+                 of \"host:port\" strings",
+            ),
+            (
+                "[50051]",
+                "runtime config `rc.toml`: `outbound_http.h2c_prior_knowledge`: expected a list \
+                 of \"host:port\" strings",
+            ),
+        ] {
+            let text = format!("[outbound_http]\nh2c_prior_knowledge = {value}\n");
+            let err = RuntimeConfig::parse(Path::new("rc.toml"), &text).unwrap_err();
+            assert_eq!(err.to_string(), message);
+        }
     }
 
     #[test]

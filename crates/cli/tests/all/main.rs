@@ -39,6 +39,9 @@
 //!   size, timeouts, concurrency) and their live reload;
 //! - `outbound_pool`: kept-alive outbound connections (`connection_pooling`),
 //!   per component, over plain HTTP and TLS, switched by a reload;
+//! - `outbound_h2c`: outbound clear-text HTTP/2 with prior knowledge
+//!   (`SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE`, `h2c_prior_knowledge`) to an
+//!   HTTP/2-only server: one shared connection, reloads, malformed entries;
 //! - `sql`: SQL on three backends (embedded SQLite, a real PostgreSQL, a
 //!   real MariaDB) by one suite, and PostgreSQL going down and coming back;
 //! - `mysql`: the MySQL guest's own tests — every column type in both
@@ -91,6 +94,7 @@ mod oci;
 mod oci_registry;
 mod oci_token;
 mod oci_token_server;
+mod outbound_h2c;
 mod outbound_limits;
 mod outbound_pool;
 mod outbound_redis;
