@@ -217,7 +217,7 @@ async fn apply(path: &Path, live: &Live) {
 }
 
 /// What identifies a version of the file: modification time and length.
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+pub(crate) fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }

@@ -18,7 +18,7 @@
 //! one serving stays.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -27,7 +27,7 @@ use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
 use skiff_manifest::{App, Build};
 use skiff_trigger_http::{LiveApp, LoadOptions};
 
-use crate::reload::{POLL, SETTLE, VariablesSlot};
+use crate::reload::{POLL, SETTLE, VariablesSlot, stamp};
 use crate::serve::{Loaded, Running};
 
 /// How `skiff up --watch` loads the app again.
@@ -48,11 +48,6 @@ impl WatchOptions {
 
 /// A file's version: modification time and length (`None`: missing).
 type Stamp = Option<(SystemTime, u64)>;
-
-fn stamp(path: &Path) -> Stamp {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
-}
 
 /// The versions of a set of files.
 #[derive(PartialEq, Eq, Default)]

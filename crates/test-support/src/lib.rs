@@ -158,9 +158,9 @@ fn openssl(dir: &std::path::Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Signs `NAME.csr` (with the extensions in `NAME.ext`) with the CA in `dir`
-/// into `NAME.crt`, valid for two days.
-fn sign_with_ca(dir: &std::path::Path, name: &str) -> Result<()> {
+/// Signs `NAME.csr` (with the extensions in `NAME.ext`) with the CA
+/// [`make_certificates`] wrote into `dir` into `NAME.crt`, valid for two days.
+pub fn sign_with_ca(dir: &std::path::Path, name: &str) -> Result<()> {
     let (csr, ext, crt) = (
         format!("{name}.csr"),
         format!("{name}.ext"),

@@ -89,23 +89,7 @@ impl Pki {
             "-out",
             &csr,
         ])?;
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &extfile,
-            "-out",
-            &crt,
-        ])?;
+        skiff_test_support::sign_with_ca(self.dir.path(), name)?;
         Ok(Client {
             cert: self.dir.path().join(crt),
             key: self.dir.path().join(key),
