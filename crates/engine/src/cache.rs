@@ -90,7 +90,7 @@ impl AotCache {
         key.update([kind as u8]);
         key.update(digest);
         let ext = match kind {
-            Artifact::Component | Artifact::Componentized => "cwasm",
+            Artifact::Component | Artifact::Componentized | Artifact::Composed => "cwasm",
             Artifact::Module => "cwasm-module",
         };
         self.dir
@@ -138,6 +138,47 @@ impl AotCache {
             |path| unsafe { Component::deserialize_file(engine, path) },
         )?;
         Ok(LoadedComponent { component, cache })
+    }
+
+    /// Returns the component `compose` makes, from the entry named by
+    /// `recipe` (see [`crate::compose`]) or by composing, compiling and
+    /// storing it; `compose` runs only on a miss.
+    pub(crate) fn load_or_compose(
+        &self,
+        engine: &wasmtime::Engine,
+        recipe: &[u8],
+        compose: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<LoadedComponent> {
+        let path = self.path_for(Artifact::Composed, recipe);
+        // SAFETY: as in `load_or_compile`.
+        let outcome = match self.lookup(&path, |path| unsafe {
+            Component::deserialize_file(engine, path)
+        }) {
+            Found::Hit(component) => {
+                return Ok(LoadedComponent {
+                    component,
+                    cache: CacheOutcome::Hit,
+                });
+            }
+            Found::Absent => CacheOutcome::Miss,
+            Found::Discarded => CacheOutcome::Corrupt,
+        };
+        let composed = compose()?;
+        let serialized = engine
+            .precompile_component(&composed)
+            .map_err(anyhow::Error::from)
+            .context("could not compile")?;
+        if let Err(err) = self.store(&path, &serialized) {
+            tracing::warn!(entry = %path.display(), "could not write AOT cache entry: {err:#}");
+        }
+        // SAFETY: bytes this engine's `precompile_component` just produced.
+        let component = unsafe { Component::deserialize(engine, &serialized) }
+            .map_err(anyhow::Error::from)
+            .context("could not load freshly compiled code")?;
+        Ok(LoadedComponent {
+            component,
+            cache: outcome,
+        })
     }
 
     /// Returns the compiled core module, from a verified entry or by compiling and storing it.
@@ -369,6 +410,8 @@ pub(crate) enum Artifact {
     Module = 2,
     /// A core module with embedded WIT, turned into a component.
     Componentized = 3,
+    /// A component composed with its dependencies, keyed by its recipe.
+    Composed = 4,
 }
 
 /// The checksum file beside an entry.

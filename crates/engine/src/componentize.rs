@@ -28,12 +28,13 @@ pub fn componentize(module: &[u8]) -> Result<Vec<u8>> {
     } else {
         WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
     };
-    let mut encoder = wit_component::ComponentEncoder::default()
+    let mut encoder = wit_component::ComponentEncoder::default();
+    encoder
         .validate(true)
         .module(module)
         .context("the module's embedded WIT type information is invalid")?;
     if imports_preview1(module) {
-        encoder = encoder
+        encoder
             .adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, adapter)
             .context("could not apply the WASI preview1 adapter")?;
     }

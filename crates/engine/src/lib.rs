@@ -29,6 +29,7 @@
 
 pub mod cache;
 pub mod componentize;
+pub mod compose;
 pub mod deadline;
 mod kind;
 pub mod sources;
@@ -237,6 +238,56 @@ impl SkiffEngine {
             Some(cache) => cache.load_or_compile(&self.engine, bytes),
             None => Ok(LoadedComponent {
                 component: Component::new(&self.engine, bytes).map_err(anyhow::Error::from)?,
+                cache: CacheOutcome::Disabled,
+            }),
+        }
+    }
+
+    /// Loads component `id` from `source` composed with its `dependencies`
+    /// (see [`compose`]), through the AOT cache when enabled: the entry is
+    /// keyed by every file's digest, so a warm start reads the files but
+    /// neither composes nor compiles.
+    pub fn load_composed(
+        &self,
+        id: &str,
+        source: &Path,
+        dependencies: &[compose::Dependency<'_>],
+    ) -> Result<LoadedComponent> {
+        let read = |path: &Path, what: &str| -> Result<Vec<u8>> {
+            let bytes = match &self.sources {
+                Some(sources) => sources.read(path),
+                None => std::fs::read(path),
+            }
+            .with_context(|| format!("could not read {what} `{}`", path.display()))?;
+            match detect_kind(&bytes)? {
+                WasmKind::Component => Ok(bytes),
+                WasmKind::Module if componentize::has_component_type(&bytes) => {
+                    componentize::componentize(&bytes)
+                }
+                WasmKind::Module => anyhow::bail!(
+                    "{what} `{}` is a core WebAssembly module without embedded WIT type \
+                     information, not a component",
+                    path.display()
+                ),
+            }
+        };
+        let parent = read(source, "component")?;
+        let mut deps = Vec::with_capacity(dependencies.len());
+        for dep in dependencies {
+            let bytes = read(
+                dep.path,
+                &format!("dependency `{}` (`{}`)", dep.name, dep.key),
+            )?;
+            deps.push((dep, bytes));
+        }
+        let compose = || compose::compose(id, &parent, &deps);
+        match &self.cache {
+            Some(cache) => {
+                cache.load_or_compose(&self.engine, &compose::recipe(&parent, &deps), compose)
+            }
+            None => Ok(LoadedComponent {
+                component: Component::new(&self.engine, &compose()?)
+                    .map_err(anyhow::Error::from)?,
                 cache: CacheOutcome::Disabled,
             }),
         }

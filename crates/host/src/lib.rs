@@ -44,6 +44,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod denied;
 pub mod outbound;
 mod pool;
 mod send;
@@ -71,6 +72,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+pub use denied::linker_for;
 pub use outbound::OutboundHttp;
 pub use pool::ConnectionStats;
 pub use stdio::{Channel, LogStream};

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
+use crate::component::DraftComponent;
 use crate::files::resolve_files;
 use crate::model::{
     App, Component, CronTrigger, HttpTrigger, MessagingTrigger, MqttTrigger, RedisTrigger,
@@ -98,6 +99,7 @@ pub(crate) fn assemble(
             ctx.push(error);
         }
         let files = resolve_files(ctx, &base_dir, c, strict);
+        let dependencies = resolve_dependencies(ctx, &draft.components, c);
         components.insert(
             c.id.clone(),
             Component {
@@ -116,6 +118,7 @@ pub(crate) fn assemble(
                 variables: c.variables.clone(),
                 build: c.build.clone(),
                 limits: c.limits.resolve(draft.limits),
+                dependencies,
             },
         );
     }
@@ -267,4 +270,48 @@ fn check_templates(ctx: &mut Ctx<'_>, draft: &Draft) {
         }
     }
     ctx.errors.extend(errors);
+}
+
+/// `c`'s dependencies, each `component = "ID"` given that component's source.
+fn resolve_dependencies(
+    ctx: &mut Ctx<'_>,
+    components: &[DraftComponent],
+    c: &DraftComponent,
+) -> Vec<crate::Dependency> {
+    let mut out = Vec::with_capacity(c.dependencies.len());
+    for draft in &c.dependencies {
+        let mut dependency = draft.dependency.clone();
+        if let crate::DependencySource::Component { id, source } = &mut dependency.source {
+            let key = format!("{}.component", dependency.key);
+            let loc = draft.component_loc.unwrap_or(c.loc);
+            if *id == c.id {
+                let error = ctx.error_at(
+                    loc,
+                    &key,
+                    format!("component `{id}` cannot depend on itself"),
+                );
+                ctx.push(error);
+                continue;
+            }
+            match components.iter().find(|other| other.id == *id) {
+                Some(other) => *source = other.source.clone(),
+                None => {
+                    let mut error = ctx.error_at(
+                        loc,
+                        &key,
+                        format!("the manifest defines no component `{id}`"),
+                    );
+                    if let Some(close) =
+                        crate::suggest::closest(id, components.iter().map(|o| o.id.as_str()))
+                    {
+                        error = error.with_hint(format!("did you mean `{close}`?"));
+                    }
+                    ctx.push(error);
+                    continue;
+                }
+            }
+        }
+        out.push(dependency);
+    }
+    out
 }

@@ -36,6 +36,8 @@ pub(crate) struct DraftComponent {
     pub workdir_loc: Option<Loc>,
     pub limits: PartialLimits,
     pub templates: Vec<TemplateUse>,
+    /// `[component.ID.dependencies]`.
+    pub dependencies: Vec<crate::dependency::DraftDependency>,
 }
 
 /// One `files` entry.
@@ -86,6 +88,7 @@ pub(crate) fn parse_component(
         workdir_loc: None,
         limits: PartialLimits::default(),
         templates: Vec::new(),
+        dependencies: Vec::new(),
     };
     let k = |name: &str| join(key, name);
 
@@ -204,17 +207,18 @@ pub(crate) fn parse_component(
             ctx.push(error);
         }
     }
+    let inherit_default = table
+        .get("dependencies_inherit_configuration")
+        .and_then(|v| ctx.bool(v, &k("dependencies_inherit_configuration")))
+        .unwrap_or(false);
     if let Some(v) = table.get("dependencies") {
-        let used = !matches!(v.get_ref(), DeValue::Table(t) if t.is_empty());
-        if used {
-            let error = ctx
-                .error(&v.span(), &k("dependencies"), "component dependencies are not supported yet")
-                .with_hint("compose the component ahead of time (e.g. with `wac plug`) and point `source` at the result");
-            ctx.push(error);
-        }
-    }
-    if let Some(v) = table.get("dependencies_inherit_configuration") {
-        ctx.bool(v, &k("dependencies_inherit_configuration"));
+        c.dependencies = crate::dependency::parse_dependencies(
+            ctx,
+            base_dir,
+            v,
+            &k("dependencies"),
+            inherit_default,
+        );
     }
     c
 }

@@ -62,6 +62,7 @@
 mod assemble;
 mod component;
 pub mod cron;
+pub mod dependency;
 mod error;
 mod files;
 mod limits;
@@ -84,6 +85,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
+pub use dependency::{Dependency, DependencyName, DependencySource};
 pub use error::ManifestError;
 pub use model::{
     App, Build, Component, CronTrigger, FileMount, HttpTrigger, Limits, ManifestKind,

@@ -261,6 +261,9 @@ pub struct Component {
     pub build: Option<Build>,
     /// Effective limits: component `[component.ID.limits]` over `[application.limits]` over built-in defaults.
     pub limits: Limits,
+    /// `[component.ID.dependencies]`: components composed with this one at
+    /// load, each satisfying some of its imports.
+    pub dependencies: Vec<crate::dependency::Dependency>,
 }
 
 /// One file mapping into a component's filesystem (read-only).

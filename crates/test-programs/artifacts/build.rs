@@ -19,6 +19,7 @@ use std::process::{Command, Stdio};
 const SUITES: &[&str] = &[
     "blob",
     "cli",
+    "deps",
     "http",
     "kv",
     "messaging",

@@ -112,6 +112,8 @@ struct HttpComponent {
     id: Arc<str>,
     /// Its code's file.
     source: PathBuf,
+    /// Its `[component.ID.dependencies]`, composed with it at load.
+    dependencies: Vec<skiff_manifest::Dependency>,
     config: Arc<InstanceConfig>,
     limits: Limits,
     concurrency: Option<Arc<Semaphore>>,
@@ -195,6 +197,7 @@ impl HttpApp {
                     components.push(HttpComponent {
                         id: spec.id.as_str().into(),
                         source: spec.source.clone(),
+                        dependencies: spec.dependencies.clone(),
                         config: Arc::new(config),
                         limits: spec.limits,
                         concurrency: spec
@@ -581,13 +584,15 @@ fn bind(
         // Components sharing a source file share one compiled image (code
         // mapped once), which matters for apps of many components; the first
         // of them is charged the load.
-        let (loaded, load_time) = match compiled.get_mut(&c.source) {
+        let (loaded, load_time) = match compiled.get_mut(&code_key(c)) {
             Some((loaded, took)) => (loaded.clone(), std::mem::take(took)),
             None => anyhow::bail!("component `{}` was not loaded", c.id),
         };
-        let pre = linker
-            .instantiate_pre(&loaded.component)
-            .map_err(anyhow::Error::from);
+        let pre = skiff_host::linker_for(&linker, &loaded.component).and_then(|linker| {
+            linker
+                .instantiate_pre(&loaded.component)
+                .map_err(anyhow::Error::from)
+        });
         let handler = pre
             .and_then(
                 |pre| match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
@@ -637,32 +642,65 @@ fn bind(
     ))
 }
 
-/// Loads the code of `components`, each source file once, with how long each
-/// took; fails naming an unloadable component.
+/// Loads the code of `components`, each source file once (a component
+/// with dependencies on its own), with how long each took; fails naming an
+/// unloadable component.
 fn load_sources(
     engine: &SkiffEngine,
     components: &[HttpComponent],
 ) -> Result<std::collections::HashMap<PathBuf, (skiff_engine::LoadedComponent, Duration)>> {
     let mut compiled = std::collections::HashMap::new();
     for c in components {
-        if compiled.contains_key(&c.source) {
+        let key = code_key(c);
+        if compiled.contains_key(&key) {
             continue;
         }
         let start = Instant::now();
-        let loaded = load_component(engine, &c.id, &c.source)?;
-        compiled.insert(c.source.clone(), (loaded, start.elapsed()));
+        let loaded = load_component(engine, &c.id, &c.source, &c.dependencies)?;
+        compiled.insert(key, (loaded, start.elapsed()));
     }
     Ok(compiled)
 }
 
-/// Loads component `id`'s code from `source` (through the AOT cache),
-/// failing with the component's id and source file; shared by the triggers.
+/// What names a component's code among an app's: its source file, or, for a
+/// component composed with dependencies (its own code), its id.
+fn code_key(c: &HttpComponent) -> PathBuf {
+    if c.dependencies.is_empty() {
+        c.source.clone()
+    } else {
+        PathBuf::from(format!("\0component:{}", c.id))
+    }
+}
+
+/// Loads component `id`'s code from `source`, composed with its
+/// `dependencies` (through the AOT cache), failing with the component's id
+/// and source file; shared by the triggers.
 pub fn load_component(
     engine: &SkiffEngine,
     id: &str,
     source: &std::path::Path,
+    dependencies: &[skiff_manifest::Dependency],
 ) -> Result<skiff_engine::LoadedComponent> {
-    engine.load_component(source).with_context(|| {
+    let loaded = if dependencies.is_empty() {
+        engine.load_component(source)
+    } else {
+        let names: Vec<String> = dependencies.iter().map(|d| d.name.to_string()).collect();
+        let mut specs = Vec::with_capacity(dependencies.len());
+        for (d, name) in dependencies.iter().zip(&names) {
+            specs.push(skiff_engine::compose::Dependency {
+                name,
+                key: &d.key,
+                path: d.local_path().with_context(|| {
+                    format!("dependency `{name}` (`{}`) has not been fetched", d.key)
+                })?,
+                export: d.export.as_deref(),
+                inherit: d.inherit_configuration,
+                matches: Box::new(|import: &str| d.name.matches(import)),
+            });
+        }
+        engine.load_composed(id, source, &specs)
+    };
+    loaded.with_context(|| {
         format!(
             "could not load component `{id}` (source `{}`)",
             source.display()

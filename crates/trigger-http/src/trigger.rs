@@ -51,8 +51,8 @@ impl TriggerComponent {
                  define"
             )
         })?;
-        let loaded = crate::load_component(engine, &spec.id, &spec.source)?;
-        let pre = linker
+        let loaded = crate::load_component(engine, &spec.id, &spec.source, &spec.dependencies)?;
+        let pre = skiff_host::linker_for(linker, &loaded.component)?
             .instantiate_pre(&loaded.component)
             .map_err(anyhow::Error::from)
             .with_context(|| {

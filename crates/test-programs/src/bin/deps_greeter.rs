@@ -1,0 +1,105 @@
+//! A component dependency (world `skiff-test:greeter/library`, WIT in
+//! `crates/test-programs/wit/greeter.wit`): exports `greet` (`Hello, NAME!`),
+//! `shout` (`HELLO, NAME!`) and `broken` (a `greet` of another type).
+//!
+//! `probe(url)` reports, one line each, what the dependency reaches of its
+//! component's configuration:
+//! - `env: GREETING=VALUE` or `env: none`;
+//! - `files: N` (entries of `/`) or `files: error …`;
+//! - `kv: opened` (`default`, `fermyon:spin/key-value@2.0.0`) or `kv: error: access-denied`…;
+//! - `http: status N` (a `GET` of `url` through `wasi:http/outgoing-handler`)
+//!   or `http: error: HttpRequestDenied`….
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: "wit/greeter.wit",
+        world: "skiff-test:greeter/library",
+        generate_all,
+    });
+}
+
+use bindings::exports::skiff_test::greeter::{broken, greet, shout};
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+
+struct Greeter;
+
+bindings::export!(Greeter with_types_in bindings);
+
+impl greet::Guest for Greeter {
+    fn greet(name: String) -> String {
+        format!("Hello, {name}!")
+    }
+
+    fn probe(url: String) -> String {
+        probe(&url)
+    }
+}
+
+impl shout::Guest for Greeter {
+    fn greet(name: String) -> String {
+        format!("HELLO, {}!", name.to_uppercase())
+    }
+
+    fn probe(url: String) -> String {
+        probe(&url)
+    }
+}
+
+impl broken::Guest for Greeter {
+    fn greet(name: u32) -> String {
+        format!("number {name}")
+    }
+
+    fn probe(url: String) -> String {
+        probe(&url)
+    }
+}
+
+fn probe(url: &str) -> String {
+    let env = match std::env::var("GREETING") {
+        Ok(value) => format!("GREETING={value}"),
+        Err(_) => "none".into(),
+    };
+    let files = match std::fs::read_dir("/") {
+        Ok(entries) => entries.count().to_string(),
+        Err(e) => format!("error {:?}", e.kind()),
+    };
+    let kv = match spin_sdk::key_value::Store::open_default() {
+        Ok(_) => "opened".to_string(),
+        Err(spin_sdk::key_value::Error::AccessDenied) => "error: access-denied".into(),
+        Err(e) => format!("error: {e:?}"),
+    };
+    let http = match get(url) {
+        Ok(status) => format!("status {status}"),
+        Err(e) => format!("error: {e}"),
+    };
+    format!("env: {env}\nfiles: {files}\nkv: {kv}\nhttp: {http}\n")
+}
+
+/// The status of a `GET` of `url` (`http://authority/path`).
+fn get(url: &str) -> Result<u16, String> {
+    let rest = url.strip_prefix("http://").ok_or("url must start with http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let req = OutgoingRequest::new(Fields::new());
+    req.set_scheme(Some(&Scheme::Http)).map_err(|()| "bad scheme")?;
+    req.set_authority(Some(authority)).map_err(|()| "bad authority")?;
+    req.set_path_with_query(Some(path)).map_err(|()| "bad path")?;
+    let future = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
+    let response = loop {
+        match future.get() {
+            Some(result) => {
+                break result
+                    .map_err(|()| "response taken twice")?
+                    .map_err(|e| format!("{e:?}"))?;
+            }
+            None => future.subscribe().block(),
+        }
+    };
+    Ok(response.status())
+}
+
+fn main() {}
