@@ -28,8 +28,9 @@
 #![deny(missing_docs)]
 
 pub mod cache;
-pub mod componentize;
-pub mod compose;
+/// Component dependencies (see [`skiff_compose`]).
+pub use skiff_compose as compose;
+pub use skiff_compose::componentize;
 pub mod deadline;
 mod kind;
 pub mod sources;
@@ -259,17 +260,7 @@ impl SkiffEngine {
                 None => std::fs::read(path),
             }
             .with_context(|| format!("could not read {what} `{}`", path.display()))?;
-            match detect_kind(&bytes)? {
-                WasmKind::Component => Ok(bytes),
-                WasmKind::Module if componentize::has_component_type(&bytes) => {
-                    componentize::componentize(&bytes)
-                }
-                WasmKind::Module => anyhow::bail!(
-                    "{what} `{}` is a core WebAssembly module without embedded WIT type \
-                     information, not a component",
-                    path.display()
-                ),
-            }
+            compose::as_component(bytes, what, path)
         };
         let parent = read(source, "component")?;
         let mut deps = Vec::with_capacity(dependencies.len());

@@ -15,8 +15,8 @@
 //! - anything else — a function that can only hand out a resource — traps,
 //!   with a message naming the interface and the way to grant it.
 //!
-//! Every denied call is logged as a warning, so an operator sees which
-//! dependency reached for what.
+//! The first denied call of each function is logged as a warning (the
+//! rest at debug level), so an operator sees what a dependency reached for.
 
 use std::borrow::Cow;
 
@@ -89,22 +89,24 @@ pub fn linker_for<'l>(
         let ComponentItem::ComponentInstance(instance) = item.ty else {
             continue;
         };
-        let original = original_name(&name);
-        let mut defs = linker.instance(&name).map_err(anyhow::Error::from)?;
+        let original = original_name(name);
+        let mut defs = linker.instance(name).map_err(anyhow::Error::from)?;
         for (export, item) in instance.exports(engine) {
             match item.ty {
                 ComponentItem::ComponentFunc(ty) => {
                     let function = format!("{original}#{export}");
+                    let warned = std::sync::atomic::AtomicBool::new(false);
                     if ty.async_() && concurrent {
                         defs.func_new_concurrent(export, move |_, ty, _, results| {
-                            let answer =
-                                deny(&function, &ty, results).map_err(wasmtime::Error::from_anyhow);
+                            let answer = deny(&function, &warned, &ty, results)
+                                .map_err(wasmtime::Error::from_anyhow);
                             Box::pin(async move { answer })
                         })
                         .map_err(anyhow::Error::from)?;
                     } else {
                         defs.func_new(export, move |_, ty, _, results| {
-                            deny(&function, &ty, results).map_err(wasmtime::Error::from_anyhow)
+                            deny(&function, &warned, &ty, results)
+                                .map_err(wasmtime::Error::from_anyhow)
                         })
                         .map_err(anyhow::Error::from)?;
                     }
@@ -138,7 +140,14 @@ fn original_name(denied: &str) -> String {
 }
 
 /// Answers a denied call of `function` (typed `ty`) in `results`, or traps.
-fn deny(function: &str, ty: &ComponentFunc, results: &mut [Val]) -> Result<()> {
+/// The first answered call of each function is logged as a warning (`warned`
+/// records it), later ones at debug level.
+fn deny(
+    function: &str,
+    warned: &std::sync::atomic::AtomicBool,
+    ty: &ComponentFunc,
+    results: &mut [Val],
+) -> Result<()> {
     let why = format!(
         "a component dependency that does not inherit its component's configuration may not \
          use `{function}`"
@@ -146,9 +155,12 @@ fn deny(function: &str, ty: &ComponentFunc, results: &mut [Val]) -> Result<()> {
     let answer = ty.results().next().and_then(|t| denied_value(&t, &why));
     match (answer, results.first_mut()) {
         (Some(value), Some(slot)) => {
-            tracing::warn!(
-                "denied: {why} (set `inherit_configuration = true` on the dependency to grant it)"
-            );
+            let hint = "set `inherit_configuration = true` on the dependency to grant it";
+            if warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::debug!("denied: {why} ({hint})");
+            } else {
+                tracing::warn!("denied: {why} ({hint}; further calls are logged at debug level)");
+            }
             *slot = value;
             Ok(())
         }

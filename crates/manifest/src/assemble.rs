@@ -37,6 +37,14 @@ pub(crate) fn assemble(
         check_target(ctx, target, &ids);
         used.insert(target.id.as_str());
     }
+    // A component may serve as another's dependency (`component = "ID"`).
+    for c in &draft.components {
+        for d in &c.dependencies {
+            if let crate::DependencySource::Component { id, .. } = &d.dependency.source {
+                used.insert(id.as_str());
+            }
+        }
+    }
     for c in &draft.components {
         if !used.contains(c.id.as_str()) {
             let error = ctx
@@ -46,8 +54,9 @@ pub(crate) fn assemble(
                     format!("component `{}` is not used by any trigger", c.id),
                 )
                 .with_hint(format!(
-                    "add a [[trigger.http]] with component = \"{}\" or remove it",
-                    c.id
+                    "add a [[trigger.http]] with component = \"{}\", name it in a \
+                     component's dependencies (`component = \"{}\"`), or remove it",
+                    c.id, c.id
                 ));
             ctx.push(error);
         }

@@ -430,9 +430,7 @@ fn parse_entry(
                 ctx.push(error);
                 return None;
             }
-            let Some(d) = ctx.require(table, &value.span(), key, "digest") else {
-                return None;
-            };
+            let d = ctx.require(table, &value.span(), key, "digest")?;
             let digest = ctx.string(d, &k("digest"))?;
             if !is_sha256_digest(&digest) {
                 let error = ctx

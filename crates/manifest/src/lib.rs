@@ -183,6 +183,27 @@ impl App {
             }
             return Err(error);
         }
+        // Dependencies from files (the sources of `component = "ID"` ones
+        // were checked above).
+        let mut dependencies: Vec<&Dependency> = self
+            .components
+            .values()
+            .flat_map(|c| &c.dependencies)
+            .collect();
+        dependencies.sort_by_key(|d| d.line);
+        for d in dependencies {
+            let DependencySource::Path(path) = &d.source else {
+                continue;
+            };
+            if !path.is_file() {
+                return Err(ManifestError::new(
+                    &self.manifest_path,
+                    format!("dependency file {} does not exist", path.display()),
+                )
+                .with_line(d.line)
+                .with_key(format!("{}.path", d.key)));
+            }
+        }
         Ok(())
     }
 }

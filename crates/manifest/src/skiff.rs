@@ -49,6 +49,7 @@ pub(crate) const SCHEMA: Schema = Schema {
         "build",
         "limits",
         "dependencies",
+        "dependencies_inherit_configuration",
         "ai_models",
     ],
 };

@@ -42,12 +42,19 @@ pub(crate) fn app_layers(app: &App) -> Result<Vec<Layer>> {
     };
     let mut components = Table::new();
     for (id, c) in &app.components {
-        let wasm = std::fs::read(&c.source).with_context(|| {
-            format!(
-                "could not read component `{id}` source `{}`",
-                c.source.display()
-            )
-        })?;
+        // A component with dependencies ships composed with them, so the
+        // artifact runs with nothing more to fetch.
+        let wasm = if c.dependencies.is_empty() {
+            std::fs::read(&c.source).with_context(|| {
+                format!(
+                    "could not read component `{id}` source `{}`",
+                    c.source.display()
+                )
+            })?
+        } else {
+            let deps = skiff_compose::Dependency::all(&c.dependencies)?;
+            skiff_compose::compose_files(id, &c.source, &deps)?
+        };
         let source = add(Layer {
             data: wasm.into(),
             media_type: media_types::WASM_LAYER,

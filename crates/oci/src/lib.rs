@@ -49,6 +49,7 @@
 mod artifact;
 pub mod auth;
 mod cache;
+mod dependencies;
 mod error;
 mod format;
 mod progress;
@@ -59,6 +60,7 @@ mod registry;
 
 pub use artifact::{Artifact, LayerData, materialize_app_layers};
 pub use cache::Cache;
+pub use dependencies::fetch_dependencies;
 pub use error::Error;
 pub use pull::{ArtifactKind, Pulled};
 pub use push::PushOptions;

@@ -17,6 +17,9 @@ pub struct PushOptions {
     /// Manifest annotations, added to (and overriding) the ones Skiff fills in
     /// (`org.opencontainers.image.source=https://…`).
     pub annotations: BTreeMap<String, String>,
+    /// Skiff's cache directory, where an app's `url` and `version`
+    /// dependencies are fetched to; `None` fetches them into a temporary one.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Registry {
@@ -37,7 +40,16 @@ impl Registry {
         if is_wasm_file {
             self.push_component(reference, path, options).await
         } else {
-            let app = skiff_manifest::load(path)?;
+            let mut app = skiff_manifest::load(path)?;
+            let scratch;
+            let cache_dir = match &options.cache_dir {
+                Some(dir) => dir.clone(),
+                None => {
+                    scratch = tempfile::tempdir()?;
+                    scratch.path().to_path_buf()
+                }
+            };
+            crate::fetch_dependencies(&mut app, &crate::Cache::new(cache_dir))?;
             self.push_app(reference, &app, options).await
         }
     }

@@ -124,6 +124,15 @@ impl Registry {
         }
     }
 
+    /// The tags of `reference`'s repository.
+    pub async fn list_tags(&self, reference: &Reference) -> Result<Vec<String>, Error> {
+        self.client
+            .list_tags(reference, &self.auth, None, None)
+            .await
+            .map(|response| response.tags)
+            .map_err(|e| self.error(reference, e))
+    }
+
     pub(crate) fn error(&self, reference: &Reference, e: OciDistributionError) -> Error {
         if let OciDistributionError::DigestError(inner) = &e {
             // oci-client checked a manifest against the reference's digest or

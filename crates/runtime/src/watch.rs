@@ -1,9 +1,9 @@
 //! `skiff up --watch`: the app is reloaded while it serves.
 //!
 //! What is watched (polled, as the runtime config is):
-//! - the manifest, each component's `source`, and each `files` mount (and the
-//!   directory holding it, so a file added beside a globbed one is seen):
-//!   a change reloads the app;
+//! - the manifest, each component's `source` and its dependencies' files,
+//!   and each `files` mount (and the directory holding it, so a file added
+//!   beside a globbed one is seen): a change reloads the app;
 //! - each component's `[component.ID.build] watch` globs: a change runs that
 //!   component's build command; the new `source` it writes then reloads the app.
 //!
@@ -18,7 +18,7 @@
 //! one serving stays.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -106,6 +106,12 @@ impl Watched {
         let mut paths = vec![app.manifest_path.clone()];
         for component in app.components.values() {
             paths.push(component.source.clone());
+            paths.extend(
+                component
+                    .dependencies
+                    .iter()
+                    .filter_map(|d| d.local_path().map(Path::to_path_buf)),
+            );
             for mount in &component.files {
                 paths.push(mount.source.clone());
                 if let Some(parent) = mount.source.parent() {

@@ -243,7 +243,10 @@ pub(crate) fn run_container(ctx: &impl RuntimeContext) -> i32 {
 fn run(workload: Workload, envs: Vec<(String, String)>, args: Vec<String>) -> Result<i32> {
     match workload {
         Workload::App(path) => {
-            let app = skiff_manifest::load(&path)?;
+            let mut app = skiff_manifest::load(&path)?;
+            if let Some(dir) = cache_dir() {
+                skiff_oci::fetch_dependencies(&mut app, &skiff_oci::Cache::new(dir))?;
+            }
             serve(app)
         }
         Workload::Component {

@@ -684,21 +684,8 @@ pub fn load_component(
     let loaded = if dependencies.is_empty() {
         engine.load_component(source)
     } else {
-        let names: Vec<String> = dependencies.iter().map(|d| d.name.to_string()).collect();
-        let mut specs = Vec::with_capacity(dependencies.len());
-        for (d, name) in dependencies.iter().zip(&names) {
-            specs.push(skiff_engine::compose::Dependency {
-                name,
-                key: &d.key,
-                path: d.local_path().with_context(|| {
-                    format!("dependency `{name}` (`{}`) has not been fetched", d.key)
-                })?,
-                export: d.export.as_deref(),
-                inherit: d.inherit_configuration,
-                matches: Box::new(|import: &str| d.name.matches(import)),
-            });
-        }
-        engine.load_composed(id, source, &specs)
+        skiff_engine::compose::Dependency::all(dependencies)
+            .and_then(|deps| engine.load_composed(id, source, &deps))
     };
     loaded.with_context(|| {
         format!(

@@ -70,7 +70,7 @@ pub fn compile(args: CompileArgs) -> Result<()> {
 
 /// Compiles every component of the app at `path` as `skiff up` would load it.
 fn compile_app(path: &std::path::Path) -> Result<()> {
-    let app = skiff_manifest::load(path)?;
+    let app = super::load_app(path)?;
     let cache_dir = super::cache_dir(false)
         .context("no cache directory: set SKIFF_CACHE_DIR, XDG_CACHE_HOME or HOME")?;
     let options = skiff_runtime::engine_options(
@@ -81,16 +81,12 @@ fn compile_app(path: &std::path::Path) -> Result<()> {
     let engine = SkiffEngine::new(options)?;
     let mut done = std::collections::BTreeSet::new();
     for spec in app.components.values() {
-        if !done.insert(&spec.source) {
+        if spec.dependencies.is_empty() && !done.insert(&spec.source) {
             continue;
         }
-        let loaded = engine.load_component(&spec.source).with_context(|| {
-            format!(
-                "could not compile component `{}` (source `{}`)",
-                spec.id,
-                spec.source.display()
-            )
-        })?;
+        let loaded =
+            skiff_runtime::load_component(&engine, &spec.id, &spec.source, &spec.dependencies)
+                .with_context(|| format!("could not compile component `{}`", spec.id))?;
         let what = match loaded.cache {
             skiff_engine::CacheOutcome::Hit => "already cached",
             _ => "compiled",

@@ -29,6 +29,17 @@ pub fn cache_dir(no_cache: bool) -> Option<PathBuf> {
     }
 }
 
+/// Loads the manifest at `path` and fetches the `url` and `version`
+/// dependencies of its components into the cache (see
+/// [`skiff_oci::fetch_dependencies`]), so every dependency is a file.
+pub(crate) fn load_app(path: &std::path::Path) -> anyhow::Result<skiff_manifest::App> {
+    let mut app = skiff_manifest::load(path)?;
+    let cache_dir = skiff_engine::default_cache_dir()
+        .unwrap_or_else(|| app.base_dir.join(".skiff").join("cache"));
+    skiff_oci::fetch_dependencies(&mut app, &skiff_oci::Cache::new(cache_dir))?;
+    Ok(app)
+}
+
 /// `--env KEY=VALUE` and `--env KEY` (the host's value) as pairs, for
 /// `skiff run` and `skiff up`.
 pub(crate) fn envs(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {

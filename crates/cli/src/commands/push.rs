@@ -35,6 +35,7 @@ pub fn push(args: PushArgs) -> Result<()> {
     let registry = Registry::new(&reference, &super::pull::registry_options(args.insecure))?;
     let options = PushOptions {
         annotations: args.annotations.into_iter().collect(),
+        cache_dir: skiff_engine::default_cache_dir(),
     };
     let digest = super::pull::runtime()?
         .block_on(registry.push_path(&reference, &args.path, &options))

@@ -123,7 +123,7 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
     let load = {
         let path = args.path.clone();
         move || -> Result<skiff_manifest::App> {
-            let mut app = skiff_manifest::load(&path)?;
+            let mut app = super::load_app(&path)?;
             for (key, value) in &envs {
                 for component in app.components.values_mut() {
                     component.environment.insert(key.clone(), value.clone());

@@ -55,6 +55,10 @@
 //!   a trapping handler, NATS down at start, bad setups;
 //! - `trigger_redis`: the Redis trigger — deliveries, a trapping handler,
 //!   Redis going away and back, beside HTTP;
+//! - `deps`: component dependencies (`[component.ID.dependencies]`) from
+//!   files, other components, URLs and a real registry; configuration
+//!   denied or inherited; composed by `skiff push`; reloaded by `--watch`;
+//!   errors naming the manifest key;
 //! - `cron`: the cron trigger (Spin's cron plugin's `handle-cron-event`) —
 //!   every-second runs with their timestamps, skiff.toml and spin.toml apps,
 //!   failing, trapping, slow and busy handlers, bad expressions;
@@ -78,6 +82,7 @@ mod blob;
 mod cache;
 mod client_tls;
 mod cron;
+mod deps;
 mod examples;
 mod harness;
 mod http;
@@ -133,6 +138,14 @@ mod guest_coverage {
         };
     }
     test_programs_artifacts::foreach_http!(http_guest_has_a_test);
+
+    macro_rules! deps_guest_has_a_test {
+        ($guest:ident) => {
+            #[allow(unused_imports, reason = "only checks that the test exists")]
+            use crate::deps::$guest as _;
+        };
+    }
+    test_programs_artifacts::foreach_deps!(deps_guest_has_a_test);
 
     macro_rules! kv_guest_has_a_test {
         ($guest:ident) => {

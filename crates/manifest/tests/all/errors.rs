@@ -36,7 +36,7 @@ fn unknown_key_lists_expected_keys() {
         "component.api.wat",
         "unknown key `wat`",
         Some(
-            "expected one of: `source`, `description`, `files`, `exclude_files`, `environment`, `allowed_outbound_hosts`, `key_value_stores`, `sqlite_databases`, `message_brokers`, `blob_stores`, `variables`, `build`, `limits`, `dependencies`, `ai_models`",
+            "expected one of: `source`, `description`, `files`, `exclude_files`, `environment`, `allowed_outbound_hosts`, `key_value_stores`, `sqlite_databases`, `message_brokers`, `blob_stores`, `variables`, `build`, `limits`, `dependencies`, `dependencies_inherit_configuration`, `ai_models`",
         ),
     );
     let e = skiff_err(&format!(
@@ -299,7 +299,10 @@ fn unused_component() {
         Some(9),
         "component.extra",
         "component `extra` is not used by any trigger",
-        Some("add a [[trigger.http]] with component = \"extra\" or remove it"),
+        Some(
+            "add a [[trigger.http]] with component = \"extra\", name it in a component's \
+             dependencies (`component = \"extra\"`), or remove it",
+        ),
     );
 }
 

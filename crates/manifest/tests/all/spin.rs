@@ -277,14 +277,14 @@ fn unsupported_component_features() {
             "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n{extra}\n"
         ))
     };
-    let e = component("dependencies = { \"example:calc/adder\" = { path = \"adder.wasm\" } }");
+    let e = component("dependencies = { \"example:calc/adder\" = \"^1.0\" }");
     check(
         &e,
         Some(9),
-        "component.a.dependencies",
-        "component dependencies are not supported yet",
+        "component.a.dependencies.\"example:calc/adder\"",
+        "`\"^1.0\"` names no registry",
         Some(
-            "compose the component ahead of time (e.g. with `wac plug`) and point `source` at the result",
+            "Skiff has no default registry: write `{ version = \"^1.0\", registry = \"REGISTRY\" }` (an OCI registry, e.g. `ghcr.io/OWNER`), or use `path`, `url` or `component`",
         ),
     );
     let e = component("ai_models = [\"llama2-chat\"]");
@@ -416,4 +416,85 @@ fn messaging_is_skiff_toml_only() {
         ),
     );
     assert_eq!(e.column, Some(1));
+}
+
+/// Spin 3's `[component.ID.dependencies]`, in each of its forms, as the
+/// model holds them: paths resolved, `component = "ID"` given that
+/// component's source, inheritance from the entry or the component.
+#[test]
+fn component_dependencies_are_read() {
+    use skiff_manifest::{DependencyName, DependencySource};
+    let f = Fixture::new();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    f.file(
+        "spin.toml",
+        &format!(
+            "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n\
+             [component.a]\nsource = \"a.wasm\"\ndependencies_inherit_configuration = true\n\
+             [component.a.dependencies]\n\
+             \"example:calc/adder@1.2.0\" = {{ path = \"deps/adder.wasm\", export = \"example:calc/add@1.2.0\" }}\n\
+             \"example:cache\" = {{ component = \"cache\", inherit_configuration = false }}\n\
+             \"example:auth/verify\" = {{ url = \"https://example.com/auth.wasm\", digest = \"{digest}\" }}\n\
+             \"my-import\" = {{ version = \"^0.3\", registry = \"ghcr.io/acme\", package = \"acme:geo\" }}\n\
+             [component.cache]\nsource = \"cache.wasm\"\n"
+        ),
+    );
+    f.file("a.wasm", "").file("cache.wasm", "");
+    let missing = f.load_err();
+    assert_eq!(
+        missing.key.as_deref(),
+        Some("component.a.dependencies.\"example:calc/adder@1.2.0\".path")
+    );
+    assert_eq!(missing.line, Some(11));
+    assert!(missing.message.starts_with("dependency file"), "{missing}");
+    f.file("a.wasm", "")
+        .file("cache.wasm", "")
+        .file("deps/adder.wasm", "");
+    let app = skiff_manifest::load(f.path()).unwrap();
+    let deps = &app.components["a"].dependencies;
+    assert_eq!(deps.len(), 4);
+    let by_name = |name: &str| deps.iter().find(|d| d.name.to_string() == name).unwrap();
+
+    let adder = by_name("example:calc/adder@1.2.0");
+    assert_eq!(
+        adder.source,
+        DependencySource::Path(f.path().join("deps/adder.wasm"))
+    );
+    assert_eq!(adder.export.as_deref(), Some("example:calc/add@1.2.0"));
+    assert!(adder.inherit_configuration, "from the component");
+    assert!(adder.name.matches("example:calc/adder@1.2.0"));
+    assert!(!adder.name.matches("example:calc/adder@1.3.0"));
+
+    let cache = by_name("example:cache");
+    assert_eq!(
+        cache.source,
+        DependencySource::Component {
+            id: "cache".into(),
+            source: f.path().join("cache.wasm")
+        }
+    );
+    assert!(!cache.inherit_configuration, "the entry's own setting wins");
+    assert_eq!(cache.key, "component.a.dependencies.\"example:cache\"");
+    assert_eq!(cache.line, 12);
+
+    let auth = by_name("example:auth/verify");
+    assert_eq!(
+        auth.source,
+        DependencySource::Url {
+            url: "https://example.com/auth.wasm".into(),
+            digest
+        }
+    );
+    assert!(auth.local_path().is_none(), "fetched later");
+
+    let geo = by_name("my-import");
+    assert_eq!(geo.name, DependencyName::Plain("my-import".into()));
+    assert_eq!(
+        geo.source,
+        DependencySource::Registry {
+            version: "^0.3".into(),
+            registry: Some("ghcr.io/acme".into()),
+            package: Some("acme:geo".into()),
+        }
+    );
 }

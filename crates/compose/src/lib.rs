@@ -22,9 +22,14 @@
 //!
 //! The composed component is cached: its AOT cache entry is keyed by the
 //! digests of the component and of each dependency plus how each is plugged
-//! in, so a warm start neither composes nor compiles.
+//! in, so a warm start neither composes nor compiles (`skiff_engine`).
+//!
+//! [`componentize`] turns a core module with embedded WIT (older Spin SDKs)
+//! into a component, for loading and for composing alike.
 
-use std::path::Path;
+pub mod componentize;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -40,7 +45,7 @@ pub const DENIED_NAMESPACE: &str = "skiff-denied";
 /// One dependency of a component, as the manifest gives it.
 pub struct Dependency<'a> {
     /// The dependency's key as written (`ns:pkg/iface`), for errors and the cache key.
-    pub name: &'a str,
+    pub name: String,
     /// Its dotted manifest key, for errors.
     pub key: &'a str,
     /// The component file that implements it.
@@ -51,6 +56,30 @@ pub struct Dependency<'a> {
     pub inherit: bool,
     /// Whether it satisfies the component's import of this name.
     pub matches: Box<dyn Fn(&str) -> bool + 'a>,
+}
+
+impl<'a> Dependency<'a> {
+    /// A manifest component's `dependencies`; fails for one not yet fetched
+    /// (see `skiff_oci::fetch_dependencies`).
+    pub fn all(dependencies: &'a [skiff_manifest::Dependency]) -> Result<Vec<Self>> {
+        dependencies
+            .iter()
+            .map(|d| {
+                let name = d.name.to_string();
+                let path = d.local_path().with_context(|| {
+                    format!("dependency `{name}` (`{}`) has not been fetched", d.key)
+                })?;
+                Ok(Dependency {
+                    name,
+                    key: &d.key,
+                    path,
+                    export: d.export.as_deref(),
+                    inherit: d.inherit_configuration,
+                    matches: Box::new(|import: &str| d.name.matches(import)),
+                })
+            })
+            .collect()
+    }
 }
 
 /// Whether import `name` (`ns:pkg/iface@version`) reaches something the
@@ -82,9 +111,47 @@ pub fn denied_name(name: &str) -> String {
     format!("{DENIED_NAMESPACE}:{}/{rest}", package.replace(':', "-"))
 }
 
+/// `bytes` (read from `path`, named `what` in errors) as a component: as
+/// they are for a component, componentized for a core module with embedded
+/// WIT; an error for anything else.
+pub fn as_component(bytes: Vec<u8>, what: &str, path: &Path) -> Result<Vec<u8>> {
+    if Parser::is_component(&bytes) {
+        Ok(bytes)
+    } else if Parser::is_core_wasm(&bytes) && componentize::has_component_type(&bytes) {
+        componentize::componentize(&bytes)
+            .with_context(|| format!("could not make {what} `{}` a component", path.display()))
+    } else if Parser::is_core_wasm(&bytes) {
+        bail!(
+            "{what} `{}` is a core WebAssembly module without embedded WIT type information, \
+             not a component",
+            path.display()
+        )
+    } else {
+        bail!("{what} `{}` is not WebAssembly", path.display())
+    }
+}
+
+/// Reads component `id` from `source` and its dependencies' files, and
+/// composes them ([`compose`]): what `skiff push` ships for a component with
+/// dependencies, so the artifact needs no dependency where it runs.
+pub fn compose_files(id: &str, source: &Path, dependencies: &[Dependency<'_>]) -> Result<Vec<u8>> {
+    let read = |path: &PathBuf, what: &str| -> Result<Vec<u8>> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("could not read {what} `{}`", path.display()))?;
+        as_component(bytes, what, path)
+    };
+    let parent = read(&source.to_path_buf(), "component")?;
+    let mut deps = Vec::with_capacity(dependencies.len());
+    for dep in dependencies {
+        let what = format!("dependency `{}` (`{}`)", dep.name, dep.key);
+        deps.push((dep, read(&dep.path.to_path_buf(), &what)?));
+    }
+    compose(id, &parent, &deps)
+}
+
 /// The digest naming a composition: the component's bytes, then each
 /// dependency's bytes and how it is plugged in.
-pub(crate) fn recipe(parent: &[u8], deps: &[(&Dependency<'_>, Vec<u8>)]) -> Vec<u8> {
+pub fn recipe(parent: &[u8], deps: &[(&Dependency<'_>, Vec<u8>)]) -> Vec<u8> {
     let mut recipe = b"skiff-compose-1\0".to_vec();
     recipe.extend_from_slice(&Sha256::digest(parent));
     for (dep, bytes) in deps {
