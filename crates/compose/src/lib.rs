@@ -17,7 +17,7 @@
 //! (`fermyon:spin/key-value@2.0.0` → `skiff-denied:fermyon-spin/key-value@2.0.0`),
 //! so they are separate imports from the component's own, and the host
 //! answers them as a component with no grants is answered (see
-//! `skiff_host::link_denied`). Type imports stay shared, so values of shared
+//! `skiff_host::linker_for`). Type imports stay shared, so values of shared
 //! types still pass between the two.
 //!
 //! The composed component is cached: its AOT cache entry is keyed by the
@@ -149,8 +149,10 @@ pub fn compose_files(id: &str, source: &Path, dependencies: &[Dependency<'_>]) -
     compose(id, &parent, &deps)
 }
 
-/// The digest naming a composition: the component's bytes, then each
-/// dependency's bytes and how it is plugged in.
+/// What names a composition (its AOT cache key is this recipe's digest):
+/// the component's bytes, then each dependency's bytes and how it is
+/// plugged in. The leading tag changes whenever composing the same inputs
+/// would give another result (e.g. a change to [`is_capability`]).
 pub fn recipe(parent: &[u8], deps: &[(&Dependency<'_>, Vec<u8>)]) -> Vec<u8> {
     let mut recipe = b"skiff-compose-1\0".to_vec();
     recipe.extend_from_slice(&Sha256::digest(parent));

@@ -74,6 +74,7 @@ mod route;
 mod skiff;
 mod span;
 mod spin;
+mod spin_v1;
 mod subject;
 mod suggest;
 mod trigger;
@@ -225,8 +226,17 @@ fn load_with(path: &Path, strict: bool) -> Result<App, ManifestError> {
         }
         error
     })?;
+    let span = root.span();
     let root = root.get_ref();
-    let schema = detect_format(&ctx, root)?;
+    let (schema, spin_v1) = detect_format(&ctx, root)?;
+    let converted;
+    let root = if spin_v1 {
+        converted = spin_v1::to_v2(&mut ctx, root, span);
+        ctx.finish_phase()?;
+        &converted
+    } else {
+        root
+    };
     let draft = parse::parse_document(&mut ctx, schema, &base_dir, root);
     ctx.finish_phase()?;
     let app = assemble::assemble(
@@ -242,11 +252,12 @@ fn load_with(path: &Path, strict: bool) -> Result<App, ManifestError> {
 }
 
 /// Decides skiff.toml or spin.toml from the version key (or, when there is none,
-/// the file name) and checks the version.
+/// the file name) and checks the version; returns the schema and whether
+/// the manifest is Spin's v1 (read as v2, see `spin_v1`).
 fn detect_format(
     ctx: &raw::Ctx<'_>,
     root: &raw::Table<'_>,
-) -> Result<&'static parse::Schema, ManifestError> {
+) -> Result<(&'static parse::Schema, bool), ManifestError> {
     let is_skiff = root.contains_key(skiff::VERSION_KEY);
     let is_spin = root.contains_key(spin::VERSION_KEY) || root.contains_key(spin::V1_VERSION_KEY);
     let named_spin = ctx.file.file_name().is_some_and(|n| n == "spin.toml");
@@ -257,9 +268,11 @@ fn detect_format(
         )
         .with_key(skiff::VERSION_KEY)
         .with_hint("keep one: `skiff_manifest_version = 1` for skiff.toml, `spin_manifest_version = 2` for spin.toml")),
-        (true, false) => skiff::check_version(ctx, root).map(|()| &skiff::SCHEMA),
-        (false, true) => spin::check_version(ctx, root).map(|()| &spin::SCHEMA),
-        (false, false) if named_spin => spin::check_version(ctx, root).map(|()| &spin::SCHEMA),
-        (false, false) => skiff::check_version(ctx, root).map(|()| &skiff::SCHEMA),
+        (true, false) => skiff::check_version(ctx, root).map(|()| (&skiff::SCHEMA, false)),
+        (false, true) => spin::check_version(ctx, root).map(|v| (&spin::SCHEMA, v == 1)),
+        (false, false) if named_spin => {
+            spin::check_version(ctx, root).map(|v| (&spin::SCHEMA, v == 1))
+        }
+        (false, false) => skiff::check_version(ctx, root).map(|()| (&skiff::SCHEMA, false)),
     }
 }

@@ -60,19 +60,20 @@ pub(crate) const SCHEMA: Schema = Schema {
     ],
 };
 
-fn v1_error(ctx: &Ctx<'_>, value: &Value<'_>, key: &str) -> ManifestError {
-    ctx.error(
-        &value.span(),
-        key,
-        "Spin manifest v1 is not supported; run `spin doctor` to upgrade it to v2",
-    )
-    .with_hint("Spin 2 and later can convert it; see https://spinframework.dev/manifest-reference")
-}
-
-/// Checks `spin_manifest_version = 2`, recognising Spin v1 manifests.
-pub(crate) fn check_version(ctx: &Ctx<'_>, root: &Table<'_>) -> Result<(), ManifestError> {
+/// Checks `spin_manifest_version = 2` (or `"1"`, or the older
+/// `spin_version = "1"`); returns the version.
+pub(crate) fn check_version(ctx: &Ctx<'_>, root: &Table<'_>) -> Result<u8, ManifestError> {
     if let Some(value) = root.get(V1_VERSION_KEY) {
-        return Err(v1_error(ctx, value, V1_VERSION_KEY));
+        return match value.get_ref() {
+            DeValue::String(s) if s.trim() == "1" => Ok(1),
+            _ => Err(ctx
+                .error(
+                    &value.span(),
+                    V1_VERSION_KEY,
+                    "expected `spin_version = \"1\"`",
+                )
+                .with_hint("write `spin_manifest_version = 2` for a v2 manifest")),
+        };
     }
     let Some(value) = root.get(VERSION_KEY) else {
         return Err(
@@ -87,8 +88,8 @@ pub(crate) fn check_version(ctx: &Ctx<'_>, root: &Table<'_>) -> Result<(), Manif
         _ => None,
     };
     match number {
-        Some(2) => Ok(()),
-        Some(1) => Err(v1_error(ctx, value, VERSION_KEY)),
+        Some(2) => Ok(2),
+        Some(1) => Ok(1),
         Some(n) => Err(ctx.error(
             &value.span(),
             VERSION_KEY,

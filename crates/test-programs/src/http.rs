@@ -2,8 +2,10 @@
 
 use std::io::{Read as _, Write as _};
 
+use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam, Scheme,
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam, Scheme,
 };
 
 /// The request method as it appears on the wire, e.g. `GET`.
@@ -88,4 +90,37 @@ pub fn respond(out: ResponseOutparam, status: u16, content_type: &str, body: &[u
 /// Sends a complete `text/plain` response.
 pub fn respond_text(out: ResponseOutparam, status: u16, body: &str) {
     respond(out, status, "text/plain", body.as_bytes());
+}
+
+/// `GET url` (`http://authority/path?query`) through
+/// `wasi:http/outgoing-handler`; the response status, or the error
+/// (`ErrorCode::HttpRequestDenied`…) as text.
+pub fn get_status(url: &str) -> Result<u16, String> {
+    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| "bad scheme")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| "bad authority")?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|()| "bad path")?;
+    let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    let response = loop {
+        match future.get() {
+            Some(result) => {
+                break result
+                    .map_err(|()| "response taken twice")?
+                    .map_err(|e| format!("{e:?}"))?;
+            }
+            None => future.subscribe().block(),
+        }
+    };
+    Ok(response.status())
 }

@@ -137,9 +137,28 @@ impl MosquittoServer {
         qos: u8,
         login: Option<(&str, &str)>,
     ) -> Result<()> {
+        self.publish_with(topic, ["-m", payload], qos, login)
+    }
+
+    /// Publishes the contents of `file` on `topic` at `qos` (for payloads
+    /// too large for a command line).
+    pub fn publish_file(&self, topic: &str, file: &std::path::Path, qos: u8) -> Result<()> {
+        let file = file.to_str().context("a UTF-8 file path")?;
+        self.publish_with(topic, ["-f", file], qos, None)
+    }
+
+    fn publish_with(
+        &self,
+        topic: &str,
+        payload: [&str; 2],
+        qos: u8,
+        login: Option<(&str, &str)>,
+    ) -> Result<()> {
         let mut cmd = Command::new("mosquitto_pub");
         cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-t", topic, "-m", payload, "-q", &qos.to_string()]);
+            .args(["-t", topic])
+            .args(payload)
+            .args(["-q", &qos.to_string()]);
         if let Some(ca) = &self.ca {
             cmd.arg("--cafile").arg(ca);
         }

@@ -9,9 +9,16 @@ use anyhow::{Result, bail};
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use sha2::{Digest, Sha256};
 
-/// The largest packet (so message) a subscription accepts; a larger one
-/// ends the connection, which is logged and made again.
-pub(crate) const MAX_PACKET: usize = 16 << 20;
+/// The largest message a handler is given. A larger one is acknowledged
+/// and dropped, with a warning (see [`MAX_INCOMING_PACKET`]).
+pub(crate) const MAX_MESSAGE: usize = 16 << 20;
+
+/// The largest packet read from the broker: MQTT's own limit (a remaining
+/// length of 256 MiB, plus the fixed header). Refusing a packet ends the
+/// connection unread, and a broker sends an unacknowledged QoS 1/2 message
+/// again on every reconnect of a persistent session, so a message over
+/// [`MAX_MESSAGE`] would be refused forever; read, it can be acknowledged.
+pub(crate) const MAX_INCOMING_PACKET: usize = 268_435_455 + 5;
 
 /// A broker's address, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +102,7 @@ impl Broker {
             .set_keep_alive(Duration::from_secs(keep_alive.into()))
             .set_clean_session(clean_session)
             .set_manual_acks(true)
-            .set_max_packet_size(MAX_PACKET, MAX_PACKET);
+            .set_max_packet_size(MAX_INCOMING_PACKET, MAX_MESSAGE);
         if let Some((user, password)) = login {
             options.set_credentials(user.clone(), password.clone());
         }

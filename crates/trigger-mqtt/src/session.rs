@@ -13,6 +13,7 @@ use skiff_trigger_http::trigger::{drain, stopped};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::broker::MAX_MESSAGE;
 use crate::{Subscription, handle};
 
 /// How long connecting and subscribing may take before it counts as failed.
@@ -180,6 +181,30 @@ async fn connection(
                         sub.broker.display(),
                         sub.component.component.id
                     );
+                }
+                Some(Ok(Event::Incoming(Packet::Publish(publish))))
+                    if publish.payload.len() > MAX_MESSAGE =>
+                {
+                    tracing::warn!(
+                        component = %sub.component.component.id,
+                        "mqtt trigger dropped a message of {} bytes on topic `{}` \
+                         (subscription `{}`): a handler is given at most {} MiB{}",
+                        publish.payload.len(),
+                        publish.topic,
+                        sub.topic,
+                        MAX_MESSAGE >> 20,
+                        if publish.qos == QoS::AtMostOnce {
+                            ""
+                        } else {
+                            "; acknowledged, so the broker does not send it again"
+                        }
+                    );
+                    if publish.qos != QoS::AtMostOnce {
+                        let seq = acks.push(publish);
+                        for publish in acks.finish(seq) {
+                            let _ = ack_tx.send(publish);
+                        }
+                    }
                 }
                 Some(Ok(Event::Incoming(Packet::Publish(publish)))) => {
                     let done = (publish.qos != QoS::AtMostOnce)

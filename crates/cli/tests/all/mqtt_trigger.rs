@@ -277,6 +277,53 @@ async fn a_message_interrupted_by_a_kill_is_delivered_again() -> Result<()> {
     Ok(())
 }
 
+/// A QoS 1 message over the 16 MiB a handler is given is read,
+/// acknowledged and dropped with a warning, once: the connection stays up,
+/// later messages are handled, and a restart (the same persistent session)
+/// does not get it again. (Refused unread, it would end the connection and
+/// come back on every reconnect.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_message_is_dropped_once() -> Result<()> {
+    let broker = MosquittoServer::start()?;
+    let app = AppDir::with_manifest(&format!(
+        "[application.trigger.mqtt]\naddress = \"{}\"\n\
+         [[trigger.mqtt]]\ntopic = \"big/+\"\nqos = 1\ncomponent = \"handler\"\n{}",
+        broker.url(),
+        handler(&broker, None)
+    ))?;
+    let replies = broker.subscribe("replies", None)?;
+    let server = Server::start_triggers_only(app.path(), shared_cache()?)?;
+    wait_subscribed(&server, "big/+", 1)?;
+    let big = app.write("big.bin", vec![b'x'; (16 << 20) + 1])?;
+    broker.publish_file("big/a", &big, 1)?;
+    broker.publish("big/b", "small", 1, None)?;
+    let log = server.stderr().wait_for(
+        "mqtt trigger dropped a message of 16777217 bytes on topic `big/a` (subscription \
+         `big/+`): a handler is given at most 16 MiB; acknowledged, so the broker does not \
+         send it again",
+        EFFECT_BOUND,
+    )?;
+    assert!(!log.contains("mqtt message on big/a"), "{log}");
+    assert_eq!(reply(&replies)?, "big/b small");
+    // A clean stop sends the acknowledgements still queued (a kill would
+    // leave `small` to be delivered again, as at-least-once allows).
+    let mut server = server;
+    server.signal("TERM")?;
+    assert!(server.wait_exit(BOUND)?.success());
+    drop(server);
+
+    let server = Server::start_triggers_only(app.path(), shared_cache()?)?;
+    wait_subscribed(&server, "big/+", 1)?;
+    broker.publish("big/c", "after", 1, None)?;
+    assert_eq!(reply(&replies)?, "big/c after");
+    let log = server.stderr().text();
+    assert!(
+        !log.contains("dropped a message") && !log.contains("lost its connection"),
+        "the message was acknowledged the first time:\n{log}"
+    );
+    Ok(())
+}
+
 /// Bad setups stop `skiff up` naming the file, line and key (or the
 /// component and the export it lacks).
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,7 @@ use test_programs_artifacts::{
     HTTP_SPIN_P1_MODULE, HTTP_TCP_COMPONENT,
 };
 
-use crate::harness::{AppDir, Server, empty, send, tempdir, toml_path, up_fails};
+use crate::harness::{AppDir, Server, empty, send, shared_cache, tempdir, toml_path, up_fails};
 
 /// The shared Spin app: one spin-sdk component on three kinds of route.
 fn shared() -> Result<&'static Server> {
@@ -426,6 +426,45 @@ source = {}
         out.stderr
     );
     assert!(out.stderr.contains("component `plain`"), "{}", out.stderr);
+    Ok(())
+}
+
+/// A Spin manifest v1 app — a `wasm32-wasi` module from an older SDK, as
+/// such apps were built — is served as Spin serves it: its `base` before
+/// the component's route, the route's wildcard the guest's path info.
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_v1_manifest_app_is_served() -> Result<()> {
+    let app = AppDir::new()?;
+    app.write(
+        "spin.toml",
+        format!(
+            r#"spin_manifest_version = "1"
+name = "v1-app"
+version = "0.1.0"
+trigger = {{ type = "http", base = "/base" }}
+
+[[component]]
+id = "old_sdk"
+source = {}
+[component.trigger]
+route = "/old/..."
+"#,
+            toml_path(HTTP_SPIN_P1_MODULE)
+        ),
+    )?;
+    let server = Server::start(app.path(), shared_cache()?)?;
+    let banner = server
+        .stdout()
+        .wait_for("old-sdk", std::time::Duration::from_secs(10))?;
+    assert!(banner.contains("/base/old/...  -> old-sdk"), "{banner}");
+    let resp = send(http::Request::get(server.url("/base/old/x")).body(empty())?).await?;
+    resp.assert_status(200);
+    let h = seen(&resp.text());
+    assert_eq!(h["spin-path-info"], "/x", "{h:?}");
+    assert_eq!(h["spin-component-route"], "/base/old", "{h:?}");
+    send(http::Request::get(server.url("/old/x")).body(empty())?)
+        .await?
+        .assert_status(404);
     Ok(())
 }
 

@@ -209,23 +209,175 @@ fn spin_err(text: &str) -> skiff_manifest::ManifestError {
 
 const HEAD: &str = "spin_manifest_version = 2\n[application]\nname = \"test\"\n";
 
+/// A Spin manifest v1 loads as Spin 2 reads it: the app's trigger and
+/// each component's own `[component.trigger]` become v2 triggers, ids
+/// kebab-case, `config` the component's variables, the HTTP `base` a
+/// prefix of every route; a component without `allowed_outbound_hosts`
+/// may reach any database, as v1 allowed.
 #[test]
-fn spin_v1_is_rejected_with_advice() {
-    let v1 = "spin_manifest_version = \"1\"\nname = \"old\"\ntrigger = { type = \"http\", base = \"/\" }\n";
-    let e = spin_err(v1);
+fn spin_v1_http_app_loads_as_v2() {
+    let f = Fixture::new();
+    f.file("hello.wasm", "").file("static/a.txt", "a").file(
+        "spin.toml",
+        r#"spin_manifest_version = "1"
+name = "old-app"
+version = "1.2.0"
+authors = ["Ann"]
+trigger = { type = "http", base = "/api" }
+
+[variables]
+greeting = { default = "hi" }
+
+[[component]]
+id = "Hello_World"
+source = "hello.wasm"
+allowed_http_hosts = ["example.com"]
+environment = { MODE = "v1" }
+files = ["static/*"]
+key_value_stores = ["default"]
+[component.trigger]
+route = "/hello/..."
+executor = { type = "spin" }
+[component.config]
+message = "{{ greeting }}"
+
+[[component]]
+id = "bare"
+source = "hello.wasm"
+allowed_outbound_hosts = ["https://api.example.com"]
+[component.trigger]
+route = "/"
+"#,
+    );
+    let app = skiff_manifest::load(f.path()).unwrap();
+    assert_eq!(app.kind, ManifestKind::Spin);
+    assert_eq!(app.name, "old-app");
+    assert_eq!(app.version.as_deref(), Some("1.2.0"));
+    assert_eq!(app.authors, ["Ann"]);
+    assert_eq!(app.variables["greeting"].default.as_deref(), Some("hi"));
+    let routes: Vec<(String, String)> = app
+        .http_triggers
+        .iter()
+        .map(|t| (t.route.to_string(), t.component.clone()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("/api/hello/...".to_string(), "hello-world".to_string()),
+            ("/api".to_string(), "bare".to_string())
+        ]
+    );
+    let hello = &app.components["hello-world"];
+    assert_eq!(hello.environment["MODE"], "v1");
+    assert_eq!(hello.variables["message"], "{{ greeting }}");
+    assert_eq!(hello.key_value_stores, ["default"]);
+    assert_eq!(hello.files.len(), 1);
+    assert_eq!(
+        hello.allowed_outbound_hosts,
+        [
+            "redis://*:*",
+            "mysql://*:*",
+            "postgres://*:*",
+            "http://example.com",
+            "https://example.com"
+        ]
+    );
+    assert_eq!(
+        app.components["bare"].allowed_outbound_hosts,
+        ["https://api.example.com"],
+        "explicit hosts only"
+    );
+}
+
+/// A v1 Redis app (the older `spin_version` key too): the app's address,
+/// each component's channel.
+#[test]
+fn spin_v1_redis_app_loads_as_v2() {
+    let f = Fixture::new();
+    f.file("echo.wasm", "").file(
+        "spin.toml",
+        r#"spin_version = "1"
+name = "redis-app"
+trigger = { type = "redis", address = "redis://localhost:6379" }
+[[component]]
+id = "echo"
+source = "echo.wasm"
+[component.trigger]
+channel = "messages"
+"#,
+    );
+    let app = skiff_manifest::load(f.path()).unwrap();
+    assert_eq!(app.redis_address.as_deref(), Some("redis://localhost:6379"));
+    assert_eq!(
+        app.redis_triggers,
+        [RedisTrigger {
+            channel: "messages".into(),
+            address: None,
+            component: "echo".into(),
+            line: 8,
+        }]
+    );
+    assert!(app.http_triggers.is_empty());
+}
+
+/// Mistakes in a v1 manifest are reported at their v1 line.
+#[test]
+fn spin_v1_errors_point_at_the_v1_lines() {
+    let head = "spin_manifest_version = \"1\"\nname = \"old\"\n";
+    let e = spin_err(&format!("{head}trigger = {{ type = \"wagi\" }}\n"));
     check(
         &e,
-        Some(1),
-        "spin_manifest_version",
-        "Spin manifest v1 is not supported; run `spin doctor` to upgrade it to v2",
-        Some("Spin 2 and later can convert it; see https://spinframework.dev/manifest-reference"),
+        Some(3),
+        "trigger.type",
+        "the v1 trigger type `wagi` is not supported",
+        Some("a v1 app's trigger is `http` or `redis`"),
     );
-    let e = spin_err("spin_version = \"1\"\nname = \"old\"\n");
-    assert_eq!(e.key.as_deref(), Some("spin_version"));
-    assert_eq!(
-        e.message,
-        "Spin manifest v1 is not supported; run `spin doctor` to upgrade it to v2"
+    let component = "[[component]]\nid = \"a\"\nsource = \"a.wasm\"\n";
+    let e = spin_err(&format!(
+        "{head}trigger = {{ type = \"http\" }}\n{component}sorce = \"x\"\n[component.trigger]\nroute = \"/\"\n"
+    ));
+    assert_eq!(e.line, Some(7), "{e}");
+    assert_eq!(e.key.as_deref(), Some("component[0].sorce"), "{e}");
+    let e = spin_err(&format!(
+        "{head}trigger = {{ type = \"http\" }}\n{component}"
+    ));
+    check(
+        &e,
+        Some(4),
+        "component[0].trigger",
+        "component `a` has no trigger",
+        Some("add `[component.trigger]` with its `route`"),
     );
+    // Found after conversion: the v2 key, the v1 line.
+    let e = spin_err(&format!(
+        "{head}trigger = {{ type = \"http\" }}\n{}[component.trigger]\nroute = \"/\"\n",
+        component.replace("a.wasm", "missing.wasm")
+    ));
+    assert_eq!(e.line, Some(6), "{e}");
+    assert_eq!(e.key.as_deref(), Some("component.a.source"), "{e}");
+    let e = spin_err("spin_version = \"2\"\n");
+    assert_eq!(e.key.as_deref(), Some("spin_version"), "{e}");
+    let twice = |id: &str| {
+        format!(
+            "[[component]]\nid = \"{id}\"\nsource = \"a.wasm\"\n[component.trigger]\nroute = \"/{id}\"\n"
+        )
+    };
+    let e = spin_err(&format!(
+        "{head}trigger = {{ type = \"http\" }}\n{}{}",
+        twice("a_b"),
+        twice("A-B")
+    ));
+    check(
+        &e,
+        Some(10),
+        "component[1].id",
+        "a second component has the id `a-b` (ids are made kebab-case)",
+        None,
+    );
+}
+
+#[test]
+fn spin_versions_are_checked() {
     let e = spin_err("spin_manifest_version = 3\n");
     check(
         &e,

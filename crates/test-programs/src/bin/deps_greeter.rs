@@ -19,8 +19,7 @@ mod bindings {
 }
 
 use bindings::exports::skiff_test::greeter::{broken, greet, shout};
-use wasip2::http::outgoing_handler;
-use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+use test_programs::http::get_status;
 
 struct Greeter;
 
@@ -70,36 +69,11 @@ fn probe(url: &str) -> String {
         Err(spin_sdk::key_value::Error::AccessDenied) => "error: access-denied".into(),
         Err(e) => format!("error: {e:?}"),
     };
-    let http = match get(url) {
+    let http = match get_status(url) {
         Ok(status) => format!("status {status}"),
         Err(e) => format!("error: {e}"),
     };
     format!("env: {env}\nfiles: {files}\nkv: {kv}\nhttp: {http}\n")
-}
-
-/// The status of a `GET` of `url` (`http://authority/path`).
-fn get(url: &str) -> Result<u16, String> {
-    let rest = url.strip_prefix("http://").ok_or("url must start with http://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let req = OutgoingRequest::new(Fields::new());
-    req.set_scheme(Some(&Scheme::Http)).map_err(|()| "bad scheme")?;
-    req.set_authority(Some(authority)).map_err(|()| "bad authority")?;
-    req.set_path_with_query(Some(path)).map_err(|()| "bad path")?;
-    let future = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
-    let response = loop {
-        match future.get() {
-            Some(result) => {
-                break result
-                    .map_err(|()| "response taken twice")?
-                    .map_err(|e| format!("{e:?}"))?;
-            }
-            None => future.subscribe().block(),
-        }
-    };
-    Ok(response.status())
 }
 
 fn main() {}

@@ -25,8 +25,7 @@ mod bindings {
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bindings::{Error, Guest, Metadata};
-use wasip2::http::outgoing_handler;
-use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+use test_programs::http::get_status;
 
 struct Cron;
 
@@ -49,7 +48,7 @@ impl Guest for Cron {
                 Ok(())
             }
             _ => match std::env::var("REPORT_URL") {
-                Ok(url) => match get(&format!("{url}?timestamp={timestamp}")) {
+                Ok(url) => match get_status(&format!("{url}?timestamp={timestamp}")) {
                     Ok(200) => Ok(()),
                     Ok(status) => Err(Error::Other(format!("the report got status {status}"))),
                     Err(e) => Err(Error::Other(format!("the report failed: {e}"))),
@@ -58,37 +57,6 @@ impl Guest for Cron {
             },
         }
     }
-}
-
-/// `GET url` (`http://authority/path?query`); returns the status.
-fn get(url: &str) -> Result<u16, String> {
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let request = OutgoingRequest::new(Fields::new());
-    request
-        .set_scheme(Some(&Scheme::Http))
-        .map_err(|()| "bad scheme")?;
-    request
-        .set_authority(Some(authority))
-        .map_err(|()| "bad authority")?;
-    request
-        .set_path_with_query(Some(path))
-        .map_err(|()| "bad path")?;
-    let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
-    let response = loop {
-        match future.get() {
-            Some(result) => {
-                break result
-                    .map_err(|()| "response taken twice")?
-                    .map_err(|e| format!("{e:?}"))?;
-            }
-            None => future.subscribe().block(),
-        }
-    };
-    Ok(response.status())
 }
 
 fn main() {}
