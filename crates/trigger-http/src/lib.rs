@@ -23,6 +23,7 @@ mod spare;
 pub mod spin_headers;
 mod tls;
 pub mod trigger;
+pub mod well_known;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -159,6 +160,8 @@ pub struct HttpApp {
     reports: Vec<ComponentReport>,
     /// Requests that matched no route.
     unrouted: AtomicU64,
+    /// `/.well-known/spin/info`'s body.
+    info: bytes::Bytes,
 }
 
 impl HttpApp {
@@ -212,6 +215,15 @@ impl HttpApp {
                     components.len() - 1
                 }
             };
+            let route = trigger.route.to_string();
+            if route.starts_with(well_known::PREFIX) || format!("{route}/") == well_known::PREFIX {
+                tracing::warn!(
+                    "route `{route}` (component `{}`) is under `{}`, which Skiff answers \
+                     itself (health and info, as Spin does): requests there never reach the app",
+                    trigger.component,
+                    well_known::PREFIX
+                );
+            }
             routes.push((trigger.route.clone(), i));
         }
         let (generation, loads) = bind(engine, &components)?;
@@ -232,6 +244,7 @@ impl HttpApp {
             component_routes,
             reports,
             unrouted: AtomicU64::new(previous.map_or(0, |p| p.unrouted.load(Ordering::Relaxed))),
+            info: well_known::info_json(&app.name, app.version.as_deref()),
         });
         local.set(&app);
         Ok(app)
@@ -331,6 +344,9 @@ impl HttpApp {
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        if let Some(rest) = req.uri().path().strip_prefix(well_known::PREFIX) {
+            return well_known::respond(rest, &self.info);
+        }
         let Some(m) = self.router.route(req.uri().path()) else {
             self.unrouted.fetch_add(1, Ordering::Relaxed);
             return text_response(http::StatusCode::NOT_FOUND, "Not Found");

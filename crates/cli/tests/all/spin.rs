@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use anyhow::{Result, anyhow};
 use test_programs_artifacts::{
-    CLI_ECHO_P1_MODULE, HTTP_OUTBOUND_COMPONENT, HTTP_OUTBOUND3_COMPONENT, HTTP_SPIN_COMPONENT,
-    HTTP_SPIN_P1_MODULE, HTTP_TCP_COMPONENT,
+    CLI_ECHO_P1_MODULE, HTTP_HELLO_COMPONENT, HTTP_OUTBOUND_COMPONENT, HTTP_OUTBOUND3_COMPONENT,
+    HTTP_SPIN_COMPONENT, HTTP_SPIN_P1_MODULE, HTTP_TCP_COMPONENT,
 };
 
 use crate::harness::{AppDir, Server, empty, send, shared_cache, tempdir, toml_path, up_fails};
@@ -465,6 +465,61 @@ route = "/old/..."
     send(http::Request::get(server.url("/old/x")).body(empty())?)
         .await?
         .assert_status(404);
+    Ok(())
+}
+
+/// Spin's reserved routes are the host's, before any app route (even a
+/// catch-all): `/.well-known/spin/health` is `200 OK`, `…/info` the app's
+/// name and version as JSON, anything else there `404`; an app route under
+/// the prefix is warned about at start and never reached.
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_reserved_routes_are_answered_by_the_host() -> Result<()> {
+    let app = AppDir::new()?;
+    app.write(
+        "spin.toml",
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "reserved"
+version = "3.1.4"
+[[trigger.http]]
+route = "/..."
+component = "all"
+[[trigger.http]]
+route = "/.well-known/spin/mine"
+component = "mine"
+[component.all]
+source = {hello}
+[component.mine]
+source = {hello}
+"#,
+            hello = toml_path(HTTP_HELLO_COMPONENT)
+        ),
+    )?;
+    let server = Server::start(app.path(), shared_cache()?)?;
+    server.stderr().wait_for(
+        "route `/.well-known/spin/mine` (component `mine`) is under `/.well-known/spin/`",
+        std::time::Duration::from_secs(10),
+    )?;
+    let get = |path: &str| send(http::Request::get(server.url(path)).body(empty()).unwrap());
+    let health = get("/.well-known/spin/health").await?;
+    health.assert_status(200);
+    assert_eq!(health.text(), "OK\n");
+    let info = get("/.well-known/spin/info").await?;
+    info.assert_status(200);
+    assert_eq!(info.headers["content-type"], "application/json");
+    let json = info.json()?;
+    assert_eq!(json["name"], "reserved");
+    assert_eq!(json["version"], "3.1.4");
+    get("/.well-known/spin/mine").await?.assert_status(404);
+    get("/.well-known/spin/").await?.assert_status(404);
+    let other = get("/.well-known/other").await?;
+    other.assert_status(200);
+    assert_eq!(
+        other.text(),
+        "Hello from Skiff!\n",
+        "only the reserved prefix is the host's"
+    );
     Ok(())
 }
 
