@@ -11,7 +11,8 @@
 //!
 //! A dependency that does not inherit its component's configuration (the
 //! default) must not reach what the component was granted. Before it is
-//! composed, its imports of capability interfaces ([`is_capability`]: outbound
+//! composed, its imports of capability interfaces ([`is_capability`]: all but
+//! I/O, clocks, random, stdio and the HTTP and filesystem types — so outbound
 //! HTTP and sockets, preopened directories, environment variables, key-value,
 //! SQL, variables, messaging…) are renamed into the `skiff-denied` namespace
 //! (`fermyon:spin/key-value@2.0.0` → `skiff-denied:fermyon-spin/key-value@2.0.0`),
@@ -82,27 +83,40 @@ impl<'a> Dependency<'a> {
     }
 }
 
-/// Whether import `name` (`ns:pkg/iface@version`) reaches something the
-/// operator grants — a dependency that does not inherit its component's
-/// configuration does not get it.
+/// Whether import `name` (`ns:pkg/iface@version`) may reach something the
+/// operator grants, so that a dependency that does not inherit its
+/// component's configuration does not get it. Deny by default: every
+/// interface is one except those that reach nothing outside the instance —
+/// `wasi:io`, `wasi:clocks`, `wasi:random`, stdio, exit and the terminal of
+/// `wasi:cli`, and the types of `wasi:http` and `wasi:filesystem` (with no
+/// preopened directory and no outbound handler, their resources reach
+/// nothing). A capability the host gains later is denied without a change
+/// here. A plain-named import (`my-import`) is left as it is: no host
+/// provides one.
 pub fn is_capability(name: &str) -> bool {
     let path = name.split('@').next().unwrap_or(name);
     let Some((package, interface)) = path.split_once('/') else {
         return false;
     };
-    match package {
-        "wasi:http" => matches!(interface, "outgoing-handler" | "client" | "handler"),
-        "wasi:filesystem" => interface == "preopens",
-        "wasi:cli" => interface == "environment",
-        "wasi:sockets"
-        | "wasi:keyvalue"
-        | "wasi:config"
-        | "wasi:messaging"
-        | "wasi:blobstore"
-        | "wasmcloud:messaging"
-        | "fermyon:spin" => true,
-        _ => package.starts_with("spin:"),
-    }
+    let harmless = match package {
+        "wasi:io" | "wasi:clocks" | "wasi:random" => true,
+        "wasi:cli" => matches!(
+            interface,
+            "stdin"
+                | "stdout"
+                | "stderr"
+                | "exit"
+                | "types"
+                | "terminal-input"
+                | "terminal-output"
+                | "terminal-stdin"
+                | "terminal-stdout"
+                | "terminal-stderr"
+        ),
+        "wasi:http" | "wasi:filesystem" => interface == "types",
+        _ => false,
+    };
+    !harmless
 }
 
 /// The name a denied import `name` is renamed to.
@@ -154,7 +168,7 @@ pub fn compose_files(id: &str, source: &Path, dependencies: &[Dependency<'_>]) -
 /// plugged in. The leading tag changes whenever composing the same inputs
 /// would give another result (e.g. a change to [`is_capability`]).
 pub fn recipe(parent: &[u8], deps: &[(&Dependency<'_>, Vec<u8>)]) -> Vec<u8> {
-    let mut recipe = b"skiff-compose-1\0".to_vec();
+    let mut recipe = b"skiff-compose-2\0".to_vec();
     recipe.extend_from_slice(&Sha256::digest(parent));
     for (dep, bytes) in deps {
         recipe.extend_from_slice(dep.name.as_bytes());
@@ -418,14 +432,24 @@ mod tests {
         for name in [
             "wasi:io/streams@0.2.6",
             "wasi:http/types@0.2.6",
+            "wasi:http/types@0.3.0",
             "wasi:filesystem/types@0.2.6",
             "wasi:cli/stdout@0.2.6",
+            "wasi:cli/exit@0.2.6",
             "wasi:clocks/monotonic-clock@0.2.6",
             "wasi:random/random@0.2.6",
-            "example:greeter/greet@0.1.0",
             "plain-name",
         ] {
             assert!(!is_capability(name), "{name}");
+        }
+        // Deny by default: what the host may provide one day, and anything
+        // it does not know.
+        for name in [
+            "wasi:logging/logging",
+            "wasi:nn/inference@0.2.0",
+            "example:greeter/greet@0.1.0",
+        ] {
+            assert!(is_capability(name), "{name}");
         }
         assert_eq!(
             denied_name("fermyon:spin/key-value@2.0.0"),
