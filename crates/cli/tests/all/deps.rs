@@ -27,7 +27,8 @@ use sha2::{Digest, Sha256};
 use test_programs_artifacts::{DEPS_APP_COMPONENT, DEPS_GREETER_COMPONENT, HTTP_HELLO_COMPONENT};
 
 use crate::harness::{
-    AppDir, BOUND, HEAD, Server, get, replace_file, shared_cache, tempdir, toml_path, up_fails,
+    AppDir, BOUND, HEAD, Server, get, replace_file, shared_cache, skiff_in, tempdir, toml_path,
+    up_fails,
 };
 use crate::oci::{Env, field, push_ok};
 use crate::oci_registry::OciRegistry;
@@ -248,6 +249,15 @@ async fn url_dependencies_are_checked_and_cached() -> Result<()> {
         fetched,
         "the cached download is used"
     );
+    drop(server);
+    // `skiff compile` finds the composition the start compiled.
+    let out = skiff_in(
+        cache.path(),
+        ["compile".as_ref(), app.path().as_os_str()],
+        |_| {},
+    )?;
+    out.assert_code(0)
+        .assert_stdout_contains("already cached: `app`");
     Ok(())
 }
 
