@@ -4,8 +4,8 @@ use std::io::{Read as _, Write as _};
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
-    ResponseOutparam, Scheme,
+    Fields, IncomingRequest, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
+    OutgoingResponse, ResponseOutparam, Scheme,
 };
 
 /// The request method as it appears on the wire, e.g. `GET`.
@@ -92,35 +92,56 @@ pub fn respond_text(out: ResponseOutparam, status: u16, body: &str) {
     respond(out, status, "text/plain", body.as_bytes());
 }
 
-/// `GET url` (`http://authority/path?query`) through
-/// `wasi:http/outgoing-handler`; the response status, or the error
-/// (`ErrorCode::HttpRequestDenied`…) as text.
-pub fn get_status(url: &str) -> Result<u16, String> {
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
+/// Sends `GET url` through `wasi:http/outgoing-handler` and waits for the
+/// response head. `url` is absolute (`http://` or `https://`), or a path
+/// (`/path`, sent with neither scheme nor authority: a request to the app
+/// itself); `header` adds one request header. An error (`HttpRequestDenied`…)
+/// comes back as text.
+pub fn send_get(url: &str, header: Option<(&str, &str)>) -> Result<IncomingResponse, String> {
+    let fields = Fields::new();
+    if let Some((name, value)) = header {
+        fields
+            .append(name, value.as_bytes())
+            .map_err(|e| format!("bad header: {e:?}"))?;
+    }
+    let request = OutgoingRequest::new(fields);
+    let path = if url.starts_with('/') {
+        url
+    } else {
+        let (scheme, rest) = url.split_once("://").ok_or("url needs a scheme")?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        request
+            .set_scheme(Some(&match scheme {
+                "http" => Scheme::Http,
+                "https" => Scheme::Https,
+                other => Scheme::Other(other.into()),
+            }))
+            .map_err(|()| "bad scheme")?;
+        request
+            .set_authority(Some(authority))
+            .map_err(|()| "bad authority")?;
+        path
     };
-    let request = OutgoingRequest::new(Fields::new());
-    request
-        .set_scheme(Some(&Scheme::Http))
-        .map_err(|()| "bad scheme")?;
-    request
-        .set_authority(Some(authority))
-        .map_err(|()| "bad authority")?;
     request
         .set_path_with_query(Some(path))
         .map_err(|()| "bad path")?;
     let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
-    let response = loop {
+    loop {
         match future.get() {
             Some(result) => {
-                break result
-                    .map_err(|()| "response taken twice")?
-                    .map_err(|e| format!("{e:?}"))?;
+                return result
+                    .map_err(|()| "response taken twice".to_string())?
+                    .map_err(|e| format!("{e:?}"));
             }
             None => future.subscribe().block(),
         }
-    };
-    Ok(response.status())
+    }
+}
+
+/// The status of `GET url` ([`send_get`]), or the error as text.
+pub fn get_status(url: &str) -> Result<u16, String> {
+    send_get(url, None).map(|response| response.status())
 }

@@ -7,10 +7,7 @@
 
 use std::io::Read as _;
 
-use wasip2::http::outgoing_handler;
-use wasip2::http::types::{
-    Fields, IncomingBody, IncomingRequest, OutgoingRequest, ResponseOutparam, Scheme,
-};
+use wasip2::http::types::{IncomingBody, IncomingRequest, ResponseOutparam};
 
 struct Handler;
 
@@ -33,44 +30,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
 }
 
 fn fetch(url: &str, header: Option<(&str, &str)>) -> Result<(u16, String), String> {
-    let fields = Fields::new();
-    if let Some((name, value)) = header {
-        fields
-            .append(name, value.as_bytes())
-            .map_err(|e| format!("bad header: {e:?}"))?;
-    }
-    let req = OutgoingRequest::new(fields);
-    let path = if url.starts_with('/') {
-        url
-    } else {
-        let (scheme, rest) = url.split_once("://").ok_or("url needs a scheme")?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        req.set_scheme(Some(&match scheme {
-            "http" => Scheme::Http,
-            "https" => Scheme::Https,
-            other => Scheme::Other(other.into()),
-        }))
-        .map_err(|()| "bad scheme")?;
-        req.set_authority(Some(authority))
-            .map_err(|()| "bad authority")?;
-        path
-    };
-    req.set_path_with_query(Some(path))
-        .map_err(|()| "bad path")?;
-    let future = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
-    let response = loop {
-        match future.get() {
-            Some(result) => {
-                break result
-                    .map_err(|()| "response taken twice")?
-                    .map_err(|e| format!("{e:?}"))?;
-            }
-            None => future.subscribe().block(),
-        }
-    };
+    let response = test_programs::http::send_get(url, header)?;
     let status = response.status();
     let body = response.consume().map_err(|()| "body taken")?;
     let mut bytes = Vec::new();
