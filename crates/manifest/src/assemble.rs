@@ -27,7 +27,7 @@ pub(crate) fn assemble(
     let targets = draft
         .http
         .iter()
-        .map(|t| &t.target)
+        .filter_map(|t| t.target.as_ref())
         .chain(draft.redis.iter().map(|t| &t.target))
         .chain(draft.messaging.iter().map(|t| &t.target))
         .chain(draft.cron.iter().map(|t| &t.target))
@@ -145,7 +145,8 @@ pub(crate) fn assemble(
             .into_iter()
             .map(|t| HttpTrigger {
                 route: t.route,
-                component: t.target.id,
+                component: t.target.map(|t| t.id).unwrap_or_default(),
+                static_response: t.static_response,
                 line: t.route_loc.line,
             })
             .collect(),
@@ -233,15 +234,28 @@ fn check_routes(ctx: &mut Ctx<'_>, draft: &Draft) {
             continue;
         };
         let a = &draft.http[first];
+        let what = |t: &crate::parse::DraftHttp| match &t.target {
+            Some(target) => format!("component `{}`", target.id),
+            None => "a static response".to_string(),
+        };
         let message = if a.route == t.route {
             format!(
-                "route `{}` is used by component `{}` (line {}) and component `{}` (line {})",
-                t.route, a.target.id, a.route_loc.line, t.target.id, t.route_loc.line
+                "route `{}` is used by {} (line {}) and {} (line {})",
+                t.route,
+                what(a),
+                a.route_loc.line,
+                what(t),
+                t.route_loc.line
             )
         } else {
             format!(
-                "routes `{}` (component `{}`, line {}) and `{}` (component `{}`, line {}) match the same requests",
-                a.route, a.target.id, a.route_loc.line, t.route, t.target.id, t.route_loc.line
+                "routes `{}` ({}, line {}) and `{}` ({}, line {}) match the same requests",
+                a.route,
+                what(a),
+                a.route_loc.line,
+                t.route,
+                what(t),
+                t.route_loc.line
             )
         };
         let error = ctx

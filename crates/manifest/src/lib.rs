@@ -90,7 +90,7 @@ pub use dependency::{Dependency, DependencyName, DependencySource};
 pub use error::ManifestError;
 pub use model::{
     App, Build, Component, CronTrigger, FileMount, HttpTrigger, Limits, ManifestKind,
-    MessagingTrigger, MqttSettings, MqttTrigger, RedisTrigger, Route, Variable,
+    MessagingTrigger, MqttSettings, MqttTrigger, RedisTrigger, Route, StaticResponse, Variable,
 };
 pub use units::{parse_duration, parse_size};
 

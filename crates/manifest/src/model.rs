@@ -71,10 +71,25 @@ pub struct Variable {
 pub struct HttpTrigger {
     /// The parsed `route`.
     pub route: Route,
-    /// The component id this trigger runs.
+    /// The component id this trigger runs; empty for a trigger that answers
+    /// with its `static_response`.
     pub component: String,
+    /// `static_response = { … }` (Spin's key): what the host answers on the
+    /// route itself, with no component.
+    pub static_response: Option<StaticResponse>,
     /// 1-based line of the trigger's `route` key in the manifest (for errors found later).
     pub line: usize,
+}
+
+/// A `[[trigger.http]]`'s `static_response`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticResponse {
+    /// `status_code` (default `200`).
+    pub status: u16,
+    /// `headers = { name = "value" }`, in manifest order.
+    pub headers: Vec<(String, String)>,
+    /// `body = "…"` (none: an empty body).
+    pub body: Option<String>,
 }
 
 /// One `[[trigger.redis]]` entry.

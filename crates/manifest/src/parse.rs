@@ -56,7 +56,9 @@ pub(crate) struct DraftHttp {
     pub route: Route,
     pub route_loc: Loc,
     pub key: String,
-    pub target: Target,
+    /// The component, or `None` for a `static_response`.
+    pub target: Option<Target>,
+    pub static_response: Option<crate::model::StaticResponse>,
 }
 
 /// A `[[trigger.redis]]` entry.

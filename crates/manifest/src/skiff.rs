@@ -29,7 +29,7 @@ pub(crate) const SCHEMA: Schema = Schema {
         "trigger",
         "limits",
     ],
-    http_trigger: &["route", "component", "id"],
+    http_trigger: &["route", "component", "static_response", "id"],
     redis_trigger: &["channel", "component", "address", "id"],
     messaging_trigger: Some(&["subject", "component", "queue_group", "broker", "id"]),
     cron_trigger: &["cron_expression", "component", "id"],

@@ -33,6 +33,8 @@ struct Pending {
 enum Spec {
     Ref(Target),
     Inline(Box<DraftComponent>),
+    /// `static_response` (HTTP only): no component.
+    Static(crate::model::StaticResponse),
 }
 
 enum Data {
@@ -111,8 +113,21 @@ pub(crate) fn parse_triggers(
     assign_ids(&mut pending, &draft.components);
     for p in pending {
         draft.templates.extend(p.templates);
+        if let Some(Spec::Static(response)) = p.spec {
+            if let Some(Data::Http(route, route_loc)) = p.data {
+                draft.http.push(DraftHttp {
+                    route,
+                    route_loc,
+                    key: p.key,
+                    target: None,
+                    static_response: Some(response),
+                });
+            }
+            continue;
+        }
         let target = match p.spec {
             Some(Spec::Ref(target)) => target,
+            Some(Spec::Static(_)) => continue,
             Some(Spec::Inline(c)) => {
                 let target = Target {
                     id: c.id.clone(),
@@ -129,7 +144,8 @@ pub(crate) fn parse_triggers(
                 route,
                 route_loc,
                 key: p.key,
-                target,
+                target: Some(target),
+                static_response: None,
             }),
             Some(Data::Redis {
                 channel,
@@ -289,6 +305,24 @@ fn parse_trigger(
             });
         }
     }
+    if ty == "http"
+        && let Some(v) = table.get("static_response")
+    {
+        let skey = join(&key, "static_response");
+        if table.get("component").is_some() {
+            let error = ctx
+                .error(
+                    &v.span(),
+                    &skey,
+                    "a trigger has `component` or `static_response`, not both",
+                )
+                .with_hint("remove one of them");
+            ctx.push(error);
+        } else {
+            p.spec = parse_static_response(ctx, v, &skey).map(Spec::Static);
+        }
+        return p;
+    }
     if let Some(v) = ctx.require(table, &value.span(), &key, "component") {
         let ckey = join(&key, "component");
         p.spec = match v.get_ref() {
@@ -317,6 +351,60 @@ fn parse_trigger(
         };
     }
     p
+}
+
+/// Reads `static_response = { status_code, headers, body }`.
+fn parse_static_response(
+    ctx: &mut Ctx<'_>,
+    value: &Value<'_>,
+    key: &str,
+) -> Option<crate::model::StaticResponse> {
+    let table = ctx.table(
+        value,
+        key,
+        "a table like `{ status_code = 301, headers = { location = \"/new\" } }`",
+    )?;
+    ctx.check_keys(table, key, &["status_code", "headers", "body"]);
+    let mut response = crate::model::StaticResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: None,
+    };
+    if let Some(v) = table.get("status_code") {
+        let skey = join(key, "status_code");
+        let code = ctx.integer(v, &skey)?;
+        match u16::try_from(code) {
+            Ok(code) if (100..=999).contains(&code) => response.status = code,
+            _ => {
+                let error = ctx.error(
+                    &v.span(),
+                    &skey,
+                    format!("{code} is not an HTTP status code (100 to 999)"),
+                );
+                ctx.push(error);
+                return None;
+            }
+        }
+    }
+    if let Some(v) = table.get("headers") {
+        let hkey = join(key, "headers");
+        for (name, name_loc, val, val_loc) in ctx.string_map(v, &hkey)? {
+            let entry = join(&hkey, &name);
+            if let Err(msg) = validate::header_name(&name) {
+                let error = ctx.error_at(name_loc, &entry, msg);
+                ctx.push(error);
+            } else if let Err(msg) = validate::header_value(&val) {
+                let error = ctx.error_at(val_loc, &entry, msg);
+                ctx.push(error);
+            } else {
+                response.headers.push((name, val));
+            }
+        }
+    }
+    if let Some(v) = table.get("body") {
+        response.body = Some(ctx.string(v, &join(key, "body"))?);
+    }
+    Some(response)
 }
 
 /// Reads a messaging trigger's `subject`, `queue_group` and `broker`.

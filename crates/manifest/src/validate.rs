@@ -45,6 +45,28 @@ pub(crate) fn env_key(key: &str) -> Result<(), String> {
 }
 
 /// The variable names a template string such as `"https://{{ host }}/v1"` refers to.
+/// An HTTP header name: a token (letters, digits and ``!#$%&'*+-.^_`|~``).
+pub(crate) fn header_name(name: &str) -> Result<(), String> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if !name.is_empty() && name.chars().all(token) {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not an HTTP header name"))
+    }
+}
+
+/// An HTTP header value: visible characters, spaces and tabs (no line breaks).
+pub(crate) fn header_value(value: &str) -> Result<(), String> {
+    if value
+        .chars()
+        .all(|c| c == '\t' || (c >= ' ' && c != '\u{7f}'))
+    {
+        Ok(())
+    } else {
+        Err("a header value may not hold line breaks or control characters".to_string())
+    }
+}
+
 pub(crate) fn template_refs(template: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     let mut rest = template;

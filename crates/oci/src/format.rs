@@ -214,7 +214,27 @@ fn manifest_toml(app: &App, components: Table) -> String {
                     route => route.to_string().into(),
                 };
                 e.insert("route".into(), route);
-                e.insert("component".into(), t.component.clone().into());
+                match &t.static_response {
+                    Some(response) => {
+                        let mut r = Table::new();
+                        r.insert("status_code".into(), i64::from(response.status).into());
+                        if !response.headers.is_empty() {
+                            let headers: Table = response
+                                .headers
+                                .iter()
+                                .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+                                .collect();
+                            r.insert("headers".into(), Value::Table(headers));
+                        }
+                        if let Some(body) = &response.body {
+                            r.insert("body".into(), body.clone().into());
+                        }
+                        e.insert("static_response".into(), Value::Table(r));
+                    }
+                    None => {
+                        e.insert("component".into(), t.component.clone().into());
+                    }
+                }
                 Value::Table(e)
             })
             .collect();
@@ -546,6 +566,9 @@ every = { default = "*/5" }
 [[trigger.http]]
 route = "/..."
 component = "api"
+[[trigger.http]]
+route = "/old"
+static_response = { status_code = 301, headers = { location = "/new" }, body = "moved" }
 [[trigger.cron]]
 cron_expression = "1/2 * * * * *"
 component = "tick"
@@ -589,6 +612,10 @@ environment = { MODE = "ok" }
         assert_eq!(inline.environment["MODE"], "fail");
         assert_eq!(pulled.components["tick"].environment["MODE"], "ok");
         assert_eq!(pulled.http_triggers[0].route, app.http_triggers[0].route);
+        assert_eq!(
+            pulled.http_triggers[1].static_response, app.http_triggers[1].static_response,
+            "a static response travels whole"
+        );
         assert_eq!(pulled.messaging_triggers.len(), 1);
         assert_eq!(
             pulled.components["api"].blob_store.as_deref(),

@@ -162,6 +162,9 @@ pub struct HttpApp {
     unrouted: AtomicU64,
     /// `/.well-known/spin/info`'s body.
     info: bytes::Bytes,
+    /// The routes' static responses: route target `components.len() + i`
+    /// is `statics[i]`.
+    statics: Vec<skiff_manifest::StaticResponse>,
 }
 
 impl HttpApp {
@@ -185,8 +188,17 @@ impl HttpApp {
         let mut component_routes = Vec::new();
         let mut components = Vec::new();
         let mut index = std::collections::HashMap::new();
-        let mut routes = Vec::new();
+        // Each route's target: `Ok(component)` or `Err(static response)`,
+        // in manifest order; static responses are indexed after every
+        // component once all are known.
+        let mut routes: Vec<(skiff_manifest::Route, Result<usize, usize>)> = Vec::new();
+        let mut statics = Vec::new();
         for trigger in &app.http_triggers {
+            if let Some(response) = &trigger.static_response {
+                routes.push((trigger.route.clone(), Err(statics.len())));
+                statics.push(response.clone());
+                continue;
+            }
             let i = match index.get(&trigger.component) {
                 Some(&i) => i,
                 None => {
@@ -224,8 +236,12 @@ impl HttpApp {
                     well_known::PREFIX
                 );
             }
-            routes.push((trigger.route.clone(), i));
+            routes.push((trigger.route.clone(), Ok(i)));
         }
+        let routes: Vec<_> = routes
+            .into_iter()
+            .map(|(route, target)| (route, target.unwrap_or_else(|k| components.len() + k)))
+            .collect();
         let (generation, loads) = bind(engine, &components)?;
         let reports = components
             .iter()
@@ -245,6 +261,7 @@ impl HttpApp {
             reports,
             unrouted: AtomicU64::new(previous.map_or(0, |p| p.unrouted.load(Ordering::Relaxed))),
             info: well_known::info_json(&app.name, app.version.as_deref()),
+            statics,
         });
         local.set(&app);
         Ok(app)
@@ -284,11 +301,21 @@ impl HttpApp {
         self.current.load().engine.clone()
     }
 
-    /// `(route, component id)` for every reachable route, in manifest order.
+    /// `(route, component id)` for every reachable route, in manifest order
+    /// (`(static 301)` for a route the host answers with a static response).
     pub fn routes(&self) -> Vec<(String, String)> {
         self.router
             .routes()
-            .map(|(route, i)| (route.to_string(), self.components[i].id.to_string()))
+            .map(|(route, i)| {
+                let target = match self.components.get(i) {
+                    Some(c) => c.id.to_string(),
+                    None => format!(
+                        "(static {})",
+                        self.statics[i - self.components.len()].status
+                    ),
+                };
+                (route.to_string(), target)
+            })
             .collect()
     }
 
@@ -351,6 +378,13 @@ impl HttpApp {
             self.unrouted.fetch_add(1, Ordering::Relaxed);
             return text_response(http::StatusCode::NOT_FOUND, "Not Found");
         };
+        if let Some(response) = m
+            .component
+            .checked_sub(self.components.len())
+            .map(|k| &self.statics[k])
+        {
+            return static_response(response);
+        }
         spin_headers::set(&mut req, &m, client);
         self.handle_with(m.component, req, client, drive).await
     }
@@ -709,6 +743,24 @@ pub fn load_component(
             source.display()
         )
     })
+}
+
+/// A trigger's `static_response`, as the host answers it.
+fn static_response(response: &skiff_manifest::StaticResponse) -> http::Response<HyperOutgoingBody> {
+    let body = response.body.clone().unwrap_or_default();
+    let mut resp = http::Response::new(body::full(body));
+    *resp.status_mut() =
+        http::StatusCode::from_u16(response.status).unwrap_or(http::StatusCode::OK);
+    for (name, value) in &response.headers {
+        // The manifest checked both.
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(value),
+        ) {
+            resp.headers_mut().append(name, value);
+        }
+    }
+    resp
 }
 
 /// The component `trigger` names; fails if the manifest does not define it.

@@ -523,6 +523,71 @@ source = {hello}
     Ok(())
 }
 
+/// Spin's `static_response` triggers are answered by the host with no
+/// component: status, headers and body as written (a redirect, a
+/// `robots.txt`), beside component routes, listed in the banner.
+#[tokio::test(flavor = "multi_thread")]
+async fn static_response_triggers_need_no_component() -> Result<()> {
+    let app = AppDir::new()?;
+    app.write(
+        "spin.toml",
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "statics"
+[[trigger.http]]
+route = "/old/..."
+static_response = {{ status_code = 301, headers = {{ location = "/new", cache-control = "max-age=60" }} }}
+[[trigger.http]]
+route = "/robots.txt"
+static_response = {{ headers = {{ content-type = "text/plain" }}, body = "User-agent: *\nDisallow: /\n" }}
+[[trigger.http]]
+route = "/new"
+component = "hello"
+[component.hello]
+source = {}
+"#,
+            toml_path(HTTP_HELLO_COMPONENT)
+        ),
+    )?;
+    let server = Server::start(app.path(), shared_cache()?)?;
+    let banner = server
+        .stdout()
+        .wait_for("/robots.txt", std::time::Duration::from_secs(10))?;
+    let line = |route: &str| {
+        banner
+            .lines()
+            .find(|l| l.trim_start().starts_with(route))
+            .map(|l| l.split("-> ").nth(1).unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        line("/old/...").as_deref(),
+        Some("(static 301)"),
+        "{banner}"
+    );
+    assert_eq!(
+        line("/robots.txt").as_deref(),
+        Some("(static 200)"),
+        "{banner}"
+    );
+    assert!(
+        banner.find("/old/...") < banner.find("/new "),
+        "in manifest order: {banner}"
+    );
+    let get = |path: &str| send(http::Request::get(server.url(path)).body(empty()).unwrap());
+    let moved = get("/old/page?x=1").await?;
+    moved.assert_status(301);
+    assert_eq!(moved.headers["location"], "/new");
+    assert_eq!(moved.headers["cache-control"], "max-age=60");
+    assert_eq!(moved.text(), "");
+    let robots = get("/robots.txt").await?;
+    robots.assert_status(200);
+    assert_eq!(robots.headers["content-type"], "text/plain");
+    assert_eq!(robots.text(), "User-agent: *\nDisallow: /\n");
+    assert_eq!(get("/new").await?.text(), "Hello from Skiff!\n");
+    Ok(())
+}
+
 /// `wasi:sockets` TCP connect, gated by `tcp://` entries of
 /// `allowed_outbound_hosts`: an exact address, a CIDR range and a port range
 /// allow it; another port, another range or no grant fail with `access-denied`

@@ -650,3 +650,55 @@ fn component_dependencies_are_read() {
         }
     );
 }
+
+/// `static_response` triggers: read with their defaults; errors at the key.
+#[test]
+fn static_responses_are_read_and_checked() {
+    let f = Fixture::new();
+    f.file(
+        "spin.toml",
+        &format!(
+            "{HEAD}[[trigger.http]]\nroute = \"/old/...\"\n\
+             static_response = {{ status_code = 308, headers = {{ location = \"/new\" }}, body = \"moved\" }}\n\
+             [[trigger.http]]\nroute = \"/ok\"\nstatic_response = {{}}\n"
+        ),
+    );
+    let app = skiff_manifest::load(f.path()).unwrap();
+    let moved = app.http_triggers[0].static_response.as_ref().unwrap();
+    assert_eq!(moved.status, 308);
+    assert_eq!(
+        moved.headers,
+        [("location".to_string(), "/new".to_string())]
+    );
+    assert_eq!(moved.body.as_deref(), Some("moved"));
+    assert_eq!(app.http_triggers[0].component, "");
+    let ok = app.http_triggers[1].static_response.as_ref().unwrap();
+    assert_eq!((ok.status, ok.body.as_deref()), (200, None));
+    assert!(app.components.is_empty());
+
+    let trigger = |extra: &str| {
+        spin_err(&format!(
+            "{HEAD}[[trigger.http]]\nroute = \"/\"\n{extra}\n[component.a]\nsource = \"a.wasm\"\n[[trigger.http]]\nroute = \"/a\"\ncomponent = \"a\"\n"
+        ))
+    };
+    let e = trigger("component = \"a\"\nstatic_response = { status_code = 204 }");
+    check(
+        &e,
+        Some(7),
+        "trigger.http[0].static_response",
+        "a trigger has `component` or `static_response`, not both",
+        Some("remove one of them"),
+    );
+    let e = trigger("static_response = { status_code = 42 }");
+    assert_eq!(
+        e.key.as_deref(),
+        Some("trigger.http[0].static_response.status_code"),
+        "{e}"
+    );
+    assert_eq!(e.message, "42 is not an HTTP status code (100 to 999)");
+    let e = trigger("static_response = { headers = { \"bad name\" = \"x\" } }");
+    assert_eq!(e.message, "`bad name` is not an HTTP header name", "{e}");
+    let e = trigger("static_response = { stauts_code = 200 }");
+    assert_eq!(e.message, "unknown key `stauts_code`", "{e}");
+    assert_eq!(e.hint.as_deref(), Some("did you mean `status_code`?"));
+}
