@@ -14,8 +14,8 @@ pub(crate) const VERSION_KEY: &str = "spin_manifest_version";
 /// Spin v1's older version key.
 pub(crate) const V1_VERSION_KEY: &str = "spin_version";
 
-/// The keys spin.toml accepts. `targets`, `tool`, `profile` and
-/// `dependencies_inherit_configuration` are accepted and have no effect in Skiff.
+/// The keys spin.toml accepts. `targets`, `tool` and `profile` are accepted
+/// and have no effect in Skiff.
 pub(crate) const SCHEMA: Schema = Schema {
     kind: ManifestKind::Spin,
     root: &[
