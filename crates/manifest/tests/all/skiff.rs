@@ -329,7 +329,7 @@ fn spin_only_keys_are_unknown_in_skiff_toml() {
         Some(7),
         "trigger.http[0].executor",
         "unknown key `executor`",
-        Some("expected one of: `route`, `component`, `id`"),
+        Some("expected one of: `route`, `component`, `static_response`, `id`"),
     );
 
     let e = skiff_err(
