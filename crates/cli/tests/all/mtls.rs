@@ -19,7 +19,6 @@ use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tempfile::TempDir;
 use test_programs_artifacts::{HTTP_ECHO_COMPONENT, HTTP_HELLO_COMPONENT};
 
 use crate::harness::{AppDir, Server, empty, replace_file, shared_cache, tempdir, up_fails};
@@ -30,11 +29,9 @@ const EFFECT_BOUND: Duration = Duration::from_secs(15);
 
 const XFCC: &str = "x-forwarded-client-cert";
 
-/// A CA of its own (`ca.crt`), with a server certificate (`server.crt`,
-/// `server.key`, for `127.0.0.1`), and client certificates it signs.
-struct Pki {
-    dir: TempDir,
-}
+// A CA of its own (`ca.crt`), with a server certificate (`server.crt`,
+// `server.key`, for `127.0.0.1`), and client certificates it signs.
+use crate::tls::Certs as Pki;
 
 /// A client certificate and its key, and what a guest should see of it.
 struct Client {
@@ -42,25 +39,9 @@ struct Client {
     key: PathBuf,
 }
 
+/// What mutual TLS adds to the TLS tests' certificates: client
+/// certificates signed by their CA.
 impl Pki {
-    fn new() -> Result<Self> {
-        let dir = tempdir()?;
-        skiff_test_support::make_certificates(dir.path())?;
-        Ok(Pki { dir })
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca.crt")
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.dir.path().join("server.crt")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.dir.path().join("server.key")
-    }
-
     /// A client certificate `name.crt` for `subject` (openssl's `/K=V/…`
     /// form) with the extensions `ext` (an openssl extension file) besides
     /// `extendedKeyUsage = clientAuth`.

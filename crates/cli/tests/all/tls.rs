@@ -30,27 +30,27 @@ use crate::http::{component, raw};
 const EFFECT_BOUND: Duration = Duration::from_secs(15);
 
 /// `ca.crt`, `server.crt` and `server.key` (for `localhost` and `127.0.0.1`),
-/// from a CA of their own.
-struct Certs {
-    dir: TempDir,
+/// from a CA of their own (`mtls` signs client certificates with it too).
+pub(crate) struct Certs {
+    pub(crate) dir: TempDir,
 }
 
 impl Certs {
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         let dir = tempdir()?;
         skiff_test_support::make_certificates(dir.path())?;
         Ok(Certs { dir })
     }
 
-    fn ca(&self) -> PathBuf {
+    pub(crate) fn ca(&self) -> PathBuf {
         self.dir.path().join("ca.crt")
     }
 
-    fn cert(&self) -> PathBuf {
+    pub(crate) fn cert(&self) -> PathBuf {
         self.dir.path().join("server.crt")
     }
 
-    fn key(&self) -> PathBuf {
+    pub(crate) fn key(&self) -> PathBuf {
         self.dir.path().join("server.key")
     }
 
