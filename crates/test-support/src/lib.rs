@@ -188,10 +188,17 @@ pub fn sign_with_ca(dir: &std::path::Path, name: &str) -> Result<()> {
     )
 }
 
-/// Writes `client.crt`/`client.key`, a client certificate for `CN=name`
-/// signed by the CA [`make_certificates`] wrote into `dir` (for mutual TLS).
-pub fn make_client_certificate(dir: &std::path::Path, name: &str) -> Result<()> {
-    let subject = format!("/CN={name}");
+/// Writes `NAME.crt`/`NAME.key`, a client certificate for `subject`
+/// (openssl's `/K=V/…` form) signed by the CA [`make_certificates`] wrote
+/// into `dir` (for mutual TLS), with `extendedKeyUsage = clientAuth` and the
+/// openssl extension lines `extensions`.
+pub fn make_client_certificate(
+    dir: &std::path::Path,
+    name: &str,
+    subject: &str,
+    extensions: &str,
+) -> Result<()> {
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
     openssl(
         dir,
         &[
@@ -202,13 +209,16 @@ pub fn make_client_certificate(dir: &std::path::Path, name: &str) -> Result<()> 
             "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-subj",
-            &subject,
+            subject,
             "-keyout",
-            "client.key",
+            &key,
             "-out",
-            "client.csr",
+            &csr,
         ],
     )?;
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage = clientAuth\n")?;
-    sign_with_ca(dir, "client")
+    std::fs::write(
+        dir.join(format!("{name}.ext")),
+        format!("extendedKeyUsage = clientAuth\n{extensions}"),
+    )?;
+    sign_with_ca(dir, name)
 }

@@ -988,7 +988,12 @@ impl HttpsServer {
         let dir = tempdir()?;
         skiff_test_support::make_certificates(dir.path())?;
         if client_certificate {
-            skiff_test_support::make_client_certificate(dir.path(), "skiff-test-client")?;
+            skiff_test_support::make_client_certificate(
+                dir.path(),
+                "client",
+                "/CN=skiff-test-client",
+                "",
+            )?;
         }
         let port = skiff_test_support::free_port()?;
         let mut cmd = std::process::Command::new("openssl");

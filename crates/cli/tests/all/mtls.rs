@@ -46,34 +46,10 @@ impl Pki {
     /// form) with the extensions `ext` (an openssl extension file) besides
     /// `extendedKeyUsage = clientAuth`.
     fn client(&self, name: &str, subject: &str, ext: &str) -> Result<Client> {
-        let (key, csr, crt, extfile) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-            format!("{name}.ext"),
-        );
-        std::fs::write(
-            self.dir.path().join(&extfile),
-            format!("extendedKeyUsage = clientAuth\n{ext}"),
-        )?;
-        self.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            subject,
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ])?;
-        skiff_test_support::sign_with_ca(self.dir.path(), name)?;
+        skiff_test_support::make_client_certificate(self.dir.path(), name, subject, ext)?;
         Ok(Client {
-            cert: self.dir.path().join(crt),
-            key: self.dir.path().join(key),
+            cert: self.dir.path().join(format!("{name}.crt")),
+            key: self.dir.path().join(format!("{name}.key")),
         })
     }
 
