@@ -30,7 +30,7 @@
 
 pub mod componentize;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -42,6 +42,9 @@ use wasmparser::{BinaryReader, Chunk, ComponentExternName, Parser, Payload};
 /// The namespace a dependency's capability imports are renamed into when it
 /// does not inherit its component's configuration.
 pub const DENIED_NAMESPACE: &str = "skiff-denied";
+
+/// Each dependency of a component with its component's bytes.
+pub type Plugged<'d, 'a> = Vec<(&'d Dependency<'a>, Vec<u8>)>;
 
 /// One dependency of a component, as the manifest gives it.
 pub struct Dependency<'a> {
@@ -149,18 +152,30 @@ pub fn as_component(bytes: Vec<u8>, what: &str, path: &Path) -> Result<Vec<u8>> 
 /// composes them ([`compose`]): what `skiff push` ships for a component with
 /// dependencies, so the artifact needs no dependency where it runs.
 pub fn compose_files(id: &str, source: &Path, dependencies: &[Dependency<'_>]) -> Result<Vec<u8>> {
-    let read = |path: &PathBuf, what: &str| -> Result<Vec<u8>> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("could not read {what} `{}`", path.display()))?;
+    let (parent, deps) = read_all(source, dependencies, |path| std::fs::read(path))?;
+    compose(id, &parent, &deps)
+}
+
+/// The bytes of component `source` and of each dependency, as components
+/// ([`as_component`]), each file read by `read`; errors name the file (and
+/// a dependency's manifest key).
+pub fn read_all<'d, 'a>(
+    source: &Path,
+    dependencies: &'d [Dependency<'a>],
+    read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<(Vec<u8>, Plugged<'d, 'a>)> {
+    let component = |path: &Path, what: &str| -> Result<Vec<u8>> {
+        let bytes =
+            read(path).with_context(|| format!("could not read {what} `{}`", path.display()))?;
         as_component(bytes, what, path)
     };
-    let parent = read(&source.to_path_buf(), "component")?;
+    let parent = component(source, "component")?;
     let mut deps = Vec::with_capacity(dependencies.len());
     for dep in dependencies {
         let what = format!("dependency `{}` (`{}`)", dep.name, dep.key);
-        deps.push((dep, read(&dep.path.to_path_buf(), &what)?));
+        deps.push((dep, component(dep.path, &what)?));
     }
-    compose(id, &parent, &deps)
+    Ok((parent, deps))
 }
 
 /// What names a composition (its AOT cache key is this recipe's digest):

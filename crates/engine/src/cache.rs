@@ -149,36 +149,19 @@ impl AotCache {
         recipe: &[u8],
         compose: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<LoadedComponent> {
-        let path = self.path_for(Artifact::Composed, recipe);
-        // SAFETY: as in `load_or_compile`.
-        let outcome = match self.lookup(&path, |path| unsafe {
-            Component::deserialize_file(engine, path)
-        }) {
-            Found::Hit(component) => {
-                return Ok(LoadedComponent {
-                    component,
-                    cache: CacheOutcome::Hit,
-                });
-            }
-            Found::Absent => CacheOutcome::Miss,
-            Found::Discarded => CacheOutcome::Corrupt,
-        };
-        let composed = compose()?;
-        let serialized = engine
-            .precompile_component(&composed)
-            .map_err(anyhow::Error::from)
-            .context("could not compile")?;
-        if let Err(err) = self.store(&path, &serialized) {
-            tracing::warn!(entry = %path.display(), "could not write AOT cache entry: {err:#}");
-        }
-        // SAFETY: bytes this engine's `precompile_component` just produced.
-        let component = unsafe { Component::deserialize(engine, &serialized) }
-            .map_err(anyhow::Error::from)
-            .context("could not load freshly compiled code")?;
-        Ok(LoadedComponent {
-            component,
-            cache: outcome,
-        })
+        let (component, cache) = self.fetch(
+            Artifact::Composed,
+            recipe,
+            |_| {
+                let composed = compose().map_err(wasmtime::Error::from_anyhow)?;
+                engine.precompile_component(&composed)
+            },
+            // SAFETY: only called on bytes this engine's `precompile_component` produced.
+            |data| unsafe { Component::deserialize(engine, data) },
+            // SAFETY: as in `load_or_compile`.
+            |path| unsafe { Component::deserialize_file(engine, path) },
+        )?;
+        Ok(LoadedComponent { component, cache })
     }
 
     /// Returns the compiled core module, from a verified entry or by compiling and storing it.
@@ -202,7 +185,7 @@ impl AotCache {
         &self,
         kind: Artifact,
         bytes: &[u8],
-        precompile: impl Fn(&[u8]) -> wasmtime::Result<Vec<u8>>,
+        precompile: impl FnOnce(&[u8]) -> wasmtime::Result<Vec<u8>>,
         deserialize: impl Fn(&[u8]) -> wasmtime::Result<T>,
         deserialize_file: impl FnOnce(&Path) -> wasmtime::Result<T>,
     ) -> Result<(T, CacheOutcome)> {

@@ -254,23 +254,10 @@ impl SkiffEngine {
         source: &Path,
         dependencies: &[compose::Dependency<'_>],
     ) -> Result<LoadedComponent> {
-        let read = |path: &Path, what: &str| -> Result<Vec<u8>> {
-            let bytes = match &self.sources {
-                Some(sources) => sources.read(path),
-                None => std::fs::read(path),
-            }
-            .with_context(|| format!("could not read {what} `{}`", path.display()))?;
-            compose::as_component(bytes, what, path)
-        };
-        let parent = read(source, "component")?;
-        let mut deps = Vec::with_capacity(dependencies.len());
-        for dep in dependencies {
-            let bytes = read(
-                dep.path,
-                &format!("dependency `{}` (`{}`)", dep.name, dep.key),
-            )?;
-            deps.push((dep, bytes));
-        }
+        let (parent, deps) = compose::read_all(source, dependencies, |path| match &self.sources {
+            Some(sources) => sources.read(path),
+            None => std::fs::read(path),
+        })?;
         let compose = || compose::compose(id, &parent, &deps);
         match &self.cache {
             Some(cache) => {

@@ -44,14 +44,14 @@ pub fn fetch_dependencies(app: &mut App, cache: &Cache) -> Result<()> {
             rt.block_on(async {
                 for component in app.components.values_mut() {
                     for dependency in &mut component.dependencies {
-                        if dependency.local_path().is_none() {
-                            let path = fetch(dependency, cache).await.with_context(|| {
-                                format!(
-                                    "could not fetch dependency `{}` (`{}`, line {}) of \
-                                     component `{}`",
-                                    dependency.name, dependency.key, dependency.line, component.id
-                                )
-                            })?;
+                        let fetched = fetch(dependency, cache).await.with_context(|| {
+                            format!(
+                                "could not fetch dependency `{}` (`{}`, line {}) of component \
+                                 `{}`",
+                                dependency.name, dependency.key, dependency.line, component.id
+                            )
+                        })?;
+                        if let Some(path) = fetched {
                             dependency.source = DependencySource::Path(path);
                         }
                     }
@@ -64,9 +64,10 @@ pub fn fetch_dependencies(app: &mut App, cache: &Cache) -> Result<()> {
     })
 }
 
-async fn fetch(dependency: &Dependency, cache: &Cache) -> Result<PathBuf> {
+/// The file `dependency` was fetched into; `None` for one on disk already.
+async fn fetch(dependency: &Dependency, cache: &Cache) -> Result<Option<PathBuf>> {
     match &dependency.source {
-        DependencySource::Url { url, digest } => fetch_url(url, digest, cache).await,
+        DependencySource::Url { url, digest } => fetch_url(url, digest, cache).await.map(Some),
         DependencySource::Registry {
             version,
             registry,
@@ -80,11 +81,11 @@ async fn fetch(dependency: &Dependency, cache: &Cache) -> Result<PathBuf> {
                 (None, DependencyName::Package { package, .. }) => package.clone(),
                 (None, DependencyName::Plain(_)) => bail!("the dependency names no package"),
             };
-            fetch_package(registry, &package, version, cache).await
+            fetch_package(registry, &package, version, cache)
+                .await
+                .map(Some)
         }
-        DependencySource::Path(path) | DependencySource::Component { source: path, .. } => {
-            Ok(path.clone())
-        }
+        DependencySource::Path(_) | DependencySource::Component { .. } => Ok(None),
     }
 }
 

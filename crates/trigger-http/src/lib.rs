@@ -695,10 +695,10 @@ fn bind(
 /// Loads the code of `components`, each source file once (a component
 /// with dependencies on its own), with how long each took; fails naming an
 /// unloadable component.
-fn load_sources(
+fn load_sources<'c>(
     engine: &SkiffEngine,
-    components: &[HttpComponent],
-) -> Result<std::collections::HashMap<PathBuf, (skiff_engine::LoadedComponent, Duration)>> {
+    components: &'c [HttpComponent],
+) -> Result<std::collections::HashMap<CodeKey<'c>, (skiff_engine::LoadedComponent, Duration)>> {
     let mut compiled = std::collections::HashMap::new();
     for c in components {
         let key = code_key(c);
@@ -712,13 +712,19 @@ fn load_sources(
     Ok(compiled)
 }
 
-/// What names a component's code among an app's: its source file, or, for a
-/// component composed with dependencies (its own code), its id.
-fn code_key(c: &HttpComponent) -> PathBuf {
+/// What names a component's code among an app's: its source file, or, for
+/// a component composed with dependencies (code of its own), its id.
+#[derive(PartialEq, Eq, Hash)]
+enum CodeKey<'c> {
+    Source(&'c std::path::Path),
+    Composed(&'c str),
+}
+
+fn code_key(c: &HttpComponent) -> CodeKey<'_> {
     if c.dependencies.is_empty() {
-        c.source.clone()
+        CodeKey::Source(&c.source)
     } else {
-        PathBuf::from(format!("\0component:{}", c.id))
+        CodeKey::Composed(&c.id)
     }
 }
 
