@@ -194,6 +194,18 @@ impl HttpApp {
         let mut routes: Vec<(skiff_manifest::Route, Result<usize, usize>)> = Vec::new();
         let mut statics = Vec::new();
         for trigger in &app.http_triggers {
+            let route = trigger.route.to_string();
+            if route.starts_with(well_known::PREFIX) {
+                let target = match &trigger.static_response {
+                    Some(_) => "a static response".to_string(),
+                    None => format!("component `{}`", trigger.component),
+                };
+                tracing::warn!(
+                    "route `{route}` ({target}) is under `{}`, which Skiff answers itself \
+                     (health and info, as Spin does): requests there never reach the app",
+                    well_known::PREFIX
+                );
+            }
             if let Some(response) = &trigger.static_response {
                 routes.push((trigger.route.clone(), Err(statics.len())));
                 statics.push(response.clone());
@@ -227,15 +239,6 @@ impl HttpApp {
                     components.len() - 1
                 }
             };
-            let route = trigger.route.to_string();
-            if route.starts_with(well_known::PREFIX) || format!("{route}/") == well_known::PREFIX {
-                tracing::warn!(
-                    "route `{route}` (component `{}`) is under `{}`, which Skiff answers \
-                     itself (health and info, as Spin does): requests there never reach the app",
-                    trigger.component,
-                    well_known::PREFIX
-                );
-            }
             routes.push((trigger.route.clone(), Ok(i)));
         }
         let routes: Vec<_> = routes
