@@ -83,7 +83,6 @@ pub fn linker_for<'l>(
         .filter(|(name, _)| name.starts_with(DENIED_NAMESPACE))
         .collect();
     let mut linker = linker.clone();
-    linker.allow_shadowing(true);
     let concurrent = engine.get_concurrency_support();
     for (name, item) in denied {
         let ComponentItem::ComponentInstance(instance) = item.ty else {
@@ -123,7 +122,6 @@ pub fn linker_for<'l>(
             }
         }
     }
-    linker.allow_shadowing(false);
     Ok(Cow::Owned(linker))
 }
 
