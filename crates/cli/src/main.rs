@@ -45,7 +45,13 @@ enum Command {
 fn main() -> ExitCode {
     skiff_engine::disable_transparent_huge_pages();
     quiet_library_backtraces();
-    init_logging();
+    let telemetry = match init_logging() {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            print_error(&err);
+            return ExitCode::FAILURE;
+        }
+    };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
@@ -56,6 +62,12 @@ fn main() -> ExitCode {
         Command::Pull(args) => commands::pull::pull(args).map(|()| ExitCode::SUCCESS),
         Command::Registry(args) => commands::registry::registry(args).map(|()| ExitCode::SUCCESS),
     };
+    // Spans still queued go out before the process ends.
+    if let Some(telemetry) = telemetry
+        && !telemetry.shutdown(std::time::Duration::from_secs(5))
+    {
+        tracing::warn!("OpenTelemetry: not every span was exported before exit");
+    }
     match result {
         Ok(code) => code,
         Err(err) => {
@@ -95,8 +107,11 @@ pub(crate) fn print_error(err: &anyhow::Error) {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr (`SKIFF_LOG`/`RUST_LOG` filter), and OpenTelemetry traces
+/// when the standard `OTEL_*` variables ask for them (an export endpoint set).
+fn init_logging() -> anyhow::Result<Option<skiff_telemetry::Telemetry>> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let filter = std::env::var("SKIFF_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| {
@@ -108,10 +123,26 @@ fn init_logging() {
     // stays plain text. `NO_COLOR` (https://no-color.org) turns them off too.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter))
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
-        .with_target(false)
+        .with_target(false);
+    let config = skiff_telemetry::Config::from_env()
+        .map_err(|err| anyhow::anyhow!("invalid OpenTelemetry configuration: {err}"))?;
+    let Some(config) = config else {
+        // No traces: one global filter, as before, so disabled spans cost nothing.
+        let _ = tracing_subscriber::registry()
+            .with(logs)
+            .with(EnvFilter::new(filter))
+            .try_init();
+        return Ok(None);
+    };
+    let telemetry = skiff_telemetry::Telemetry::start(config)
+        .map_err(|err| anyhow::anyhow!("could not start OpenTelemetry export: {err}"))?;
+    let _ = tracing_subscriber::registry()
+        .with(logs.with_filter(EnvFilter::new(filter)))
+        .with(telemetry.layer())
         .try_init();
+    tracing::info!("exporting traces to {}", telemetry.describe());
+    Ok(Some(telemetry))
 }

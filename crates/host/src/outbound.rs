@@ -124,6 +124,67 @@ impl WasiHttpHooks for OutboundHttp {
         fut: IoFuture,
     ) -> SendFuture {
         let _ = fut;
+        // With traces on: a span for the request, in the guest's request's
+        // trace, and its context sent along (service chaining included).
+        let Some(span) = skiff_telemetry::http::client_span(&request, &self.config.component_id)
+        else {
+            return self.send(request, options);
+        };
+        skiff_telemetry::inject(&span, request.headers_mut());
+        let sent = Box::into_pin(span.in_scope(|| self.send(request, options)));
+        Box::new(tracing::Instrument::instrument(
+            async move {
+                let result = sent.await;
+                let span = tracing::Span::current();
+                match &result {
+                    Ok((response, _)) => {
+                        skiff_telemetry::http::record_response(&span, response.status(), true)
+                    }
+                    Err(err) => skiff_telemetry::http::record_error(
+                        &span,
+                        &error_type(err),
+                        &err.to_string(),
+                    ),
+                }
+                result
+            },
+            span,
+        ))
+    }
+
+    // wasmtime-wasi-http's defaults, without their allocation: the default
+    // `is_forbidden_header` builds a fresh `Arc`'d filter for every header name
+    // it checks (about ten per request: the request's headers, Spin's among
+    // them, and the guest's response headers).
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        is_forbidden(name)
+    }
+
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        static FILTER: std::sync::LazyLock<ForbiddenHeaderFilter> =
+            std::sync::LazyLock::new(|| Arc::new(is_forbidden));
+        FILTER.clone()
+    }
+}
+
+/// The `error.type` of a failed outbound request: the `wasi:http` error
+/// code's name (`HTTP-request-denied` is `HttpRequestDenied`).
+fn error_type(err: &HttpError) -> String {
+    let debug = format!("{err:?}");
+    match debug.find(|c: char| !c.is_ascii_alphanumeric()) {
+        Some(end) => debug[..end].to_string(),
+        None => debug,
+    }
+}
+
+impl OutboundHttp {
+    /// Sends a guest's request: to the app itself, to another component, or
+    /// out, as its grants allow.
+    fn send(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> SendFuture {
         if request.uri().host().is_none_or(str::is_empty) {
             address_to_self(&mut request);
         }
@@ -197,20 +258,6 @@ impl WasiHttpHooks for OutboundHttp {
             };
             Ok((res, Box::new(io) as IoFuture))
         })
-    }
-
-    // wasmtime-wasi-http's defaults, without their allocation: the default
-    // `is_forbidden_header` builds a fresh `Arc`'d filter for every header name
-    // it checks (about ten per request: the request's headers, Spin's among
-    // them, and the guest's response headers).
-    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
-        is_forbidden(name)
-    }
-
-    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
-        static FILTER: std::sync::LazyLock<ForbiddenHeaderFilter> =
-            std::sync::LazyLock::new(|| Arc::new(is_forbidden));
-        FILTER.clone()
     }
 }
 

@@ -264,6 +264,7 @@ async fn serve_with(
         staged_start: _,
         watch,
     } = config;
+    skiff_telemetry::set_service(&app.name, app.version.as_deref());
     // The certificate is checked before anything slow: a bad file is reported
     // at once, naming it.
     let tls = match tls {

@@ -38,6 +38,7 @@ pub mod guest;
 pub mod mosquitto_server;
 pub mod mysql_server;
 pub mod nats_server;
+pub mod otlp_receiver;
 pub mod pg_server;
 pub mod redis_server;
 

@@ -389,7 +389,14 @@ impl HttpApp {
             return static_response(response);
         }
         spin_headers::set(&mut req, &m, client);
-        self.handle_with(m.component, req, client, drive).await
+        let span = skiff_telemetry::http::server_span(
+            &req,
+            m.spin.raw_route(),
+            &self.components[m.component].id,
+            client,
+        );
+        self.handle_with(m.component, req, client, drive, span)
+            .await
     }
 
     /// Serves one request with component `id` directly, whatever its routes
@@ -416,7 +423,16 @@ impl HttpApp {
             params: Vec::new(),
         };
         spin_headers::set(&mut req, &m, client);
-        Some(self.handle_with(index, req, client, Drive::Spawn).await)
+        let span = skiff_telemetry::http::server_span(
+            &req,
+            spin.raw_route(),
+            &self.components[index].id,
+            client,
+        );
+        Some(
+            self.handle_with(index, req, client, Drive::Spawn, span)
+                .await,
+        )
     }
 
     async fn handle_with<B>(
@@ -425,6 +441,7 @@ impl HttpApp {
         req: http::Request<B>,
         client: SocketAddr,
         drive: Drive,
+        span: Option<tracing::Span>,
     ) -> http::Response<HyperOutgoingBody>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
@@ -446,7 +463,7 @@ impl HttpApp {
             let exceeded = Arc::new(AtomicBool::new(false));
             let req = req.map(|b| LimitedBody::new(b, component.limits.max_body, exceeded.clone()));
             let result = self
-                .run_guest(index, component, req, permit, drive, started)
+                .run_guest(index, req, permit, drive, started, span.as_ref())
                 .await;
             if exceeded.load(Ordering::Acquire) {
                 return too_large(component);
@@ -455,8 +472,17 @@ impl HttpApp {
                 Ok(resp) => resp,
                 Err(failure) => failure.into_response(component, client),
             }
-        }
-        .await;
+        };
+        // With traces on, the request's span covers it (and the warnings
+        // and errors logged in it).
+        let resp = match &span {
+            None => resp.await,
+            Some(span) => {
+                let resp = tracing::Instrument::instrument(resp, span.clone()).await;
+                skiff_telemetry::http::record_response(span, resp.status(), false);
+                resp
+            }
+        };
         component.metrics.response_head.observe(started.elapsed());
         component.metrics.count_response(resp.status());
         resp
@@ -465,16 +491,17 @@ impl HttpApp {
     async fn run_guest<B>(
         &self,
         index: usize,
-        component: &HttpComponent,
         req: http::Request<LimitedBody<B>>,
         permit: Option<OwnedSemaphorePermit>,
         drive: Drive,
         started: Instant,
+        span: Option<&tracing::Span>,
     ) -> Result<http::Response<HyperOutgoingBody>, Failure>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let component = &self.components[index];
         let timeout = component.limits.timeout;
         let deadline = tokio::time::Instant::from_std(started) + timeout;
         let ready = InstanceReady {
@@ -559,6 +586,12 @@ impl HttpApp {
                     Err(_) => Err(Failure::Timeout(timeout)),
                 }
             }),
+        };
+        // The guest runs in the request's span, so its host calls and
+        // outbound requests are children of it, wherever it is polled.
+        let guest: GuestRun = match span {
+            None => guest,
+            Some(span) => Box::pin(tracing::Instrument::instrument(guest, span.clone())),
         };
         // Drive the guest in this (the connection's) task until it answers. A
         // guest that has finished by the time its response is read — most

@@ -41,6 +41,15 @@ pub struct RouteHeaders {
 }
 
 impl RouteHeaders {
+    /// The route as the manifest writes it (`/api/...`, `/users/:id`), as
+    /// `spin-raw-component-route` carries it; empty for a private route.
+    pub fn raw_route(&self) -> &str {
+        self.raw
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
     /// The values for `route` (none for a private route, which only chaining reaches).
     pub fn new(route: &Route) -> Self {
         let (raw, component) = match route {

@@ -70,6 +70,10 @@
 //!   `watch` file changes, kept-alive connections and requests in progress
 //!   across a reload, versions that fail to load, variables, and the
 //!   triggers beside HTTP restarting;
+//! - `telemetry`: OpenTelemetry traces exported to a real OTLP receiver —
+//!   `traceparent` in and out (other services, service chaining), host-call
+//!   spans, errors, sampling, every OTLP protocol, retries, the flush at
+//!   shutdown, a collector that is down, bad variables;
 //! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
 //!   `skiff build` and served as their READMEs say.
 //!
@@ -112,6 +116,7 @@ mod spin;
 mod spin_app;
 mod sql;
 mod staged;
+mod telemetry;
 mod tls;
 mod trigger_redis;
 mod variables;

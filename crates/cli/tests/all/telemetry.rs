@@ -1,0 +1,440 @@
+//! OpenTelemetry traces (`OTEL_EXPORTER_OTLP_ENDPOINT` and the other standard
+//! `OTEL_*` variables), exported to a real OTLP receiver
+//! (`skiff_test_support::otlp_receiver`: the OpenTelemetry project's own
+//! protobuf classes decoding each export, over HTTP and gRPC):
+//!
+//! - a request's server span continues the caller's `traceparent`, with the
+//!   HTTP conventions' attributes and the app as `service.name`;
+//! - an outbound request gets a client span, and carries it as `traceparent`
+//!   to the service it calls, or (service chaining) to the component it
+//!   calls, whose server span is then its child;
+//! - host calls (key-value) are spans inside the request's;
+//! - a trapping guest's span is an error with the trap as an event, a denied
+//!   outbound request's span an error naming the code;
+//! - an unsampled caller's trace is not exported, but still carried on;
+//! - `http/json`, `grpc`, gzip and `OTEL_EXPORTER_OTLP_HEADERS`;
+//! - an export the collector refuses is retried, and spans still queued go
+//!   out when the server stops;
+//! - a collector that is down costs nothing but a warning; bad variables are
+//!   refused at start, naming the variable.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use skiff_test_support::otlp_receiver::{OtlpReceiver, ReceivedSpan};
+use test_programs_artifacts::{
+    HTTP_HELLO_COMPONENT, HTTP_OUTBOUND_COMPONENT, HTTP_TRAP_COMPONENT, KV_WASI_COMPONENT,
+};
+
+use crate::harness::{
+    AppDir, BOUND, Server, empty, full, get, post, send, tempdir, toml_path, up_fails,
+};
+
+/// How long an export may take to arrive (the tests export every 100 ms).
+const ARRIVAL: Duration = Duration::from_secs(30);
+
+/// A caller's trace, sampled.
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// `front` (outbound requests) at `/front`, `hello` at `/hello`, `kv` at
+/// `/kv` and `trap` at `/trap`; `front` may call loopback servers and
+/// `hello` by service chaining.
+fn app() -> Result<AppDir> {
+    let component = |id: &str, route: &str, source: &str, extra: &str| {
+        format!(
+            "[[trigger.http]]\nroute = \"{route}\"\ncomponent = \"{id}\"\n\
+             [component.{id}]\nsource = {}\n{extra}",
+            toml_path(source)
+        )
+    };
+    AppDir::with_manifest(&format!(
+        "version = \"1.2.3\"\n{}{}{}{}",
+        component(
+            "front",
+            "/front",
+            HTTP_OUTBOUND_COMPONENT,
+            "allowed_outbound_hosts = [\"http://127.0.0.1:*\", \"http://hello.spin.internal\"]\n"
+        ),
+        component("hello", "/hello", HTTP_HELLO_COMPONENT, ""),
+        component(
+            "kv",
+            "/kv",
+            KV_WASI_COMPONENT,
+            "key_value_stores = [\"default\"]\n"
+        ),
+        component("trap", "/trap", HTTP_TRAP_COMPONENT, ""),
+    ))
+}
+
+/// `skiff up` exporting to `otlp` every 100 ms, with `extra` variables.
+fn serve(
+    app: &AppDir,
+    cache: &std::path::Path,
+    otlp: &OtlpReceiver,
+    extra: &[(&str, &str)],
+) -> Result<Server> {
+    let endpoint = otlp.http_endpoint();
+    Server::start_with(app.path(), cache, |cmd: &mut Command| {
+        cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+    })
+}
+
+/// A plain HTTP service on loopback that answers every request `200` with
+/// the `traceparent` it was sent (or `none`), and keeps them.
+struct Downstream {
+    port: u16,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Downstream {
+    fn start() -> Result<Downstream> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let kept = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut traceparent = "none".to_string();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("traceparent")
+                    {
+                        traceparent = value.trim().to_string();
+                    }
+                }
+                kept.lock().unwrap().push(traceparent.clone());
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{traceparent}",
+                    traceparent.len()
+                );
+            }
+        });
+        Ok(Downstream { port, seen })
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/downstream", self.port)
+    }
+}
+
+async fn get_with(url: &str, traceparent: Option<&str>) -> Result<crate::harness::Response> {
+    let mut req = http::Request::get(url);
+    if let Some(tp) = traceparent {
+        req = req
+            .header("traceparent", tp)
+            .header("tracestate", "vendor=1");
+    }
+    send(req.body(empty())?).await
+}
+
+fn find(spans: &[ReceivedSpan], what: impl Fn(&ReceivedSpan) -> bool) -> Option<&ReceivedSpan> {
+    spans.iter().find(|s| what(s))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_requests_outbound_calls_and_host_calls() -> Result<()> {
+    let otlp = OtlpReceiver::start()?;
+    let downstream = Downstream::start()?;
+    let app = app()?;
+    let cache = tempdir()?;
+    let server = serve(&app, cache.path(), &otlp, &[])?;
+
+    // 1. A request from a traced caller, calling another service.
+    let caller = format!("00-{TRACE}-{CALLER_SPAN}-01");
+    let resp = get_with(
+        &server.url(&format!("/front?url={}", downstream.url())),
+        Some(&caller),
+    )
+    .await?;
+    resp.assert_status(200);
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans.iter().any(|s| s.name == "GET /front")
+            && spans.iter().any(|s| s.kind == "SPAN_KIND_CLIENT")
+    })?;
+    let front = find(&spans, |s| s.name == "GET /front").unwrap();
+    assert_eq!(front.kind, "SPAN_KIND_SERVER");
+    assert_eq!(front.trace_id, TRACE, "{front:?}");
+    assert_eq!(front.parent_span_id, CALLER_SPAN);
+    assert_eq!(front.trace_state, "vendor=1");
+    assert_eq!(front.attr_str("http.request.method"), Some("GET"));
+    assert_eq!(front.attr_str("http.route"), Some("/front"));
+    assert_eq!(front.attr_str("url.path"), Some("/front"));
+    assert_eq!(front.attr_i64("http.response.status_code"), Some(200));
+    assert_eq!(front.attr_str("skiff.component"), Some("front"));
+    assert_eq!(front.attr_str("client.address"), Some("127.0.0.1"));
+    assert_eq!(front.resource_str("service.name"), Some("test"));
+    assert_eq!(front.resource_str("service.version"), Some("1.2.3"));
+    assert_eq!(front.status_code, "STATUS_CODE_UNSET");
+    assert!(front.end_time_unix_nano >= front.start_time_unix_nano);
+    let client = find(&spans, |s| s.kind == "SPAN_KIND_CLIENT").unwrap();
+    assert_eq!(client.name, "GET");
+    assert_eq!(client.trace_id, TRACE);
+    assert_eq!(
+        client.parent_span_id, front.span_id,
+        "the client span is the request's child"
+    );
+    assert_eq!(client.attr_str("url.full"), Some(downstream.url().as_str()));
+    assert_eq!(
+        client.attr_i64("server.port"),
+        Some(i64::from(downstream.port))
+    );
+    assert_eq!(client.attr_i64("http.response.status_code"), Some(200));
+    assert!(client.start_time_unix_nano >= front.start_time_unix_nano);
+    // The service called got the client span as its parent.
+    let sent = format!("00-{TRACE}-{}-01", client.span_id);
+    assert_eq!(*downstream.seen.lock().unwrap(), vec![sent.clone()]);
+    assert!(resp.text().contains(&sent), "{}", resp.text());
+
+    // 2. Service chaining, with no caller: a new trace across two components.
+    let resp = get(&server.url("/front?url=http://hello.spin.internal/")).await?;
+    resp.assert_status(200);
+    assert!(resp.text().contains("Hello"), "{}", resp.text());
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans.iter().any(|s| s.name == "GET /hello")
+    })?;
+    let hello = find(&spans, |s| s.name == "GET /hello").unwrap();
+    let chained = find(&spans, |s| s.span_id == hello.parent_span_id)
+        .context("the chained request's span has the client span as parent")?;
+    assert_eq!(chained.kind, "SPAN_KIND_CLIENT");
+    assert_eq!(
+        chained.attr_str("url.full"),
+        Some("http://hello.spin.internal/")
+    );
+    let front2 = find(&spans, |s| s.span_id == chained.parent_span_id).unwrap();
+    assert_eq!(front2.name, "GET /front");
+    assert!(front2.is_root(), "no caller: a new trace");
+    assert_ne!(front2.trace_id, TRACE);
+    assert_eq!(hello.trace_id, front2.trace_id);
+    assert_eq!(hello.attr_str("skiff.component"), Some("hello"));
+
+    // 3. Host calls are spans inside the request's.
+    let resp = post(&server.url("/kv?store=default&op=set&key=k"), full("v")).await?;
+    resp.assert_status(200);
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans.iter().any(|s| s.name == "skiff_kv.set")
+    })?;
+    let set = find(&spans, |s| s.name == "skiff_kv.set").unwrap();
+    let request = find(&spans, |s| s.span_id == set.parent_span_id).unwrap();
+    assert_eq!(request.name, "POST /kv");
+    assert_eq!(set.kind, "SPAN_KIND_INTERNAL");
+    assert_eq!(set.trace_id, request.trace_id);
+    assert!(
+        find(&spans, |s| s.name == "skiff_kv.open"
+            && s.parent_span_id == request.span_id)
+        .is_some()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_are_errors_and_unsampled_traces_are_carried_not_exported() -> Result<()> {
+    let otlp = OtlpReceiver::start()?;
+    let downstream = Downstream::start()?;
+    let app = app()?;
+    let cache = tempdir()?;
+    let server = serve(&app, cache.path(), &otlp, &[])?;
+
+    // A trap: 500, the span an error, the trap logged in it.
+    get(&server.url("/trap")).await?.assert_status(500);
+    let spans = otlp.wait_for(ARRIVAL, |spans| spans.iter().any(|s| s.name == "GET /trap"))?;
+    let trap = find(&spans, |s| s.name == "GET /trap").unwrap();
+    assert_eq!(trap.status_code, "STATUS_CODE_ERROR");
+    assert_eq!(trap.attr_i64("http.response.status_code"), Some(500));
+    assert_eq!(trap.attr_str("error.type"), Some("500"));
+    assert!(
+        trap.events.iter().any(|e| e.name.contains("guest failed")),
+        "{:?}",
+        trap.events
+    );
+
+    // A denied outbound request: its span names the error code.
+    let resp = get(&server.url("/front?url=http://example.com/")).await?;
+    assert!(resp.text().contains("HttpRequestDenied"), "{}", resp.text());
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans
+            .iter()
+            .any(|s| s.attr_str("error.type") == Some("HttpRequestDenied"))
+    })?;
+    let denied = find(&spans, |s| {
+        s.attr_str("error.type") == Some("HttpRequestDenied")
+    })
+    .unwrap();
+    assert_eq!(denied.kind, "SPAN_KIND_CLIENT");
+    assert_eq!(denied.status_code, "STATUS_CODE_ERROR");
+
+    // A caller that does not sample: nothing exported, but its trace (and
+    // decision) still travels on.
+    let unsampled_trace = "0af7651916cd43dd8448eb211c80319c";
+    let caller = format!("00-{unsampled_trace}-b7ad6b7169203331-00");
+    get_with(
+        &server.url(&format!("/front?url={}", downstream.url())),
+        Some(&caller),
+    )
+    .await?
+    .assert_status(200);
+    let carried = downstream.seen.lock().unwrap().clone();
+    assert_eq!(carried.len(), 1);
+    assert!(
+        carried[0].starts_with(&format!("00-{unsampled_trace}-")),
+        "{carried:?}"
+    );
+    assert!(carried[0].ends_with("-00"), "{carried:?}");
+    assert!(
+        !carried[0].contains("b7ad6b7169203331"),
+        "a span of Skiff's is the parent"
+    );
+    // Spans export in order: once a later request's span is in, the
+    // unsampled one would have been too.
+    get(&server.url("/hello")).await?.assert_status(200);
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans.iter().any(|s| s.name == "GET /hello")
+    })?;
+    assert!(
+        spans.iter().all(|s| s.trace_id != unsampled_trace),
+        "an unsampled trace was exported"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_by_json_grpc_and_gzip_with_headers() -> Result<()> {
+    let app = app()?;
+    let cache = tempdir()?;
+    for (protocol, gzip) in [
+        ("http/json", false),
+        ("grpc", false),
+        ("grpc", true),
+        ("http/protobuf", true),
+    ] {
+        let otlp = OtlpReceiver::start()?;
+        let endpoint = match protocol {
+            "grpc" => otlp.grpc_endpoint(),
+            _ => otlp.http_endpoint(),
+        };
+        let compression = if gzip { "gzip" } else { "none" };
+        let server = Server::start_with(app.path(), cache.path(), |cmd| {
+            cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+                .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+                .env("OTEL_EXPORTER_OTLP_COMPRESSION", compression)
+                .env(
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "x-api-key=s%3Dcret,x-team=web",
+                )
+                .env("OTEL_SERVICE_NAME", "checkout")
+                .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
+                .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+        })?;
+        get(&server.url("/hello")).await?.assert_status(200);
+        let spans = otlp
+            .wait_for(ARRIVAL, |spans| {
+                spans.iter().any(|s| s.name == "GET /hello")
+            })
+            .with_context(|| format!("{protocol}, {compression}"))?;
+        let hello = find(&spans, |s| s.name == "GET /hello").unwrap();
+        assert_eq!(
+            hello.resource_str("service.name"),
+            Some("checkout"),
+            "{protocol}"
+        );
+        assert_eq!(hello.resource_str("deployment.environment"), Some("test"));
+        let exports = otlp.exports()?;
+        let export = exports.iter().find(|e| !e.spans.is_empty()).unwrap();
+        assert_eq!(export.protocol, protocol);
+        assert_eq!(export.error, None);
+        assert_eq!(
+            export.headers.get("x-api-key").map(String::as_str),
+            Some("s=cret")
+        );
+        assert_eq!(
+            export.headers.get("x-team").map(String::as_str),
+            Some("web")
+        );
+        if protocol != "grpc" {
+            assert_eq!(export.path, "/v1/traces");
+            assert_eq!(export.content_encoding, if gzip { "gzip" } else { "" });
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_exports_are_retried_and_the_queue_is_sent_at_shutdown() -> Result<()> {
+    let otlp = OtlpReceiver::start_failing_first(1)?;
+    let app = app()?;
+    let cache = tempdir()?;
+    // Exports would wait a minute: only the flush at shutdown sends them.
+    let mut server = serve(
+        &app,
+        cache.path(),
+        &otlp,
+        &[("OTEL_BSP_SCHEDULE_DELAY", "60000")],
+    )?;
+    get(&server.url("/hello")).await?.assert_status(200);
+    assert!(otlp.spans()?.is_empty());
+    server.signal("TERM")?;
+    let status = server.wait_exit(BOUND)?;
+    ensure!(
+        status.success(),
+        "skiff up ended {status}: {}",
+        server.full_stderr()
+    );
+    // The first export was refused (503), the retry accepted — all before exit.
+    let exports = otlp.exports()?;
+    assert_eq!(exports.len(), 2, "{exports:?}");
+    assert!(exports[0].rejected);
+    assert!(!exports[1].rejected);
+    assert!(exports[1].spans.iter().any(|s| s.name == "GET /hello"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_that_is_down_costs_a_warning_and_bad_variables_are_refused() -> Result<()> {
+    let app = app()?;
+    let cache = tempdir()?;
+    // Nothing listens on this port.
+    let port = skiff_test_support::free_port()?;
+    let server = Server::start_with(app.path(), cache.path(), |cmd| {
+        cmd.env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "300")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+    })?;
+    for _ in 0..3 {
+        get(&server.url("/hello")).await?.assert_status(200);
+    }
+    server.stderr().wait_for("span(s) not exported to", BOUND)?;
+    get(&server.url("/hello")).await?.assert_status(200);
+
+    for (var, value) in [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "no-equals-sign"),
+    ] {
+        let out = up_fails(app.path(), cache.path(), |cmd| {
+            cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+                .env(var, value);
+        })?
+        .stderr;
+        assert!(out.contains("invalid OpenTelemetry configuration"), "{out}");
+        assert!(out.contains(var) && out.contains(value), "{out}");
+    }
+    Ok(())
+}

@@ -1,0 +1,577 @@
+//! The exporter's configuration, from OpenTelemetry's standard environment
+//! variables (<https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/>
+//! and the OTLP exporter's), so an operator configures Skiff as any other
+//! instrumented service.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sampler::Sampler;
+
+/// Where and how spans are exported.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The full URL spans are sent to: `…/v1/traces` for OTLP over HTTP, the
+    /// collector's base URL for gRPC.
+    pub endpoint: http::Uri,
+    /// OTLP's encoding and transport.
+    pub protocol: Protocol,
+    /// Headers sent with every export (`OTEL_EXPORTER_OTLP_HEADERS`).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// How long one export may take, retries included.
+    pub timeout: Duration,
+    /// Whether exports are gzip-compressed.
+    pub gzip: bool,
+    /// A PEM file of CA certificates the collector's certificate is checked
+    /// against (as well as the system's roots).
+    pub certificate: Option<PathBuf>,
+    /// A PEM certificate chain and key for mutual TLS with the collector.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+    /// Which traces are recorded.
+    pub sampler: Sampler,
+    /// `service.name`, if the operator set one (else the app's name).
+    pub service_name: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, in order.
+    pub resource_attributes: Vec<(String, String)>,
+    /// How long finished spans wait to be sent with others.
+    pub schedule_delay: Duration,
+    /// Finished spans held for export at most; more are dropped and counted.
+    pub max_queue_size: usize,
+    /// Spans per export at most.
+    pub max_export_batch_size: usize,
+    /// Attributes per span at most (more are dropped and counted).
+    pub attribute_count_limit: usize,
+    /// Events per span at most (more are dropped and counted).
+    pub event_count_limit: usize,
+    /// String attribute values are cut to this many bytes (on a character
+    /// boundary), if set.
+    pub attribute_value_length_limit: Option<usize>,
+}
+
+/// OTLP's three transports (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `http/protobuf`: protobuf over HTTP (the specification's default).
+    HttpProtobuf,
+    /// `http/json`: OTLP's JSON over HTTP.
+    HttpJson,
+    /// `grpc`: the `TraceService/Export` call over HTTP/2.
+    Grpc,
+}
+
+impl Protocol {
+    /// The name `OTEL_EXPORTER_OTLP_PROTOCOL` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
+/// A variable with a value Skiff cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable `{var}` is `{value}`: {reason}")]
+pub struct ConfigError {
+    /// The variable.
+    pub var: String,
+    /// Its value.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn invalid(var: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var: var.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// The configuration in the process's environment; `None` where traces
+    /// are off: no OTLP endpoint is set, `OTEL_SDK_DISABLED=true`, or
+    /// `OTEL_TRACES_EXPORTER=none`.
+    pub fn from_env() -> Result<Option<Config>, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::from_env`], reading variables through `get`.
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Config>, ConfigError> {
+        // Set but empty counts as unset, as the specification asks.
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("OTEL_SDK_DISABLED") {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" => return Ok(None),
+                "false" => {}
+                _ => {
+                    return Err(invalid(
+                        "OTEL_SDK_DISABLED",
+                        &v,
+                        "expected `true` or `false`",
+                    ));
+                }
+            }
+        }
+        if let Some(v) = get("OTEL_TRACES_EXPORTER") {
+            match v.trim() {
+                "none" => return Ok(None),
+                "otlp" => {}
+                _ => {
+                    return Err(invalid(
+                        "OTEL_TRACES_EXPORTER",
+                        &v,
+                        "Skiff exports traces by `otlp` (or `none` turns them off)",
+                    ));
+                }
+            }
+        }
+        // Per-signal variables win over the general ones.
+        let pick = |specific: &'static str, general: &'static str| {
+            get(specific)
+                .map(|v| (specific, v))
+                .or_else(|| get(general).map(|v| (general, v)))
+        };
+        let protocol = match pick(
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ) {
+            None => Protocol::HttpProtobuf,
+            Some((var, v)) => match v.trim() {
+                "http/protobuf" => Protocol::HttpProtobuf,
+                "http/json" => Protocol::HttpJson,
+                "grpc" => Protocol::Grpc,
+                _ => {
+                    return Err(invalid(
+                        var,
+                        &v,
+                        "expected `http/protobuf`, `http/json` or `grpc`",
+                    ));
+                }
+            },
+        };
+        let endpoint = if let Some(v) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            // The signal's own endpoint is used as it is.
+            parse_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &v, None)?
+        } else if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            let path = match protocol {
+                Protocol::Grpc => None,
+                _ => Some("v1/traces"),
+            };
+            parse_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", &v, path)?
+        } else {
+            return Ok(None);
+        };
+        let mut headers = Vec::new();
+        for var in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            if let Some(v) = get(var) {
+                for (name, value) in parse_headers(var, &v)? {
+                    headers.retain(|(n, _)| *n != name);
+                    headers.push((name, value));
+                }
+            }
+        }
+        let timeout = match pick(
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ) {
+            None => Duration::from_secs(10),
+            Some((var, v)) => Duration::from_millis(positive(var, &v)?),
+        };
+        let gzip = match pick(
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ) {
+            None => false,
+            Some((var, v)) => match v.trim() {
+                "gzip" => true,
+                "none" => false,
+                _ => return Err(invalid(var, &v, "expected `gzip` or `none`")),
+            },
+        };
+        let file = |specific: &'static str, general: &'static str| {
+            pick(specific, general)
+                .map(|(var, v)| {
+                    let path = PathBuf::from(v.trim());
+                    if path.is_file() {
+                        Ok(path)
+                    } else {
+                        Err(invalid(var, &v, "no such file"))
+                    }
+                })
+                .transpose()
+        };
+        let certificate = file(
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        )?;
+        let client_cert = file(
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        )?;
+        let client_key = file(
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+        )?;
+        let client_identity = match (client_cert, client_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(cert), None) => {
+                return Err(invalid(
+                    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                    &cert.display().to_string(),
+                    "a client certificate needs its key in `OTEL_EXPORTER_OTLP_CLIENT_KEY`",
+                ));
+            }
+            (None, Some(key)) => {
+                return Err(invalid(
+                    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                    &key.display().to_string(),
+                    "a client key needs its certificate in `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`",
+                ));
+            }
+        };
+        let sampler = Sampler::from_vars(
+            get("OTEL_TRACES_SAMPLER").as_deref(),
+            get("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+        )?;
+        let resource_attributes = match get("OTEL_RESOURCE_ATTRIBUTES") {
+            None => Vec::new(),
+            Some(v) => parse_pairs("OTEL_RESOURCE_ATTRIBUTES", &v)?,
+        };
+        let service_name = get("OTEL_SERVICE_NAME").map(|v| v.trim().to_string());
+        let millis = |var: &'static str, default: u64| -> Result<u64, ConfigError> {
+            get(var).map_or(Ok(default), |v| positive(var, &v))
+        };
+        let schedule_delay = Duration::from_millis(millis("OTEL_BSP_SCHEDULE_DELAY", 5000)?);
+        let max_queue_size = millis("OTEL_BSP_MAX_QUEUE_SIZE", 2048)? as usize;
+        let max_export_batch_size = millis("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)? as usize;
+        if max_export_batch_size > max_queue_size {
+            return Err(invalid(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                &max_export_batch_size.to_string(),
+                format!(
+                    "more than the queue holds (`OTEL_BSP_MAX_QUEUE_SIZE` is {max_queue_size})"
+                ),
+            ));
+        }
+        let attribute_count_limit = limit(
+            &get,
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+        )?
+        .unwrap_or(128);
+        let event_count_limit = match get("OTEL_SPAN_EVENT_COUNT_LIMIT") {
+            None => 128,
+            Some(v) => count("OTEL_SPAN_EVENT_COUNT_LIMIT", &v)?,
+        };
+        let attribute_value_length_limit = limit(
+            &get,
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        )?;
+        Ok(Some(Config {
+            endpoint,
+            protocol,
+            headers,
+            timeout,
+            gzip,
+            certificate,
+            client_identity,
+            sampler,
+            service_name,
+            resource_attributes,
+            schedule_delay,
+            max_queue_size,
+            max_export_batch_size,
+            attribute_count_limit,
+            event_count_limit,
+            attribute_value_length_limit,
+        }))
+    }
+}
+
+fn limit(
+    get: &impl Fn(&str) -> Option<String>,
+    specific: &'static str,
+    general: &'static str,
+) -> Result<Option<usize>, ConfigError> {
+    match get(specific)
+        .map(|v| (specific, v))
+        .or_else(|| get(general).map(|v| (general, v)))
+    {
+        None => Ok(None),
+        Some((var, v)) => count(var, &v).map(Some),
+    }
+}
+
+fn count(var: &str, value: &str) -> Result<usize, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(var, value, "expected a whole number"))
+}
+
+fn positive(var: &str, value: &str) -> Result<u64, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(invalid(
+            var,
+            value,
+            "expected a whole number of milliseconds above 0",
+        )),
+    }
+}
+
+/// An `http` or `https` URL; `path` (OTLP/HTTP's `v1/traces`) is appended to
+/// a base endpoint's path.
+fn parse_endpoint(var: &str, value: &str, path: Option<&str>) -> Result<http::Uri, ConfigError> {
+    let uri: http::Uri = value
+        .trim()
+        .parse()
+        .map_err(|e| invalid(var, value, format!("not a URL ({e})")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => {
+            return Err(invalid(
+                var,
+                value,
+                "expected an `http://` or `https://` URL",
+            ));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid(var, value, "the URL names no host"));
+    }
+    let Some(path) = path else {
+        return Ok(uri);
+    };
+    let base = uri.path().trim_end_matches('/');
+    let full = match uri.query() {
+        Some(q) => format!("{base}/{path}?{q}"),
+        None => format!("{base}/{path}"),
+    };
+    let mut parts = uri.into_parts();
+    parts.path_and_query = Some(
+        full.parse()
+            .map_err(|e| invalid(var, value, format!("not a URL ({e})")))?,
+    );
+    http::Uri::from_parts(parts).map_err(|e| invalid(var, value, format!("not a URL ({e})")))
+}
+
+/// `name=value,name=value` with percent-encoded values, as headers.
+fn parse_headers(
+    var: &str,
+    value: &str,
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, ConfigError> {
+    parse_pairs(var, value)?
+        .into_iter()
+        .map(|(name, v)| {
+            let header = http::HeaderName::try_from(name.as_str())
+                .map_err(|_| invalid(var, value, format!("`{name}` is not a header name")))?;
+            let v = http::HeaderValue::try_from(v).map_err(|_| {
+                invalid(
+                    var,
+                    value,
+                    format!("the value of `{name}` is not a header value"),
+                )
+            })?;
+            Ok((header, v))
+        })
+        .collect()
+}
+
+/// `key=value` pairs separated by commas, keys trimmed, values percent-decoded
+/// (the W3C Baggage format the specification uses for these variables).
+fn parse_pairs(var: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut pairs = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(invalid(var, value, format!("`{item}` is not `key=value`")));
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(invalid(var, value, format!("`{item}` has no key")));
+        }
+        let v = percent_decode(v.trim())
+            .ok_or_else(|| invalid(var, value, format!("`{item}` has a bad %-escape")))?;
+        pairs.push((k.to_string(), v));
+    }
+    Ok(pairs)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Option<Config>, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn off_without_an_endpoint_or_when_disabled() {
+        assert!(config(&[]).unwrap().is_none());
+        assert!(
+            config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")])
+                .unwrap()
+                .is_none()
+        );
+        let on = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")];
+        assert!(config(&on).unwrap().is_some());
+        assert!(
+            config(&[on[0], ("OTEL_SDK_DISABLED", "true")])
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            config(&[on[0], ("OTEL_TRACES_EXPORTER", "none")])
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn endpoints_follow_the_specification() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(c.protocol, Protocol::HttpProtobuf);
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://gw.example/otlp/")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.endpoint, "https://gw.example/otlp/v1/traces");
+        // The signal's own endpoint is taken as it is.
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:9999/custom"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.endpoint, "http://b:9999/custom");
+        // gRPC's path is the method's.
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.endpoint, "http://a:4317/");
+        assert_eq!(c.protocol, Protocol::Grpc);
+    }
+
+    #[test]
+    fn headers_and_resource_attributes_are_percent_decoded() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "api-key=secret%20one, x-team=a",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key=two"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=prod,team=web%2Capi",
+            ),
+        ])
+        .unwrap()
+        .unwrap();
+        let headers: Vec<_> = c
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(headers, [("x-team", "a"), ("api-key", "two")]);
+        assert_eq!(
+            c.resource_attributes,
+            [
+                ("deployment.environment".to_string(), "prod".to_string()),
+                ("team".to_string(), "web,api".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318");
+        for (var, value, says) in [
+            (
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                "thrift",
+                "expected `http/protobuf`",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "ftp://a",
+                "expected an `http://`",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "novalue",
+                "is not `key=value`",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "bad name=x",
+                "is not a header name",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "0", "above 0"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", "`gzip` or `none`"),
+            ("OTEL_TRACES_SAMPLER", "sometimes", "expected one of"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5", "between 0 and 1"),
+            (
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                "/no/such/ca.pem",
+                "no such file",
+            ),
+            (
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                "5000",
+                "more than the queue holds",
+            ),
+            ("OTEL_TRACES_EXPORTER", "zipkin", "by `otlp`"),
+        ] {
+            let mut vars = vec![base, (var, value)];
+            if var == "OTEL_TRACES_SAMPLER_ARG" {
+                vars.push(("OTEL_TRACES_SAMPLER", "traceidratio"));
+            }
+            if var == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+                vars.remove(0);
+            }
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.var, var);
+            let msg = err.to_string();
+            assert!(msg.contains(says), "{msg}");
+            assert!(msg.contains(var), "{msg}");
+        }
+    }
+}

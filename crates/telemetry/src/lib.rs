@@ -1,0 +1,242 @@
+//! OpenTelemetry traces for Skiff.
+//!
+//! Set `OTEL_EXPORTER_OTLP_ENDPOINT` (and the other standard `OTEL_*`
+//! variables, see [`Config`]) and Skiff records a span for each request it
+//! serves, each message or cron tick it handles, each outbound HTTP request a
+//! guest makes and each host call (key-value, SQL, Redis, …), and exports
+//! them by OTLP (`http/protobuf`, `http/json` or `grpc`) to any collector:
+//! the OpenTelemetry Collector, Jaeger, Tempo, Honeycomb, …
+//!
+//! The trace context travels by W3C `traceparent`: a request that brings one
+//! continues its caller's trace, and every outbound request (service chaining
+//! included) carries the span that made it, so a trace crosses Skiff apps
+//! and other services. With no endpoint set nothing is installed, and the
+//! request path pays one relaxed atomic load.
+//!
+//! Spans come from `tracing`: [`Telemetry::layer`] goes into the process's
+//! subscriber, and the spans Skiff's crates open are recorded when they sit
+//! inside a trace (see the layer's rules in the `layer` module).
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//! if let Some(config) = skiff_telemetry::Config::from_env()? {
+//!     let telemetry = skiff_telemetry::Telemetry::start(config)?;
+//!     tracing_subscriber::registry().with(telemetry.layer()).init();
+//!     // … serve …
+//!     telemetry.shutdown(std::time::Duration::from_secs(5));
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod config;
+mod context;
+mod export;
+pub mod http;
+mod layer;
+mod otlp;
+mod sampler;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tracing::Subscriber;
+use tracing_subscriber::registry::LookupSpan;
+
+pub use config::{Config, ConfigError, Protocol};
+pub use context::{SpanContext, SpanId, TraceId};
+pub use sampler::Sampler;
+
+use export::Exporter;
+use otlp::Value;
+
+/// The `tracing` target of the spans Skiff opens for telemetry alone (a
+/// request served, an outbound request): not shown in logs by default.
+pub const TARGET: &str = "otel";
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether traces are being recorded in this process: instrumentation that
+/// costs something to prepare (a request's span) checks this first.
+#[inline]
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// The running exporter.
+pub struct Telemetry {
+    exporter: Arc<Exporter>,
+    config: Config,
+}
+
+static CURRENT: std::sync::OnceLock<Arc<Exporter>> = std::sync::OnceLock::new();
+
+impl Telemetry {
+    /// Starts exporting as `config` says; turns [`enabled`] on.
+    pub fn start(config: Config) -> Result<Telemetry, String> {
+        let resource = resource(&config);
+        let exporter = Exporter::start(&config, resource)?;
+        let _ = CURRENT.set(exporter.clone());
+        ENABLED.store(true, Ordering::Relaxed);
+        Ok(Telemetry { exporter, config })
+    }
+
+    /// The layer that records spans, with its filter: Skiff's spans at
+    /// `INFO` and above, and warnings and errors (as span events).
+    pub fn layer<S>(&self) -> impl tracing_subscriber::Layer<S> + use<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        use tracing_subscriber::Layer as _;
+        let layer = layer::OtelLayer {
+            exporter: self.exporter.clone(),
+            sampler: self.config.sampler,
+            limits: layer::Limits {
+                attributes: self.config.attribute_count_limit,
+                events: self.config.event_count_limit,
+                value_length: self.config.attribute_value_length_limit,
+            },
+        };
+        layer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            let ours = meta.target() == TARGET || meta.target().starts_with("skiff");
+            ours && if meta.is_span() {
+                *meta.level() <= tracing::Level::INFO
+            } else {
+                *meta.level() <= tracing::Level::WARN
+            }
+        }))
+    }
+
+    /// Where spans go, for the start-up banner.
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.config.endpoint, self.config.protocol.name())
+    }
+
+    /// Spans dropped so far because the export queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.exporter.dropped()
+    }
+
+    /// Sends every span finished so far, waiting at most `timeout`; `false`
+    /// if some may not have been sent. Call before the process exits.
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        self.exporter.flush(timeout)
+    }
+}
+
+/// The resource every span is exported with: `service.name` (the operator's
+/// `OTEL_SERVICE_NAME`, else set by [`set_service`], else `skiff`), the
+/// operator's `OTEL_RESOURCE_ATTRIBUTES`, the SDK and the process.
+fn resource(config: &Config) -> Vec<otlp::Attribute> {
+    let mut attrs: Vec<otlp::Attribute> = config
+        .resource_attributes
+        .iter()
+        .map(|(k, v)| (k.clone().into(), Value::Str(v.clone())))
+        .collect();
+    let mut set = |key: &'static str, value: Value, force: bool| match attrs
+        .iter_mut()
+        .find(|(k, _)| k == key)
+    {
+        Some(slot) if force => slot.1 = value,
+        Some(_) => {}
+        None => attrs.push((key.into(), value)),
+    };
+    match &config.service_name {
+        Some(name) => set("service.name", Value::Str(name.clone()), true),
+        None => set("service.name", Value::Str("skiff".into()), false),
+    }
+    set("telemetry.sdk.name", Value::Str("skiff".into()), true);
+    set("telemetry.sdk.language", Value::Str("rust".into()), true);
+    set(
+        "telemetry.sdk.version",
+        Value::Str(env!("CARGO_PKG_VERSION").into()),
+        true,
+    );
+    set(
+        "process.pid",
+        Value::I64(i64::from(std::process::id())),
+        false,
+    );
+    if let Some(host) = hostname() {
+        set("host.name", Value::Str(host), false);
+    }
+    attrs
+}
+
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is valid for its length; gethostname writes at most that.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8(buf[..end].to_vec())
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// Names the service in the exported resource after the app (`service.name`,
+/// `service.version`), unless the operator named it by `OTEL_SERVICE_NAME` or
+/// `OTEL_RESOURCE_ATTRIBUTES`.
+pub fn set_service(name: &str, version: Option<&str>) {
+    let Some(exporter) = CURRENT.get() else {
+        return;
+    };
+    let named = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.trim().is_empty())
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| {
+            v.split(',')
+                .any(|kv| kv.trim().starts_with("service.name="))
+        });
+    if !named {
+        exporter.set_resource("service.name", Value::Str(name.to_string()));
+    }
+    let versioned = std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| {
+        v.split(',')
+            .any(|kv| kv.trim().starts_with("service.version="))
+    });
+    if let Some(version) = version.filter(|_| !versioned) {
+        exporter.set_resource("service.version", Value::Str(version.to_string()));
+    }
+}
+
+/// The trace context of `span` (if it is recorded in a trace): what an
+/// outbound request carries as `traceparent` and `tracestate`.
+pub fn span_context(span: &tracing::Span) -> Option<SpanContext> {
+    if !enabled() {
+        return None;
+    }
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let data = registry.span(id)?;
+        let ext = data.extensions();
+        ext.get::<layer::SpanState>().map(|s| s.context.clone())
+    })
+    .flatten()
+}
+
+/// Sets `traceparent` (and `tracestate`, if the trace has one) on `headers`
+/// for `span`, replacing any there; does nothing if `span` is in no trace.
+pub fn inject(span: &tracing::Span, headers: &mut ::http::HeaderMap) {
+    let Some(ctx) = span_context(span) else {
+        return;
+    };
+    if let Ok(v) = ::http::HeaderValue::try_from(ctx.traceparent()) {
+        headers.insert("traceparent", v);
+    }
+    headers.remove("tracestate");
+    if !ctx.trace_state.is_empty()
+        && let Ok(v) = ::http::HeaderValue::try_from(ctx.trace_state.as_str())
+    {
+        headers.insert("tracestate", v);
+    }
+}
+
+/// The caller's `traceparent` header of a request, as the text an entry
+/// span's `otel.parent` field takes (with `tracestate` for `otel.tracestate`).
+pub fn extract(headers: &::http::HeaderMap) -> (Option<&str>, Option<&str>) {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    (get("traceparent"), get("tracestate"))
+}
