@@ -78,6 +78,10 @@ pub trait Broker: Send + Sync + 'static {
     /// Names this broker in messages: `nats://127.0.0.1:4222`, `embedded`.
     fn describe(&self) -> String;
 
+    /// The broker's kind, as traces name it (`messaging.system`): `nats`,
+    /// `embedded`.
+    fn system(&self) -> &'static str;
+
     /// Publishes `message` on `message.subject` (with its `reply_to`, if
     /// any). Returns once the broker has taken it; that nobody is
     /// subscribed is not an error.

@@ -266,6 +266,10 @@ impl Broker for MemoryBroker {
         "embedded".to_string()
     }
 
+    fn system(&self) -> &'static str {
+        "embedded"
+    }
+
     async fn publish(&self, message: Message) -> Result<()> {
         self.deliver(message).map(drop)
     }

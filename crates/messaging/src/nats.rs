@@ -312,6 +312,10 @@ impl Broker for NatsBroker {
         self.description.clone()
     }
 
+    fn system(&self) -> &'static str {
+        "nats"
+    }
+
     async fn publish(&self, message: Message) -> Result<()> {
         let headers = self.check_outgoing(&message)?;
         self.check_connected()?;

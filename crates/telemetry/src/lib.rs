@@ -32,6 +32,7 @@
 
 mod config;
 mod context;
+pub mod event;
 mod export;
 pub mod http;
 mod layer;
@@ -231,6 +232,22 @@ pub fn inject(span: &tracing::Span, headers: &mut ::http::HeaderMap) {
         && let Ok(v) = ::http::HeaderValue::try_from(ctx.trace_state.as_str())
     {
         headers.insert("tracestate", v);
+    }
+}
+
+/// Sets `traceparent` (and `tracestate`) in a message's `headers` for
+/// `span`, replacing any there (case-insensitively); does nothing if `span`
+/// is in no trace.
+pub fn inject_pairs(span: &tracing::Span, headers: &mut Vec<(String, String)>) {
+    let Some(ctx) = span_context(span) else {
+        return;
+    };
+    headers.retain(|(k, _)| {
+        !k.eq_ignore_ascii_case("traceparent") && !k.eq_ignore_ascii_case("tracestate")
+    });
+    headers.push(("traceparent".into(), ctx.traceparent()));
+    if !ctx.trace_state.is_empty() {
+        headers.push(("tracestate".into(), ctx.trace_state));
     }
 }
 

@@ -376,10 +376,11 @@ async fn run_once(
         "the {} run of cron schedule `{expression}`",
         format_utc(timestamp)
     );
+    let span = skiff_telemetry::event::cron_span(&expression, timestamp, &component.component.id);
     let pre = &component.pre;
     component
         .component
-        .run_permitted(permit, &engine, &event, move |mut store| async move {
+        .run_permitted(permit, &engine, &event, span, move |mut store| async move {
             let instance = pre.instantiate_async(&mut store).await?;
             let metadata = cron_types::Metadata { timestamp };
             Ok(instance

@@ -99,15 +99,22 @@ impl TriggerComponent {
     /// timeout, and logs the outcome naming the component and `place`
     /// (``redis channel `orders` ``): an error the handler returned, a trap,
     /// or the timeout. Later events are not affected either way. Waits
-    /// for a slot under the component's `max_concurrency` first.
-    pub async fn run<F, Fut>(&self, engine: &SkiffEngine, place: &str, handle: F)
-    where
+    /// for a slot under the component's `max_concurrency` first. With
+    /// traces on, it runs in `span` (its outcome recorded there).
+    pub async fn run<F, Fut>(
+        &self,
+        engine: &SkiffEngine,
+        place: &str,
+        span: Option<tracing::Span>,
+        handle: F,
+    ) where
         F: FnOnce(wasmtime::Store<HostState>) -> Fut,
         Fut: Future<Output = Result<Result<(), String>>>,
     {
         let permit = self.permit().await;
         let event = format!("a message on {place}");
-        self.run_permitted(permit, engine, &event, handle).await;
+        self.run_permitted(permit, engine, &event, span, handle)
+            .await;
     }
 
     /// Like [`run`](Self::run), holding `permit` (from
@@ -119,8 +126,36 @@ impl TriggerComponent {
         permit: Option<OwnedSemaphorePermit>,
         engine: &SkiffEngine,
         event: &str,
+        span: Option<tracing::Span>,
         handle: F,
     ) where
+        F: FnOnce(wasmtime::Store<HostState>) -> Fut,
+        Fut: Future<Output = Result<Result<(), String>>>,
+    {
+        let Some(span) = span else {
+            self.run_in(permit, engine, event, handle).await;
+            return;
+        };
+        let failure = tracing::Instrument::instrument(
+            self.run_in(permit, engine, event, handle),
+            span.clone(),
+        )
+        .await;
+        if let Some(failure) = failure {
+            skiff_telemetry::event::record_failure(&span, &failure);
+        }
+    }
+
+    /// [`run_permitted`](Self::run_permitted) without the span; returns
+    /// what went wrong, if anything.
+    async fn run_in<F, Fut>(
+        &self,
+        permit: Option<OwnedSemaphorePermit>,
+        engine: &SkiffEngine,
+        event: &str,
+        handle: F,
+    ) -> Option<String>
+    where
         F: FnOnce(wasmtime::Store<HostState>) -> Fut,
         Fut: Future<Output = Result<Result<(), String>>>,
     {
@@ -132,20 +167,32 @@ impl TriggerComponent {
             handle(store).await
         };
         match tokio::time::timeout(timeout, run).await {
-            Ok(Ok(Ok(()))) => tracing::debug!(component = %id, "handled {event}"),
-            Ok(Ok(Err(error))) => tracing::warn!(
-                component = %id,
-                "component `{id}` returned an error for {event}: {error} (its stderr, above, \
-                 may say why)"
-            ),
-            Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_none() => tracing::error!(
-                component = %id,
-                "component `{id}` failed handling {event}: {err:?}"
-            ),
-            Ok(Err(_)) | Err(_) => tracing::warn!(
-                component = %id,
-                "component `{id}` exceeded its timeout of {timeout:?} handling {event}"
-            ),
+            Ok(Ok(Ok(()))) => {
+                tracing::debug!(component = %id, "handled {event}");
+                None
+            }
+            Ok(Ok(Err(error))) => {
+                tracing::warn!(
+                    component = %id,
+                    "component `{id}` returned an error for {event}: {error} (its stderr, above, \
+                     may say why)"
+                );
+                Some(format!("the handler returned an error: {error}"))
+            }
+            Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_none() => {
+                tracing::error!(
+                    component = %id,
+                    "component `{id}` failed handling {event}: {err:?}"
+                );
+                Some(format!("the handler failed: {err:#}"))
+            }
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!(
+                    component = %id,
+                    "component `{id}` exceeded its timeout of {timeout:?} handling {event}"
+                );
+                Some(format!("the handler exceeded its timeout of {timeout:?}"))
+            }
         }
     }
 }

@@ -322,10 +322,25 @@ async fn handle(
     message: Message,
 ) {
     let place = format!("subject `{}`", message.subject);
+    // A message that carries a trace (NATS headers) continues it.
+    let header = |name: &str| {
+        message
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let span = skiff_telemetry::event::consumer_span(
+        broker.system(),
+        &message.subject,
+        &component.component.id,
+        header("traceparent"),
+        header("tracestate"),
+    );
     let handler = &component.handler;
     component
         .component
-        .run(&engine, &place, move |mut store| async move {
+        .run(&engine, &place, span, move |mut store| async move {
             Ok(match handler {
                 Handler::Wasi(pre) => {
                     let instance = pre.instantiate_async(&mut store).await?;

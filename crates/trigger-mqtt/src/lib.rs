@@ -313,10 +313,17 @@ async fn handle(
     } else {
         format!("mqtt topic `{topic}` (subscription `{}`)", sub.topic)
     };
+    let span = skiff_telemetry::event::consumer_span(
+        "mqtt",
+        &topic,
+        &sub.component.component.id,
+        None,
+        None,
+    );
     let pre = &sub.component.pre;
     sub.component
         .component
-        .run(&engine, &place, move |mut store| async move {
+        .run(&engine, &place, span, move |mut store| async move {
             let instance = pre.instantiate_async(&mut store).await?;
             let metadata = mqtt_types::Metadata { topic };
             Ok(instance

@@ -365,10 +365,17 @@ async fn handle(
     payload: Vec<u8>,
 ) {
     let place = format!("redis channel `{channel}`");
+    let span = skiff_telemetry::event::consumer_span(
+        "redis",
+        &channel,
+        &component.component.id,
+        None,
+        None,
+    );
     let handler = &component.handler;
     component
         .component
-        .run(&engine, &place, move |mut store| async move {
+        .run(&engine, &place, span, move |mut store| async move {
             Ok(match handler {
                 Handler::Spin2(pre) => {
                     let instance = pre.instantiate_async(&mut store).await?;

@@ -9,6 +9,8 @@
 //!   to the service it calls, or (service chaining) to the component it
 //!   calls, whose server span is then its child;
 //! - host calls (key-value) are spans inside the request's;
+//! - a message sent by a guest carries its producer span to the messaging
+//!   trigger's consumer span; Redis messages and cron runs start traces;
 //! - a trapping guest's span is an error with the trap as an event, a denied
 //!   outbound request's span an error naming the code;
 //! - an unsampled caller's trace is not exported, but still carried on;
@@ -28,7 +30,10 @@ use anyhow::{Context, Result, ensure};
 use skiff_test_support::otlp_receiver::{OtlpReceiver, ReceivedSpan};
 use test_programs_artifacts::{
     HTTP_HELLO_COMPONENT, HTTP_OUTBOUND_COMPONENT, HTTP_TRAP_COMPONENT, KV_WASI_COMPONENT,
+    MESSAGING_WASI_COMPONENT, TRIGGER_CRON_COMPONENT, TRIGGER_REDIS_COMPONENT,
 };
+
+use crate::redis_server::RedisServer;
 
 use crate::harness::{
     AppDir, BOUND, Server, empty, full, get, post, send, tempdir, toml_path, up_fails,
@@ -437,4 +442,121 @@ async fn a_collector_that_is_down_costs_a_warning_and_bad_variables_are_refused(
         assert!(out.contains(var) && out.contains(value), "{out}");
     }
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_carry_the_trace_to_their_handlers_and_triggers_start_traces() -> Result<()> {
+    let otlp = OtlpReceiver::start()?;
+    let redis = RedisServer::start()?;
+    let url = redis.url();
+    let app = AppDir::with_manifest(&format!(
+        "[application.trigger.redis]\naddress = \"{url}\"\n\
+         [[trigger.http]]\nroute = \"/pub\"\ncomponent = \"pub\"\n\
+         [component.pub]\nsource = {messaging}\nkey_value_stores = [\"default\"]\n\
+         message_brokers = [\"default\"]\n\
+         [[trigger.messaging]]\nsubject = \"orders\"\ncomponent = \"worker\"\n\
+         [component.worker]\nsource = {messaging}\nkey_value_stores = [\"default\"]\n\
+         message_brokers = [\"default\"]\n\
+         [[trigger.redis]]\nchannel = \"events\"\ncomponent = \"handler\"\n\
+         [component.handler]\nsource = {handler}\n\
+         environment = {{ REDIS_ADDRESS = \"{url}\" }}\nallowed_outbound_hosts = [\"{url}\"]\n\
+         [[trigger.cron]]\ncron_expression = \"* * * * * *\"\ncomponent = \"tick\"\n\
+         [component.tick]\nsource = {cron}\n",
+        messaging = toml_path(MESSAGING_WASI_COMPONENT),
+        handler = toml_path(TRIGGER_REDIS_COMPONENT),
+        cron = toml_path(TRIGGER_CRON_COMPONENT),
+    ))?;
+    let cache = tempdir()?;
+    let server = serve(&app, cache.path(), &otlp, &[])?;
+    server
+        .stderr()
+        .wait_for("messaging trigger subscribed to `orders`", BOUND)?;
+
+    // A guest sends a message; the trigger's handler continues its trace.
+    let resp = get(&server.url("/pub?send=orders&body=hello")).await?;
+    assert_eq!(resp.text().trim(), "sent");
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans.iter().any(|s| s.name == "process orders")
+    })?;
+    let process = find(&spans, |s| s.name == "process orders").unwrap();
+    assert_eq!(process.kind, "SPAN_KIND_CONSUMER");
+    assert_eq!(process.attr_str("messaging.system"), Some("embedded"));
+    assert_eq!(
+        process.attr_str("messaging.destination.name"),
+        Some("orders")
+    );
+    assert_eq!(process.attr_str("skiff.component"), Some("worker"));
+    let send = find(&spans, |s| s.span_id == process.parent_span_id)
+        .context("the handler's span has the send's as parent")?;
+    assert_eq!(send.name, "skiff_messaging.send");
+    assert_eq!(send.kind, "SPAN_KIND_PRODUCER");
+    let request = find(&spans, |s| s.span_id == send.parent_span_id).unwrap();
+    assert_eq!(request.name, "GET /pub");
+    assert_eq!(process.trace_id, request.trace_id);
+    // The handler's host calls are inside its span.
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans
+            .iter()
+            .any(|s| s.name.starts_with("skiff_kv.") && s.parent_span_id == process.span_id)
+    })?;
+    assert!(spans.iter().all(|s| s.status_code != "STATUS_CODE_ERROR"));
+
+    // A Redis message starts a trace; the handler's outbound Redis is in it.
+    wait_redis_subscribed(&redis, "events")?;
+    redis.cli(&["PUBLISH", "events", "e1"])?;
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans.iter().any(|s| s.name == "process events")
+            && spans.iter().any(|s| s.name.starts_with("skiff_redis."))
+    })?;
+    let event = find(&spans, |s| s.name == "process events").unwrap();
+    assert!(event.is_root());
+    assert_eq!(event.attr_str("messaging.system"), Some("redis"));
+    assert!(
+        find(&spans, |s| s.name.starts_with("skiff_redis.")
+            && s.parent_span_id == event.span_id)
+        .is_some(),
+        "the handler's outbound Redis call is in the message's trace"
+    );
+    // And a failing handler's span is an error.
+    redis.cli(&["PUBLISH", "events", "fail"])?;
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans
+            .iter()
+            .any(|s| s.name == "process events" && s.status_code == "STATUS_CODE_ERROR")
+    })?;
+    let failed = find(&spans, |s| {
+        s.name == "process events" && s.status_code == "STATUS_CODE_ERROR"
+    })
+    .unwrap();
+    assert!(
+        failed.status_message.contains("returned an error"),
+        "{failed:?}"
+    );
+
+    // Each cron run is a trace of its own.
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans.iter().any(|s| s.name == "cron * * * * * *")
+    })?;
+    let tick = find(&spans, |s| s.name == "cron * * * * * *").unwrap();
+    assert_eq!(tick.kind, "SPAN_KIND_CONSUMER");
+    assert!(tick.is_root());
+    assert_eq!(tick.attr_str("skiff.component"), Some("tick"));
+    assert!(tick.attr_i64("skiff.cron.timestamp").is_some());
+    Ok(())
+}
+
+/// Waits until `channel` has a subscriber on `redis`.
+fn wait_redis_subscribed(redis: &RedisServer, channel: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + BOUND;
+    loop {
+        let out = redis.cli(&["PUBSUB", "NUMSUB", channel])?;
+        if out.lines().nth(1) == Some("1") {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "nobody subscribed to `{channel}`"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

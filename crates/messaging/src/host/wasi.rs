@@ -163,7 +163,7 @@ fn check_metadata(key: &str, value: &str) -> Result<(), String> {
 
 impl producer::Host for MessagingView<'_> {
     #[tracing::instrument(name = "skiff_messaging.send", skip_all,
-        fields(label, interface = INTERFACE))]
+        fields(label, interface = INTERFACE, otel.kind = "producer"))]
     async fn send(
         &mut self,
         client: Resource<ClientHandle>,
@@ -173,14 +173,16 @@ impl producer::Host for MessagingView<'_> {
         let client = self.table.get(&client)?;
         tracing::Span::current().record("label", client.label.as_str());
         let broker = client.broker.clone();
-        let message = self.table.delete(message)?.into_message(topic);
+        let mut message = self.table.delete(message)?.into_message(topic);
+        // With traces on, the message carries this span to its handlers.
+        skiff_telemetry::inject_pairs(&tracing::Span::current(), &mut message.headers);
         Ok(broker.publish(message).await?)
     }
 }
 
 impl request_reply::Host for MessagingView<'_> {
     #[tracing::instrument(name = "skiff_messaging.request", skip_all,
-        fields(label, interface = INTERFACE))]
+        fields(label, interface = INTERFACE, otel.kind = "producer"))]
     async fn request(
         &mut self,
         client: Resource<ClientHandle>,
@@ -191,7 +193,8 @@ impl request_reply::Host for MessagingView<'_> {
         let client = self.table.get(&client)?;
         tracing::Span::current().record("label", client.label.as_str());
         let broker = client.broker.clone();
-        let message = self.table.get(&message)?.to_message(topic);
+        let mut message = self.table.get(&message)?.to_message(topic);
+        skiff_telemetry::inject_pairs(&tracing::Span::current(), &mut message.headers);
         let (timeout, expected) = match options {
             Some(options) => {
                 let options = self.table.delete(options)?;
