@@ -110,39 +110,10 @@ pub(crate) fn print_error(err: &anyhow::Error) {
 /// Logs to stderr (`SKIFF_LOG`/`RUST_LOG` filter), and OpenTelemetry traces
 /// when the standard `OTEL_*` variables ask for them (an export endpoint set).
 fn init_logging() -> anyhow::Result<Option<skiff_telemetry::Telemetry>> {
-    use tracing_subscriber::EnvFilter;
-    use tracing_subscriber::prelude::*;
-    let filter = std::env::var("SKIFF_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| {
-            "warn,skiff=info,skiff_runtime=info,skiff_engine=info,skiff_trigger_http=info,skiff_trigger_redis=info,\
-             skiff_trigger_messaging=info,skiff_trigger_cron=info,skiff_trigger_mqtt=info"
-                .to_string()
-        });
-    // Colours only for a terminal: a log redirected to a file or a journal
-    // stays plain text. `NO_COLOR` (https://no-color.org) turns them off too.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(false);
-    let config = skiff_telemetry::Config::from_env()
-        .map_err(|err| anyhow::anyhow!("invalid OpenTelemetry configuration: {err}"))?;
-    let Some(config) = config else {
-        // No traces: one global filter, as before, so disabled spans cost nothing.
-        let _ = tracing_subscriber::registry()
-            .with(logs)
-            .with(EnvFilter::new(filter))
-            .try_init();
-        return Ok(None);
-    };
-    let telemetry = skiff_telemetry::Telemetry::start(config)
-        .map_err(|err| anyhow::anyhow!("could not start OpenTelemetry export: {err}"))?;
-    let _ = tracing_subscriber::registry()
-        .with(logs.with_filter(EnvFilter::new(filter)))
-        .with(telemetry.layer())
-        .try_init();
-    tracing::info!("exporting traces to {}", telemetry.describe());
-    Ok(Some(telemetry))
+    skiff_telemetry::init_logging(
+        "warn,skiff=info,skiff_runtime=info,skiff_engine=info,skiff_trigger_http=info,\
+         skiff_trigger_redis=info,skiff_trigger_messaging=info,skiff_trigger_cron=info,\
+         skiff_trigger_mqtt=info",
+    )
+    .map_err(anyhow::Error::msg)
 }

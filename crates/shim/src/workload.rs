@@ -216,7 +216,14 @@ pub(crate) fn run_container(ctx: &impl RuntimeContext) -> i32 {
         })
         .collect();
     set_process_env(&envs);
-    init_logging();
+    // Logs, and traces when the container's `OTEL_*` variables ask for them.
+    let telemetry = match skiff_telemetry::init_logging("info") {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("skiff: error: {err}");
+            return 1;
+        }
+    };
     let args = ctx.args().iter().skip(1).cloned().collect::<Vec<_>>();
     let result = Workload::from_context(ctx).and_then(|workload| {
         // skiff-runtime builds its own tokio runtime: run it on a fresh thread, not
@@ -228,6 +235,11 @@ pub(crate) fn run_container(ctx: &impl RuntimeContext) -> i32 {
             .join()
             .map_err(|_| anyhow::anyhow!("the workload thread panicked"))?
     });
+    if let Some(telemetry) = telemetry
+        && !telemetry.shutdown(std::time::Duration::from_secs(5))
+    {
+        tracing::warn!("OpenTelemetry: not every span was exported before exit");
+    }
     match result {
         Ok(code) => code,
         Err(err) => {
@@ -392,22 +404,4 @@ fn set_process_env(envs: &[(String, String)]) {
         // SAFETY: as above. Routine guest errors must not capture host backtraces.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
-}
-
-/// Logs to the container's stderr, filtered by `SKIFF_LOG` / `RUST_LOG` (default `info`).
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("SKIFF_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
-    // A container's stderr is mostly a pipe into containerd's log (`kubectl
-    // logs`): colours only on a terminal (`ctr run -t`), and never with `NO_COLOR`.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(false)
-        .try_init();
 }

@@ -179,6 +179,55 @@ fn hostname() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// Installs the process's `tracing` subscriber: logs to stderr, filtered by
+/// `SKIFF_LOG` or `RUST_LOG` (else `default_filter`), coloured only on a
+/// terminal without `NO_COLOR`; and, when the `OTEL_*` variables ask for
+/// traces, the exporter's layer beside it. Returns the exporter, to
+/// [`shutdown`](Telemetry::shutdown) before the process exits; an error
+/// names a variable with a value that cannot be used.
+pub fn init_logging(default_filter: &str) -> Result<Option<Telemetry>, String> {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
+    let filter = std::env::var("SKIFF_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default_filter.to_string());
+    // Colours only for a terminal: a log redirected to a file, a journal or
+    // containerd stays plain text. `NO_COLOR` (https://no-color.org) turns
+    // them off too.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let config =
+        Config::from_env().map_err(|err| format!("invalid OpenTelemetry configuration: {err}"))?;
+    let Some(config) = config else {
+        // No traces: one global filter, so disabled spans cost nothing.
+        let _ = tracing_subscriber::registry()
+            .with(EnvFilter::new(filter))
+            .with(log_layer(ansi))
+            .try_init();
+        return Ok(None);
+    };
+    let telemetry = Telemetry::start(config)
+        .map_err(|err| format!("could not start OpenTelemetry export: {err}"))?;
+    // Each layer its own filter: the logs' does not hide spans from traces.
+    let _ = tracing_subscriber::registry()
+        .with(log_layer(ansi).with_filter(EnvFilter::new(filter)))
+        .with(telemetry.layer())
+        .try_init();
+    tracing::info!(target: "skiff", "exporting traces to {}", telemetry.describe());
+    Ok(Some(telemetry))
+}
+
+/// The log lines on stderr.
+fn log_layer<S>(ansi: bool) -> impl tracing_subscriber::Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+}
+
 /// Names the service in the exported resource after the app (`service.name`,
 /// `service.version`), unless the operator named it by `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES`.

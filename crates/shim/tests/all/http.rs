@@ -44,6 +44,54 @@ fn http_component_serves_on_the_host_network_and_stops_cleanly() -> Result<()> {
     Ok(())
 }
 
+/// The container's `OTEL_*` variables turn on traces, as for `skiff up`:
+/// a request's span reaches the collector, continuing the caller's trace,
+/// and spans still queued go out when the task is stopped.
+#[test]
+fn otel_variables_export_traces_from_the_container() -> Result<()> {
+    use skiff_test_support::otlp_receiver::OtlpReceiver;
+    let otlp = OtlpReceiver::start()?;
+    let containerd = Containerd::start()?;
+    let image = Image::new("skiff-http-traced")
+        .file_from("/hello.wasm", HTTP_HELLO_COMPONENT)?
+        .entrypoint(&["/hello.wasm"]);
+    containerd.import_image(&image)?;
+    let port = free_port()?;
+    let id = unique_id("traced");
+    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+    let endpoint = format!("OTEL_EXPORTER_OTLP_ENDPOINT={}", otlp.http_endpoint());
+    let (child, id, (status, _)) = containerd.serve(
+        &[
+            "--net-host",
+            "--env",
+            &listen,
+            "--env",
+            &endpoint,
+            "--env",
+            "OTEL_SERVICE_NAME=hello-pod",
+            // Only the stop sends them.
+            "--env",
+            "OTEL_BSP_SCHEDULE_DELAY=600000",
+        ],
+        image.reference(),
+        &id,
+        port,
+        "/",
+    )?;
+    assert_eq!(status, 200);
+    let out = containerd.stop_cleanly(child, &id)?;
+    let spans = otlp
+        .wait_for(std::time::Duration::from_secs(10), |spans| {
+            spans.iter().any(|s| s.kind == "SPAN_KIND_SERVER")
+        })
+        .map_err(|e| anyhow::anyhow!("{e:#}\n{}", describe(&out)))?;
+    let server = spans.iter().find(|s| s.kind == "SPAN_KIND_SERVER").unwrap();
+    assert_eq!(server.name, "GET /...");
+    assert_eq!(server.resource_str("service.name"), Some("hello-pod"));
+    assert_eq!(server.attr_i64("http.response.status_code"), Some(200));
+    Ok(())
+}
+
 #[test]
 fn in_flight_request_finishes_after_kill() -> Result<()> {
     let containerd = Containerd::start()?;
