@@ -10,7 +10,8 @@
 //!   calls, whose server span is then its child;
 //! - host calls (key-value) are spans inside the request's;
 //! - a message sent by a guest carries its producer span to the messaging
-//!   trigger's consumer span; Redis messages and cron runs start traces;
+//!   trigger's consumer span; Redis and MQTT messages and cron runs start
+//!   traces;
 //! - a trapping guest's span is an error with the trap as an event, a denied
 //!   outbound request's span an error naming the code;
 //! - an unsampled caller's trace is not exported, but still carried on;
@@ -30,9 +31,11 @@ use anyhow::{Context, Result, ensure};
 use skiff_test_support::otlp_receiver::{OtlpReceiver, ReceivedSpan};
 use test_programs_artifacts::{
     HTTP_HELLO_COMPONENT, HTTP_OUTBOUND_COMPONENT, HTTP_TRAP_COMPONENT, KV_WASI_COMPONENT,
-    MESSAGING_WASI_COMPONENT, TRIGGER_CRON_COMPONENT, TRIGGER_REDIS_COMPONENT,
+    MESSAGING_WASI_COMPONENT, TRIGGER_CRON_COMPONENT, TRIGGER_MQTT_COMPONENT,
+    TRIGGER_REDIS_COMPONENT,
 };
 
+use crate::mosquitto_server::MosquittoServer;
 use crate::redis_server::RedisServer;
 
 use crate::harness::{
@@ -448,9 +451,16 @@ async fn a_collector_that_is_down_costs_a_warning_and_bad_variables_are_refused(
 async fn messages_carry_the_trace_to_their_handlers_and_triggers_start_traces() -> Result<()> {
     let otlp = OtlpReceiver::start()?;
     let redis = RedisServer::start()?;
+    let mqtt = MosquittoServer::start()?;
     let url = redis.url();
+    let mqtt_url = mqtt.url();
     let app = AppDir::with_manifest(&format!(
         "[application.trigger.redis]\naddress = \"{url}\"\n\
+         [application.trigger.mqtt]\naddress = \"{mqtt_url}\"\n\
+         [[trigger.mqtt]]\ntopic = \"sensors/+\"\nqos = \"1\"\ncomponent = \"sensor\"\n\
+         [component.sensor]\nsource = {sensor}\n\
+         environment = {{ REPLY_ADDRESS = \"{mqtt_url}\", REPLY_TOPIC = \"replies\" }}\n\
+         allowed_outbound_hosts = [\"{mqtt_url}\"]\n\
          [[trigger.http]]\nroute = \"/pub\"\ncomponent = \"pub\"\n\
          [component.pub]\nsource = {messaging}\nkey_value_stores = [\"default\"]\n\
          message_brokers = [\"default\"]\n\
@@ -465,6 +475,7 @@ async fn messages_carry_the_trace_to_their_handlers_and_triggers_start_traces() 
         messaging = toml_path(MESSAGING_WASI_COMPONENT),
         handler = toml_path(TRIGGER_REDIS_COMPONENT),
         cron = toml_path(TRIGGER_CRON_COMPONENT),
+        sensor = toml_path(TRIGGER_MQTT_COMPONENT),
     ))?;
     let cache = tempdir()?;
     let server = serve(&app, cache.path(), &otlp, &[])?;
@@ -531,6 +542,26 @@ async fn messages_carry_the_trace_to_their_handlers_and_triggers_start_traces() 
     assert!(
         failed.status_message.contains("returned an error"),
         "{failed:?}"
+    );
+
+    // So does an MQTT message, its handler's reply (outbound MQTT) in it.
+    server
+        .stderr()
+        .wait_for("mqtt trigger subscribed to `sensors/+`", BOUND)?;
+    mqtt.publish("sensors/a", "21.5", 1, None)?;
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans.iter().any(|s| s.name == "process sensors/a")
+            && spans.iter().any(|s| s.name.starts_with("skiff_mqtt."))
+    })?;
+    let message = find(&spans, |s| s.name == "process sensors/a").unwrap();
+    assert_eq!(message.kind, "SPAN_KIND_CONSUMER");
+    assert_eq!(message.attr_str("messaging.system"), Some("mqtt"));
+    assert_eq!(message.attr_str("skiff.component"), Some("sensor"));
+    assert!(
+        find(&spans, |s| s.name.starts_with("skiff_mqtt.")
+            && s.trace_id == message.trace_id)
+        .is_some(),
+        "the handler's outbound MQTT is in the message's trace"
     );
 
     // Each cron run is a trace of its own.
