@@ -302,7 +302,7 @@ impl Client {
         let raw = match self.protocol {
             Protocol::HttpJson => serde_json::to_vec(&otlp::to_json(resource, spans))
                 .map_err(|e| ExportError::Fatal(format!("could not encode spans: {e}")))?,
-            _ => otlp::to_protobuf(resource, spans).encode_to_vec(),
+            _ => otlp::encode_protobuf(resource, spans),
         };
         let payload = if self.gzip { gzip(&raw) } else { raw };
         Ok(match self.protocol {

@@ -101,10 +101,12 @@ pub struct FinishedSpan {
     pub scope: &'static str,
 }
 
-/// OTLP's protobuf messages, as far as traces need them.
+/// OTLP's protobuf messages: the response, decoded from collectors; the
+/// request's, to check [`encode_protobuf`] against (tests).
 pub mod pb {
     #![allow(missing_docs)]
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct ExportTraceServiceRequest {
         #[prost(message, repeated, tag = "1")]
@@ -125,6 +127,7 @@ pub mod pb {
         pub error_message: String,
     }
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct ResourceSpans {
         #[prost(message, optional, tag = "1")]
@@ -133,12 +136,14 @@ pub mod pb {
         pub scope_spans: Vec<ScopeSpans>,
     }
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Resource {
         #[prost(message, repeated, tag = "1")]
         pub attributes: Vec<KeyValue>,
     }
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct ScopeSpans {
         #[prost(message, optional, tag = "1")]
@@ -147,6 +152,7 @@ pub mod pb {
         pub spans: Vec<Span>,
     }
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct InstrumentationScope {
         #[prost(string, tag = "1")]
@@ -155,6 +161,7 @@ pub mod pb {
         pub version: String,
     }
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Span {
         #[prost(bytes = "vec", tag = "1")]
@@ -187,6 +194,7 @@ pub mod pb {
         pub status: Option<Status>,
     }
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Event {
         #[prost(fixed64, tag = "1")]
@@ -197,6 +205,7 @@ pub mod pb {
         pub attributes: Vec<KeyValue>,
     }
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Status {
         #[prost(string, tag = "2")]
@@ -205,6 +214,7 @@ pub mod pb {
         pub code: i32,
     }
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct KeyValue {
         #[prost(string, tag = "1")]
@@ -213,12 +223,14 @@ pub mod pb {
         pub value: Option<AnyValue>,
     }
 
+    #[cfg(test)]
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct AnyValue {
         #[prost(oneof = "any_value::Value", tags = "1, 2, 3, 4")]
         pub value: Option<any_value::Value>,
     }
 
+    #[cfg(test)]
     pub mod any_value {
         // The names are the specification's (`string_value`, …).
         #![allow(clippy::enum_variant_names)]
@@ -246,75 +258,253 @@ fn flags(span: &FinishedSpan) -> u32 {
     SAMPLED | HAS_IS_REMOTE | if span.remote_parent { IS_REMOTE } else { 0 }
 }
 
-const STATUS_UNSET: i32 = 0;
 const STATUS_ERROR: i32 = 2;
 
-/// The spans as one protobuf export request, grouped by scope.
-pub fn to_protobuf(
+/// The spans as one protobuf export request (an
+/// `ExportTraceServiceRequest`), grouped by scope, written straight from
+/// the spans: no message tree is built, so nothing is copied or allocated
+/// but the output. [`pb`] decodes it (see the tests).
+pub fn encode_protobuf(resource: &[Attribute], spans: &[FinishedSpan]) -> Vec<u8> {
+    let groups = by_scope(spans);
+    let resource_spans_len = resource_spans_len(resource, &groups);
+    let mut buf = Vec::with_capacity(wire::field_len(1, resource_spans_len));
+    wire::message(&mut buf, 1, resource_spans_len);
+    // ResourceSpans: 1 resource, 2 scope_spans.
+    wire::message(&mut buf, 1, attributes_len(1, resource));
+    for kv in resource {
+        key_value(&mut buf, 1, kv);
+    }
+    for (scope, spans) in &groups {
+        wire::message(&mut buf, 2, scope_spans_len(scope, spans));
+        // ScopeSpans: 1 scope (1 name, 2 version), 2 spans.
+        wire::message(&mut buf, 1, scope_len(scope));
+        wire::string(&mut buf, 1, scope);
+        wire::string(&mut buf, 2, env!("CARGO_PKG_VERSION"));
+        for span in spans {
+            wire::message(&mut buf, 2, span_len(span));
+            write_span(&mut buf, span);
+        }
+    }
+    buf
+}
+
+fn resource_spans_len(
     resource: &[Attribute],
-    spans: &[FinishedSpan],
-) -> pb::ExportTraceServiceRequest {
-    let kv = |(k, v): &Attribute| pb::KeyValue {
-        key: k.to_string(),
-        value: Some(pb::AnyValue {
-            value: Some(match v {
-                Value::Str(s) => pb::any_value::Value::StringValue(s.clone()),
-                Value::Bool(b) => pb::any_value::Value::BoolValue(*b),
-                Value::I64(i) => pb::any_value::Value::IntValue(*i),
-                Value::F64(f) => pb::any_value::Value::DoubleValue(*f),
-            }),
-        }),
-    };
-    let scope_spans = by_scope(spans)
-        .into_iter()
-        .map(|(scope, spans)| pb::ScopeSpans {
-            scope: Some(pb::InstrumentationScope {
-                name: scope.to_string(),
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            }),
-            spans: spans
-                .into_iter()
-                .map(|s| pb::Span {
-                    trace_id: s.trace_id.0.to_vec(),
-                    span_id: s.span_id.0.to_vec(),
-                    trace_state: s.trace_state.clone(),
-                    parent_span_id: s.parent_span_id.map(|p| p.0.to_vec()).unwrap_or_default(),
-                    flags: flags(s),
-                    name: s.name.to_string(),
-                    kind: s.kind as i32,
-                    start_time_unix_nano: s.start,
-                    end_time_unix_nano: s.end,
-                    attributes: s.attributes.iter().map(kv).collect(),
-                    dropped_attributes_count: s.dropped_attributes,
-                    events: s
-                        .events
-                        .iter()
-                        .map(|e| pb::Event {
-                            time_unix_nano: e.time,
-                            name: e.name.clone(),
-                            attributes: e.attributes.iter().map(kv).collect(),
-                        })
-                        .collect(),
-                    dropped_events_count: s.dropped_events,
-                    status: Some(pb::Status {
-                        message: s.error.clone().unwrap_or_default(),
-                        code: if s.error.is_some() {
-                            STATUS_ERROR
-                        } else {
-                            STATUS_UNSET
-                        },
-                    }),
-                })
-                .collect(),
-        })
-        .collect();
-    pb::ExportTraceServiceRequest {
-        resource_spans: vec![pb::ResourceSpans {
-            resource: Some(pb::Resource {
-                attributes: resource.iter().map(kv).collect(),
-            }),
-            scope_spans,
-        }],
+    groups: &[(&'static str, Vec<&FinishedSpan>)],
+) -> usize {
+    wire::field_len(1, attributes_len(1, resource))
+        + groups
+            .iter()
+            .map(|(scope, spans)| wire::field_len(2, scope_spans_len(scope, spans)))
+            .sum::<usize>()
+}
+
+fn scope_len(scope: &str) -> usize {
+    wire::string_len(1, scope) + wire::string_len(2, env!("CARGO_PKG_VERSION"))
+}
+
+fn scope_spans_len(scope: &str, spans: &[&FinishedSpan]) -> usize {
+    wire::field_len(1, scope_len(scope))
+        + spans
+            .iter()
+            .map(|s| wire::field_len(2, span_len(s)))
+            .sum::<usize>()
+}
+
+/// The length of `list` as repeated `KeyValue`s in field `field`.
+fn attributes_len(field: u32, list: &[Attribute]) -> usize {
+    list.iter()
+        .map(|kv| wire::field_len(field, key_value_len(kv)))
+        .sum()
+}
+
+fn any_value_len(value: &Value) -> usize {
+    match value {
+        // A oneof member is written even when empty.
+        Value::Str(s) => wire::field_len(1, s.len()),
+        Value::Bool(_) => wire::tag_len(2) + 1,
+        Value::I64(i) => wire::tag_len(3) + wire::varint_len(*i as u64),
+        Value::F64(_) => wire::tag_len(4) + 8,
+    }
+}
+
+fn key_value_len((key, value): &Attribute) -> usize {
+    wire::string_len(1, key) + wire::field_len(2, any_value_len(value))
+}
+
+fn key_value(buf: &mut Vec<u8>, field: u32, kv: &Attribute) {
+    let (key, value) = kv;
+    wire::message(buf, field, key_value_len(kv));
+    wire::string(buf, 1, key);
+    wire::message(buf, 2, any_value_len(value));
+    match value {
+        Value::Str(s) => wire::string_always(buf, 1, s),
+        Value::Bool(b) => {
+            wire::tag(buf, 2, wire::VARINT);
+            buf.push(u8::from(*b));
+        }
+        Value::I64(i) => {
+            wire::tag(buf, 3, wire::VARINT);
+            wire::varint(buf, *i as u64);
+        }
+        Value::F64(f) => {
+            wire::tag(buf, 4, wire::FIXED64);
+            buf.extend_from_slice(&f.to_le_bytes());
+        }
+    }
+}
+
+fn status_len(span: &FinishedSpan) -> usize {
+    match &span.error {
+        None => 0,
+        Some(message) => wire::string_len(2, message) + wire::tag_len(3) + 1,
+    }
+}
+
+fn event_len(event: &Event) -> usize {
+    wire::tag_len(1) + 8 + wire::string_len(2, &event.name) + attributes_len(3, &event.attributes)
+}
+
+fn span_len(s: &FinishedSpan) -> usize {
+    wire::field_len(1, 16)
+        + wire::field_len(2, 8)
+        + wire::string_len(3, &s.trace_state)
+        + s.parent_span_id.map_or(0, |_| wire::field_len(4, 8))
+        + wire::string_len(5, &s.name)
+        + wire::tag_len(6)
+        + wire::varint_len(s.kind as u64)
+        + 2 * (wire::tag_len(7) + 8)
+        + attributes_len(9, &s.attributes)
+        + wire::uint_len(10, u64::from(s.dropped_attributes))
+        + s.events
+            .iter()
+            .map(|e| wire::field_len(11, event_len(e)))
+            .sum::<usize>()
+        + wire::uint_len(12, u64::from(s.dropped_events))
+        + wire::field_len(15, status_len(s))
+        + wire::tag_len(16)
+        + 4
+}
+
+fn write_span(buf: &mut Vec<u8>, s: &FinishedSpan) {
+    wire::bytes(buf, 1, &s.trace_id.0);
+    wire::bytes(buf, 2, &s.span_id.0);
+    wire::string(buf, 3, &s.trace_state);
+    if let Some(parent) = s.parent_span_id {
+        wire::bytes(buf, 4, &parent.0);
+    }
+    wire::string(buf, 5, &s.name);
+    wire::tag(buf, 6, wire::VARINT);
+    wire::varint(buf, s.kind as u64);
+    wire::tag(buf, 7, wire::FIXED64);
+    buf.extend_from_slice(&s.start.to_le_bytes());
+    wire::tag(buf, 8, wire::FIXED64);
+    buf.extend_from_slice(&s.end.to_le_bytes());
+    for kv in &s.attributes {
+        key_value(buf, 9, kv);
+    }
+    wire::uint(buf, 10, u64::from(s.dropped_attributes));
+    for event in &s.events {
+        wire::message(buf, 11, event_len(event));
+        wire::tag(buf, 1, wire::FIXED64);
+        buf.extend_from_slice(&event.time.to_le_bytes());
+        wire::string(buf, 2, &event.name);
+        for kv in &event.attributes {
+            key_value(buf, 3, kv);
+        }
+    }
+    wire::uint(buf, 12, u64::from(s.dropped_events));
+    wire::message(buf, 15, status_len(s));
+    if let Some(message) = &s.error {
+        wire::string(buf, 2, message);
+        wire::tag(buf, 3, wire::VARINT);
+        wire::varint(buf, STATUS_ERROR as u64);
+    }
+    wire::tag(buf, 16, wire::FIXED32);
+    buf.extend_from_slice(&flags(s).to_le_bytes());
+}
+
+/// Protobuf's wire format, as far as OTLP's messages need it. proto3:
+/// empty strings and zero numbers are left out.
+mod wire {
+    pub const VARINT: u32 = 0;
+    pub const FIXED64: u32 = 1;
+    pub const LEN: u32 = 2;
+    pub const FIXED32: u32 = 5;
+
+    pub fn varint_len(mut v: u64) -> usize {
+        let mut n = 1;
+        while v >= 0x80 {
+            v >>= 7;
+            n += 1;
+        }
+        n
+    }
+
+    pub fn varint(buf: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            buf.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        buf.push(v as u8);
+    }
+
+    pub fn tag_len(field: u32) -> usize {
+        varint_len(u64::from(field << 3))
+    }
+
+    pub fn tag(buf: &mut Vec<u8>, field: u32, wire_type: u32) {
+        varint(buf, u64::from(field << 3 | wire_type));
+    }
+
+    /// A length-delimited field holding `len` bytes.
+    pub fn field_len(field: u32, len: usize) -> usize {
+        tag_len(field) + varint_len(len as u64) + len
+    }
+
+    /// The head of a message field whose body, `len` bytes, follows.
+    pub fn message(buf: &mut Vec<u8>, field: u32, len: usize) {
+        tag(buf, field, LEN);
+        varint(buf, len as u64);
+    }
+
+    pub fn string_len(field: u32, s: &str) -> usize {
+        if s.is_empty() {
+            0
+        } else {
+            field_len(field, s.len())
+        }
+    }
+
+    pub fn string(buf: &mut Vec<u8>, field: u32, s: &str) {
+        if !s.is_empty() {
+            string_always(buf, field, s);
+        }
+    }
+
+    /// A string field even when empty (a oneof member is always written).
+    pub fn string_always(buf: &mut Vec<u8>, field: u32, s: &str) {
+        bytes(buf, field, s.as_bytes());
+    }
+
+    pub fn bytes(buf: &mut Vec<u8>, field: u32, b: &[u8]) {
+        message(buf, field, b.len());
+        buf.extend_from_slice(b);
+    }
+
+    pub fn uint_len(field: u32, v: u64) -> usize {
+        if v == 0 {
+            0
+        } else {
+            tag_len(field) + varint_len(v)
+        }
+    }
+
+    pub fn uint(buf: &mut Vec<u8>, field: u32, v: u64) {
+        if v != 0 {
+            tag(buf, field, VARINT);
+            varint(buf, v);
+        }
     }
 }
 
@@ -432,18 +622,103 @@ mod tests {
         }
     }
 
+    /// The message tree prost would build for the same spans.
+    fn expected(resource: &[Attribute], spans: &[FinishedSpan]) -> pb::ExportTraceServiceRequest {
+        let kv = |(k, v): &Attribute| pb::KeyValue {
+            key: k.to_string(),
+            value: Some(pb::AnyValue {
+                value: Some(match v {
+                    Value::Str(s) => pb::any_value::Value::StringValue(s.clone()),
+                    Value::Bool(b) => pb::any_value::Value::BoolValue(*b),
+                    Value::I64(i) => pb::any_value::Value::IntValue(*i),
+                    Value::F64(f) => pb::any_value::Value::DoubleValue(*f),
+                }),
+            }),
+        };
+        let scope_spans = by_scope(spans)
+            .into_iter()
+            .map(|(scope, spans)| pb::ScopeSpans {
+                scope: Some(pb::InstrumentationScope {
+                    name: scope.to_string(),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                }),
+                spans: spans
+                    .into_iter()
+                    .map(|s| pb::Span {
+                        trace_id: s.trace_id.0.to_vec(),
+                        span_id: s.span_id.0.to_vec(),
+                        trace_state: s.trace_state.clone(),
+                        parent_span_id: s.parent_span_id.map(|p| p.0.to_vec()).unwrap_or_default(),
+                        flags: flags(s),
+                        name: s.name.to_string(),
+                        kind: s.kind as i32,
+                        start_time_unix_nano: s.start,
+                        end_time_unix_nano: s.end,
+                        attributes: s.attributes.iter().map(kv).collect(),
+                        dropped_attributes_count: s.dropped_attributes,
+                        events: s
+                            .events
+                            .iter()
+                            .map(|e| pb::Event {
+                                time_unix_nano: e.time,
+                                name: e.name.clone(),
+                                attributes: e.attributes.iter().map(kv).collect(),
+                            })
+                            .collect(),
+                        dropped_events_count: s.dropped_events,
+                        status: Some(pb::Status {
+                            message: s.error.clone().unwrap_or_default(),
+                            code: if s.error.is_some() { STATUS_ERROR } else { 0 },
+                        }),
+                    })
+                    .collect(),
+            })
+            .collect();
+        pb::ExportTraceServiceRequest {
+            resource_spans: vec![pb::ResourceSpans {
+                resource: Some(pb::Resource {
+                    attributes: resource.iter().map(kv).collect(),
+                }),
+                scope_spans,
+            }],
+        }
+    }
+
     #[test]
-    fn protobuf_round_trips_and_groups_by_scope() {
-        let spans = [span("a"), span("b"), span("a")];
-        let req = to_protobuf(&[("service.name".into(), Value::Str("x".into()))], &spans);
-        let bytes = req.encode_to_vec();
-        let back = pb::ExportTraceServiceRequest::decode(&bytes[..]).unwrap();
-        assert_eq!(back, req);
-        let scopes = &back.resource_spans[0].scope_spans;
+    fn protobuf_decodes_to_the_spans_and_groups_by_scope() {
+        let mut failed = span("b");
+        failed.error = Some("guest failed: trap".into());
+        failed.parent_span_id = None;
+        failed.trace_state = String::new();
+        failed.dropped_attributes = 3;
+        failed.dropped_events = 300;
+        failed.attributes.extend([
+            ("ok".into(), Value::Bool(true)),
+            ("neg".into(), Value::I64(-5)),
+            ("ratio".into(), Value::F64(0.25)),
+            ("empty".into(), Value::Str(String::new())),
+            ("long".into(), Value::Str("x".repeat(300))),
+        ]);
+        failed.events.push(Event {
+            time: 1_700_000_000_000_000_050,
+            name: "guest failed".into(),
+            attributes: vec![("level".into(), Value::Str("ERROR".into()))],
+        });
+        let spans = [span("a"), failed, span("a")];
+        let resource = [("service.name".into(), Value::Str("x".into()))];
+        let bytes = encode_protobuf(&resource, &spans);
+        let decoded = pb::ExportTraceServiceRequest::decode(&bytes[..]).unwrap();
+        assert_eq!(decoded, expected(&resource, &spans));
+        assert_eq!(bytes.len(), expected(&resource, &spans).encoded_len());
+        let scopes = &decoded.resource_spans[0].scope_spans;
         assert_eq!(scopes.len(), 2);
         assert_eq!(scopes[0].spans.len(), 2);
         assert_eq!(scopes[0].spans[0].flags, 0x301);
         assert_eq!(scopes[0].spans[0].kind, 2);
+        assert_eq!(
+            scopes[1].spans[0].status.as_ref().unwrap().code,
+            STATUS_ERROR
+        );
     }
 
     #[test]
