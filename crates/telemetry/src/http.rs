@@ -42,7 +42,7 @@ pub fn server_span<B>(
         target: TARGET,
         "http.server",
         otel.kind = "server",
-        otel.name = %name,
+        otel.name = name.as_str(),
         otel.parent = parent,
         otel.tracestate = trace_state,
         otel.status_code = Empty,

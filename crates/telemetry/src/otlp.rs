@@ -266,49 +266,51 @@ const STATUS_ERROR: i32 = 2;
 /// but the output. [`pb`] decodes it (see the tests).
 pub fn encode_protobuf(resource: &[Attribute], spans: &[FinishedSpan]) -> Vec<u8> {
     let groups = by_scope(spans);
-    let resource_spans_len = resource_spans_len(resource, &groups);
+    // Each span's length once: every enclosing message's length needs it.
+    let lens: Vec<Vec<usize>> = groups
+        .iter()
+        .map(|(_, spans)| spans.iter().map(|s| span_len(s)).collect())
+        .collect();
+    let scope_spans_lens: Vec<usize> = groups
+        .iter()
+        .zip(&lens)
+        .map(|((scope, _), lens)| {
+            wire::field_len(1, scope_len(scope))
+                + lens.iter().map(|&l| wire::field_len(2, l)).sum::<usize>()
+        })
+        .collect();
+    let resource_len = attributes_len(1, resource);
+    let resource_spans_len = wire::field_len(1, resource_len)
+        + scope_spans_lens
+            .iter()
+            .map(|&l| wire::field_len(2, l))
+            .sum::<usize>();
     let mut buf = Vec::with_capacity(wire::field_len(1, resource_spans_len));
     wire::message(&mut buf, 1, resource_spans_len);
     // ResourceSpans: 1 resource, 2 scope_spans.
-    wire::message(&mut buf, 1, attributes_len(1, resource));
+    wire::message(&mut buf, 1, resource_len);
     for kv in resource {
         key_value(&mut buf, 1, kv);
     }
-    for (scope, spans) in &groups {
-        wire::message(&mut buf, 2, scope_spans_len(scope, spans));
+    for (((scope, spans), lens), &scope_spans_len) in
+        groups.iter().zip(&lens).zip(&scope_spans_lens)
+    {
+        wire::message(&mut buf, 2, scope_spans_len);
         // ScopeSpans: 1 scope (1 name, 2 version), 2 spans.
         wire::message(&mut buf, 1, scope_len(scope));
         wire::string(&mut buf, 1, scope);
         wire::string(&mut buf, 2, env!("CARGO_PKG_VERSION"));
-        for span in spans {
-            wire::message(&mut buf, 2, span_len(span));
+        for (span, &len) in spans.iter().zip(lens) {
+            wire::message(&mut buf, 2, len);
             write_span(&mut buf, span);
         }
     }
+    debug_assert_eq!(buf.len(), buf.capacity());
     buf
-}
-
-fn resource_spans_len(
-    resource: &[Attribute],
-    groups: &[(&'static str, Vec<&FinishedSpan>)],
-) -> usize {
-    wire::field_len(1, attributes_len(1, resource))
-        + groups
-            .iter()
-            .map(|(scope, spans)| wire::field_len(2, scope_spans_len(scope, spans)))
-            .sum::<usize>()
 }
 
 fn scope_len(scope: &str) -> usize {
     wire::string_len(1, scope) + wire::string_len(2, env!("CARGO_PKG_VERSION"))
-}
-
-fn scope_spans_len(scope: &str, spans: &[&FinishedSpan]) -> usize {
-    wire::field_len(1, scope_len(scope))
-        + spans
-            .iter()
-            .map(|s| wire::field_len(2, span_len(s)))
-            .sum::<usize>()
 }
 
 /// The length of `list` as repeated `KeyValue`s in field `field`.
@@ -334,9 +336,14 @@ fn key_value_len((key, value): &Attribute) -> usize {
 
 fn key_value(buf: &mut Vec<u8>, field: u32, kv: &Attribute) {
     let (key, value) = kv;
-    wire::message(buf, field, key_value_len(kv));
+    let value_len = any_value_len(value);
+    wire::message(
+        buf,
+        field,
+        wire::string_len(1, key) + wire::field_len(2, value_len),
+    );
     wire::string(buf, 1, key);
-    wire::message(buf, 2, any_value_len(value));
+    wire::message(buf, 2, value_len);
     match value {
         Value::Str(s) => wire::string_always(buf, 1, s),
         Value::Bool(b) => {

@@ -513,7 +513,7 @@ async fn messages_carry_the_trace_to_their_handlers_and_triggers_start_traces() 
     assert!(spans.iter().all(|s| s.status_code != "STATUS_CODE_ERROR"));
 
     // A Redis message starts a trace; the handler's outbound Redis is in it.
-    wait_redis_subscribed(&redis, "events")?;
+    crate::trigger_redis::wait_subscribed(&redis, "events", 1)?;
     redis.cli(&["PUBLISH", "events", "e1"])?;
     let spans = otlp.wait_for(ARRIVAL, |spans| {
         spans.iter().any(|s| s.name == "process events")
@@ -574,20 +574,4 @@ async fn messages_carry_the_trace_to_their_handlers_and_triggers_start_traces() 
     assert_eq!(tick.attr_str("skiff.component"), Some("tick"));
     assert!(tick.attr_i64("skiff.cron.timestamp").is_some());
     Ok(())
-}
-
-/// Waits until `channel` has a subscriber on `redis`.
-fn wait_redis_subscribed(redis: &RedisServer, channel: &str) -> Result<()> {
-    let deadline = std::time::Instant::now() + BOUND;
-    loop {
-        let out = redis.cli(&["PUBSUB", "NUMSUB", channel])?;
-        if out.lines().nth(1) == Some("1") {
-            return Ok(());
-        }
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "nobody subscribed to `{channel}`"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
