@@ -32,6 +32,18 @@ use crate::export::Exporter;
 use crate::otlp::{Attribute, FinishedSpan, Kind, Value};
 use crate::sampler::Sampler;
 
+thread_local! {
+    /// The trace and span ids of the spans in a trace this thread is in,
+    /// innermost last: what log lines are stamped with.
+    static ENTERED: std::cell::RefCell<Vec<(TraceId, SpanId)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The trace and span this thread is in, if any (for log lines).
+pub(crate) fn current_ids() -> Option<(TraceId, SpanId)> {
+    ENTERED.with_borrow(|stack| stack.last().copied())
+}
+
 /// The limits a span's contents are held to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -316,6 +328,23 @@ where
             name: message,
             attributes,
         });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(state) = span.extensions().get::<SpanState>()
+        {
+            let ids = (state.context.trace_id, state.context.span_id);
+            ENTERED.with_borrow_mut(|stack| stack.push(ids));
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && span.extensions().get::<SpanState>().is_some()
+        {
+            ENTERED.with_borrow_mut(|stack| stack.pop());
+        }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {

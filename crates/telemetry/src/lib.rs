@@ -217,11 +217,56 @@ pub fn init_logging(default_filter: &str) -> Result<Option<Telemetry>, String> {
         .map_err(|err| format!("could not start OpenTelemetry export: {err}"))?;
     // Each layer its own filter: the logs' does not hide spans from traces.
     let _ = tracing_subscriber::registry()
-        .with(log_layer(ansi).with_filter(EnvFilter::new(filter)))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .event_format(WithTraceIds(
+                    tracing_subscriber::fmt::format().with_target(false),
+                ))
+                .with_filter(EnvFilter::new(filter)),
+        )
         .with(telemetry.layer())
         .try_init();
     tracing::info!(target: "skiff", "exporting traces to {}", telemetry.describe());
     Ok(Some(telemetry))
+}
+
+/// Log lines with the trace and span they were logged in, when there is
+/// one: `… trace_id=4bf9… span_id=00f0…` at the end of its first line, so a
+/// line found in the logs leads to its trace (and back). Plain text: a line is formatted into
+/// a buffer first, whose writer cannot take colours.
+struct WithTraceIds<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some((trace_id, span_id)) = layer::current_ids() else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        // On the first line, for a message of several (an error's causes).
+        let text = line.trim_end_matches('\n');
+        let (first, rest) = text.split_at(text.find('\n').unwrap_or(text.len()));
+        writeln!(
+            writer,
+            "{first} trace_id={trace_id} span_id={span_id}{rest}"
+        )
+    }
 }
 
 /// The log lines on stderr.

@@ -12,7 +12,8 @@
 //! - a message sent by a guest carries its producer span to the messaging
 //!   trigger's consumer span; Redis and MQTT messages and cron runs start
 //!   traces;
-//! - a trapping guest's span is an error with the trap as an event, a denied
+//! - a trapping guest's span is an error with the trap as an event (and the
+//!   log line names the trace and span), a denied
 //!   outbound request's span an error naming the code;
 //! - an unsampled caller's trace is not exported, but still carried on;
 //! - `http/json`, `grpc`, gzip and `OTEL_EXPORTER_OTLP_HEADERS`;
@@ -258,10 +259,20 @@ async fn failures_are_errors_and_unsampled_traces_are_carried_not_exported() -> 
     let cache = tempdir()?;
     let server = serve(&app, cache.path(), &otlp, &[])?;
 
-    // A trap: 500, the span an error, the trap logged in it.
-    get(&server.url("/trap")).await?.assert_status(500);
+    // A trap: 500, the span an error, the trap logged in it — and the log
+    // line names the trace and span.
+    let caller = format!("00-{TRACE}-{CALLER_SPAN}-01");
+    get_with(&server.url("/trap"), Some(&caller))
+        .await?
+        .assert_status(500);
     let spans = otlp.wait_for(ARRIVAL, |spans| spans.iter().any(|s| s.name == "GET /trap"))?;
     let trap = find(&spans, |s| s.name == "GET /trap").unwrap();
+    let log = server.stderr().wait_for("guest failed", BOUND)?;
+    let line = log.lines().find(|l| l.contains("guest failed")).unwrap();
+    assert!(
+        line.contains(&format!("trace_id={TRACE} span_id={}", trap.span_id)),
+        "{line}"
+    );
     assert_eq!(trap.status_code, "STATUS_CODE_ERROR");
     assert_eq!(trap.attr_i64("http.response.status_code"), Some(500));
     assert_eq!(trap.attr_str("error.type"), Some("500"));
