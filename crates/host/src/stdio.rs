@@ -84,8 +84,18 @@ impl LineWriter {
 
     fn emit(&mut self) {
         let line = String::from_utf8_lossy(&self.pending);
+        let line = line.trim_end_matches('\r');
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{}{}", self.prefix, line.trim_end_matches('\r'));
+        // Written in a traced request (or message): stamped with its trace,
+        // as the host's own log lines are.
+        let _ = match skiff_telemetry::current_ids() {
+            None => writeln!(err, "{}{line}", self.prefix),
+            Some((trace_id, span_id)) => writeln!(
+                err,
+                "{}{line} trace_id={trace_id} span_id={span_id}",
+                self.prefix
+            ),
+        };
         self.pending.clear();
     }
 }

@@ -219,11 +219,9 @@ pub fn init_logging(default_filter: &str) -> Result<Option<Telemetry>, String> {
     let _ = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(StampedStderr)
+                .with_ansi(ansi)
                 .with_target(false)
-                .event_format(WithTraceIds(
-                    tracing_subscriber::fmt::format().with_target(false),
-                ))
                 .with_filter(EnvFilter::new(filter)),
         )
         .with(telemetry.layer())
@@ -232,40 +230,43 @@ pub fn init_logging(default_filter: &str) -> Result<Option<Telemetry>, String> {
     Ok(Some(telemetry))
 }
 
-/// Log lines with the trace and span they were logged in, when there is
-/// one: `… trace_id=4bf9… span_id=00f0…` at the end of its first line, so a
-/// line found in the logs leads to its trace (and back). Plain text: a line is formatted into
-/// a buffer first, whose writer cannot take colours.
-struct WithTraceIds<F>(F);
+/// Stderr for log lines, which stamps a line written inside a trace with
+/// its trace and span: `… trace_id=4bf9… span_id=00f0…` at the end of the
+/// line's first line (an error's causes follow on others), so a line found
+/// in the logs leads to its trace and back. The log layer formats each event
+/// whole and writes it with one `write_all`, colours and all.
+struct StampedStderr;
 
-impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceIds<F>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
-    F: tracing_subscriber::fmt::FormatEvent<S, N>,
-{
-    fn format_event(
-        &self,
-        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result {
-        let Some((trace_id, span_id)) = layer::current_ids() else {
-            return self.0.format_event(ctx, writer, event);
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for StampedStderr {
+    type Writer = Stamped;
+
+    fn make_writer(&'a self) -> Stamped {
+        Stamped(layer::current_ids())
+    }
+}
+
+/// One log line's writer (see [`StampedStderr`]).
+struct Stamped(Option<(TraceId, SpanId)>);
+
+impl std::io::Write for Stamped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let mut stderr = std::io::stderr().lock();
+        let Some((trace_id, span_id)) = self.0.take() else {
+            return stderr.write_all(buf);
         };
-        let mut line = String::new();
-        self.0.format_event(
-            ctx,
-            tracing_subscriber::fmt::format::Writer::new(&mut line),
-            event,
-        )?;
-        // On the first line, for a message of several (an error's causes).
-        let text = line.trim_end_matches('\n');
-        let (first, rest) = text.split_at(text.find('\n').unwrap_or(text.len()));
-        writeln!(
-            writer,
-            "{first} trace_id={trace_id} span_id={span_id}{rest}"
-        )
+        let cut = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+        stderr.write_all(&buf[..cut])?;
+        write!(stderr, " trace_id={trace_id} span_id={span_id}")?;
+        stderr.write_all(&buf[cut..])
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 
@@ -334,6 +335,16 @@ pub fn inject(span: &tracing::Span, headers: &mut ::http::HeaderMap) {
     {
         headers.insert("tracestate", v);
     }
+}
+
+/// The trace and span this thread is running in, if traces are on and it
+/// is in one: what a guest's output line is stamped with.
+#[inline]
+pub fn current_ids() -> Option<(TraceId, SpanId)> {
+    if !enabled() {
+        return None;
+    }
+    layer::current_ids()
 }
 
 /// Sets `traceparent` (and `tracestate`) in a message's `headers` for

@@ -268,11 +268,15 @@ async fn failures_are_errors_and_unsampled_traces_are_carried_not_exported() -> 
     let spans = otlp.wait_for(ARRIVAL, |spans| spans.iter().any(|s| s.name == "GET /trap"))?;
     let trap = find(&spans, |s| s.name == "GET /trap").unwrap();
     let log = server.stderr().wait_for("guest failed", BOUND)?;
+    let stamp = format!("trace_id={TRACE} span_id={}", trap.span_id);
     let line = log.lines().find(|l| l.contains("guest failed")).unwrap();
-    assert!(
-        line.contains(&format!("trace_id={TRACE} span_id={}", trap.span_id)),
-        "{line}"
-    );
+    assert!(line.contains(&stamp), "{line}");
+    // So are the guest's own output lines written in the request.
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("[trap stderr]") && l.contains("panicked on purpose"))
+        .unwrap();
+    assert!(line.contains(&stamp), "{line}");
     assert_eq!(trap.status_code, "STATUS_CODE_ERROR");
     assert_eq!(trap.attr_i64("http.response.status_code"), Some(500));
     assert_eq!(trap.attr_str("error.type"), Some("500"));
