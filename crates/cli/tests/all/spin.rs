@@ -551,9 +551,10 @@ source = {}
         ),
     )?;
     let server = Server::start(app.path(), shared_cache()?)?;
+    // The banner's last line (its lines may be read one by one).
     let banner = server
         .stdout()
-        .wait_for("/robots.txt", std::time::Duration::from_secs(10))?;
+        .wait_for("-> hello", std::time::Duration::from_secs(10))?;
     let line = |route: &str| {
         banner
             .lines()

@@ -152,17 +152,47 @@ async fn get_with(url: &str, traceparent: Option<&str>) -> Result<crate::harness
     send(req.body(empty())?).await
 }
 
+/// The receiver, a downstream service and `skiff up` serving [`app`],
+/// exporting to the one and allowed to call the other.
+struct Traced {
+    otlp: OtlpReceiver,
+    downstream: Downstream,
+    server: Server,
+    _app: AppDir,
+    _cache: tempfile::TempDir,
+}
+
+impl Traced {
+    fn start() -> Result<Traced> {
+        let otlp = OtlpReceiver::start()?;
+        let downstream = Downstream::start()?;
+        let app = app()?;
+        let cache = tempdir()?;
+        let server = serve(&app, cache.path(), &otlp, &[])?;
+        Ok(Traced {
+            otlp,
+            downstream,
+            server,
+            _app: app,
+            _cache: cache,
+        })
+    }
+}
+
 fn find(spans: &[ReceivedSpan], what: impl Fn(&ReceivedSpan) -> bool) -> Option<&ReceivedSpan> {
     spans.iter().find(|s| what(s))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn traces_requests_outbound_calls_and_host_calls() -> Result<()> {
-    let otlp = OtlpReceiver::start()?;
-    let downstream = Downstream::start()?;
-    let app = app()?;
-    let cache = tempdir()?;
-    let server = serve(&app, cache.path(), &otlp, &[])?;
+    // Bound by name, so the app and cache directories live as long as the test.
+    let Traced {
+        otlp,
+        downstream,
+        server,
+        _app,
+        _cache,
+    } = Traced::start()?;
 
     // 1. A request from a traced caller, calling another service.
     let caller = format!("00-{TRACE}-{CALLER_SPAN}-01");
@@ -253,11 +283,14 @@ async fn traces_requests_outbound_calls_and_host_calls() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_are_errors_and_unsampled_traces_are_carried_not_exported() -> Result<()> {
-    let otlp = OtlpReceiver::start()?;
-    let downstream = Downstream::start()?;
-    let app = app()?;
-    let cache = tempdir()?;
-    let server = serve(&app, cache.path(), &otlp, &[])?;
+    // Bound by name, so the app and cache directories live as long as the test.
+    let Traced {
+        otlp,
+        downstream,
+        server,
+        _app,
+        _cache,
+    } = Traced::start()?;
 
     // A trap: 500, the span an error, the trap logged in it — and the log
     // line names the trace and span.
