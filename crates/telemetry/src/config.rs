@@ -262,8 +262,12 @@ impl Config {
                 ),
             ));
         }
+        let limit = |specific: &'static str, general: &'static str| {
+            pick(specific, general)
+                .map(|(var, v)| count(var, &v))
+                .transpose()
+        };
         let attribute_count_limit = limit(
-            &get,
             "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
             "OTEL_ATTRIBUTE_COUNT_LIMIT",
         )?
@@ -273,7 +277,6 @@ impl Config {
             Some(v) => count("OTEL_SPAN_EVENT_COUNT_LIMIT", &v)?,
         };
         let attribute_value_length_limit = limit(
-            &get,
             "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
             "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
         )?;
@@ -295,20 +298,6 @@ impl Config {
             event_count_limit,
             attribute_value_length_limit,
         }))
-    }
-}
-
-fn limit(
-    get: &impl Fn(&str) -> Option<String>,
-    specific: &'static str,
-    general: &'static str,
-) -> Result<Option<usize>, ConfigError> {
-    match get(specific)
-        .map(|v| (specific, v))
-        .or_else(|| get(general).map(|v| (general, v)))
-    {
-        None => Ok(None),
-        Some((var, v)) => count(var, &v).map(Some),
     }
 }
 

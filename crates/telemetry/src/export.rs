@@ -32,6 +32,8 @@ pub(crate) struct Exporter {
     tx: SyncSender<Msg>,
     dropped: AtomicU64,
     resource: Arc<Mutex<Vec<Attribute>>>,
+    /// The resource keys the operator's variables set.
+    operator_keys: Vec<String>,
 }
 
 impl Exporter {
@@ -51,10 +53,19 @@ impl Exporter {
             .name("skiff-otlp".into())
             .spawn(move || batcher.run())
             .map_err(|e| format!("could not start the OTLP export thread: {e}"))?;
+        let mut operator_keys: Vec<String> = config
+            .resource_attributes
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
+        if config.service_name.is_some() {
+            operator_keys.push("service.name".into());
+        }
         Ok(Arc::new(Exporter {
             tx,
             dropped: AtomicU64::new(0),
             resource,
+            operator_keys,
         }))
     }
 
@@ -75,13 +86,13 @@ impl Exporter {
         }
     }
 
-    /// Spans dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Replaces a resource attribute (or adds it).
-    pub fn set_resource(&self, key: &'static str, value: otlp::Value) {
+    /// Sets a resource attribute from the app (its name, its version),
+    /// unless the operator set that key (`OTEL_SERVICE_NAME`,
+    /// `OTEL_RESOURCE_ATTRIBUTES`), whose value stands.
+    pub fn set_app_resource(&self, key: &'static str, value: otlp::Value) {
+        if self.operator_keys.iter().any(|k| k == key) {
+            return;
+        }
         let mut resource = self.resource.lock().expect("resource lock");
         match resource.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = value,
@@ -200,9 +211,14 @@ enum Conn {
 /// The OTLP client: one connection to the collector, kept open between
 /// exports and made again when it fails.
 struct Client {
+    /// Where spans go, for messages.
     endpoint: http::Uri,
+    /// Every export's request target: origin form for HTTP/1.1 to the
+    /// collector itself, the whole URL (for `:authority`) for gRPC.
+    target: http::Uri,
+    /// Every export's headers: framing, the user agent, the operator's.
+    headers: http::HeaderMap,
     protocol: Protocol,
-    headers: Vec<(http::HeaderName, http::HeaderValue)>,
     timeout: Duration,
     gzip: bool,
     tls: Option<(
@@ -236,6 +252,14 @@ impl Client {
             }
             _ => uri.clone(),
         };
+        let target = match config.protocol {
+            Protocol::Grpc => endpoint.clone(),
+            _ => endpoint.path_and_query().map_or_else(
+                || http::Uri::from_static("/"),
+                |pq| pq.as_str().parse().unwrap_or_default(),
+            ),
+        };
+        let headers = export_headers(config, &endpoint, &host, port)?;
         let tls = if https {
             skiff_outbound_networking::install_tls_provider();
             let base = tls_config(config, &host, port)?;
@@ -252,8 +276,9 @@ impl Client {
         };
         Ok(Client {
             endpoint,
+            target,
+            headers,
             protocol: config.protocol,
-            headers: config.headers.clone(),
             timeout: config.timeout,
             gzip: config.gzip,
             tls,
@@ -319,51 +344,10 @@ impl Client {
     }
 
     async fn attempt(&mut self, body: Bytes) -> Result<(), ExportError> {
-        // HTTP/1.1 to the collector itself: the request target in origin form.
-        let target = match self.protocol {
-            Protocol::Grpc => self.endpoint.clone(),
-            _ => self.endpoint.path_and_query().map_or_else(
-                || http::Uri::from_static("/"),
-                |pq| pq.as_str().parse().unwrap_or_default(),
-            ),
-        };
-        let mut req = http::Request::post(target);
-        let authority = match self.endpoint.authority() {
-            Some(a) => a.as_str().to_string(),
-            None => format!("{}:{}", self.host, self.port),
-        };
-        match self.protocol {
-            Protocol::Grpc => {
-                req = req
-                    .header(http::header::CONTENT_TYPE, "application/grpc")
-                    .header(http::header::TE, "trailers");
-                if self.gzip {
-                    req = req.header("grpc-encoding", "gzip");
-                }
-            }
-            Protocol::HttpJson | Protocol::HttpProtobuf => {
-                let ct = match self.protocol {
-                    Protocol::HttpJson => "application/json",
-                    _ => "application/x-protobuf",
-                };
-                req = req
-                    .header(http::header::HOST, authority)
-                    .header(http::header::CONTENT_TYPE, ct);
-                if self.gzip {
-                    req = req.header(http::header::CONTENT_ENCODING, "gzip");
-                }
-            }
-        }
-        req = req.header(
-            http::header::USER_AGENT,
-            concat!("skiff/", env!("CARGO_PKG_VERSION")),
-        );
-        let mut req = req
+        let mut req = http::Request::post(self.target.clone())
             .body(Full::new(body))
             .map_err(|e| ExportError::Fatal(format!("could not build the request: {e}")))?;
-        for (name, value) in &self.headers {
-            req.headers_mut().insert(name.clone(), value.clone());
-        }
+        *req.headers_mut() = self.headers.clone();
         let result = self.round_trip(req).await;
         if result.is_err() {
             self.conn = None;
@@ -532,6 +516,54 @@ impl Client {
             }
         })
     }
+}
+
+/// The headers every export carries: the protocol's framing, the user
+/// agent, and the operator's (`OTEL_EXPORTER_OTLP_HEADERS`, which win).
+fn export_headers(
+    config: &Config,
+    endpoint: &http::Uri,
+    host: &str,
+    port: u16,
+) -> Result<http::HeaderMap, String> {
+    use http::HeaderValue;
+    use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HOST, TE, USER_AGENT};
+    let mut headers = http::HeaderMap::new();
+    let gzip = HeaderValue::from_static("gzip");
+    match config.protocol {
+        Protocol::Grpc => {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            headers.insert(TE, HeaderValue::from_static("trailers"));
+            if config.gzip {
+                headers.insert("grpc-encoding", gzip);
+            }
+        }
+        Protocol::HttpJson | Protocol::HttpProtobuf => {
+            let authority = match endpoint.authority() {
+                Some(a) => a.as_str().to_string(),
+                None => format!("{host}:{port}"),
+            };
+            let host = HeaderValue::try_from(authority)
+                .map_err(|e| format!("the endpoint's authority is not a Host header: {e}"))?;
+            headers.insert(HOST, host);
+            let ct = match config.protocol {
+                Protocol::HttpJson => "application/json",
+                _ => "application/x-protobuf",
+            };
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            if config.gzip {
+                headers.insert(CONTENT_ENCODING, gzip);
+            }
+        }
+    }
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("skiff/", env!("CARGO_PKG_VERSION"))),
+    );
+    for (name, value) in &config.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    Ok(headers)
 }
 
 /// The TLS configuration for the collector: the Mozilla and system roots, or

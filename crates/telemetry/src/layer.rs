@@ -35,13 +35,13 @@ use crate::sampler::Sampler;
 thread_local! {
     /// The trace and span ids of the spans in a trace this thread is in,
     /// innermost last: what log lines are stamped with.
-    static ENTERED: std::cell::RefCell<Vec<(TraceId, SpanId)>> =
+    static ENTERED: std::cell::RefCell<Vec<(Id, TraceId, SpanId)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The trace and span this thread is in, if any (for log lines).
 pub(crate) fn current_ids() -> Option<(TraceId, SpanId)> {
-    ENTERED.with_borrow(|stack| stack.last().copied())
+    ENTERED.with_borrow(|stack| stack.last().map(|(_, t, s)| (*t, *s)))
 }
 
 /// The limits a span's contents are held to.
@@ -334,17 +334,19 @@ where
         if let Some(span) = ctx.span(id)
             && let Some(state) = span.extensions().get::<SpanState>()
         {
-            let ids = (state.context.trace_id, state.context.span_id);
-            ENTERED.with_borrow_mut(|stack| stack.push(ids));
+            let entry = (id.clone(), state.context.trace_id, state.context.span_id);
+            ENTERED.with_borrow_mut(|stack| stack.push(entry));
         }
     }
 
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id)
-            && span.extensions().get::<SpanState>().is_some()
-        {
-            ENTERED.with_borrow_mut(|stack| stack.pop());
-        }
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        // Spans leave in the order they entered: the top is this one's if
+        // it was pushed at all (no lookup of its state needed).
+        ENTERED.with_borrow_mut(|stack| {
+            if stack.last().is_some_and(|(top, _, _)| top == id) {
+                stack.pop();
+            }
+        });
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {

@@ -122,11 +122,6 @@ impl Telemetry {
         format!("{} ({})", self.config.endpoint, self.config.protocol.name())
     }
 
-    /// Spans dropped so far because the export queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.exporter.dropped()
-    }
-
     /// Sends every span finished so far, waiting at most `timeout`; `false`
     /// if some may not have been sent. Call before the process exits.
     pub fn shutdown(&self, timeout: Duration) -> bool {
@@ -288,20 +283,9 @@ pub fn set_service(name: &str, version: Option<&str>) {
     let Some(exporter) = CURRENT.get() else {
         return;
     };
-    let named = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.trim().is_empty())
-        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| {
-            v.split(',')
-                .any(|kv| kv.trim().starts_with("service.name="))
-        });
-    if !named {
-        exporter.set_resource("service.name", Value::Str(name.to_string()));
-    }
-    let versioned = std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| {
-        v.split(',')
-            .any(|kv| kv.trim().starts_with("service.version="))
-    });
-    if let Some(version) = version.filter(|_| !versioned) {
-        exporter.set_resource("service.version", Value::Str(version.to_string()));
+    exporter.set_app_resource("service.name", Value::Str(name.to_string()));
+    if let Some(version) = version {
+        exporter.set_app_resource("service.version", Value::Str(version.to_string()));
     }
 }
 
@@ -347,11 +331,15 @@ pub fn current_ids() -> Option<(TraceId, SpanId)> {
     layer::current_ids()
 }
 
-/// Sets `traceparent` (and `tracestate`) in a message's `headers` for
-/// `span`, replacing any there (case-insensitively); does nothing if `span`
-/// is in no trace.
-pub fn inject_pairs(span: &tracing::Span, headers: &mut Vec<(String, String)>) {
-    let Some(ctx) = span_context(span) else {
+/// Sets `traceparent` (and `tracestate`) in a message's `headers` for the
+/// current span, replacing any there (case-insensitively); does nothing
+/// when traces are off (without looking up the current span) or the current
+/// span is in no trace.
+pub fn inject_current(headers: &mut Vec<(String, String)>) {
+    if !enabled() {
+        return;
+    }
+    let Some(ctx) = span_context(&tracing::Span::current()) else {
         return;
     };
     headers.retain(|(k, _)| {

@@ -389,13 +389,7 @@ impl HttpApp {
             return static_response(response);
         }
         spin_headers::set(&mut req, &m, client);
-        let span = skiff_telemetry::http::server_span(
-            &req,
-            m.spin.raw_route(),
-            &self.components[m.component].id,
-            client,
-        );
-        self.handle_with(m.component, req, client, drive, span)
+        self.handle_with(m.component, m.spin, req, client, drive)
             .await
     }
 
@@ -423,14 +417,8 @@ impl HttpApp {
             params: Vec::new(),
         };
         spin_headers::set(&mut req, &m, client);
-        let span = skiff_telemetry::http::server_span(
-            &req,
-            spin.raw_route(),
-            &self.components[index].id,
-            client,
-        );
         Some(
-            self.handle_with(index, req, client, Drive::Spawn, span)
+            self.handle_with(index, spin, req, client, Drive::Spawn)
                 .await,
         )
     }
@@ -438,10 +426,10 @@ impl HttpApp {
     async fn handle_with<B>(
         &self,
         index: usize,
+        route: &spin_headers::RouteHeaders,
         req: http::Request<B>,
         client: SocketAddr,
         drive: Drive,
-        span: Option<tracing::Span>,
     ) -> http::Response<HyperOutgoingBody>
     where
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
@@ -449,6 +437,14 @@ impl HttpApp {
     {
         let started = Instant::now();
         let component = &self.components[index];
+        // With traces on, the request's span (continuing a caller's trace);
+        // with them off, nothing is prepared for one.
+        let span = match skiff_telemetry::enabled() {
+            true => {
+                skiff_telemetry::http::server_span(&req, route.raw_route(), &component.id, client)
+            }
+            false => None,
+        };
         // An async block, so its early returns (busy, too large) are counted too.
         let resp = async {
             let permit = match acquire(component) {

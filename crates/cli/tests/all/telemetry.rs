@@ -185,14 +185,8 @@ fn find(spans: &[ReceivedSpan], what: impl Fn(&ReceivedSpan) -> bool) -> Option<
 
 #[tokio::test(flavor = "multi_thread")]
 async fn traces_requests_outbound_calls_and_host_calls() -> Result<()> {
-    // Bound by name, so the app and cache directories live as long as the test.
-    let Traced {
-        otlp,
-        downstream,
-        server,
-        _app,
-        _cache,
-    } = Traced::start()?;
+    let traced = Traced::start()?;
+    let (otlp, downstream, server) = (&traced.otlp, &traced.downstream, &traced.server);
 
     // 1. A request from a traced caller, calling another service.
     let caller = format!("00-{TRACE}-{CALLER_SPAN}-01");
@@ -283,14 +277,8 @@ async fn traces_requests_outbound_calls_and_host_calls() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_are_errors_and_unsampled_traces_are_carried_not_exported() -> Result<()> {
-    // Bound by name, so the app and cache directories live as long as the test.
-    let Traced {
-        otlp,
-        downstream,
-        server,
-        _app,
-        _cache,
-    } = Traced::start()?;
+    let traced = Traced::start()?;
+    let (otlp, downstream, server) = (&traced.otlp, &traced.downstream, &traced.server);
 
     // A trap: 500, the span an error, the trap logged in it — and the log
     // line names the trace and span.

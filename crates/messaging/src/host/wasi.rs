@@ -175,7 +175,7 @@ impl producer::Host for MessagingView<'_> {
         let broker = client.broker.clone();
         let mut message = self.table.delete(message)?.into_message(topic);
         // With traces on, the message carries this span to its handlers.
-        skiff_telemetry::inject_pairs(&tracing::Span::current(), &mut message.headers);
+        skiff_telemetry::inject_current(&mut message.headers);
         Ok(broker.publish(message).await?)
     }
 }
@@ -194,7 +194,7 @@ impl request_reply::Host for MessagingView<'_> {
         tracing::Span::current().record("label", client.label.as_str());
         let broker = client.broker.clone();
         let mut message = self.table.get(&message)?.to_message(topic);
-        skiff_telemetry::inject_pairs(&tracing::Span::current(), &mut message.headers);
+        skiff_telemetry::inject_current(&mut message.headers);
         let (timeout, expected) = match options {
             Some(options) => {
                 let options = self.table.delete(options)?;
