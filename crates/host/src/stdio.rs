@@ -26,17 +26,21 @@ pub enum Channel {
 #[derive(Debug, Clone)]
 pub struct LogStream {
     prefix: Arc<str>,
+    component: Arc<str>,
+    stream: skiff_telemetry::logs::Stream,
 }
 
 impl LogStream {
     /// A stream for `component`'s `channel`.
     pub fn new(component: &str, channel: Channel) -> Self {
-        let name = match channel {
-            Channel::Stdout => "stdout",
-            Channel::Stderr => "stderr",
+        let (name, stream) = match channel {
+            Channel::Stdout => ("stdout", skiff_telemetry::logs::Stream::Stdout),
+            Channel::Stderr => ("stderr", skiff_telemetry::logs::Stream::Stderr),
         };
         LogStream {
             prefix: format!("[{component} {name}] ").into(),
+            component: component.into(),
+            stream,
         }
     }
 }
@@ -49,23 +53,24 @@ impl IsTerminal for LogStream {
 
 impl StdoutStream for LogStream {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
-        Box::new(LineWriter::new(self.prefix.clone()))
+        Box::new(LineWriter::new(self))
     }
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter::new(self.prefix.clone()))
+        Box::new(LineWriter::new(self))
     }
 }
 
-/// Buffers a partial line; writes each complete line with the prefix.
+/// Buffers a partial line; writes each complete line with the prefix (and
+/// exports it as a log record when OTLP logs are on).
 struct LineWriter {
-    prefix: Arc<str>,
+    stream: LogStream,
     pending: Vec<u8>,
 }
 
 impl LineWriter {
-    fn new(prefix: Arc<str>) -> Self {
+    fn new(stream: &LogStream) -> Self {
         LineWriter {
-            prefix,
+            stream: stream.clone(),
             pending: Vec::new(),
         }
     }
@@ -88,14 +93,17 @@ impl LineWriter {
         let mut err = std::io::stderr().lock();
         // Written in a traced request (or message): stamped with its trace,
         // as the host's own log lines are.
+        let prefix = &self.stream.prefix;
         let _ = match skiff_telemetry::current_ids() {
-            None => writeln!(err, "{}{line}", self.prefix),
-            Some((trace_id, span_id)) => writeln!(
-                err,
-                "{}{line} trace_id={trace_id} span_id={span_id}",
-                self.prefix
-            ),
+            None => writeln!(err, "{prefix}{line}"),
+            Some((trace_id, span_id)) => {
+                writeln!(err, "{prefix}{line} trace_id={trace_id} span_id={span_id}")
+            }
         };
+        drop(err);
+        if skiff_telemetry::logs::enabled() {
+            skiff_telemetry::logs::guest_output(&self.stream.component, self.stream.stream, line);
+        }
         self.pending.clear();
     }
 }

@@ -449,6 +449,14 @@ async fn serve_with(
         None => None,
     };
     let metrics_at = metrics.as_ref().map(|(at, _)| *at);
+    // OTLP metrics (when `OTEL_*` asks for them) read the app serving now;
+    // its last figures go out as the server stops.
+    let _otlp_metrics = {
+        let live = live.clone();
+        skiff_telemetry::metrics::register(Arc::new(move |out| {
+            live.current().collect_metrics(out);
+        }))
+    };
     if banner {
         print_banner(scheme, addr, &live.current(), metrics_at);
     } else {

@@ -8,11 +8,48 @@ use std::time::Duration;
 
 use crate::sampler::Sampler;
 
-/// Where and how spans are exported.
+/// Which signals are exported, where and how.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The full URL spans are sent to: `…/v1/traces` for OTLP over HTTP, the
-    /// collector's base URL for gRPC.
+    /// Where spans go; `None` when traces are off (`OTEL_TRACES_EXPORTER=none`).
+    pub traces: Option<Export>,
+    /// Where metrics go; `None` when they are off (`OTEL_METRICS_EXPORTER=none`).
+    pub metrics: Option<Export>,
+    /// Where log records go; `None` when they are off (`OTEL_LOGS_EXPORTER=none`).
+    pub logs: Option<Export>,
+    /// Which traces are recorded.
+    pub sampler: Sampler,
+    /// `service.name`, if the operator set one (else the app's name).
+    pub service_name: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, in order.
+    pub resource_attributes: Vec<(String, String)>,
+    /// How finished spans are batched (`OTEL_BSP_*`).
+    pub span_batch: Batch,
+    /// How log records are batched (`OTEL_BLRP_*`).
+    pub log_batch: Batch,
+    /// Attributes per span at most (more are dropped and counted).
+    pub attribute_count_limit: usize,
+    /// Events per span at most (more are dropped and counted).
+    pub event_count_limit: usize,
+    /// String attribute values are cut to this many bytes (on a character
+    /// boundary), if set.
+    pub attribute_value_length_limit: Option<usize>,
+    /// Attributes per log record at most (more are dropped and counted).
+    pub log_attribute_count_limit: usize,
+    /// A log record's string attribute values are cut to this many bytes.
+    pub log_attribute_value_length_limit: Option<usize>,
+    /// How often metrics are collected and exported (`OTEL_METRIC_EXPORT_INTERVAL`).
+    pub metric_interval: Duration,
+    /// Counters and histograms as totals since start, or as the change since
+    /// the last export (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+    pub temporality: Temporality,
+}
+
+/// One signal's exporter: the collector's URL and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct Export {
+    /// The full URL exports are sent to: `…/v1/traces` (`/v1/metrics`,
+    /// `/v1/logs`) for OTLP over HTTP, the collector's base URL for gRPC.
     pub endpoint: http::Uri,
     /// OTLP's encoding and transport.
     pub protocol: Protocol,
@@ -27,25 +64,58 @@ pub struct Config {
     pub certificate: Option<PathBuf>,
     /// A PEM certificate chain and key for mutual TLS with the collector.
     pub client_identity: Option<(PathBuf, PathBuf)>,
-    /// Which traces are recorded.
-    pub sampler: Sampler,
-    /// `service.name`, if the operator set one (else the app's name).
-    pub service_name: Option<String>,
-    /// `OTEL_RESOURCE_ATTRIBUTES`, in order.
-    pub resource_attributes: Vec<(String, String)>,
-    /// How long finished spans wait to be sent with others.
+}
+
+/// How a signal's records are batched on their way out.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    /// How long a finished record waits to be sent with others.
     pub schedule_delay: Duration,
-    /// Finished spans held for export at most; more are dropped and counted.
+    /// Records held for export at most; more are dropped and counted.
     pub max_queue_size: usize,
-    /// Spans per export at most.
+    /// Records per export at most.
     pub max_export_batch_size: usize,
-    /// Attributes per span at most (more are dropped and counted).
-    pub attribute_count_limit: usize,
-    /// Events per span at most (more are dropped and counted).
-    pub event_count_limit: usize,
-    /// String attribute values are cut to this many bytes (on a character
-    /// boundary), if set.
-    pub attribute_value_length_limit: Option<usize>,
+}
+
+/// OpenTelemetry's three signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Counters, gauges and histograms.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// `traces`, `metrics` or `logs`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// The signal's part of its variables' names (`OTEL_EXPORTER_OTLP_TRACES_…`).
+    fn var(self) -> &'static str {
+        match self {
+            Signal::Traces => "TRACES",
+            Signal::Metrics => "METRICS",
+            Signal::Logs => "LOGS",
+        }
+    }
+}
+
+/// Whether exported counters and histograms are cumulative or deltas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Temporality {
+    /// Totals since the process started (the specification's default).
+    Cumulative,
+    /// The change since the previous export (`delta`, and `lowmemory`,
+    /// which is the same for the counters and histograms Skiff has).
+    Delta,
 }
 
 /// OTLP's three transports (`OTEL_EXPORTER_OTLP_PROTOCOL`).
@@ -55,7 +125,7 @@ pub enum Protocol {
     HttpProtobuf,
     /// `http/json`: OTLP's JSON over HTTP.
     HttpJson,
-    /// `grpc`: the `TraceService/Export` call over HTTP/2.
+    /// `grpc`: the signal service's `Export` call over HTTP/2.
     Grpc,
 }
 
@@ -91,9 +161,9 @@ fn invalid(var: &str, value: &str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
-    /// The configuration in the process's environment; `None` where traces
-    /// are off: no OTLP endpoint is set, `OTEL_SDK_DISABLED=true`, or
-    /// `OTEL_TRACES_EXPORTER=none`.
+    /// The configuration in the process's environment; `None` where every
+    /// signal is off: no OTLP endpoint is set, `OTEL_SDK_DISABLED=true`, or
+    /// each `OTEL_{TRACES,METRICS,LOGS}_EXPORTER` is `none`.
     pub fn from_env() -> Result<Option<Config>, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -117,127 +187,12 @@ impl Config {
                 }
             }
         }
-        if let Some(v) = get("OTEL_TRACES_EXPORTER") {
-            match v.trim() {
-                "none" => return Ok(None),
-                "otlp" => {}
-                _ => {
-                    return Err(invalid(
-                        "OTEL_TRACES_EXPORTER",
-                        &v,
-                        "Skiff exports traces by `otlp` (or `none` turns them off)",
-                    ));
-                }
-            }
-        }
-        // Per-signal variables win over the general ones.
-        let pick = |specific: &'static str, general: &'static str| {
-            get(specific)
-                .map(|v| (specific, v))
-                .or_else(|| get(general).map(|v| (general, v)))
-        };
-        let protocol = match pick(
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ) {
-            None => Protocol::HttpProtobuf,
-            Some((var, v)) => match v.trim() {
-                "http/protobuf" => Protocol::HttpProtobuf,
-                "http/json" => Protocol::HttpJson,
-                "grpc" => Protocol::Grpc,
-                _ => {
-                    return Err(invalid(
-                        var,
-                        &v,
-                        "expected `http/protobuf`, `http/json` or `grpc`",
-                    ));
-                }
-            },
-        };
-        let endpoint = if let Some(v) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            // The signal's own endpoint is used as it is.
-            parse_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &v, None)?
-        } else if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            let path = match protocol {
-                Protocol::Grpc => None,
-                _ => Some("v1/traces"),
-            };
-            parse_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", &v, path)?
-        } else {
+        let traces = export(&get, Signal::Traces)?;
+        let metrics = export(&get, Signal::Metrics)?;
+        let logs = export(&get, Signal::Logs)?;
+        if traces.is_none() && metrics.is_none() && logs.is_none() {
             return Ok(None);
-        };
-        let mut headers = Vec::new();
-        for var in [
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        ] {
-            if let Some(v) = get(var) {
-                for (name, value) in parse_headers(var, &v)? {
-                    headers.retain(|(n, _)| *n != name);
-                    headers.push((name, value));
-                }
-            }
         }
-        let timeout = match pick(
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ) {
-            None => Duration::from_secs(10),
-            Some((var, v)) => Duration::from_millis(positive(var, &v)?),
-        };
-        let gzip = match pick(
-            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-            "OTEL_EXPORTER_OTLP_COMPRESSION",
-        ) {
-            None => false,
-            Some((var, v)) => match v.trim() {
-                "gzip" => true,
-                "none" => false,
-                _ => return Err(invalid(var, &v, "expected `gzip` or `none`")),
-            },
-        };
-        let file = |specific: &'static str, general: &'static str| {
-            pick(specific, general)
-                .map(|(var, v)| {
-                    let path = PathBuf::from(v.trim());
-                    if path.is_file() {
-                        Ok(path)
-                    } else {
-                        Err(invalid(var, &v, "no such file"))
-                    }
-                })
-                .transpose()
-        };
-        let certificate = file(
-            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-            "OTEL_EXPORTER_OTLP_CERTIFICATE",
-        )?;
-        let client_cert = file(
-            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
-            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-        )?;
-        let client_key = file(
-            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
-            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-        )?;
-        let client_identity = match (client_cert, client_key) {
-            (Some(cert), Some(key)) => Some((cert, key)),
-            (None, None) => None,
-            (Some(cert), None) => {
-                return Err(invalid(
-                    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-                    &cert.display().to_string(),
-                    "a client certificate needs its key in `OTEL_EXPORTER_OTLP_CLIENT_KEY`",
-                ));
-            }
-            (None, Some(key)) => {
-                return Err(invalid(
-                    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-                    &key.display().to_string(),
-                    "a client key needs its certificate in `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`",
-                ));
-            }
-        };
         let sampler = Sampler::from_vars(
             get("OTEL_TRACES_SAMPLER").as_deref(),
             get("OTEL_TRACES_SAMPLER_ARG").as_deref(),
@@ -250,21 +205,36 @@ impl Config {
         let millis = |var: &'static str, default: u64| -> Result<u64, ConfigError> {
             get(var).map_or(Ok(default), |v| positive(var, &v))
         };
-        let schedule_delay = Duration::from_millis(millis("OTEL_BSP_SCHEDULE_DELAY", 5000)?);
-        let max_queue_size = millis("OTEL_BSP_MAX_QUEUE_SIZE", 2048)? as usize;
-        let max_export_batch_size = millis("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)? as usize;
-        if max_export_batch_size > max_queue_size {
-            return Err(invalid(
-                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                &max_export_batch_size.to_string(),
-                format!(
-                    "more than the queue holds (`OTEL_BSP_MAX_QUEUE_SIZE` is {max_queue_size})"
-                ),
-            ));
-        }
-        let limit = |specific: &'static str, general: &'static str| {
-            pick(specific, general)
-                .map(|(var, v)| count(var, &v))
+        let batch = |prefix: &str, delay: u64| -> Result<Batch, ConfigError> {
+            let var = |name: &str| format!("{prefix}_{name}");
+            let number = |name: &str, default: u64| {
+                let var = var(name);
+                get(&var).map_or(Ok(default), |v| positive(&var, &v))
+            };
+            let schedule_delay = Duration::from_millis(number("SCHEDULE_DELAY", delay)?);
+            let max_queue_size = number("MAX_QUEUE_SIZE", 2048)? as usize;
+            let max_export_batch_size = number("MAX_EXPORT_BATCH_SIZE", 512)? as usize;
+            if max_export_batch_size > max_queue_size {
+                return Err(invalid(
+                    &var("MAX_EXPORT_BATCH_SIZE"),
+                    &max_export_batch_size.to_string(),
+                    format!(
+                        "more than the queue holds (`{}` is {max_queue_size})",
+                        var("MAX_QUEUE_SIZE")
+                    ),
+                ));
+            }
+            Ok(Batch {
+                schedule_delay,
+                max_queue_size,
+                max_export_batch_size,
+            })
+        };
+        let span_batch = batch("OTEL_BSP", 5000)?;
+        let log_batch = batch("OTEL_BLRP", 1000)?;
+        let limit = |specific: &str, general: &str| {
+            pick(&get, specific, general)
+                .map(|(var, v)| count(&var, &v))
                 .transpose()
         };
         let attribute_count_limit = limit(
@@ -280,25 +250,207 @@ impl Config {
             "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
             "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
         )?;
+        let log_attribute_count_limit = limit(
+            "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+        )?
+        .unwrap_or(128);
+        let log_attribute_value_length_limit = limit(
+            "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        )?;
+        let metric_interval = Duration::from_millis(millis("OTEL_METRIC_EXPORT_INTERVAL", 60_000)?);
+        let temporality = match get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE") {
+            None => Temporality::Cumulative,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "cumulative" => Temporality::Cumulative,
+                "delta" | "lowmemory" => Temporality::Delta,
+                _ => {
+                    return Err(invalid(
+                        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                        &v,
+                        "expected `cumulative`, `delta` or `lowmemory`",
+                    ));
+                }
+            },
+        };
+        if let Some(v) = get("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION")
+            && v.trim() != "explicit_bucket_histogram"
+        {
+            return Err(invalid(
+                "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+                &v,
+                "Skiff's histograms have explicit buckets (`explicit_bucket_histogram`)",
+            ));
+        }
         Ok(Some(Config {
-            endpoint,
-            protocol,
-            headers,
-            timeout,
-            gzip,
-            certificate,
-            client_identity,
+            traces,
+            metrics,
+            logs,
             sampler,
             service_name,
             resource_attributes,
-            schedule_delay,
-            max_queue_size,
-            max_export_batch_size,
+            span_batch,
+            log_batch,
             attribute_count_limit,
             event_count_limit,
             attribute_value_length_limit,
+            log_attribute_count_limit,
+            log_attribute_value_length_limit,
+            metric_interval,
+            temporality,
         }))
     }
+}
+
+/// The signal's variable if set, else the general one: `(name, value)`.
+fn pick(
+    get: &impl Fn(&str) -> Option<String>,
+    specific: &str,
+    general: &str,
+) -> Option<(String, String)> {
+    get(specific)
+        .map(|v| (specific.to_string(), v))
+        .or_else(|| get(general).map(|v| (general.to_string(), v)))
+}
+
+/// One signal's exporter from `OTEL_{SIGNAL}_EXPORTER` and the OTLP
+/// exporter's variables (the signal's own, else the general ones); `None`
+/// when the signal is off or no endpoint is set.
+fn export(
+    get: &impl Fn(&str) -> Option<String>,
+    signal: Signal,
+) -> Result<Option<Export>, ConfigError> {
+    let sig = signal.var();
+    let exporter_var = format!("OTEL_{sig}_EXPORTER");
+    if let Some(v) = get(&exporter_var) {
+        match v.trim() {
+            "none" => return Ok(None),
+            "otlp" => {}
+            "prometheus" if signal == Signal::Metrics => {
+                return Err(invalid(
+                    &exporter_var,
+                    &v,
+                    "Skiff serves Prometheus metrics with `skiff up --metrics ADDR`; \
+                     this variable takes `otlp` or `none`",
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    &exporter_var,
+                    &v,
+                    format!(
+                        "Skiff exports {} by `otlp` (or `none` turns them off)",
+                        signal.name()
+                    ),
+                ));
+            }
+        }
+    }
+    let var = |name: &str| {
+        (
+            format!("OTEL_EXPORTER_OTLP_{sig}_{name}"),
+            format!("OTEL_EXPORTER_OTLP_{name}"),
+        )
+    };
+    let either = |name: &str| {
+        let (specific, general) = var(name);
+        pick(get, &specific, &general)
+    };
+    let protocol = match either("PROTOCOL") {
+        None => Protocol::HttpProtobuf,
+        Some((var, v)) => match v.trim() {
+            "http/protobuf" => Protocol::HttpProtobuf,
+            "http/json" => Protocol::HttpJson,
+            "grpc" => Protocol::Grpc,
+            _ => {
+                return Err(invalid(
+                    &var,
+                    &v,
+                    "expected `http/protobuf`, `http/json` or `grpc`",
+                ));
+            }
+        },
+    };
+    let (own_endpoint, general_endpoint) = var("ENDPOINT");
+    let endpoint = if let Some(v) = get(&own_endpoint) {
+        // The signal's own endpoint is used as it is.
+        parse_endpoint(&own_endpoint, &v, None)?
+    } else if let Some(v) = get(&general_endpoint) {
+        let path = match (protocol, signal) {
+            (Protocol::Grpc, _) => None,
+            (_, Signal::Traces) => Some("v1/traces"),
+            (_, Signal::Metrics) => Some("v1/metrics"),
+            (_, Signal::Logs) => Some("v1/logs"),
+        };
+        parse_endpoint(&general_endpoint, &v, path)?
+    } else {
+        return Ok(None);
+    };
+    let mut headers = Vec::new();
+    let (own_headers, general_headers) = var("HEADERS");
+    for var in [general_headers, own_headers] {
+        if let Some(v) = get(&var) {
+            for (name, value) in parse_headers(&var, &v)? {
+                headers.retain(|(n, _)| *n != name);
+                headers.push((name, value));
+            }
+        }
+    }
+    let timeout = match either("TIMEOUT") {
+        None => Duration::from_secs(10),
+        Some((var, v)) => Duration::from_millis(positive(&var, &v)?),
+    };
+    let gzip = match either("COMPRESSION") {
+        None => false,
+        Some((var, v)) => match v.trim() {
+            "gzip" => true,
+            "none" => false,
+            _ => return Err(invalid(&var, &v, "expected `gzip` or `none`")),
+        },
+    };
+    let file = |name: &str| {
+        either(name)
+            .map(|(var, v)| {
+                let path = PathBuf::from(v.trim());
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(invalid(&var, &v, "no such file"))
+                }
+            })
+            .transpose()
+    };
+    let certificate = file("CERTIFICATE")?;
+    let client_cert = file("CLIENT_CERTIFICATE")?;
+    let client_key = file("CLIENT_KEY")?;
+    let client_identity = match (client_cert, client_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(cert), None) => {
+            return Err(invalid(
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                &cert.display().to_string(),
+                "a client certificate needs its key in `OTEL_EXPORTER_OTLP_CLIENT_KEY`",
+            ));
+        }
+        (None, Some(key)) => {
+            return Err(invalid(
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                &key.display().to_string(),
+                "a client key needs its certificate in `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`",
+            ));
+        }
+    };
+    Ok(Some(Export {
+        endpoint,
+        protocol,
+        headers,
+        timeout,
+        gzip,
+        certificate,
+        client_identity,
+    }))
 }
 
 fn count(var: &str, value: &str) -> Result<usize, ConfigError> {
@@ -441,11 +593,40 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+        // Each signal is on with an endpoint, and turned off by its own variable.
+        let c = config(&on).unwrap().unwrap();
+        assert!(c.traces.is_some() && c.metrics.is_some() && c.logs.is_some());
+        let c = config(&[on[0], ("OTEL_TRACES_EXPORTER", "none")])
+            .unwrap()
+            .unwrap();
+        assert!(c.traces.is_none() && c.metrics.is_some() && c.logs.is_some());
+        let c = config(&[
+            on[0],
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert!(c.traces.is_some() && c.metrics.is_none() && c.logs.is_none());
         assert!(
-            config(&[on[0], ("OTEL_TRACES_EXPORTER", "none")])
-                .unwrap()
-                .is_none()
+            config(&[
+                on[0],
+                ("OTEL_TRACES_EXPORTER", "none"),
+                ("OTEL_METRICS_EXPORTER", "none"),
+                ("OTEL_LOGS_EXPORTER", "none"),
+            ])
+            .unwrap()
+            .is_none()
         );
+        // A signal's own endpoint turns on that signal alone.
+        let c = config(&[(
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "http://logs:4318/v1/logs",
+        )])
+        .unwrap()
+        .unwrap();
+        assert!(c.traces.is_none() && c.metrics.is_none());
+        assert_eq!(c.logs.unwrap().endpoint, "http://logs:4318/v1/logs");
     }
 
     #[test]
@@ -453,12 +634,18 @@ mod tests {
         let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")])
             .unwrap()
             .unwrap();
-        assert_eq!(c.endpoint, "http://collector:4318/v1/traces");
-        assert_eq!(c.protocol, Protocol::HttpProtobuf);
+        let (traces, metrics, logs) = (c.traces.unwrap(), c.metrics.unwrap(), c.logs.unwrap());
+        assert_eq!(traces.endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(metrics.endpoint, "http://collector:4318/v1/metrics");
+        assert_eq!(logs.endpoint, "http://collector:4318/v1/logs");
+        assert_eq!(traces.protocol, Protocol::HttpProtobuf);
         let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://gw.example/otlp/")])
             .unwrap()
             .unwrap();
-        assert_eq!(c.endpoint, "https://gw.example/otlp/v1/traces");
+        assert_eq!(
+            c.traces.unwrap().endpoint,
+            "https://gw.example/otlp/v1/traces"
+        );
         // The signal's own endpoint is taken as it is.
         let c = config(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
@@ -466,7 +653,8 @@ mod tests {
         ])
         .unwrap()
         .unwrap();
-        assert_eq!(c.endpoint, "http://b:9999/custom");
+        assert_eq!(c.traces.unwrap().endpoint, "http://b:9999/custom");
+        assert_eq!(c.metrics.unwrap().endpoint, "http://a:4318/v1/metrics");
         // gRPC's path is the method's.
         let c = config(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317"),
@@ -474,8 +662,18 @@ mod tests {
         ])
         .unwrap()
         .unwrap();
-        assert_eq!(c.endpoint, "http://a:4317/");
-        assert_eq!(c.protocol, Protocol::Grpc);
+        let logs = c.logs.unwrap();
+        assert_eq!(logs.endpoint, "http://a:4317/");
+        assert_eq!(logs.protocol, Protocol::Grpc);
+        // Each signal may take its own protocol.
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.metrics.unwrap().protocol, Protocol::HttpJson);
+        assert_eq!(c.traces.unwrap().protocol, Protocol::HttpProtobuf);
     }
 
     #[test]
@@ -495,11 +693,24 @@ mod tests {
         .unwrap()
         .unwrap();
         let headers: Vec<_> = c
+            .traces
+            .as_ref()
+            .unwrap()
             .headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
             .collect();
         assert_eq!(headers, [("x-team", "a"), ("api-key", "two")]);
+        // The traces' own headers are theirs alone.
+        let metrics: Vec<_> = c
+            .metrics
+            .as_ref()
+            .unwrap()
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(metrics, [("api-key", "secret one"), ("x-team", "a")]);
         assert_eq!(
             c.resource_attributes,
             [
@@ -548,6 +759,33 @@ mod tests {
                 "more than the queue holds",
             ),
             ("OTEL_TRACES_EXPORTER", "zipkin", "by `otlp`"),
+            ("OTEL_METRICS_EXPORTER", "prometheus", "--metrics ADDR"),
+            ("OTEL_LOGS_EXPORTER", "console", "exports logs by `otlp`"),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+                "udp",
+                "expected `http/protobuf`",
+            ),
+            (
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                "soon",
+                "milliseconds above 0",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                "sometimes",
+                "`delta`",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+                "base2_exponential_bucket_histogram",
+                "explicit buckets",
+            ),
+            (
+                "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+                "4096",
+                "`OTEL_BLRP_MAX_QUEUE_SIZE` is 2048",
+            ),
         ] {
             let mut vars = vec![base, (var, value)];
             if var == "OTEL_TRACES_SAMPLER_ARG" {

@@ -19,88 +19,120 @@ use prost::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::config::{Config, Protocol};
-use crate::otlp::{self, Attribute, FinishedSpan};
+use crate::config::{Batch, Export, Protocol, Signal};
+use crate::otlp::{self, Attribute};
 
-enum Msg {
-    Span(FinishedSpan),
+/// What one signal exports: finished spans, log records, metrics.
+pub(crate) trait Record: Send + Sized + 'static {
+    /// The signal.
+    const SIGNAL: Signal;
+    /// What a record is called in messages (`span`, `log record`, …).
+    const NOUN: &'static str;
+    /// The records as one protobuf export request.
+    fn encode_protobuf(resource: &[Attribute], records: &[Self]) -> Vec<u8>;
+    /// The records as one OTLP/JSON export request.
+    fn to_json(resource: &[Attribute], records: &[Self]) -> serde_json::Value;
+}
+
+enum Msg<T> {
+    Item(T),
     Flush(std::sync::mpsc::Sender<()>),
 }
 
-/// The exporter's handle: where the layer puts finished spans.
-pub(crate) struct Exporter {
-    tx: SyncSender<Msg>,
-    dropped: AtomicU64,
-    resource: Arc<Mutex<Vec<Attribute>>>,
+/// The resource every signal is exported with, shared by their exporters:
+/// the app may name the service once it is loaded.
+pub(crate) struct Resource {
+    attributes: Mutex<Vec<Attribute>>,
     /// The resource keys the operator's variables set.
     operator_keys: Vec<String>,
 }
 
-impl Exporter {
+impl Resource {
+    pub fn new(attributes: Vec<Attribute>, operator_keys: Vec<String>) -> Arc<Resource> {
+        Arc::new(Resource {
+            attributes: Mutex::new(attributes),
+            operator_keys,
+        })
+    }
+
+    /// The attributes now.
+    pub fn get(&self) -> Vec<Attribute> {
+        self.attributes.lock().expect("resource lock").clone()
+    }
+
+    /// Sets an attribute from the app (its name, its version), unless the
+    /// operator set that key (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`),
+    /// whose value stands.
+    pub fn set_from_app(&self, key: &'static str, value: otlp::Value) {
+        if self.operator_keys.iter().any(|k| k == key) {
+            return;
+        }
+        let mut attributes = self.attributes.lock().expect("resource lock");
+        match attributes.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => attributes.push((key.into(), value)),
+        }
+    }
+}
+
+/// A batching exporter's handle: where spans or log records are queued.
+pub(crate) struct Exporter<T> {
+    tx: SyncSender<Msg<T>>,
+    dropped: AtomicU64,
+    /// The batch size variables' prefix, for the queue-full warning.
+    prefix: &'static str,
+}
+
+impl<T: Record> Exporter<T> {
     /// Starts the export thread.
-    pub fn start(config: &Config, resource: Vec<Attribute>) -> Result<Arc<Exporter>, String> {
-        let client = Client::new(config)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(config.max_queue_size);
-        let resource = Arc::new(Mutex::new(resource));
+    pub fn start(
+        export: &Export,
+        batch: Batch,
+        resource: Arc<Resource>,
+    ) -> Result<Arc<Exporter<T>>, String> {
+        let client = Client::new(export, T::SIGNAL)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(batch.max_queue_size);
         let batcher = Batcher {
             rx,
             client,
-            resource: resource.clone(),
-            delay: config.schedule_delay,
-            batch_size: config.max_export_batch_size,
+            resource,
+            delay: batch.schedule_delay,
+            batch_size: batch.max_export_batch_size,
         };
         std::thread::Builder::new()
-            .name("skiff-otlp".into())
+            .name(format!("skiff-otlp-{}", T::SIGNAL.name()))
             .spawn(move || batcher.run())
             .map_err(|e| format!("could not start the OTLP export thread: {e}"))?;
-        let mut operator_keys: Vec<String> = config
-            .resource_attributes
-            .iter()
-            .map(|(k, _)| k.clone())
-            .collect();
-        if config.service_name.is_some() {
-            operator_keys.push("service.name".into());
-        }
         Ok(Arc::new(Exporter {
             tx,
             dropped: AtomicU64::new(0),
-            resource,
-            operator_keys,
+            prefix: match T::SIGNAL {
+                Signal::Logs => "OTEL_BLRP",
+                _ => "OTEL_BSP",
+            },
         }))
     }
 
-    /// Queues a finished span; drops it (counted, and warned about at the
-    /// first and every 1000th) if the queue is full.
-    pub fn push(&self, span: FinishedSpan) {
+    /// Queues a record; drops it (counted, and warned about at the first and
+    /// every 1000th) if the queue is full.
+    pub fn push(&self, record: T) {
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.tx.try_send(Msg::Span(span))
+            self.tx.try_send(Msg::Item(record))
         {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n == 1 || n.is_multiple_of(1000) {
                 tracing::warn!(
                     target: "otel_export",
-                    "OpenTelemetry: {n} span(s) dropped so far: the export queue is full \
-                     (OTEL_BSP_MAX_QUEUE_SIZE) and the collector is not keeping up"
+                    "OpenTelemetry: {n} {}(s) dropped so far: the export queue is full \
+                     ({}_MAX_QUEUE_SIZE) and the collector is not keeping up",
+                    T::NOUN,
+                    self.prefix,
                 );
             }
         }
     }
 
-    /// Sets a resource attribute from the app (its name, its version),
-    /// unless the operator set that key (`OTEL_SERVICE_NAME`,
-    /// `OTEL_RESOURCE_ATTRIBUTES`), whose value stands.
-    pub fn set_app_resource(&self, key: &'static str, value: otlp::Value) {
-        if self.operator_keys.iter().any(|k| k == key) {
-            return;
-        }
-        let mut resource = self.resource.lock().expect("resource lock");
-        match resource.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
-            None => resource.push((key.into(), value)),
-        }
-    }
-
-    /// Sends every span queued so far; `false` if that took longer than `timeout`.
+    /// Sends every record queued so far; `false` if that took longer than `timeout`.
     pub fn flush(&self, timeout: Duration) -> bool {
         let (done, wait) = std::sync::mpsc::channel();
         if self.tx.send(Msg::Flush(done)).is_err() {
@@ -110,28 +142,35 @@ impl Exporter {
     }
 }
 
-struct Batcher {
-    rx: Receiver<Msg>,
+/// A single-threaded runtime for an export thread.
+pub(crate) fn export_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(err) => {
+            tracing::error!(target: "otel_export", "OpenTelemetry: no runtime for the exporter: {err}");
+            None
+        }
+    }
+}
+
+struct Batcher<T> {
+    rx: Receiver<Msg<T>>,
     client: Client,
-    resource: Arc<Mutex<Vec<Attribute>>>,
+    resource: Arc<Resource>,
     delay: Duration,
     batch_size: usize,
 }
 
-impl Batcher {
+impl<T: Record> Batcher<T> {
     fn run(mut self) {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(err) => {
-                tracing::error!(target: "otel_export", "OpenTelemetry: no runtime for the exporter: {err}");
-                return;
-            }
+        let Some(rt) = export_runtime() else {
+            return;
         };
-        let mut batch: Vec<FinishedSpan> = Vec::new();
-        // When the oldest span in `batch` must go out.
+        let mut batch: Vec<T> = Vec::new();
+        // When the oldest record in `batch` must go out.
         let mut due: Option<Instant> = None;
         loop {
             let msg = match due {
@@ -141,8 +180,8 @@ impl Batcher {
                     .recv_timeout(due.saturating_duration_since(Instant::now())),
             };
             match msg {
-                Ok(Msg::Span(span)) => {
-                    batch.push(span);
+                Ok(Msg::Item(record)) => {
+                    batch.push(record);
                     due.get_or_insert_with(|| Instant::now() + self.delay);
                     if batch.len() >= self.batch_size {
                         rt.block_on(self.send(&mut batch));
@@ -153,7 +192,7 @@ impl Batcher {
                     // Everything queued before the flush was asked for.
                     while let Ok(msg) = self.rx.try_recv() {
                         match msg {
-                            Msg::Span(span) => batch.push(span),
+                            Msg::Item(record) => batch.push(record),
                             Msg::Flush(other) => drop(other.send(())),
                         }
                     }
@@ -174,16 +213,17 @@ impl Batcher {
     }
 
     /// Sends `batch` (emptying it) in exports of at most the batch size.
-    async fn send(&mut self, batch: &mut Vec<FinishedSpan>) {
+    async fn send(&mut self, batch: &mut Vec<T>) {
         while !batch.is_empty() {
             let n = batch.len().min(self.batch_size);
-            let spans: Vec<FinishedSpan> = batch.drain(..n).collect();
-            let resource = self.resource.lock().expect("resource lock").clone();
-            if let Err(err) = self.client.export(&resource, &spans).await {
+            let records: Vec<T> = batch.drain(..n).collect();
+            let resource = self.resource.get();
+            if let Err(err) = self.client.export(&resource, &records).await {
                 tracing::warn!(
                     target: "otel_export",
-                    "OpenTelemetry: {} span(s) not exported to {}: {err}",
-                    spans.len(),
+                    "OpenTelemetry: {} {}(s) not exported to {}: {err}",
+                    records.len(),
+                    T::NOUN,
                     self.client.endpoint
                 );
             }
@@ -193,7 +233,7 @@ impl Batcher {
 
 /// A failed export.
 #[derive(Debug, thiserror::Error)]
-enum ExportError {
+pub(crate) enum ExportError {
     #[error("{0}")]
     Retryable(String),
     #[error("{0}")]
@@ -208,11 +248,12 @@ enum Conn {
     H2(http2::SendRequest<Full<Bytes>>),
 }
 
-/// The OTLP client: one connection to the collector, kept open between
-/// exports and made again when it fails.
-struct Client {
-    /// Where spans go, for messages.
-    endpoint: http::Uri,
+/// The OTLP client of one signal: one connection to the collector, kept
+/// open between exports and made again when it fails.
+pub(crate) struct Client {
+    /// Where exports go, for messages.
+    pub endpoint: http::Uri,
+    signal: Signal,
     /// Every export's request target: origin form for HTTP/1.1 to the
     /// collector itself, the whole URL (for `:authority`) for gRPC.
     target: http::Uri,
@@ -230,11 +271,17 @@ struct Client {
     conn: Option<Conn>,
 }
 
-/// gRPC's method for trace export.
-const GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// gRPC's export method for `signal`.
+fn grpc_path(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    }
+}
 
 impl Client {
-    fn new(config: &Config) -> Result<Client, String> {
+    pub fn new(config: &Export, signal: Signal) -> Result<Client, String> {
         let uri = &config.endpoint;
         let https = uri.scheme_str() == Some("https");
         let host = uri
@@ -247,7 +294,8 @@ impl Client {
         let endpoint = match config.protocol {
             Protocol::Grpc => {
                 let mut parts = uri.clone().into_parts();
-                parts.path_and_query = Some(http::uri::PathAndQuery::from_static(GRPC_PATH));
+                parts.path_and_query =
+                    Some(http::uri::PathAndQuery::from_static(grpc_path(signal)));
                 http::Uri::from_parts(parts).map_err(|e| e.to_string())?
             }
             _ => uri.clone(),
@@ -276,6 +324,7 @@ impl Client {
         };
         Ok(Client {
             endpoint,
+            signal,
             target,
             headers,
             protocol: config.protocol,
@@ -288,14 +337,14 @@ impl Client {
         })
     }
 
-    /// Exports `spans`, retrying until the timeout where the collector asks
-    /// for it (or could not be reached).
-    async fn export(
+    /// Exports `records`, retrying until the timeout where the collector
+    /// asks for it (or could not be reached).
+    pub async fn export<T: Record>(
         &mut self,
         resource: &[Attribute],
-        spans: &[FinishedSpan],
+        records: &[T],
     ) -> Result<(), ExportError> {
-        let body = self.encode(resource, spans)?;
+        let body = self.encode(resource, records)?;
         let deadline = Instant::now() + self.timeout;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -323,11 +372,18 @@ impl Client {
         }
     }
 
-    fn encode(&self, resource: &[Attribute], spans: &[FinishedSpan]) -> Result<Bytes, ExportError> {
+    fn encode<T: Record>(
+        &self,
+        resource: &[Attribute],
+        records: &[T],
+    ) -> Result<Bytes, ExportError> {
         let raw = match self.protocol {
-            Protocol::HttpJson => serde_json::to_vec(&otlp::to_json(resource, spans))
-                .map_err(|e| ExportError::Fatal(format!("could not encode spans: {e}")))?,
-            _ => otlp::encode_protobuf(resource, spans),
+            Protocol::HttpJson => {
+                serde_json::to_vec(&T::to_json(resource, records)).map_err(|e| {
+                    ExportError::Fatal(format!("could not encode the {}: {e}", T::SIGNAL.name()))
+                })?
+            }
+            _ => T::encode_protobuf(resource, records),
         };
         let payload = if self.gzip { gzip(&raw) } else { raw };
         Ok(match self.protocol {
@@ -404,22 +460,29 @@ impl Client {
         }
     }
 
-    /// Warns of spans an accepted export says the collector rejected
+    /// Warns of records an accepted export says the collector rejected
     /// (OTLP's partial success).
     fn partial_success(&self, body: &[u8]) {
+        let (json_key, noun) = match self.signal {
+            Signal::Traces => ("rejectedSpans", "span"),
+            Signal::Metrics => ("rejectedDataPoints", "data point"),
+            Signal::Logs => ("rejectedLogRecords", "log record"),
+        };
         let (rejected, message) = match self.protocol {
             Protocol::HttpJson => {
                 let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
                     return;
                 };
                 let partial = &json["partialSuccess"];
-                let rejected = match &partial["rejectedSpans"] {
+                let rejected = match &partial[json_key] {
                     serde_json::Value::String(s) => s.parse().unwrap_or(0),
                     v => v.as_i64().unwrap_or(0),
                 };
                 let message = partial["errorMessage"].as_str().unwrap_or_default();
                 (rejected, message.to_string())
             }
+            // The three signals' responses share their layout: field 1 the
+            // count rejected, 2 the message.
             _ => match otlp::pb::ExportTraceServiceResponse::decode(body) {
                 Ok(otlp::pb::ExportTraceServiceResponse {
                     partial_success: Some(p),
@@ -430,7 +493,7 @@ impl Client {
         if rejected > 0 || !message.is_empty() {
             tracing::warn!(
                 target: "otel_export",
-                "OpenTelemetry: the collector at {} rejected {rejected} span(s): {message}",
+                "OpenTelemetry: the collector at {} rejected {rejected} {noun}(s): {message}",
                 self.endpoint
             );
         }
@@ -521,7 +584,7 @@ impl Client {
 /// The headers every export carries: the protocol's framing, the user
 /// agent, and the operator's (`OTEL_EXPORTER_OTLP_HEADERS`, which win).
 fn export_headers(
-    config: &Config,
+    config: &Export,
     endpoint: &http::Uri,
     host: &str,
     port: u16,
@@ -568,7 +631,7 @@ fn export_headers(
 
 /// The TLS configuration for the collector: the Mozilla and system roots, or
 /// with `OTEL_EXPORTER_OTLP_CERTIFICATE` / the client certificate, those too.
-fn tls_config(config: &Config, host: &str, port: u16) -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config(config: &Export, host: &str, port: u16) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use skiff_outbound_networking::{ClientTls, ClientTlsEntry};

@@ -35,13 +35,19 @@ use crate::sampler::Sampler;
 thread_local! {
     /// The trace and span ids of the spans in a trace this thread is in,
     /// innermost last: what log lines are stamped with.
-    static ENTERED: std::cell::RefCell<Vec<(Id, TraceId, SpanId)>> =
+    static ENTERED: std::cell::RefCell<Vec<(Id, TraceId, SpanId, bool)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The trace and span this thread is in, if any (for log lines).
 pub(crate) fn current_ids() -> Option<(TraceId, SpanId)> {
-    ENTERED.with_borrow(|stack| stack.last().map(|(_, t, s)| (*t, *s)))
+    ENTERED.with_borrow(|stack| stack.last().map(|(_, t, s, _)| (*t, *s)))
+}
+
+/// The trace and span this thread is in and whether the trace is sampled,
+/// if any (for log records).
+pub(crate) fn current_context() -> Option<(TraceId, SpanId, bool)> {
+    ENTERED.with_borrow(|stack| stack.last().map(|(_, t, s, sampled)| (*t, *s, *sampled)))
 }
 
 /// The limits a span's contents are held to.
@@ -55,7 +61,7 @@ pub(crate) struct Limits {
 /// The layer: samples traces as they enter, records their spans, and hands
 /// finished ones to the exporter.
 pub(crate) struct OtelLayer {
-    pub exporter: Arc<Exporter>,
+    pub exporter: Arc<Exporter<FinishedSpan>>,
     pub sampler: Sampler,
     pub limits: Limits,
 }
@@ -86,17 +92,17 @@ pub(crate) fn now_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// A span's fields as the layer reads them.
+/// A span's (or an event's) fields as the layers read them.
 #[derive(Default)]
-struct Fields {
+pub(crate) struct Fields {
     kind: Option<Kind>,
     name: Option<String>,
     parent: Option<String>,
     trace_state: Option<String>,
     error: bool,
     status_description: Option<String>,
-    message: Option<String>,
-    attributes: Vec<Attribute>,
+    pub message: Option<String>,
+    pub attributes: Vec<Attribute>,
 }
 
 impl Fields {
@@ -194,7 +200,7 @@ impl Recording {
 }
 
 /// A string value cut to the length limit, on a character boundary.
-fn cut(value: Value, limits: &Limits) -> Value {
+pub(crate) fn cut(value: Value, limits: &Limits) -> Value {
     match (value, limits.value_length) {
         (Value::Str(mut s), Some(max)) if s.len() > max => {
             let mut end = max;
@@ -334,7 +340,12 @@ where
         if let Some(span) = ctx.span(id)
             && let Some(state) = span.extensions().get::<SpanState>()
         {
-            let entry = (id.clone(), state.context.trace_id, state.context.span_id);
+            let entry = (
+                id.clone(),
+                state.context.trace_id,
+                state.context.span_id,
+                state.context.sampled,
+            );
             ENTERED.with_borrow_mut(|stack| stack.push(entry));
         }
     }
@@ -343,7 +354,7 @@ where
         // Spans leave in the order they entered: the top is this one's if
         // it was pushed at all (no lookup of its state needed).
         ENTERED.with_borrow_mut(|stack| {
-            if stack.last().is_some_and(|(top, _, _)| top == id) {
+            if stack.last().is_some_and(|(top, ..)| top == id) {
                 stack.pop();
             }
         });

@@ -1,11 +1,16 @@
-//! OpenTelemetry traces for Skiff.
+//! OpenTelemetry for Skiff: traces, metrics and logs by OTLP.
 //!
 //! Set `OTEL_EXPORTER_OTLP_ENDPOINT` (and the other standard `OTEL_*`
-//! variables, see [`Config`]) and Skiff records a span for each request it
-//! serves, each message or cron tick it handles, each outbound HTTP request a
-//! guest makes and each host call (key-value, SQL, Redis, …), and exports
-//! them by OTLP (`http/protobuf`, `http/json` or `grpc`) to any collector:
-//! the OpenTelemetry Collector, Jaeger, Tempo, Honeycomb, …
+//! variables, see [`Config`]) and Skiff exports the three signals to any
+//! collector (the OpenTelemetry Collector, Jaeger, Tempo, Honeycomb, …) by
+//! `http/protobuf`, `http/json` or `grpc`:
+//! - **traces**: a span for each request it serves, each message or cron
+//!   tick it handles, each outbound HTTP request a guest makes and each host
+//!   call (key-value, SQL, Redis, …);
+//! - **metrics** ([`metrics`]): the HTTP components' instantiation and
+//!   response times, responses by status class, outbound connections;
+//! - **logs** ([`logs`]): Skiff's log lines and the guests' output lines,
+//!   each with the trace and span it was written in.
 //!
 //! The trace context travels by W3C `traceparent`: a request that brings one
 //! continues its caller's trace, and every outbound request (service chaining
@@ -36,6 +41,8 @@ pub mod event;
 mod export;
 pub mod http;
 mod layer;
+pub mod logs;
+pub mod metrics;
 mod otlp;
 mod sampler;
 
@@ -46,12 +53,13 @@ use std::time::Duration;
 use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 
-pub use config::{Config, ConfigError, Protocol};
+pub use config::{Batch, Config, ConfigError, Export, Protocol, Signal, Temporality};
 pub use context::{SpanContext, SpanId, TraceId};
 pub use sampler::Sampler;
 
-use export::Exporter;
-use otlp::Value;
+use export::{Exporter, Resource};
+use logs::LogRecord;
+use otlp::{FinishedSpan, Value};
 
 /// The `tracing` target of the spans Skiff opens for telemetry alone (a
 /// request served, an outbound request): not shown in logs by default.
@@ -66,33 +74,83 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// The running exporter.
+/// The running exporters.
 pub struct Telemetry {
-    exporter: Arc<Exporter>,
+    spans: Option<Arc<Exporter<FinishedSpan>>>,
+    logs: Option<Arc<Exporter<LogRecord>>>,
+    metrics: Option<Arc<metrics::Reader>>,
     config: Config,
 }
 
-static CURRENT: std::sync::OnceLock<Arc<Exporter>> = std::sync::OnceLock::new();
+/// The resource the signals are exported with, once started.
+static RESOURCE: std::sync::OnceLock<Arc<Resource>> = std::sync::OnceLock::new();
 
 impl Telemetry {
-    /// Starts exporting as `config` says; turns [`enabled`] on.
+    /// Starts exporting as `config` says; turns [`enabled`] on if traces are.
     pub fn start(config: Config) -> Result<Telemetry, String> {
-        let resource = resource(&config);
-        let exporter = Exporter::start(&config, resource)?;
-        let _ = CURRENT.set(exporter.clone());
-        ENABLED.store(true, Ordering::Relaxed);
-        Ok(Telemetry { exporter, config })
+        let mut operator_keys: Vec<String> = config
+            .resource_attributes
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
+        if config.service_name.is_some() {
+            operator_keys.push("service.name".into());
+        }
+        let resource = Resource::new(resource(&config), operator_keys);
+        let _ = RESOURCE.set(resource.clone());
+        let spans = match &config.traces {
+            None => None,
+            Some(export) => Some(Exporter::start(
+                export,
+                config.span_batch,
+                resource.clone(),
+            )?),
+        };
+        let logs = match &config.logs {
+            None => None,
+            Some(export) => {
+                let exporter = Exporter::start(export, config.log_batch, resource.clone())?;
+                logs::install(
+                    exporter.clone(),
+                    layer::Limits {
+                        attributes: config.log_attribute_count_limit,
+                        events: 0,
+                        value_length: config.log_attribute_value_length_limit,
+                    },
+                );
+                Some(exporter)
+            }
+        };
+        let metrics = match &config.metrics {
+            None => None,
+            Some(export) => Some(metrics::Reader::start(
+                export,
+                config.metric_interval,
+                config.temporality,
+                resource,
+            )?),
+        };
+        if spans.is_some() {
+            ENABLED.store(true, Ordering::Relaxed);
+        }
+        Ok(Telemetry {
+            spans,
+            logs,
+            metrics,
+            config,
+        })
     }
 
     /// The layer that records spans, with its filter: Skiff's spans at
-    /// `INFO` and above, and warnings and errors (as span events).
-    pub fn layer<S>(&self) -> impl tracing_subscriber::Layer<S> + use<S>
+    /// `INFO` and above, and warnings and errors (as span events); `None`
+    /// when traces are off.
+    pub fn layer<S>(&self) -> Option<impl tracing_subscriber::Layer<S> + use<S>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         use tracing_subscriber::Layer as _;
         let layer = layer::OtelLayer {
-            exporter: self.exporter.clone(),
+            exporter: self.spans.clone()?,
             sampler: self.config.sampler,
             limits: layer::Limits {
                 attributes: self.config.attribute_count_limit,
@@ -104,32 +162,71 @@ impl Telemetry {
         // be `TRACE`, and every `log::trace!` in the dependencies (wasmtime,
         // hyper) would be turned into a `tracing` event and filtered, per
         // request (~22k instructions of hello's ~100k, measured).
-        layer.with_filter(
-            tracing_subscriber::filter::filter_fn(|meta| {
-                let ours = meta.target() == TARGET || meta.target().starts_with("skiff");
-                ours && if meta.is_span() {
-                    *meta.level() <= tracing::Level::INFO
-                } else {
-                    *meta.level() <= tracing::Level::WARN
-                }
-            })
-            .with_max_level_hint(tracing::Level::INFO),
+        Some(
+            layer.with_filter(
+                tracing_subscriber::filter::filter_fn(|meta| {
+                    let ours = meta.target() == TARGET || meta.target().starts_with("skiff");
+                    ours && if meta.is_span() {
+                        *meta.level() <= tracing::Level::INFO
+                    } else {
+                        *meta.level() <= tracing::Level::WARN
+                    }
+                })
+                .with_max_level_hint(tracing::Level::INFO),
+            ),
         )
     }
 
-    /// Where spans go, for the start-up banner.
-    pub fn describe(&self) -> String {
-        format!("{} ({})", self.config.endpoint, self.config.protocol.name())
+    /// The layer that exports log events as log records, filtered by
+    /// `filter` (an `EnvFilter` directive, as the log's own); `None` when
+    /// logs are off.
+    pub fn log_layer<S>(&self, filter: &str) -> Option<impl tracing_subscriber::Layer<S> + use<S>>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        use tracing_subscriber::Layer as _;
+        self.logs.as_ref()?;
+        Some(logs::LogLayer.with_filter(tracing_subscriber::EnvFilter::new(filter)))
     }
 
-    /// Sends every span finished so far, waiting at most `timeout`; `false`
-    /// if some may not have been sent. Call before the process exits.
+    /// Where each signal goes, for the start-up banner.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (signal, export) in [
+            ("traces", &self.config.traces),
+            ("metrics", &self.config.metrics),
+            ("logs", &self.config.logs),
+        ] {
+            if let Some(export) = export {
+                parts.push(format!(
+                    "{signal} to {} ({})",
+                    export.endpoint,
+                    export.protocol.name()
+                ));
+            }
+        }
+        parts.join(", ")
+    }
+
+    /// Sends every span and log record finished so far and the metrics as
+    /// they stand, waiting at most `timeout` for each signal; `false` if
+    /// some may not have been sent. Call before the process exits.
     pub fn shutdown(&self, timeout: Duration) -> bool {
-        self.exporter.flush(timeout)
+        let mut all = true;
+        if let Some(metrics) = &self.metrics {
+            all &= metrics.flush(timeout);
+        }
+        if let Some(spans) = &self.spans {
+            all &= spans.flush(timeout);
+        }
+        if let Some(logs) = &self.logs {
+            all &= logs.flush(timeout);
+        }
+        all
     }
 }
 
-/// The resource every span is exported with: `service.name` (the operator's
+/// The resource every signal is exported with: `service.name` (the operator's
 /// `OTEL_SERVICE_NAME`, else set by [`set_service`], else `skiff`), the
 /// operator's `OTEL_RESOURCE_ATTRIBUTES`, the SDK and the process.
 fn resource(config: &Config) -> Vec<otlp::Attribute> {
@@ -217,11 +314,12 @@ pub fn init_logging(default_filter: &str) -> Result<Option<Telemetry>, String> {
                 .with_writer(StampedStderr)
                 .with_ansi(ansi)
                 .with_target(false)
-                .with_filter(EnvFilter::new(filter)),
+                .with_filter(EnvFilter::new(&filter)),
         )
         .with(telemetry.layer())
+        .with(telemetry.log_layer(&filter))
         .try_init();
-    tracing::info!(target: "skiff", "exporting traces to {}", telemetry.describe());
+    tracing::info!(target: "skiff", "OpenTelemetry: exporting {}", telemetry.describe());
     Ok(Some(telemetry))
 }
 
@@ -280,12 +378,12 @@ where
 /// `service.version`), unless the operator named it by `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES`.
 pub fn set_service(name: &str, version: Option<&str>) {
-    let Some(exporter) = CURRENT.get() else {
+    let Some(resource) = RESOURCE.get() else {
         return;
     };
-    exporter.set_app_resource("service.name", Value::Str(name.to_string()));
+    resource.set_from_app("service.name", Value::Str(name.to_string()));
     if let Some(version) = version {
-        exporter.set_app_resource("service.version", Value::Str(version.to_string()));
+        resource.set_from_app("service.version", Value::Str(version.to_string()));
     }
 }
 

@@ -431,9 +431,60 @@ fn write_span(buf: &mut Vec<u8>, s: &FinishedSpan) {
     buf.extend_from_slice(&flags(s).to_le_bytes());
 }
 
+/// An AnyValue in OTLP/JSON.
+pub(crate) fn json_value(v: &Value) -> Json {
+    match v {
+        Value::Str(s) => json!({ "stringValue": s }),
+        Value::Bool(b) => json!({ "boolValue": b }),
+        // 64-bit integers are strings in the protobuf JSON mapping.
+        Value::I64(i) => json!({ "intValue": i.to_string() }),
+        Value::F64(f) if f.is_finite() => json!({ "doubleValue": f }),
+        Value::F64(f) => json!({ "doubleValue": f.to_string() }),
+    }
+}
+
+/// A list of KeyValues in OTLP/JSON.
+pub(crate) fn json_attributes(list: &[Attribute]) -> Json {
+    Json::Array(
+        list.iter()
+            .map(|(k, v)| json!({ "key": k, "value": json_value(v) }))
+            .collect(),
+    )
+}
+
+/// The instrumentation scope in OTLP/JSON.
+pub(crate) fn json_scope(name: &str) -> Json {
+    json!({ "name": name, "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// Writes a KeyValue as field `field`.
+pub(crate) fn write_key_value(buf: &mut Vec<u8>, field: u32, kv: &Attribute) {
+    key_value(buf, field, kv);
+}
+
+/// Writes an InstrumentationScope (Skiff's version) as field `field`.
+pub(crate) fn write_scope(buf: &mut Vec<u8>, field: u32, name: &str) {
+    wire::message(buf, field, scope_len(name));
+    wire::string(buf, 1, name);
+    wire::string(buf, 2, env!("CARGO_PKG_VERSION"));
+}
+
+impl crate::export::Record for FinishedSpan {
+    const SIGNAL: crate::config::Signal = crate::config::Signal::Traces;
+    const NOUN: &'static str = "span";
+
+    fn encode_protobuf(resource: &[Attribute], records: &[Self]) -> Vec<u8> {
+        encode_protobuf(resource, records)
+    }
+
+    fn to_json(resource: &[Attribute], records: &[Self]) -> Json {
+        to_json(resource, records)
+    }
+}
+
 /// Protobuf's wire format, as far as OTLP's messages need it. proto3:
 /// empty strings and zero numbers are left out.
-mod wire {
+pub(crate) mod wire {
     pub const VARINT: u32 = 0;
     pub const FIXED64: u32 = 1;
     pub const LEN: u32 = 2;
@@ -513,27 +564,31 @@ mod wire {
             varint(buf, v);
         }
     }
+
+    /// A fixed64 field, even when zero.
+    pub fn fixed64(buf: &mut Vec<u8>, field: u32, v: u64) {
+        tag(buf, field, FIXED64);
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    /// A double field, even when zero.
+    pub fn double(buf: &mut Vec<u8>, field: u32, v: f64) {
+        fixed64(buf, field, v.to_bits());
+    }
+
+    /// A message field whose body `write` puts in a scratch buffer first:
+    /// simpler than sizing it ahead, for messages off the request path.
+    pub fn nested(buf: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
+        let mut body = Vec::new();
+        write(&mut body);
+        message(buf, field, body.len());
+        buf.extend_from_slice(&body);
+    }
 }
 
 /// The spans as one OTLP/JSON export request.
 pub fn to_json(resource: &[Attribute], spans: &[FinishedSpan]) -> Json {
-    fn attrs(list: &[Attribute]) -> Json {
-        Json::Array(
-            list.iter()
-                .map(|(k, v)| {
-                    let value = match v {
-                        Value::Str(s) => json!({ "stringValue": s }),
-                        Value::Bool(b) => json!({ "boolValue": b }),
-                        // 64-bit integers are strings in the protobuf JSON mapping.
-                        Value::I64(i) => json!({ "intValue": i.to_string() }),
-                        Value::F64(f) if f.is_finite() => json!({ "doubleValue": f }),
-                        Value::F64(f) => json!({ "doubleValue": f.to_string() }),
-                    };
-                    json!({ "key": k, "value": value })
-                })
-                .collect(),
-        )
-    }
+    let attrs = json_attributes;
     let scope_spans: Vec<Json> = by_scope(spans)
         .into_iter()
         .map(|(scope, spans)| {

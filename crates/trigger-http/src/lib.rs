@@ -349,6 +349,18 @@ impl HttpApp {
         )
     }
 
+    /// Every component's request metrics as OpenTelemetry metrics, appended
+    /// to `out` (what OTLP export collects).
+    pub fn collect_metrics(&self, out: &mut Vec<skiff_telemetry::metrics::Metric>) {
+        metrics::collect(
+            self.components
+                .iter()
+                .map(|c| (&*c.id, &*c.metrics, c.config.outbound_connections())),
+            self.unrouted.load(Ordering::Relaxed),
+            out,
+        );
+    }
+
     /// Serves one request: route, limits, a fresh instance, and the guest's response.
     pub async fn handle<B>(
         &self,

@@ -299,6 +299,120 @@ pub(crate) fn render<'a>(
     out
 }
 
+/// The same figures as [`render`], as OpenTelemetry metrics (exported by
+/// OTLP when `OTEL_*` asks for metrics): attributes `skiff.component` and,
+/// for responses, `skiff.http.status_class`.
+pub(crate) fn collect<'a>(
+    components: impl Iterator<Item = (&'a str, &'a ComponentMetrics, ConnectionStats)> + Clone,
+    unrouted: u64,
+    out: &mut Vec<skiff_telemetry::metrics::Metric>,
+) {
+    use skiff_telemetry::metrics::{Data, HistogramPoint, Metric, Point};
+    let component = |id: &str| vec![("skiff.component", id.to_string())];
+    let bounds: Vec<f64> = BOUNDS_NS.iter().map(|&ns| ns as f64 / 1e9).collect();
+    let histograms: [(&'static str, &'static str, PickHistogram); 2] = [
+        (
+            "skiff.instantiation.duration",
+            "Time to create a request's store and instantiate its component (ahead of the request for a spare instance).",
+            |m| &m.instantiation,
+        ),
+        (
+            "skiff.http.response_head.duration",
+            "Time from a routed request's arrival to its response head (the body may stream after).",
+            |m| &m.response_head,
+        ),
+    ];
+    for (name, description, pick) in histograms {
+        let points = components
+            .clone()
+            .map(|(id, metrics, _)| {
+                let snap = pick(metrics).snapshot();
+                HistogramPoint {
+                    attributes: component(id),
+                    counts: snap.buckets.to_vec(),
+                    sum: snap.sum().as_secs_f64(),
+                }
+            })
+            .collect();
+        out.push(Metric {
+            name,
+            description,
+            unit: "s",
+            data: Data::Histogram {
+                bounds: bounds.clone(),
+                points,
+            },
+        });
+    }
+    let mut responses = Vec::new();
+    for (id, metrics, _) in components.clone() {
+        for class in CLASSES {
+            let mut attributes = component(id);
+            attributes.push(("skiff.http.status_class", class.to_string()));
+            responses.push(Point {
+                attributes,
+                value: metrics.responses(class),
+            });
+        }
+    }
+    out.push(Metric {
+        name: "skiff.http.responses",
+        description: "Responses by component and status class, including the host's own (busy, too large, guest failed).",
+        unit: "{response}",
+        data: Data::Counter(responses),
+    });
+    let counter = |pick: fn(&ComponentMetrics, &ConnectionStats) -> u64| {
+        components
+            .clone()
+            .map(|(id, metrics, stats)| Point {
+                attributes: component(id),
+                value: pick(metrics, &stats),
+            })
+            .collect()
+    };
+    out.push(Metric {
+        name: "skiff.http.preinstantiated_requests",
+        description: "Requests served by a fresh instance made ahead of them (a spare), so no instantiation was on their path.",
+        unit: "{request}",
+        data: Data::Counter(counter(|m, _| m.preinstantiated())),
+    });
+    out.push(Metric {
+        name: "skiff.outbound_http.connections.opened",
+        description: "Outbound HTTP connections the component's guests opened (connected, with TLS established for HTTPS).",
+        unit: "{connection}",
+        data: Data::Counter(counter(|_, c| c.opened)),
+    });
+    out.push(Metric {
+        name: "skiff.outbound_http.connections.reused",
+        description: "Outbound HTTP requests sent on a kept-alive connection instead of a new one (`connection_pooling`).",
+        unit: "{request}",
+        data: Data::Counter(counter(|_, c| c.reused)),
+    });
+    out.push(Metric {
+        name: "skiff.outbound_http.connections.idle",
+        description: "Kept-alive outbound HTTP connections idle now, ready for the component's next request.",
+        unit: "{connection}",
+        data: Data::Gauge(
+            components
+                .clone()
+                .map(|(id, _, stats)| Point {
+                    attributes: component(id),
+                    value: i64::try_from(stats.idle).unwrap_or(i64::MAX),
+                })
+                .collect(),
+        ),
+    });
+    out.push(Metric {
+        name: "skiff.http.unrouted_requests",
+        description: "Requests that matched no route (answered 404 by the host).",
+        unit: "{request}",
+        data: Data::Counter(vec![Point {
+            attributes: Vec::new(),
+            value: unrouted,
+        }]),
+    });
+}
+
 /// Selects one of a component's histograms.
 type PickHistogram = fn(&ComponentMetrics) -> &Histogram;
 

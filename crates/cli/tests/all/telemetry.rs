@@ -20,7 +20,11 @@
 //! - an export the collector refuses is retried, and spans still queued go
 //!   out when the server stops;
 //! - a collector that is down costs nothing but a warning; bad variables are
-//!   refused at start, naming the variable.
+//!   refused at start, naming the variable;
+//! - metrics: the HTTP components' histograms and counters, cumulative or
+//!   delta, with their last figures sent when the server stops;
+//! - logs: Skiff's log lines and the guests' output lines as log records,
+//!   in the trace they were written in; each signal on its own switch.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -29,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use skiff_test_support::otlp_receiver::{OtlpReceiver, ReceivedSpan};
+use skiff_test_support::otlp_receiver::{OtlpReceiver, ReceivedLog, ReceivedMetric, ReceivedSpan};
 use test_programs_artifacts::{
     HTTP_HELLO_COMPONENT, HTTP_OUTBOUND_COMPONENT, HTTP_TRAP_COMPONENT, KV_WASI_COMPONENT,
     MESSAGING_WASI_COMPONENT, TRIGGER_CRON_COMPONENT, TRIGGER_MQTT_COMPONENT,
@@ -382,9 +386,48 @@ async fn exports_by_json_grpc_and_gzip_with_headers() -> Result<()> {
                 )
                 .env("OTEL_SERVICE_NAME", "checkout")
                 .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
-                .env("OTEL_BSP_SCHEDULE_DELAY", "100");
+                .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+                .env("OTEL_BLRP_SCHEDULE_DELAY", "100")
+                .env("OTEL_METRIC_EXPORT_INTERVAL", "200");
         })?;
         get(&server.url("/hello")).await?.assert_status(200);
+        get(&server.url("/trap")).await?.assert_status(500);
+        // The three signals arrive by the protocol, each at its own path.
+        let metrics = otlp
+            .wait_for_metrics(ARRIVAL, |metrics| responses(metrics, "hello", "2xx") >= 1)
+            .with_context(|| format!("metrics by {protocol}, {compression}"))?;
+        let histogram = metric(&metrics, "skiff.instantiation.duration").unwrap();
+        assert_eq!(histogram.resource_str("service.name"), Some("checkout"));
+        assert_eq!(histogram.unit, "s");
+        let logs = otlp
+            .wait_for_logs(ARRIVAL, |logs| {
+                logs.iter()
+                    .any(|l| l.body_str().is_some_and(|b| b.contains("guest failed")))
+            })
+            .with_context(|| format!("logs by {protocol}, {compression}"))?;
+        let failed = logs
+            .iter()
+            .find(|l| l.body_str().is_some_and(|b| b.contains("guest failed")))
+            .unwrap();
+        assert_eq!(failed.resource_str("deployment.environment"), Some("test"));
+        for signal in ["traces", "metrics", "logs"] {
+            let exports = otlp.exports()?;
+            let export = exports
+                .iter()
+                .find(|e| e.signal == signal)
+                .with_context(|| format!("no {signal} export by {protocol}"))?;
+            assert_eq!(export.protocol, protocol, "{signal}");
+            assert_eq!(export.error, None, "{signal} by {protocol}");
+            assert_eq!(
+                export.headers.get("x-api-key").map(String::as_str),
+                Some("s=cret"),
+                "{signal}"
+            );
+            if protocol != "grpc" {
+                assert_eq!(export.path, format!("/v1/{signal}"));
+                assert_eq!(export.content_encoding, if gzip { "gzip" } else { "" });
+            }
+        }
         let spans = otlp
             .wait_for(ARRIVAL, |spans| {
                 spans.iter().any(|s| s.name == "GET /hello")
@@ -439,7 +482,11 @@ async fn refused_exports_are_retried_and_the_queue_is_sent_at_shutdown() -> Resu
         server.full_stderr()
     );
     // The first export was refused (503), the retry accepted — all before exit.
-    let exports = otlp.exports()?;
+    let exports: Vec<_> = otlp
+        .exports()?
+        .into_iter()
+        .filter(|e| e.signal == "traces")
+        .collect();
     assert_eq!(exports.len(), 2, "{exports:?}");
     assert!(exports[0].rejected);
     assert!(!exports[1].rejected);
@@ -609,5 +656,256 @@ async fn messages_carry_the_trace_to_their_handlers_and_triggers_start_traces() 
     assert!(tick.is_root());
     assert_eq!(tick.attr_str("skiff.component"), Some("tick"));
     assert!(tick.attr_i64("skiff.cron.timestamp").is_some());
+    Ok(())
+}
+
+/// The metric named `name`, from the latest export that has it.
+fn metric<'a>(metrics: &'a [ReceivedMetric], name: &str) -> Option<&'a ReceivedMetric> {
+    metrics.iter().rev().find(|m| m.name == name)
+}
+
+/// `skiff.http.responses` of `component` in status class `class`, in the
+/// latest export.
+fn responses(metrics: &[ReceivedMetric], component: &str, class: &str) -> i64 {
+    metric(metrics, "skiff.http.responses")
+        .and_then(|m| {
+            m.points.iter().find(|p| {
+                p.attr_str("skiff.component") == Some(component)
+                    && p.attr_str("skiff.http.status_class") == Some(class)
+            })
+        })
+        .and_then(|p| p.value_i64())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_exported_cumulative_or_as_deltas_and_when_the_server_stops() -> Result<()> {
+    let app = app()?;
+    let cache = tempdir()?;
+
+    // Cumulative (the default): totals since start, on a fixed start time.
+    let otlp = OtlpReceiver::start()?;
+    let server = serve(
+        &app,
+        cache.path(),
+        &otlp,
+        &[("OTEL_METRIC_EXPORT_INTERVAL", "200")],
+    )?;
+    for _ in 0..3 {
+        get(&server.url("/hello")).await?.assert_status(200);
+    }
+    get(&server.url("/trap")).await?.assert_status(500);
+    get(&server.url("/nowhere")).await?.assert_status(404);
+    let metrics = otlp.wait_for_metrics(ARRIVAL, |metrics| {
+        responses(metrics, "hello", "2xx") >= 3 && responses(metrics, "trap", "5xx") >= 1
+    })?;
+    let counter = metric(&metrics, "skiff.http.responses").unwrap();
+    assert_eq!(counter.kind, "sum");
+    assert!(counter.monotonic);
+    assert_eq!(counter.temporality, "AGGREGATION_TEMPORALITY_CUMULATIVE");
+    assert_eq!(counter.resource_str("service.name"), Some("test"));
+    assert_eq!(counter.resource_str("service.version"), Some("1.2.3"));
+    assert_eq!(responses(&metrics, "hello", "2xx"), 3);
+    assert_eq!(responses(&metrics, "hello", "5xx"), 0);
+    let instantiation = metric(&metrics, "skiff.instantiation.duration").unwrap();
+    assert_eq!(instantiation.kind, "histogram");
+    let hello = instantiation
+        .points
+        .iter()
+        .find(|p| p.attr_str("skiff.component") == Some("hello"))
+        .unwrap();
+    // Spares are made ahead: at least the three requests' instances.
+    assert!(hello.count >= 3, "{hello:?}");
+    assert_eq!(hello.bucket_counts.len(), hello.explicit_bounds.len() + 1);
+    assert!(hello.sum.is_some_and(|s| s > 0.0), "{hello:?}");
+    assert!(hello.start_time_unix_nano > 0 && hello.start_time_unix_nano < hello.time_unix_nano);
+    let head = metric(&metrics, "skiff.http.response_head.duration").unwrap();
+    let hello_head = head
+        .points
+        .iter()
+        .find(|p| p.attr_str("skiff.component") == Some("hello"))
+        .unwrap();
+    assert_eq!(hello_head.count, 3);
+    let unrouted = metric(&metrics, "skiff.http.unrouted_requests").unwrap();
+    assert_eq!(unrouted.points[0].value_i64(), Some(1));
+    let idle = metric(&metrics, "skiff.outbound_http.connections.idle").unwrap();
+    assert_eq!(idle.kind, "gauge");
+    drop(server);
+
+    // Deltas: each export counts what happened since the one before.
+    let otlp = OtlpReceiver::start()?;
+    let server = serve(
+        &app,
+        cache.path(),
+        &otlp,
+        &[
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"),
+        ],
+    )?;
+    for _ in 0..2 {
+        get(&server.url("/hello")).await?.assert_status(200);
+    }
+    // Some export counts the two; one after it counts none.
+    let delta_2xx = |m: &ReceivedMetric| {
+        m.points
+            .iter()
+            .find(|p| {
+                p.attr_str("skiff.component") == Some("hello")
+                    && p.attr_str("skiff.http.status_class") == Some("2xx")
+            })
+            .and_then(|p| p.value_i64())
+    };
+    let metrics = otlp.wait_for_metrics(ARRIVAL, |metrics| {
+        let counts: Vec<i64> = metrics
+            .iter()
+            .filter(|m| m.name == "skiff.http.responses")
+            .filter_map(delta_2xx)
+            .collect();
+        counts
+            .iter()
+            .position(|&n| n > 0)
+            .is_some_and(|at| counts[at..].contains(&0))
+    })?;
+    let counts: Vec<(i64, u64, u64)> = metrics
+        .iter()
+        .filter(|m| m.name == "skiff.http.responses")
+        .map(|m| {
+            assert_eq!(m.temporality, "AGGREGATION_TEMPORALITY_DELTA");
+            let p = m.points.iter().find(|p| {
+                p.attr_str("skiff.component") == Some("hello")
+                    && p.attr_str("skiff.http.status_class") == Some("2xx")
+            });
+            let p = p.unwrap();
+            (
+                p.value_i64().unwrap(),
+                p.start_time_unix_nano,
+                p.time_unix_nano,
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts.iter().map(|c| c.0).sum::<i64>(),
+        2,
+        "the deltas add up to the requests: {counts:?}"
+    );
+    // Each window starts where the one before ended.
+    for pair in counts.windows(2) {
+        assert_eq!(pair[1].1, pair[0].2, "{counts:?}");
+    }
+    drop(server);
+
+    // At SIGTERM the last figures go out, though the interval is a minute.
+    let otlp = OtlpReceiver::start()?;
+    let mut server = serve(
+        &app,
+        cache.path(),
+        &otlp,
+        &[("OTEL_METRIC_EXPORT_INTERVAL", "60000")],
+    )?;
+    get(&server.url("/hello")).await?.assert_status(200);
+    assert!(otlp.metrics()?.is_empty());
+    server.signal("TERM")?;
+    let status = server.wait_exit(BOUND)?;
+    ensure!(status.success(), "skiff up ended {status}");
+    let metrics = otlp.metrics()?;
+    assert_eq!(responses(&metrics, "hello", "2xx"), 1, "{metrics:?}");
+    Ok(())
+}
+
+fn find_log<'a>(logs: &'a [ReceivedLog], text: &str) -> Option<&'a ReceivedLog> {
+    logs.iter()
+        .find(|l| l.body_str().is_some_and(|b| b.contains(text)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_carry_skiffs_lines_and_the_guests_output_in_their_trace() -> Result<()> {
+    let otlp = OtlpReceiver::start()?;
+    let app = app()?;
+    let cache = tempdir()?;
+    let server = serve(
+        &app,
+        cache.path(),
+        &otlp,
+        &[("OTEL_BLRP_SCHEDULE_DELAY", "100")],
+    )?;
+    let caller = format!("00-{TRACE}-{CALLER_SPAN}-01");
+    get_with(&server.url("/trap"), Some(&caller))
+        .await?
+        .assert_status(500);
+    let spans = otlp.wait_for(ARRIVAL, |spans| spans.iter().any(|s| s.name == "GET /trap"))?;
+    let trap = find(&spans, |s| s.name == "GET /trap").unwrap();
+    let logs = otlp.wait_for_logs(ARRIVAL, |logs| {
+        find_log(logs, "guest failed").is_some() && find_log(logs, "panicked on purpose").is_some()
+    })?;
+    // Skiff's own error line, in the request's trace and span.
+    let failed = find_log(&logs, "guest failed").unwrap();
+    assert_eq!(failed.severity_number, 17, "{failed:?}");
+    assert_eq!(failed.severity_text, "ERROR");
+    assert_eq!(failed.trace_id, TRACE);
+    assert_eq!(failed.span_id, trap.span_id);
+    assert_eq!(failed.flags & 1, 1, "sampled");
+    assert!(failed.scope_name.starts_with("skiff"), "{failed:?}");
+    assert_eq!(failed.resource_str("service.name"), Some("test"));
+    assert!(failed.time_unix_nano > 0);
+    // The guest's panic message, a line of its stderr.
+    let panic = find_log(&logs, "panicked on purpose").unwrap();
+    assert_eq!(panic.attr_str("skiff.component"), Some("trap"));
+    assert_eq!(panic.attr_str("log.iostream"), Some("stderr"));
+    assert_eq!(panic.severity_text, "WARN");
+    assert_eq!(panic.trace_id, TRACE);
+    assert_eq!(panic.span_id, trap.span_id);
+    // The start-up line, outside any request: no trace. (Records are
+    // queued in order, so it came before the request's.)
+    let start = find_log(&logs, "OpenTelemetry: exporting traces to").unwrap();
+    assert_eq!(start.trace_id, "", "{start:?}");
+    assert_eq!(start.span_id, "");
+    assert_eq!(start.severity_text, "INFO");
+    drop(server);
+
+    // Each signal has its own switch: logs alone, with traces off, carry
+    // no trace ids; and with logs and metrics off, only traces are sent.
+    let otlp = OtlpReceiver::start()?;
+    let server = serve(
+        &app,
+        cache.path(),
+        &otlp,
+        &[
+            ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ],
+    )?;
+    get_with(&server.url("/trap"), Some(&caller))
+        .await?
+        .assert_status(500);
+    let logs = otlp.wait_for_logs(ARRIVAL, |logs| find_log(logs, "guest failed").is_some())?;
+    assert_eq!(find_log(&logs, "guest failed").unwrap().trace_id, "");
+    drop(server);
+    assert!(
+        otlp.exports()?.iter().all(|e| e.signal == "logs"),
+        "{:?}",
+        otlp.exports()?
+    );
+
+    let otlp = OtlpReceiver::start()?;
+    let mut server = serve(
+        &app,
+        cache.path(),
+        &otlp,
+        &[
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ],
+    )?;
+    get(&server.url("/trap")).await?.assert_status(500);
+    otlp.wait_for(ARRIVAL, |spans| spans.iter().any(|s| s.name == "GET /trap"))?;
+    server.signal("TERM")?;
+    server.wait_exit(BOUND)?;
+    assert!(
+        otlp.exports()?.iter().all(|e| e.signal == "traces"),
+        "{:?}",
+        otlp.exports()?
+    );
     Ok(())
 }

@@ -48,7 +48,7 @@ fn http_component_serves_on_the_host_network_and_stops_cleanly() -> Result<()> {
 /// a request's span reaches the collector, continuing the caller's trace,
 /// and spans still queued go out when the task is stopped.
 #[test]
-fn otel_variables_export_traces_from_the_container() -> Result<()> {
+fn otel_variables_export_traces_metrics_and_logs_from_the_container() -> Result<()> {
     use skiff_test_support::otlp_receiver::OtlpReceiver;
     let otlp = OtlpReceiver::start()?;
     let containerd = Containerd::start()?;
@@ -72,6 +72,10 @@ fn otel_variables_export_traces_from_the_container() -> Result<()> {
             // Only the stop sends them.
             "--env",
             "OTEL_BSP_SCHEDULE_DELAY=600000",
+            "--env",
+            "OTEL_BLRP_SCHEDULE_DELAY=600000",
+            "--env",
+            "OTEL_METRIC_EXPORT_INTERVAL=600000",
         ],
         image.reference(),
         &id,
@@ -89,6 +93,29 @@ fn otel_variables_export_traces_from_the_container() -> Result<()> {
     assert_eq!(server.name, "GET /...");
     assert_eq!(server.resource_str("service.name"), Some("hello-pod"));
     assert_eq!(server.attr_i64("http.response.status_code"), Some(200));
+    // The metrics' last figures and the queued log lines go out too.
+    let component = server.attr_str("skiff.component").unwrap();
+    let metrics = otlp.wait_for_metrics(std::time::Duration::from_secs(10), |metrics| {
+        metrics.iter().any(|m| m.name == "skiff.http.responses")
+    })?;
+    let responses = metrics
+        .iter()
+        .find(|m| m.name == "skiff.http.responses")
+        .unwrap();
+    assert_eq!(responses.resource_str("service.name"), Some("hello-pod"));
+    let ok = responses
+        .point(|p| {
+            p.attr_str("skiff.component") == Some(component)
+                && p.attr_str("skiff.http.status_class") == Some("2xx")
+        })
+        .unwrap();
+    assert_eq!(ok.value_i64(), Some(1));
+    let logs = otlp.wait_for_logs(std::time::Duration::from_secs(10), |logs| !logs.is_empty())?;
+    assert!(
+        logs.iter()
+            .all(|l| l.resource_str("service.name") == Some("hello-pod")),
+        "{logs:?}"
+    );
     Ok(())
 }
 
