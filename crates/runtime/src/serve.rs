@@ -302,8 +302,7 @@ async fn serve_with(
                 .with_context(|| format!("could not listen on {listen}"))?,
         ),
     };
-    // Metrics are those of the HTTP trigger: none without it.
-    let metrics_listener = match metrics.filter(|_| listener.is_some()) {
+    let metrics_listener = match metrics {
         Some(at) => Some(
             tokio::net::TcpListener::bind(at)
                 .await
@@ -429,8 +428,51 @@ async fn serve_with(
         };
         tokio::spawn(crate::watch::run(watch, files, reloader));
     }
+    // OTLP metrics (when `OTEL_*` asks for them) read the app serving now
+    // and the event triggers; the last figures go out as the server stops.
+    let _otlp_metrics = {
+        let live = live.clone();
+        skiff_telemetry::metrics::register(Arc::new(move |out| {
+            if let Some(live) = &live {
+                live.current().collect_metrics(out);
+            }
+            skiff_trigger_http::metrics::collect_events(out);
+        }))
+    };
+    // Prometheus metrics, on a listener of their own.
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            let at = listener.local_addr()?;
+            let live = live.clone();
+            let render = Arc::new(move || {
+                let mut text = live
+                    .as_ref()
+                    .map(|live| live.current().render_metrics())
+                    .unwrap_or_default();
+                text.push_str(&skiff_trigger_http::metrics::render_events());
+                text
+            });
+            let task = tokio::spawn(skiff_trigger_http::serve_metrics(render, listener));
+            Some((at, task))
+        }
+        None => None,
+    };
+    let metrics_at = metrics.as_ref().map(|(at, _)| *at);
     let (Some(listener), Some(live)) = (listener, live) else {
+        // An app of event triggers alone has metrics too.
+        match metrics_at {
+            Some(at) if banner => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "Metrics http://{at}/metrics");
+                let _ = out.flush();
+            }
+            Some(at) => tracing::info!("metrics at http://{at}/metrics"),
+            None => {}
+        }
         shutdown.await;
+        if let Some((_, task)) = metrics {
+            task.abort();
+        }
         stop_background(&background).await;
         return Ok(());
     };
@@ -440,23 +482,6 @@ async fn serve_with(
         tls
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let metrics = match metrics_listener {
-        Some(listener) => {
-            let at = listener.local_addr()?;
-            let task = tokio::spawn(skiff_trigger_http::serve_metrics(live.clone(), listener));
-            Some((at, task))
-        }
-        None => None,
-    };
-    let metrics_at = metrics.as_ref().map(|(at, _)| *at);
-    // OTLP metrics (when `OTEL_*` asks for them) read the app serving now;
-    // its last figures go out as the server stops.
-    let _otlp_metrics = {
-        let live = live.clone();
-        skiff_telemetry::metrics::register(Arc::new(move |out| {
-            live.current().collect_metrics(out);
-        }))
-    };
     if banner {
         print_banner(scheme, addr, &live.current(), metrics_at);
     } else {

@@ -187,12 +187,24 @@ impl Config {
                 }
             }
         }
-        let traces = export(&get, Signal::Traces)?;
-        let metrics = export(&get, Signal::Metrics)?;
-        let logs = export(&get, Signal::Logs)?;
+        let mut traces = export(&get, Signal::Traces)?;
+        let mut metrics = export(&get, Signal::Metrics)?;
+        let mut logs = export(&get, Signal::Logs)?;
         if traces.is_none() && metrics.is_none() && logs.is_none() {
             return Ok(None);
         }
+        // Each signal's processor may cap how long one export takes, under
+        // the exporter's own timeout.
+        let cap = |export: &mut Option<Export>, var: &str| -> Result<(), ConfigError> {
+            if let (Some(export), Some(v)) = (export.as_mut(), get(var)) {
+                let cap = Duration::from_millis(positive(var, &v)?);
+                export.timeout = export.timeout.min(cap);
+            }
+            Ok(())
+        };
+        cap(&mut traces, "OTEL_BSP_EXPORT_TIMEOUT")?;
+        cap(&mut metrics, "OTEL_METRIC_EXPORT_TIMEOUT")?;
+        cap(&mut logs, "OTEL_BLRP_EXPORT_TIMEOUT")?;
         let sampler = Sampler::from_vars(
             get("OTEL_TRACES_SAMPLER").as_deref(),
             get("OTEL_TRACES_SAMPLER_ARG").as_deref(),
@@ -674,6 +686,21 @@ mod tests {
         .unwrap();
         assert_eq!(c.metrics.unwrap().protocol, Protocol::HttpJson);
         assert_eq!(c.traces.unwrap().protocol, Protocol::HttpProtobuf);
+    }
+
+    #[test]
+    fn processors_cap_the_export_timeout() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "4000"),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", "1500"),
+            ("OTEL_BLRP_EXPORT_TIMEOUT", "9000"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.traces.unwrap().timeout, Duration::from_millis(4000));
+        assert_eq!(c.metrics.unwrap().timeout, Duration::from_millis(1500));
+        assert_eq!(c.logs.unwrap().timeout, Duration::from_millis(4000));
     }
 
     #[test]

@@ -198,13 +198,7 @@ impl Record for LogRecord {
     /// An `ExportLogsServiceRequest`: 1 resource_logs { 1 resource,
     /// 2 scope_logs { 1 scope, 2 log_records } }.
     fn encode_protobuf(resource: &[Attribute], records: &[Self]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        wire::nested(&mut buf, 1, |buf| {
-            wire::nested(buf, 1, |buf| {
-                for kv in resource {
-                    otlp::write_key_value(buf, 1, kv);
-                }
-            });
+        otlp::encode_request(resource, |buf| {
             for (scope, records) in by_scope(records) {
                 wire::nested(buf, 2, |buf| {
                     otlp::write_scope(buf, 1, scope);
@@ -213,8 +207,7 @@ impl Record for LogRecord {
                     }
                 });
             }
-        });
-        buf
+        })
     }
 
     fn to_json(resource: &[Attribute], records: &[Self]) -> Json {

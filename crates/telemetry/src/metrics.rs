@@ -379,13 +379,7 @@ impl Record for Collected {
     /// An `ExportMetricsServiceRequest`: 1 resource_metrics { 1 resource,
     /// 2 scope_metrics { 1 scope, 2 metrics } }.
     fn encode_protobuf(resource: &[Attribute], records: &[Self]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        wire::nested(&mut buf, 1, |buf| {
-            wire::nested(buf, 1, |buf| {
-                for kv in resource {
-                    otlp::write_key_value(buf, 1, kv);
-                }
-            });
+        otlp::encode_request(resource, |buf| {
             wire::nested(buf, 2, |buf| {
                 otlp::write_scope(buf, 1, SCOPE);
                 for c in records {
@@ -394,8 +388,7 @@ impl Record for Collected {
                     }
                 }
             });
-        });
-        buf
+        })
     }
 
     fn to_json(resource: &[Attribute], records: &[Self]) -> Json {
@@ -415,16 +408,25 @@ impl Record for Collected {
                         "timeUnixNano": time,
                     })
                 };
+                // A NumberDataPoint's `asInt`: an int64, a string in JSON.
+                let numbers = |points: Vec<(&[(&'static str, String)], String)>| {
+                    points
+                        .into_iter()
+                        .map(|(attrs, value)| {
+                            let mut j = point(attrs);
+                            j["asInt"] = json!(value);
+                            j
+                        })
+                        .collect::<Vec<Json>>()
+                };
                 match &m.data {
                     Data::Counter(points) => {
-                        let points: Vec<Json> = points
-                            .iter()
-                            .map(|p| {
-                                let mut j = point(&p.attributes);
-                                j["asInt"] = json!(p.value.to_string());
-                                j
-                            })
-                            .collect();
+                        let points = numbers(
+                            points
+                                .iter()
+                                .map(|p| (&p.attributes[..], p.value.to_string()))
+                                .collect(),
+                        );
                         metric["sum"] = json!({
                             "dataPoints": points,
                             "aggregationTemporality": c.temporality(),
@@ -432,14 +434,12 @@ impl Record for Collected {
                         });
                     }
                     Data::Gauge(points) => {
-                        let points: Vec<Json> = points
-                            .iter()
-                            .map(|p| {
-                                let mut j = point(&p.attributes);
-                                j["asInt"] = json!(p.value.to_string());
-                                j
-                            })
-                            .collect();
+                        let points = numbers(
+                            points
+                                .iter()
+                                .map(|p| (&p.attributes[..], p.value.to_string()))
+                                .collect(),
+                        );
                         metric["gauge"] = json!({ "dataPoints": points });
                     }
                     Data::Histogram { bounds, points } => {

@@ -457,6 +457,22 @@ pub(crate) fn json_scope(name: &str) -> Json {
     json!({ "name": name, "version": env!("CARGO_PKG_VERSION") })
 }
 
+/// An export request of any signal: field 1 (`resource_spans`,
+/// `resource_metrics`, `resource_logs`) holding the resource (field 1) and
+/// what `scopes` writes after it (the scope lists, field 2).
+pub(crate) fn encode_request(resource: &[Attribute], scopes: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut buf = Vec::new();
+    wire::nested(&mut buf, 1, |buf| {
+        wire::nested(buf, 1, |buf| {
+            for kv in resource {
+                key_value(buf, 1, kv);
+            }
+        });
+        scopes(buf);
+    });
+    buf
+}
+
 /// Writes a KeyValue as field `field`.
 pub(crate) fn write_key_value(buf: &mut Vec<u8>, field: u32, kv: &Attribute) {
     key_value(buf, field, kv);

@@ -72,6 +72,35 @@ use tempfile::TempDir;
 
 use crate::{free_port, tempdir};
 
+/// The attribute getters of a received item with `attributes` and
+/// `resource` maps: `attr_str`, `attr_i64`, `attr_bool`, `resource_str`.
+macro_rules! attribute_accessors {
+    ($item:ty) => {
+        impl $item {
+            /// The string attribute `key`, if there is one.
+            pub fn attr_str(&self, key: &str) -> Option<&str> {
+                self.attributes.get(key)?.as_str()
+            }
+
+            /// The integer attribute `key`, if there is one.
+            pub fn attr_i64(&self, key: &str) -> Option<i64> {
+                self.attributes.get(key)?.as_i64()
+            }
+
+            /// The boolean attribute `key`, if there is one.
+            pub fn attr_bool(&self, key: &str) -> Option<bool> {
+                self.attributes.get(key)?.as_bool()
+            }
+
+            /// The string resource attribute `key` (e.g. `service.name`), if
+            /// there is one.
+            pub fn resource_str(&self, key: &str) -> Option<&str> {
+                self.resource.get(key)?.as_str()
+            }
+        }
+    };
+}
+
 /// The receiver script.
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/otlp_receiver.py");
 
@@ -228,27 +257,9 @@ pub struct SpanLink {
     pub flags: u32,
 }
 
+attribute_accessors!(ReceivedSpan);
+
 impl ReceivedSpan {
-    /// The string attribute `key`, if there is one.
-    pub fn attr_str(&self, key: &str) -> Option<&str> {
-        self.attributes.get(key)?.as_str()
-    }
-
-    /// The integer attribute `key`, if there is one.
-    pub fn attr_i64(&self, key: &str) -> Option<i64> {
-        self.attributes.get(key)?.as_i64()
-    }
-
-    /// The boolean attribute `key`, if there is one.
-    pub fn attr_bool(&self, key: &str) -> Option<bool> {
-        self.attributes.get(key)?.as_bool()
-    }
-
-    /// The string resource attribute `key` (e.g. `service.name`), if there is one.
-    pub fn resource_str(&self, key: &str) -> Option<&str> {
-        self.resource.get(key)?.as_str()
-    }
-
     /// Whether it has no parent.
     pub fn is_root(&self) -> bool {
         self.parent_span_id.is_empty()
@@ -292,27 +303,9 @@ pub struct ReceivedLog {
     pub event_name: String,
 }
 
+attribute_accessors!(ReceivedLog);
+
 impl ReceivedLog {
-    /// The string attribute `key`, if there is one.
-    pub fn attr_str(&self, key: &str) -> Option<&str> {
-        self.attributes.get(key)?.as_str()
-    }
-
-    /// The integer attribute `key`, if there is one.
-    pub fn attr_i64(&self, key: &str) -> Option<i64> {
-        self.attributes.get(key)?.as_i64()
-    }
-
-    /// The boolean attribute `key`, if there is one.
-    pub fn attr_bool(&self, key: &str) -> Option<bool> {
-        self.attributes.get(key)?.as_bool()
-    }
-
-    /// The string resource attribute `key` (e.g. `service.name`), if there is one.
-    pub fn resource_str(&self, key: &str) -> Option<&str> {
-        self.resource.get(key)?.as_str()
-    }
-
     /// The body, if it is a string.
     pub fn body_str(&self) -> Option<&str> {
         self.body.as_str()

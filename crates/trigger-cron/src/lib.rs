@@ -142,7 +142,7 @@ impl CronTrigger {
                         app,
                         options,
                         (&t.component, t.line),
-                        "cron events",
+                        ("cron", "cron events"),
                     )?;
                     let pre = bindings::SpinCronPre::new(pre)
                         .map_err(anyhow::Error::from)

@@ -152,6 +152,175 @@ impl HistogramSnapshot {
     }
 }
 
+/// How an event a trigger handed a component went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled.
+    Ok,
+    /// The handler returned an error.
+    Error,
+    /// The guest trapped (or its instance could not be made).
+    Trap,
+    /// It exceeded the component's timeout.
+    Timeout,
+}
+
+/// The outcomes, as their metrics name them.
+const OUTCOMES: [(Outcome, &str); 4] = [
+    (Outcome::Ok, "ok"),
+    (Outcome::Error, "error"),
+    (Outcome::Trap, "trap"),
+    (Outcome::Timeout, "timeout"),
+];
+
+/// The events one component handled for one trigger type (Redis, MQTT,
+/// messaging, cron): how long each took and how it went.
+#[derive(Debug, Default)]
+pub struct EventMetrics {
+    /// Store creation, instantiation and the handler, per event.
+    pub duration: Histogram,
+    outcomes: [AtomicU64; 4],
+}
+
+impl EventMetrics {
+    /// Records one event.
+    pub fn record(&self, outcome: Outcome, took: Duration) {
+        self.duration.observe(took);
+        self.outcomes[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events with `outcome` so far.
+    pub fn count(&self, outcome: Outcome) -> u64 {
+        self.outcomes[outcome as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// Every trigger's event metrics in this process, by trigger type and
+/// component, in the order first seen: kept for the process's life, so a
+/// reload (`--watch`) carries them on, as the HTTP components' are.
+type EventRegistry = std::sync::Mutex<Vec<((&'static str, String), std::sync::Arc<EventMetrics>)>>;
+
+static EVENTS: EventRegistry = std::sync::Mutex::new(Vec::new());
+
+/// The event metrics of `component` under trigger type `trigger`, made on
+/// first use.
+pub(crate) fn event_metrics(
+    trigger: &'static str,
+    component: &str,
+) -> std::sync::Arc<EventMetrics> {
+    let mut events = EVENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, m)) = events
+        .iter()
+        .find(|((t, c), _)| *t == trigger && c == component)
+    {
+        return m.clone();
+    }
+    let m = std::sync::Arc::new(EventMetrics::default());
+    events.push(((trigger, component.to_string()), m.clone()));
+    m
+}
+
+/// A copy of the event registry's entries.
+fn events() -> Vec<((&'static str, String), std::sync::Arc<EventMetrics>)> {
+    EVENTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// The event triggers' metrics in the Prometheus text format (nothing if
+/// no event trigger ran in this process).
+pub fn render_events() -> String {
+    let events = events();
+    let mut out = String::new();
+    if events.is_empty() {
+        return out;
+    }
+    let name = "skiff_trigger_events_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Events (messages, cron runs) handed to a component, by trigger type and outcome (ok, error returned, trap, timeout).\n# TYPE {name} counter"
+    );
+    for ((trigger, id), m) in &events {
+        let id = escape(id);
+        for (outcome, label) in OUTCOMES {
+            let _ = writeln!(
+                out,
+                "{name}{{trigger=\"{trigger}\",component=\"{id}\",outcome=\"{label}\"}} {}",
+                m.count(outcome)
+            );
+        }
+    }
+    let name = "skiff_trigger_event_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time to handle an event: a fresh instance and the handler's run.\n# TYPE {name} histogram"
+    );
+    for ((trigger, id), m) in &events {
+        let labels = format!("trigger=\"{trigger}\",component=\"{}\"", escape(id));
+        write_histogram(&mut out, name, &labels, &m.duration.snapshot());
+    }
+    out
+}
+
+/// One histogram series in the text format: its buckets (`le` after
+/// `labels`), sum and count.
+fn write_histogram(out: &mut String, name: &str, labels: &str, snap: &HistogramSnapshot) {
+    for (bound, cumulative) in snap.cumulative() {
+        let le = bound.map_or_else(|| "+Inf".to_string(), |b| b.as_secs_f64().to_string());
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", snap.sum().as_secs_f64());
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", snap.count());
+}
+
+/// The event triggers' metrics as OpenTelemetry metrics (attributes
+/// `skiff.trigger`, `skiff.component` and, for the counter,
+/// `skiff.event.outcome`).
+pub fn collect_events(out: &mut Vec<skiff_telemetry::metrics::Metric>) {
+    use skiff_telemetry::metrics::{Data, HistogramPoint, Metric, Point};
+    let events = events();
+    if events.is_empty() {
+        return;
+    }
+    let attributes = |trigger: &str, id: &str| {
+        vec![
+            ("skiff.trigger", trigger.to_string()),
+            ("skiff.component", id.to_string()),
+        ]
+    };
+    let mut counts = Vec::new();
+    let mut points = Vec::new();
+    for ((trigger, id), m) in &events {
+        for (outcome, label) in OUTCOMES {
+            let mut attrs = attributes(trigger, id);
+            attrs.push(("skiff.event.outcome", label.to_string()));
+            counts.push(Point {
+                attributes: attrs,
+                value: m.count(outcome),
+            });
+        }
+        let snap = m.duration.snapshot();
+        points.push(HistogramPoint {
+            attributes: attributes(trigger, id),
+            counts: snap.buckets.to_vec(),
+            sum: snap.sum().as_secs_f64(),
+        });
+    }
+    out.push(Metric {
+        name: "skiff.trigger.events",
+        description: "Events (messages, cron runs) handed to a component, by trigger type and outcome (ok, error returned, trap, timeout).",
+        unit: "{event}",
+        data: Data::Counter(counts),
+    });
+    out.push(Metric {
+        name: "skiff.trigger.event.duration",
+        description: "Time to handle an event: a fresh instance and the handler's run.",
+        unit: "s",
+        data: Data::Histogram {
+            bounds: BOUNDS_NS.iter().map(|&ns| ns as f64 / 1e9).collect(),
+            points,
+        },
+    });
+}
+
 /// Response status classes counted per component.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -215,21 +384,8 @@ pub(crate) fn render<'a>(
     for (name, help, pick) in histograms {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (id, metrics, _) in components.clone() {
-            let id = escape(id);
-            let snap = pick(metrics).snapshot();
-            for (bound, cumulative) in snap.cumulative() {
-                let le = bound.map_or_else(|| "+Inf".to_string(), |b| b.as_secs_f64().to_string());
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{component=\"{id}\",le=\"{le}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{name}_sum{{component=\"{id}\"}} {}",
-                snap.sum().as_secs_f64()
-            );
-            let _ = writeln!(out, "{name}_count{{component=\"{id}\"}} {}", snap.count());
+            let labels = format!("component=\"{}\"", escape(id));
+            write_histogram(&mut out, name, &labels, &pick(metrics).snapshot());
         }
     }
     let name = "skiff_http_responses_total";

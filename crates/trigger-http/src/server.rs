@@ -282,27 +282,28 @@ async fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
     }
 }
 
-/// Serves `GET /metrics` (the current app's [`crate::HttpApp::render_metrics`], Prometheus text
-/// format) on `listener` until the task is dropped or aborted; any other path is
-/// a 404. A listener of its own, so metrics never share a port, or a route,
-/// with the app. A connection idle for [`IDLE_TIMEOUT`] is closed.
-pub async fn serve_metrics(app: Arc<LiveApp>, listener: TcpListener) {
+/// Serves `GET /metrics` (what `render` returns: the current app's
+/// [`crate::HttpApp::render_metrics`] and the event triggers'
+/// [`crate::metrics::render_events`], Prometheus text format) on `listener`
+/// until the task is dropped or aborted; any other path is a 404. A listener
+/// of its own, so metrics never share a port, or a route, with the app. A
+/// connection idle for [`IDLE_TIMEOUT`] is closed.
+pub async fn serve_metrics(render: Arc<dyn Fn() -> String + Send + Sync>, listener: TcpListener) {
     let sweeper = crate::idle::Sweeper::start(IDLE_TIMEOUT);
     loop {
         let Some((stream, _)) = accept(&listener).await else {
             continue;
         };
-        let app = app.clone();
+        let render = render.clone();
         let activity = crate::idle::Activity::new();
         let requests = activity.clone();
         let conn = tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let app = app.current();
+                let render = render.clone();
                 let busy = requests.begin();
                 async move {
                     let resp = if req.uri().path() == "/metrics" {
-                        let mut resp =
-                            crate::body::text_response(http::StatusCode::OK, app.render_metrics());
+                        let mut resp = crate::body::text_response(http::StatusCode::OK, render());
                         resp.headers_mut().insert(
                             http::header::CONTENT_TYPE,
                             http::HeaderValue::from_static(

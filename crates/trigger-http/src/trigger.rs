@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use wasmtime::component::{InstancePre, Linker};
 
 use crate::LoadOptions;
+use crate::metrics::{EventMetrics, Outcome};
 
 /// How long in-flight handlers may run after shutdown is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -23,6 +24,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct TriggerComponent {
     /// The component id.
     pub id: Arc<str>,
+    /// How its events went (shared with the versions before and after a
+    /// reload).
+    metrics: Arc<EventMetrics>,
     /// Its grants, shared by its instances.
     pub config: Arc<InstanceConfig>,
     /// Its `timeout`: how long one event may take.
@@ -33,8 +37,9 @@ pub struct TriggerComponent {
 
 impl TriggerComponent {
     /// Compiles (or takes from the AOT cache) and links component `id` of
-    /// `app`, which the trigger on manifest line `line` names; `handles`
-    /// says what the trigger hands it, for errors (`redis messages`).
+    /// `app`, which the trigger on manifest line `line` names; `trigger` is
+    /// the trigger's type (`redis`, for metrics) and `handles` says what it
+    /// hands the component, for errors (`redis messages`).
     /// Returns it with its `InstancePre`, for the caller to check the
     /// export it needs.
     pub fn load(
@@ -43,7 +48,7 @@ impl TriggerComponent {
         app: &App,
         options: &LoadOptions,
         (id, line): (&str, usize),
-        handles: &str,
+        (trigger, handles): (&'static str, &str),
     ) -> Result<(Self, InstancePre<HostState>)> {
         let spec = app.components.get(id).with_context(|| {
             format!(
@@ -65,6 +70,7 @@ impl TriggerComponent {
         let config = crate::instance_config(spec, options)?;
         let component = TriggerComponent {
             id: spec.id.as_str().into(),
+            metrics: crate::metrics::event_metrics(trigger, &spec.id),
             config: Arc::new(config),
             timeout: spec.limits.timeout,
             concurrency: spec
@@ -166,7 +172,16 @@ impl TriggerComponent {
             let store = self.config.new_store(engine.engine(), Some(timeout))?;
             handle(store).await
         };
-        match tokio::time::timeout(timeout, run).await {
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(timeout, run).await;
+        let outcome = match &result {
+            Ok(Ok(Ok(()))) => Outcome::Ok,
+            Ok(Ok(Err(_))) => Outcome::Error,
+            Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_none() => Outcome::Trap,
+            Ok(Err(_)) | Err(_) => Outcome::Timeout,
+        };
+        self.metrics.record(outcome, started.elapsed());
+        match result {
             Ok(Ok(Ok(()))) => {
                 tracing::debug!(component = %id, "handled {event}");
                 None

@@ -137,7 +137,7 @@ impl MessagingTrigger {
                         app,
                         options,
                         (&t.component, t.line),
-                        "messages",
+                        ("messaging", "messages"),
                     )?;
                     let handler = match wasi::MessagingPre::new(pre.clone()) {
                         Ok(pre) => Handler::Wasi(pre),

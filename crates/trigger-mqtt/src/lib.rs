@@ -281,7 +281,7 @@ fn load_component(
         app,
         options,
         (&t.component, t.line),
-        "mqtt messages",
+        ("mqtt", "mqtt messages"),
     )?;
     let pre = bindings::SpinMqttPre::new(pre)
         .map_err(anyhow::Error::from)

@@ -142,7 +142,7 @@ impl RedisTrigger {
                         app,
                         options,
                         (&trigger.component, trigger.line),
-                        "redis messages",
+                        ("redis", "redis messages"),
                     )?;
                     let handler = match spin2::InboundRedisPre::new(pre.clone()) {
                         Ok(pre) => Handler::Spin2(pre),

@@ -107,7 +107,8 @@ pub struct UpArgs {
     #[arg(long, default_value_t = skiff_runtime::ServeConfig::DEFAULT_MAX_INSTANCES)]
     pub max_instances: u32,
     /// Serve per-component metrics (instantiation and response-head time
-    /// histograms, responses by status class) in the Prometheus text format at
+    /// histograms, responses by status class; the event triggers' events by
+    /// outcome and their durations) in the Prometheus text format at
     /// `http://ADDR/metrics`, on a listener of its own.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,

@@ -1,13 +1,16 @@
 //! `skiff up --metrics ADDR`: per-component instantiation and response-head
-//! histograms and response counts, in the Prometheus text format.
+//! histograms and response counts, and the event triggers' events by
+//! outcome and their durations, in the Prometheus text format (and the same
+//! by OTLP).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use skiff_test_support::otlp_receiver::OtlpReceiver;
 use test_programs_artifacts::{
     HTTP_ECHO_COMPONENT, HTTP_HELLO_COMPONENT, HTTP_LOOP_COMPONENT, HTTP_TRAP_COMPONENT,
-    KV_SPIN3_COMPONENT,
+    KV_SPIN3_COMPONENT, TRIGGER_CRON_COMPONENT,
 };
 
 use crate::harness::{AppDir, Server, get, shared_cache, up_fails};
@@ -258,6 +261,148 @@ async fn metrics_count_instantiations_and_responses() -> Result<()> {
     ensure!(
         at("skiff_instantiation_seconds_sum") < at("skiff_http_response_head_seconds_sum"),
         "{text}"
+    );
+    Ok(())
+}
+
+/// An app of cron triggers alone (no HTTP listener) still serves metrics:
+/// each component's events by outcome, and how long they took; and exports
+/// the same by OTLP.
+#[tokio::test(flavor = "multi_thread")]
+async fn event_triggers_count_their_events_by_outcome() -> Result<()> {
+    let cron = |id: &str, mode: &str, limits: &str| {
+        format!(
+            "[[trigger.cron]]\ncron_expression = \"* * * * * *\"\ncomponent = \"{id}\"\n\
+             [component.{id}]\nsource = {}\nenvironment = {{ CRON_MODE = \"{mode}\" }}\n{limits}",
+            crate::harness::toml_path(TRIGGER_CRON_COMPONENT)
+        )
+    };
+    let dir = AppDir::with_manifest(
+        &[
+            cron("tick", "ok", ""),
+            cron("fails", "fail", ""),
+            cron("traps", "trap", ""),
+            cron(
+                "slow",
+                "slow",
+                "[component.slow.limits]\ntimeout = \"500ms\"\n",
+            ),
+        ]
+        .concat(),
+    )?;
+    let otlp = OtlpReceiver::start()?;
+    let at = format!("127.0.0.1:{}", free_port()?);
+    let mut server = Server::start_triggers_only_with(dir.path(), shared_cache()?, |cmd| {
+        cmd.args(["--metrics", &at])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.http_endpoint())
+            .env("OTEL_METRIC_EXPORT_INTERVAL", "200");
+    })?;
+    server.stdout().wait_for(
+        &format!("Metrics http://{at}/metrics"),
+        Duration::from_secs(10),
+    )?;
+    let metrics_url = format!("http://{at}/metrics");
+    let key = |id: &str, outcome: &str| {
+        format!(
+            "skiff_trigger_events_total{{trigger=\"cron\",component=\"{id}\",outcome=\"{outcome}\"}}"
+        )
+    };
+    let expected = [
+        ("tick", "ok"),
+        ("fails", "error"),
+        ("traps", "trap"),
+        ("slow", "timeout"),
+    ];
+    // Each component runs every second: wait until each has had an event.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (text, after) = loop {
+        let text = get(&metrics_url).await?.text();
+        let after = samples(&text)?;
+        if expected
+            .iter()
+            .all(|(id, outcome)| after.get(&key(id, outcome)).is_some_and(|&n| n >= 1.0))
+        {
+            break (text, after);
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "not every outcome was counted:\n{text}\n{}",
+            server.full_stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (id, outcome) in expected {
+        for other in ["ok", "error", "trap", "timeout"] {
+            if other != outcome {
+                ensure!(
+                    after.get(&key(id, other)) == Some(&0.0),
+                    "{id} {other}:\n{text}"
+                );
+            }
+        }
+        let count = after[&format!(
+            "skiff_trigger_event_duration_seconds_count{{trigger=\"cron\",component=\"{id}\"}}"
+        )];
+        let events: f64 = ["ok", "error", "trap", "timeout"]
+            .iter()
+            .map(|o| after[&key(id, o)])
+            .sum();
+        // Read at one moment from counters updated apart: within one event.
+        ensure!(
+            (count - events).abs() <= 1.0,
+            "{id}: {count} vs {events}\n{text}"
+        );
+    }
+    // The timed-out runs took the timeout, at least.
+    let slow = |what: &str| {
+        after[&format!(
+            "skiff_trigger_event_duration_seconds_{what}{{trigger=\"cron\",component=\"slow\"}}"
+        )]
+    };
+    ensure!(slow("sum") >= 0.5 * slow("count"), "{text}");
+    // No HTTP trigger: no HTTP series.
+    ensure!(!text.contains("skiff_http_responses_total{"), "{text}");
+
+    // By OTLP: the same counts, with the trigger and the outcome as attributes.
+    let metrics = otlp.wait_for_metrics(Duration::from_secs(30), |metrics| {
+        metrics
+            .iter()
+            .rev()
+            .find(|m| m.name == "skiff.trigger.events")
+            .is_some_and(|m| {
+                expected.iter().all(|(id, outcome)| {
+                    m.point(|p| {
+                        p.attr_str("skiff.component") == Some(id)
+                            && p.attr_str("skiff.event.outcome") == Some(outcome)
+                    })
+                    .and_then(|p| p.value_i64())
+                    .is_some_and(|n| n >= 1)
+                })
+            })
+    })?;
+    let events = metrics
+        .iter()
+        .rev()
+        .find(|m| m.name == "skiff.trigger.events")
+        .unwrap();
+    assert!(events.monotonic);
+    let tick = events
+        .point(|p| {
+            p.attr_str("skiff.component") == Some("tick")
+                && p.attr_str("skiff.event.outcome") == Some("ok")
+        })
+        .unwrap();
+    assert_eq!(tick.attr_str("skiff.trigger"), Some("cron"));
+    let duration = metrics
+        .iter()
+        .rev()
+        .find(|m| m.name == "skiff.trigger.event.duration")
+        .unwrap();
+    assert_eq!(duration.unit, "s");
+    assert!(
+        duration
+            .point(|p| p.attr_str("skiff.component") == Some("slow"))
+            .is_some_and(|p| p.count >= 1)
     );
     Ok(())
 }
