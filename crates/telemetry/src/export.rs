@@ -142,8 +142,22 @@ impl<T: Record> Exporter<T> {
     }
 }
 
-/// A single-threaded runtime for an export thread.
+thread_local! {
+    /// Whether this thread is an exporter's (set once, at its start).
+    static EXPORTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the caller runs on an exporter's thread: what is logged there
+/// (the exporters' HTTP client's own debug lines, with a verbose
+/// `SKIFF_LOG`) is not exported as logs, or each export would make more.
+pub(crate) fn on_export_thread() -> bool {
+    EXPORTING.get()
+}
+
+/// A single-threaded runtime for an export thread, which it marks as one
+/// (see [`on_export_thread`]).
 pub(crate) fn export_runtime() -> Option<tokio::runtime::Runtime> {
+    EXPORTING.set(true);
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -5,8 +5,9 @@
 //! Two sources feed them:
 //! - [`LogLayer`], a `tracing` layer beside the stderr logger with the same
 //!   filter (`SKIFF_LOG`/`RUST_LOG`), so the collector gets what the log
-//!   shows: the message as the body, the other fields as attributes, the
-//!   event's target (the crate) as the instrumentation scope;
+//!   shows: the message as the body, the other fields as attributes (and
+//!   `thread.name`), the event's target (the crate) as the instrumentation
+//!   scope — except what the exporters' own threads log;
 //! - [`guest_output`], called by the host for each line a guest writes to
 //!   stdout or stderr, with `skiff.component` and `log.iostream` (the
 //!   semantic conventions' stream attribute).
@@ -140,7 +141,8 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for LogLayer {
         let meta = event.metadata();
         // The exporters' own complaints stay on stderr: exported, a
         // collector that is down would be told so again at each failure.
-        if meta.target() == "otel_export" {
+        // So does whatever their threads log (hyper's debug lines).
+        if meta.target() == "otel_export" || crate::export::on_export_thread() {
             return;
         }
         let mut fields = Fields::default();
@@ -148,6 +150,9 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for LogLayer {
         let body = fields.message.take().unwrap_or_default();
         let mut attributes = Vec::new();
         let mut dropped_attributes = 0;
+        if let Some(name) = std::thread::current().name() {
+            attributes.push((Cow::Borrowed("thread.name"), Value::Str(name.to_string())));
+        }
         for (key, value) in fields.attributes {
             // `log` crate records carry their origin as `log.*` fields.
             if key.starts_with("log.") {

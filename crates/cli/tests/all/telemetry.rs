@@ -888,6 +888,45 @@ async fn logs_carry_skiffs_lines_and_the_guests_output_in_their_trace() -> Resul
         otlp.exports()?
     );
 
+    // With a verbose log, what the exporters' threads log (their HTTP/2
+    // client's debug lines, by gRPC) is not exported: each export would
+    // make more.
+    let otlp = OtlpReceiver::start()?;
+    let grpc = otlp.grpc_endpoint();
+    let server = serve(
+        &app,
+        cache.path(),
+        &otlp,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &grpc),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+            ("SKIFF_LOG", "debug"),
+        ],
+    )?;
+    // The start-up lines make a first export; what its client logged
+    // would be queued before the trap's lines, so in the export after.
+    otlp.wait_for_logs(ARRIVAL, |logs| !logs.is_empty())?;
+    get(&server.url("/trap")).await?.assert_status(500);
+    let logs = otlp.wait_for_logs(ARRIVAL, |logs| find_log(logs, "guest failed").is_some())?;
+    assert!(
+        logs.iter().any(|l| l.severity_text == "DEBUG"),
+        "the debug lines are exported"
+    );
+    assert!(
+        logs.iter().any(|l| l.attr_str("thread.name").is_some()),
+        "{logs:?}"
+    );
+    let exporters: Vec<_> = logs
+        .iter()
+        .filter(|l| {
+            l.attr_str("thread.name")
+                .is_some_and(|t| t.starts_with("skiff-otlp"))
+        })
+        .collect();
+    assert!(exporters.is_empty(), "{exporters:?}");
+    drop(server);
+
     let otlp = OtlpReceiver::start()?;
     let mut server = serve(
         &app,
