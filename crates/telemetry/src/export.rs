@@ -132,13 +132,12 @@ impl<T: Record> Exporter<T> {
         }
     }
 
-    /// Sends every record queued so far; `false` if that took longer than `timeout`.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    /// Asks for every record queued so far to be sent; the receiver hears
+    /// when it has been (`None`: the export thread is gone).
+    pub fn begin_flush(&self) -> Option<Receiver<()>> {
         let (done, wait) = std::sync::mpsc::channel();
-        if self.tx.send(Msg::Flush(done)).is_err() {
-            return false;
-        }
-        wait.recv_timeout(timeout).is_ok()
+        self.tx.send(Msg::Flush(done)).ok()?;
+        Some(wait)
     }
 }
 

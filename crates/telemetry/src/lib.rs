@@ -209,18 +209,19 @@ impl Telemetry {
     }
 
     /// Sends every span and log record finished so far and the metrics as
-    /// they stand, waiting at most `timeout` for each signal; `false` if
-    /// some may not have been sent. Call before the process exits.
+    /// they stand, the signals at once, waiting at most `timeout` in all;
+    /// `false` if some may not have been sent. Call before the process exits.
     pub fn shutdown(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let flushes = [
+            self.metrics.as_ref().map(|m| m.begin_flush()),
+            self.spans.as_ref().map(|s| s.begin_flush()),
+            self.logs.as_ref().map(|l| l.begin_flush()),
+        ];
         let mut all = true;
-        if let Some(metrics) = &self.metrics {
-            all &= metrics.flush(timeout);
-        }
-        if let Some(spans) = &self.spans {
-            all &= spans.flush(timeout);
-        }
-        if let Some(logs) = &self.logs {
-            all &= logs.flush(timeout);
+        for flush in flushes.into_iter().flatten() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            all &= flush.is_some_and(|done| done.recv_timeout(left).is_ok());
         }
         all
     }

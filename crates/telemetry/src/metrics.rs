@@ -176,19 +176,16 @@ impl Reader {
         Ok(reader)
     }
 
-    /// Collects and exports now; `false` if that took longer than `timeout`.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    /// Asks for a collection and export now; the receiver hears when it is
+    /// done (`None`: the reader thread is gone).
+    pub fn begin_flush(&self) -> Option<Receiver<()>> {
         let (done, wait) = std::sync::mpsc::channel();
-        if self
-            .tx
+        self.tx
             .lock()
             .expect("reader lock")
             .send(Msg::Flush(done))
-            .is_err()
-        {
-            return false;
-        }
-        wait.recv_timeout(timeout).is_ok()
+            .ok()?;
+        Some(wait)
     }
 }
 
