@@ -79,8 +79,6 @@ impl Resource {
 pub(crate) struct Exporter<T> {
     tx: SyncSender<Msg<T>>,
     dropped: AtomicU64,
-    /// The batch size variables' prefix, for the queue-full warning.
-    prefix: &'static str,
 }
 
 impl<T: Record> Exporter<T> {
@@ -106,10 +104,6 @@ impl<T: Record> Exporter<T> {
         Ok(Arc::new(Exporter {
             tx,
             dropped: AtomicU64::new(0),
-            prefix: match T::SIGNAL {
-                Signal::Logs => "OTEL_BLRP",
-                _ => "OTEL_BSP",
-            },
         }))
     }
 
@@ -126,7 +120,10 @@ impl<T: Record> Exporter<T> {
                     "OpenTelemetry: {n} {}(s) dropped so far: the export queue is full \
                      ({}_MAX_QUEUE_SIZE) and the collector is not keeping up",
                     T::NOUN,
-                    self.prefix,
+                    match T::SIGNAL {
+                        Signal::Logs => "OTEL_BLRP",
+                        _ => "OTEL_BSP",
+                    },
                 );
             }
         }

@@ -261,7 +261,7 @@ fn write_record(buf: &mut Vec<u8>, r: &LogRecord) {
     // body: an AnyValue holding the string.
     wire::nested(buf, 5, |buf| wire::string_always(buf, 1, &r.body));
     for kv in &r.attributes {
-        otlp::write_key_value(buf, 6, kv);
+        otlp::key_value(buf, 6, kv);
     }
     wire::uint(buf, 7, u64::from(r.dropped_attributes));
     let flags = flags(r);

@@ -480,7 +480,7 @@ fn write_metric(buf: &mut Vec<u8>, c: &Collected, m: &Metric) {
     let number = |buf: &mut Vec<u8>, attrs: &[(&'static str, String)], value: i64| {
         wire::nested(buf, 1, |buf| {
             for kv in &attributes(attrs) {
-                otlp::write_key_value(buf, 7, kv);
+                otlp::key_value(buf, 7, kv);
             }
             wire::fixed64(buf, 2, c.start);
             wire::fixed64(buf, 3, c.time);
@@ -507,7 +507,7 @@ fn write_metric(buf: &mut Vec<u8>, c: &Collected, m: &Metric) {
                 // (packed).
                 wire::nested(buf, 1, |buf| {
                     for kv in &attributes(&p.attributes) {
-                        otlp::write_key_value(buf, 9, kv);
+                        otlp::key_value(buf, 9, kv);
                     }
                     wire::fixed64(buf, 2, c.start);
                     wire::fixed64(buf, 3, c.time);

@@ -334,7 +334,8 @@ fn key_value_len((key, value): &Attribute) -> usize {
     wire::string_len(1, key) + wire::field_len(2, any_value_len(value))
 }
 
-fn key_value(buf: &mut Vec<u8>, field: u32, kv: &Attribute) {
+/// Writes a KeyValue as field `field`.
+pub(crate) fn key_value(buf: &mut Vec<u8>, field: u32, kv: &Attribute) {
     let (key, value) = kv;
     let value_len = any_value_len(value);
     wire::message(
@@ -471,11 +472,6 @@ pub(crate) fn encode_request(resource: &[Attribute], scopes: impl FnOnce(&mut Ve
         scopes(buf);
     });
     buf
-}
-
-/// Writes a KeyValue as field `field`.
-pub(crate) fn write_key_value(buf: &mut Vec<u8>, field: u32, kv: &Attribute) {
-    key_value(buf, field, kv);
 }
 
 /// Writes an InstrumentationScope (Skiff's version) as field `field`.

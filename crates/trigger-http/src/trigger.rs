@@ -174,17 +174,11 @@ impl TriggerComponent {
         };
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(timeout, run).await;
-        let outcome = match &result {
-            Ok(Ok(Ok(()))) => Outcome::Ok,
-            Ok(Ok(Err(_))) => Outcome::Error,
-            Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_none() => Outcome::Trap,
-            Ok(Err(_)) | Err(_) => Outcome::Timeout,
-        };
-        self.metrics.record(outcome, started.elapsed());
-        match result {
+        let took = started.elapsed();
+        let (outcome, failure) = match result {
             Ok(Ok(Ok(()))) => {
                 tracing::debug!(component = %id, "handled {event}");
-                None
+                (Outcome::Ok, None)
             }
             Ok(Ok(Err(error))) => {
                 tracing::warn!(
@@ -192,23 +186,31 @@ impl TriggerComponent {
                     "component `{id}` returned an error for {event}: {error} (its stderr, above, \
                      may say why)"
                 );
-                Some(format!("the handler returned an error: {error}"))
+                (
+                    Outcome::Error,
+                    Some(format!("the handler returned an error: {error}")),
+                )
             }
             Ok(Err(err)) if err.downcast_ref::<DeadlineExceeded>().is_none() => {
                 tracing::error!(
                     component = %id,
                     "component `{id}` failed handling {event}: {err:?}"
                 );
-                Some(format!("the handler failed: {err:#}"))
+                (Outcome::Trap, Some(format!("the handler failed: {err:#}")))
             }
             Ok(Err(_)) | Err(_) => {
                 tracing::warn!(
                     component = %id,
                     "component `{id}` exceeded its timeout of {timeout:?} handling {event}"
                 );
-                Some(format!("the handler exceeded its timeout of {timeout:?}"))
+                (
+                    Outcome::Timeout,
+                    Some(format!("the handler exceeded its timeout of {timeout:?}")),
+                )
             }
-        }
+        };
+        self.metrics.record(outcome, took);
+        failure
     }
 }
 
