@@ -113,7 +113,7 @@ fn init_logging() -> anyhow::Result<Option<skiff_telemetry::Telemetry>> {
     skiff_telemetry::init_logging(
         "warn,skiff=info,skiff_runtime=info,skiff_engine=info,skiff_trigger_http=info,\
          skiff_trigger_redis=info,skiff_trigger_messaging=info,skiff_trigger_cron=info,\
-         skiff_trigger_mqtt=info",
+         skiff_trigger_mqtt=info,guest=info",
     )
     .map_err(anyhow::Error::msg)
 }

@@ -91,9 +91,9 @@ impl<'a> Dependency<'a> {
 /// component's configuration does not get it. Deny by default: every
 /// interface is one except those that reach nothing outside the instance —
 /// `wasi:io`, `wasi:clocks`, `wasi:random`, stdio, exit and the terminal of
-/// `wasi:cli`, and the types of `wasi:http` and `wasi:filesystem` (with no
-/// preopened directory and no outbound handler, their resources reach
-/// nothing). A capability the host gains later is denied without a change
+/// `wasi:cli`, `wasi:logging` (the log, as stdout), and the types of
+/// `wasi:http` and `wasi:filesystem` (with no preopened directory and no
+/// outbound handler, their resources reach nothing). A capability the host gains later is denied without a change
 /// here. A plain-named import (`my-import`) is left as it is: no host
 /// provides one.
 pub fn is_capability(name: &str) -> bool {
@@ -102,7 +102,8 @@ pub fn is_capability(name: &str) -> bool {
         return false;
     };
     let harmless = match package {
-        "wasi:io" | "wasi:clocks" | "wasi:random" => true,
+        // A log message is output, as stdout is.
+        "wasi:io" | "wasi:clocks" | "wasi:random" | "wasi:logging" => true,
         "wasi:cli" => matches!(
             interface,
             "stdin"
@@ -183,7 +184,7 @@ pub fn read_all<'d, 'a>(
 /// plugged in. The leading tag changes whenever composing the same inputs
 /// would give another result (e.g. a change to [`is_capability`]).
 pub fn recipe(parent: &[u8], deps: &[(&Dependency<'_>, Vec<u8>)]) -> Vec<u8> {
-    let mut recipe = b"skiff-compose-2\0".to_vec();
+    let mut recipe = b"skiff-compose-3\0".to_vec();
     recipe.extend_from_slice(&Sha256::digest(parent));
     for (dep, bytes) in deps {
         recipe.extend_from_slice(dep.name.as_bytes());
@@ -453,17 +454,14 @@ mod tests {
             "wasi:cli/exit@0.2.6",
             "wasi:clocks/monotonic-clock@0.2.6",
             "wasi:random/random@0.2.6",
+            "wasi:logging/logging@0.1.0-draft",
             "plain-name",
         ] {
             assert!(!is_capability(name), "{name}");
         }
         // Deny by default: what the host may provide one day, and anything
         // it does not know.
-        for name in [
-            "wasi:logging/logging",
-            "wasi:nn/inference@0.2.0",
-            "example:greeter/greet@0.1.0",
-        ] {
+        for name in ["wasi:nn/inference@0.2.0", "example:greeter/greet@0.1.0"] {
             assert!(is_capability(name), "{name}");
         }
         assert_eq!(

@@ -29,6 +29,8 @@
 //!   `wasmcloud:messaging/consumer@0.2.0` (via `skiff-messaging`; grant: `message_brokers`);
 //! - blob storage: `wasi:blobstore/{types,container,blobstore}@0.2.0-draft` (via `skiff-blob`;
 //!   grant: the one label of `blob_stores`);
+//! - guest logs: `wasi:logging/logging@0.1.0-draft` (no grant: every component may log, as
+//!   it may write to stdout), each message a log event of target `guest`;
 //! - WASI preview1 (`wasi_snapshot_preview1`) for core-module commands.
 //!
 //! ```no_run
@@ -45,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod denied;
+mod logging;
 pub mod outbound;
 mod pool;
 mod send;
@@ -498,6 +501,7 @@ pub fn component_linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>> 
     skiff_mqtt::add_to_linker(&mut linker)?;
     skiff_messaging::add_to_linker(&mut linker)?;
     skiff_blob::add_to_linker(&mut linker)?;
+    logging::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

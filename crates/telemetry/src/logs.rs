@@ -11,6 +11,11 @@
 //! - [`guest_output`], called by the host for each line a guest writes to
 //!   stdout or stderr, with `skiff.component` and `log.iostream` (the
 //!   semantic conventions' stream attribute).
+//!
+//! A guest's `wasi:logging` messages are log events of target
+//! [`GUEST_TARGET`]; [`LogLayer`] gives them the scope `skiff.guest`, as
+//! guest output has, the attributes `skiff.component` and
+//! `wasi.logging.context`, and severity `FATAL` for `critical`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -33,6 +38,7 @@ pub(crate) enum Severity {
     Info = 9,
     Warn = 13,
     Error = 17,
+    Fatal = 21,
 }
 
 impl Severity {
@@ -43,6 +49,7 @@ impl Severity {
             Severity::Info => "INFO",
             Severity::Warn => "WARN",
             Severity::Error => "ERROR",
+            Severity::Fatal => "FATAL",
         }
     }
 
@@ -89,6 +96,15 @@ pub fn enabled() -> bool {
     EXPORTER.get().is_some()
 }
 
+/// The `tracing` target of a guest's `wasi:logging` messages (`guest=debug`
+/// in `SKIFF_LOG` shows its debug messages). Their fields are `component`,
+/// `context` (when not empty) and `critical` (for `critical` messages,
+/// logged as errors).
+pub const GUEST_TARGET: &str = "guest";
+
+/// The instrumentation scope of what guests write.
+const GUEST_SCOPE: &str = "skiff.guest";
+
 /// Which of a guest's output streams a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -125,7 +141,7 @@ pub fn guest_output(component: &str, stream: Stream, line: &str) {
         ],
         dropped_attributes: 0,
         context: crate::layer::current_context(),
-        scope: Cow::Borrowed("skiff.guest"),
+        scope: Cow::Borrowed(GUEST_SCOPE),
     });
 }
 
@@ -148,9 +164,11 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for LogLayer {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let body = fields.message.take().unwrap_or_default();
+        let guest = meta.target() == GUEST_TARGET;
+        let mut severity = Severity::of(*meta.level());
         let mut attributes = Vec::new();
         let mut dropped_attributes = 0;
-        if let Some(name) = std::thread::current().name() {
+        if !guest && let Some(name) = std::thread::current().name() {
             attributes.push((Cow::Borrowed("thread.name"), Value::Str(name.to_string())));
         }
         for (key, value) in fields.attributes {
@@ -158,6 +176,17 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for LogLayer {
             if key.starts_with("log.") {
                 continue;
             }
+            // A guest's message: its fields under the names a collector
+            // is told of, and `critical` as the severity it is.
+            let key = match (guest, &*key) {
+                (true, "component") => Cow::Borrowed("skiff.component"),
+                (true, "context") => Cow::Borrowed("wasi.logging.context"),
+                (true, "critical") => {
+                    severity = Severity::Fatal;
+                    continue;
+                }
+                _ => key,
+            };
             if attributes.len() < limits.attributes {
                 attributes.push((key, cut(value, limits)));
             } else {
@@ -166,12 +195,12 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for LogLayer {
         }
         exporter.push(LogRecord {
             time: now_nanos(),
-            severity: Severity::of(*meta.level()),
+            severity,
             body,
             attributes,
             dropped_attributes,
             context: crate::layer::current_context(),
-            scope: Cow::Borrowed(meta.target()),
+            scope: Cow::Borrowed(if guest { GUEST_SCOPE } else { meta.target() }),
         });
     }
 }

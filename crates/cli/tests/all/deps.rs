@@ -100,6 +100,18 @@ pub(crate) async fn deps_app() -> Result<()> {
         );
     }
     ensure!(log.contains("inherit_configuration = true"), "{log}");
+    // Its log messages are not denied: a log is output, as stdout is.
+    let line = log
+        .lines()
+        .find(|l| l.contains("probed http://"))
+        .with_context(|| format!("the dependency's wasi:logging message:\n{log}"))?;
+    ensure!(
+        line.contains(" INFO ")
+            && line.contains("component=app")
+            && line.contains("context=greeter"),
+        "{line}"
+    );
+    ensure!(!log.contains("wasi:logging"), "no denial: {log}");
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use test_programs_artifacts::{
 };
 
 /// Spin behaviour has its own module; the coverage check finds its guest here.
+pub(crate) use crate::logging::http_logging;
 pub(crate) use crate::spin::{http_outbound3, http_spin, http_tcp};
 
 use crate::harness::{

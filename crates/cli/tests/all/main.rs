@@ -74,6 +74,8 @@
 //!   `traceparent` in and out (other services, service chaining), host-call
 //!   spans, errors, sampling, every OTLP protocol, retries, the flush at
 //!   shutdown, a collector that is down, bad variables;
+//! - `logging`: guest logs by `wasi:logging` — levels and the filter, the
+//!   context, `skiff run`, and OTLP export with severity and trace;
 //! - `examples`: the apps in `examples/` (`kv-counter`, `todo`), built with
 //!   `skiff build` and served as their READMEs say.
 //!
@@ -91,6 +93,7 @@ mod examples;
 mod harness;
 mod http;
 mod kv;
+mod logging;
 mod manifest;
 mod messaging;
 mod metrics;

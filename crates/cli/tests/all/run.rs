@@ -15,6 +15,7 @@ use test_programs_artifacts::{
 };
 
 use crate::harness::{Finished, skiff_in, tempdir};
+pub(crate) use crate::logging::cli_logging;
 
 /// Exit code of a guest that trapped or hit a limit (as `wasmtime run`).
 const TRAP_EXIT: i32 = 134;

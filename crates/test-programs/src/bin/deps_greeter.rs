@@ -9,6 +9,18 @@
 //! - `kv: opened` (`default`, `fermyon:spin/key-value@2.0.0`) or `kv: error: access-denied`…;
 //! - `http: status N` (a `GET` of `url` through `wasi:http/outgoing-handler`)
 //!   or `http: error: HttpRequestDenied`….
+//!
+//! It also logs `probed URL` (context `greeter`) through `wasi:logging`,
+//! which a dependency may use whatever it inherits, as it may write to
+//! stdout.
+
+mod logging {
+    wit_bindgen::generate!({
+        world: "wasi:logging/imports",
+        path: "../../wit/deps/wasi-logging@0.1.0-draft",
+        generate_all,
+    });
+}
 
 mod bindings {
     wit_bindgen::generate!({
@@ -56,6 +68,8 @@ impl broken::Guest for Greeter {
 }
 
 fn probe(url: &str) -> String {
+    use logging::wasi::logging::logging::{Level, log};
+    log(Level::Info, "greeter", &format!("probed {url}"));
     let env = match std::env::var("GREETING") {
         Ok(value) => format!("GREETING={value}"),
         Err(_) => "none".into(),
