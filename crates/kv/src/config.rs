@@ -11,13 +11,23 @@
 //! url = "redis://127.0.0.1:6379"
 //! prefix = "shop:cache:"     # optional; default `skiff:<app>:<label>:`
 //!
+//! [key_value_store.shared]
+//! type = "nats"              # a JetStream key-value bucket
+//! url = "nats://127.0.0.1:4222"
+//! bucket = "shop"            # optional; default `skiff-<app>-<label>`, made if missing
+//! jetstream_domain = "hub"   # optional
+//! # and the connection keys of `[message_broker.X]`: user/password, token,
+//! # credentials_file, nkey_seed, ca_roots_file, client_cert_file, tls…
+//!
 //! [key_value_store.scratch]
 //! type = "memory"
 //! max_value_bytes = 65536    # optional, any type; also `max_key_bytes`
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use skiff_nats::NatsConfig;
 
 use crate::error::ConfigError;
 
@@ -43,6 +53,16 @@ pub enum Backend {
         url: String,
         /// Key prefix; `None` means `skiff:<app>:<label>:`.
         prefix: Option<String>,
+    },
+    /// `type = "nats"`: a JetStream key-value bucket.
+    Nats {
+        /// How to reach the server (relative file paths in it are resolved
+        /// against the manager's base directory, as `path` is).
+        config: Box<NatsConfig>,
+        /// The bucket; `None` means `skiff-<app>-<label>`.
+        bucket: Option<String>,
+        /// The JetStream domain, if not the server's own.
+        jetstream_domain: Option<String>,
     },
 }
 
@@ -103,6 +123,17 @@ impl KeyValueConfig {
     }
 }
 
+/// The store types, for messages.
+const TYPES: &str = "\"memory\", \"embedded\", \"spin\", \"redis\", \"nats\"";
+
+/// Whether `name` may name a JetStream key-value bucket.
+pub(crate) fn valid_bucket(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
 fn parse_section(label: &str, section: &toml::Table) -> Result<StoreConfig, ConfigError> {
     let key = |name: &str| format!("{SECTION}.{label}.{name}");
     let string = |name: &str| -> Result<Option<String>, ConfigError> {
@@ -129,28 +160,24 @@ fn parse_section(label: &str, section: &toml::Table) -> Result<StoreConfig, Conf
     };
 
     let ty = string("type")?.ok_or_else(|| {
-        ConfigError::invalid(
-            key("type"),
-            "missing; expected one of \"memory\", \"embedded\", \"spin\", \"redis\"",
-        )
+        ConfigError::invalid(key("type"), format!("missing; expected one of {TYPES}"))
     })?;
     let allowed: &[&str] = match ty.as_str() {
         "memory" => &[],
         "embedded" | "spin" => &["path"],
         "redis" => &["url", "prefix"],
+        "nats" => &["bucket", "jetstream_domain"],
         other => {
             return Err(ConfigError::invalid(
                 key("type"),
-                format!(
-                    "unsupported key-value store type \"{other}\"; expected one of \
-                     \"memory\", \"embedded\", \"spin\", \"redis\""
-                ),
+                format!("unsupported key-value store type \"{other}\"; expected one of {TYPES}"),
             ));
         }
     };
     for name in section.keys() {
         let common = ["type", "max_key_bytes", "max_value_bytes"];
-        if !common.contains(&name.as_str()) && !allowed.contains(&name.as_str()) {
+        let connection = ty == "nats" && skiff_nats::CONNECTION_KEYS.contains(&name.as_str());
+        if !common.contains(&name.as_str()) && !allowed.contains(&name.as_str()) && !connection {
             return Err(ConfigError::invalid(
                 key(name),
                 format!("unknown key for a store of type \"{ty}\""),
@@ -167,6 +194,33 @@ fn parse_section(label: &str, section: &toml::Table) -> Result<StoreConfig, Conf
             }
             Backend::Embedded {
                 path: path.map(PathBuf::from),
+            }
+        }
+        "nats" => {
+            // Relative paths stay relative here; the manager resolves them.
+            let config =
+                NatsConfig::from_section(&format!("{SECTION}.{label}"), section, Path::new(""))
+                    .map_err(|err| ConfigError::invalid(err.key, err.message))?;
+            let bucket = string("bucket")?;
+            if let Some(bucket) = &bucket
+                && !valid_bucket(bucket)
+            {
+                return Err(ConfigError::invalid(
+                    key("bucket"),
+                    format!("`{bucket}` is not a bucket name: use letters, digits, `-` and `_`"),
+                ));
+            }
+            let jetstream_domain = string("jetstream_domain")?;
+            if jetstream_domain.as_deref() == Some("") {
+                return Err(ConfigError::invalid(
+                    key("jetstream_domain"),
+                    "must not be empty",
+                ));
+            }
+            Backend::Nats {
+                config: Box::new(config),
+                bucket,
+                jetstream_domain,
             }
         }
         _ => {

@@ -13,8 +13,9 @@
 //! The pieces:
 //! - [`Store`], the backend trait, written for what guests need (atomic
 //!   increment and compare-and-swap, batches, paged listing);
-//! - backends: [`memory`], [`embedded`] (durable SQLite, the default) and
-//!   [`redis`] (key-prefixed, reconnecting);
+//! - backends: [`memory`], [`embedded`] (durable SQLite, the default),
+//!   [`redis`] (key-prefixed, reconnecting) and [`nats`] (a JetStream
+//!   key-value bucket, over `skiff-nats`);
 //! - [`KeyValueManager`], the resolver from label to backend, built from
 //!   runtime config in Spin's shape ([`KeyValueConfig`]) plus a default for
 //!   unnamed labels, and swappable while guests run;
@@ -76,6 +77,7 @@ mod error;
 mod host;
 pub mod manager;
 pub mod memory;
+pub mod nats;
 pub mod redis;
 pub mod store;
 

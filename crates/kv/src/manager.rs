@@ -10,6 +10,7 @@ use crate::config::{Backend, KeyValueConfig, SECTION, StoreConfig};
 use crate::embedded::EmbeddedStore;
 use crate::error::{ConfigError, Error, Result};
 use crate::memory::MemoryStore;
+use crate::nats::NatsStore;
 use crate::redis::RedisStore;
 use crate::store::{Limited, Limits, Store};
 
@@ -105,7 +106,8 @@ pub struct KeyValueManager {
 
 impl KeyValueManager {
     /// Starts a builder; `namespace` (the app's name) goes into the default
-    /// Redis key prefix `skiff:<namespace>:<label>:`.
+    /// Redis key prefix `skiff:<namespace>:<label>:` and NATS bucket
+    /// `skiff-<namespace>-<label>`.
     pub fn builder(namespace: impl Into<String>) -> KeyValueManagerBuilder {
         KeyValueManagerBuilder {
             namespace: namespace.into(),
@@ -201,6 +203,30 @@ impl KeyValueManager {
                     .unwrap_or_else(|| format!("skiff:{}:{label}:", self.options.namespace));
                 Arc::new(RedisStore::connect(url, prefix).await.map_err(open_error)?)
             }
+            Backend::Nats {
+                config,
+                bucket,
+                jetstream_domain,
+            } => {
+                let bucket = bucket
+                    .clone()
+                    .unwrap_or_else(|| default_bucket(&self.options.namespace, label));
+                let mut config = (**config).clone();
+                let base = &self.options.base_dir;
+                for path in [
+                    &mut config.credentials_file,
+                    &mut config.ca_roots_file,
+                    &mut config.client_cert_file,
+                    &mut config.client_private_key_file,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    *path = base.join(&*path);
+                }
+                let store = NatsStore::connect(&config, &bucket, jetstream_domain.as_deref());
+                Arc::new(store.await.map_err(open_error)?)
+            }
         };
         let limits = Limits {
             max_key_bytes: section
@@ -228,6 +254,20 @@ impl KeyValueManager {
             )
         })
     }
+}
+
+/// `skiff-<app>-<label>`, every character a bucket name may not hold as `_`.
+fn default_bucket(namespace: &str, label: &str) -> String {
+    format!("skiff-{namespace}-{label}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// `<dir>/<label>.db`, for labels that are safe as a file name.

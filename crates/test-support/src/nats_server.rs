@@ -1,5 +1,6 @@
 //! A throwaway `nats-server` on a free loopback port, anonymous or with a
-//! user or a token, that a test can stop and start again on the same port.
+//! user or a token, with or without JetStream, that a test can stop and
+//! start again on the same port (JetStream's data kept).
 //!
 //! The binary comes from Debian's `nats-server` package, which `.ci/run`
 //! installs; a missing binary fails the test with that fix, never skips it.
@@ -31,6 +32,7 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     auth: Auth,
+    jetstream: bool,
     dir: TempDir,
 }
 
@@ -38,6 +40,12 @@ impl NatsServer {
     /// Starts `nats-server` on a free loopback port, accepting anyone.
     pub fn start() -> Result<Self> {
         Self::launch(Auth::Anonymous)
+    }
+
+    /// Starts `nats-server` with JetStream (its storage in the server's
+    /// temporary directory), accepting anyone.
+    pub fn start_jetstream() -> Result<Self> {
+        Self::launch_with(Auth::Anonymous, true)
     }
 
     /// Starts `nats-server` accepting only `user` with `password`.
@@ -51,10 +59,15 @@ impl NatsServer {
     }
 
     fn launch(auth: Auth) -> Result<Self> {
+        Self::launch_with(auth, false)
+    }
+
+    fn launch_with(auth: Auth, jetstream: bool) -> Result<Self> {
         let mut server = NatsServer {
             child: None,
             port: free_port()?,
             auth,
+            jetstream,
             dir: tempdir()?,
         };
         server.restart()?;
@@ -89,6 +102,11 @@ impl NatsServer {
         cmd.args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .arg("-l")
             .arg(&log);
+        if self.jetstream {
+            cmd.arg("-js")
+                .arg("-sd")
+                .arg(self.dir.path().join("jetstream"));
+        }
         match &self.auth {
             Auth::Anonymous => {}
             Auth::User(user, password) => {

@@ -5,10 +5,12 @@
 //! The live swap and Redis down and back are in [`swap`].
 //!
 //! The backend suite ([`backend_suite!`]) runs the same HTTP-level tests on
-//! `memory` and `redis` (named by a runtime config) and on the `embedded`
-//! default (no runtime config); each test checks the backend itself holds the
-//! data, so a silent fallback to another backend fails. Redis is a real
-//! `redis-server` per test ([`RedisServer`]).
+//! `memory`, `redis` and `nats` (named by a runtime config) and on the
+//! `embedded` default (no runtime config); each test checks the backend
+//! itself holds the data, so a silent fallback to another backend fails.
+//! Redis is a real `redis-server` per test ([`RedisServer`]), NATS a real
+//! `nats-server -js` ([`NatsServer`]), read back by a client of the test's
+//! own.
 //!
 //! The guests answer `200 text/plain` (see their `//!` docs): `kv_wasi`
 //! (`wasi:keyvalue` 0.2.0-draft and, with `&v=draft2`, draft2) at `/wasi`,
@@ -26,6 +28,7 @@ use crate::harness::{
     AppDir, Connection, Server, full, get, replace_file, shared_cache, tempdir, toml_path, up_fails,
 };
 use crate::redis_server::{RedisServer, free_port};
+use skiff_test_support::nats_server::NatsServer;
 
 mod swap;
 
@@ -99,6 +102,8 @@ pub(crate) enum Backend {
     Embedded,
     /// `type = "redis"` in a runtime config, on this server.
     Redis(RedisServer),
+    /// `type = "nats"` in a runtime config, on this server (JetStream on).
+    Nats(NatsServer),
 }
 
 impl Backend {
@@ -114,6 +119,10 @@ impl Backend {
         Ok(Backend::Redis(RedisServer::start()?))
     }
 
+    fn nats() -> Result<Self> {
+        Ok(Backend::Nats(NatsServer::start_jetstream()?))
+    }
+
     /// The runtime config putting `default` and `other` on this backend
     /// (`None`: serve without one).
     fn runtime_config(&self) -> Option<String> {
@@ -127,12 +136,23 @@ impl Backend {
             ),
             Backend::Embedded => None,
             Backend::Redis(redis) => Some(redis_config(&redis.url(), &labels)),
+            Backend::Nats(nats) => Some(
+                labels
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "[key_value_store.{l}]\ntype = \"nats\"\nurl = \"{}\"\n",
+                            nats.url()
+                        )
+                    })
+                    .collect(),
+            ),
         }
     }
 
     /// Checks that this backend itself holds `key` = `value` in app `app`'s
     /// `default` store, and that no other backend got it.
-    fn check_holds(&self, app: &KvApp, key: &str, value: &str) -> Result<()> {
+    async fn check_holds(&self, app: &KvApp, key: &str, value: &str) -> Result<()> {
         let file = app.state_dir.join("kv/default.db");
         match self {
             Backend::Memory => ensure!(
@@ -154,9 +174,30 @@ impl Backend {
                     file.display()
                 );
             }
+            Backend::Nats(nats) => {
+                let bucket = format!("skiff-{}-default", app.name);
+                let stored = nats_get(nats, &bucket, key).await?;
+                assert_eq!(stored.as_deref(), Some(value), "nats {bucket} {key}");
+                ensure!(
+                    !file.exists(),
+                    "the nats backend wrote the embedded file {}",
+                    file.display()
+                );
+            }
         }
         Ok(())
     }
+}
+
+/// `key` in JetStream bucket `bucket`, read by a client of the test's own.
+async fn nats_get(nats: &NatsServer, bucket: &str, key: &str) -> Result<Option<String>> {
+    use skiff_nats::async_nats;
+    let client = async_nats::connect(nats.url()).await?;
+    let kv = async_nats::jetstream::new(client)
+        .get_key_value(bucket)
+        .await?;
+    let value = kv.get(key).await?;
+    Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
 }
 
 /// A running app of [`manifest`] on a [`Backend`].
@@ -239,7 +280,7 @@ macro_rules! backend_suite {
     )*};
 }
 
-backend_suite!(memory, embedded, redis);
+backend_suite!(memory, embedded, redis, nats);
 
 /// Every `wasi:keyvalue` operation through `kv_wasi`.
 pub(crate) async fn kv_wasi(backend: Backend) -> Result<()> {
@@ -260,7 +301,7 @@ pub(crate) async fn kv_wasi(backend: Backend) -> Result<()> {
         app.wasi(&q("op=get&key=greeting&v=draft2")).await?,
         "some:hello again"
     );
-    backend.check_holds(&app, "greeting", "hello again")?;
+    backend.check_holds(&app, "greeting", "hello again").await?;
 
     app.set("wasi", "doomed", "x").await?;
     assert_eq!(app.wasi(&q("op=list")).await?, r#"["doomed","greeting"]"#);
@@ -276,7 +317,7 @@ pub(crate) async fn kv_wasi(backend: Backend) -> Result<()> {
     assert_eq!(app.wasi(&q("op=incr&key=hits&by=-2&v=draft2")).await?, "4");
     // Counters are decimal text on every backend.
     assert_eq!(app.wasi(&q("op=get&key=hits")).await?, "some:4");
-    backend.check_holds(&app, "hits", "4")?;
+    backend.check_holds(&app, "hits", "4").await?;
     Ok(())
 }
 
@@ -299,7 +340,9 @@ pub(crate) async fn kv_spin2(backend: Backend) -> Result<()> {
         app.wasi(&q("op=get&key=from-spin2&v=draft2")).await?,
         "some:written by spin2"
     );
-    backend.check_holds(&app, "from-spin2", "written by spin2")?;
+    backend
+        .check_holds(&app, "from-spin2", "written by spin2")
+        .await?;
     assert_eq!(app.wasi(&q("op=incr&key=n&by=3")).await?, "3");
     assert_eq!(app.spin2(&q("op=get&key=n")).await?, "some:3");
 
@@ -377,8 +420,8 @@ pub(crate) async fn apps_are_isolated(backend: Backend) -> Result<()> {
     assert_eq!(beta.spin2(&q("op=delete&key=shared")).await?, "ok");
     assert_eq!(alpha.wasi(&q("op=get&key=shared")).await?, "some:alpha's");
 
-    backend.check_holds(&alpha, "shared", "alpha's")?;
-    backend.check_holds(&alpha, "only-alpha", "a")?;
+    backend.check_holds(&alpha, "shared", "alpha's").await?;
+    backend.check_holds(&alpha, "only-alpha", "a").await?;
     Ok(())
 }
 
@@ -395,7 +438,7 @@ pub(crate) async fn kv_spin3(backend: Backend) -> Result<()> {
         app.wasi(&q("op=get&key=k3")).await?,
         "some:written by spin3"
     );
-    backend.check_holds(&app, "k3", "written by spin3")?;
+    backend.check_holds(&app, "k3", "written by spin3").await?;
     app.set("wasi", "from-wasi", "written by wasi").await?;
     assert_eq!(
         app.spin3(&q("op=get&key=from-wasi")).await?,

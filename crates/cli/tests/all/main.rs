@@ -19,7 +19,8 @@
 //! - `blob`: blob storage (`wasi:blobstore`) on every backend (the embedded
 //!   default, `file_system`, `memory`), durability across a restart, grants,
 //!   `max_object_size`, the live swap and bad runtime configs;
-//! - `kv`: key-value on every backend (memory, embedded, a real Redis),
+//! - `kv`: key-value on every backend (memory, embedded, a real Redis, a
+//!   real NATS with JetStream),
 //!   grants, isolation, durability, the live swap, Redis down and back, and
 //!   bad runtime configs;
 //! - `variables`: providers and their order, templates, each interface's
@@ -128,7 +129,7 @@ mod watch;
 /// Every guest of `crates/test-programs` has a host test named after it
 /// (`run::cli_*`, `http::http_*`, `kv::kv_*`, `variables::vars_*`): a new
 /// guest without one fails to compile. (`kv::kv_wasi`, `kv::kv_spin2` and
-/// `kv::kv_spin3` are the suite functions `kv::{memory,embedded,redis}::*` run;
+/// `kv::kv_spin3` are the suite functions `kv::{memory,embedded,redis,nats}::*` run;
 /// `blob::blob_wasi` the one `blob::{embedded,file_system,memory}::blob_wasi` run.)
 mod guest_coverage {
     macro_rules! cli_guest_has_a_test {

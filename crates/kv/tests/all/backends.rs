@@ -11,6 +11,7 @@ use anyhow::Result;
 use skiff_kv::{Error, KeyValueConfig, KeyValueManager, Limits, Store, all_keys};
 use tempfile::TempDir;
 
+use skiff_test_support::nats_server::NatsServer;
 use skiff_test_support::redis_server::RedisServer;
 
 /// Keeps a backend's resources (files, server) alive for a test.
@@ -18,15 +19,20 @@ pub struct Fixture {
     pub store: Arc<dyn Store>,
     _dir: TempDir,
     _redis: Option<RedisServer>,
+    _nats: Option<NatsServer>,
 }
 
 impl Fixture {
     async fn new(kind: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let redis = (kind == "redis").then(RedisServer::start).transpose()?;
-        let section = match &redis {
-            Some(server) => format!("type = \"redis\"\nurl = \"{}\"", server.url()),
-            None => format!("type = \"{kind}\""),
+        let nats = (kind == "nats")
+            .then(NatsServer::start_jetstream)
+            .transpose()?;
+        let section = match (&redis, &nats) {
+            (Some(server), _) => format!("type = \"redis\"\nurl = \"{}\"", server.url()),
+            (_, Some(server)) => format!("type = \"nats\"\nurl = \"{}\"", server.url()),
+            _ => format!("type = \"{kind}\""),
         };
         let table: toml::Table = toml::from_str(&format!("[default]\n{section}"))?;
         let manager = KeyValueManager::builder("suite")
@@ -38,6 +44,7 @@ impl Fixture {
             store,
             _dir: dir,
             _redis: redis,
+            _nats: nats,
         })
     }
 
@@ -51,6 +58,10 @@ impl Fixture {
 
     pub async fn redis() -> Result<Self> {
         Self::new("redis").await
+    }
+
+    pub async fn nats() -> Result<Self> {
+        Self::new("nats").await
     }
 }
 
@@ -78,6 +89,13 @@ macro_rules! kv_test {
             #[tokio::test(flavor = "multi_thread")]
             async fn redis() -> Result<()> {
                 let fixture = Fixture::redis().await?;
+                let $store = fixture.store.clone();
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn nats() -> Result<()> {
+                let fixture = Fixture::nats().await?;
                 let $store = fixture.store.clone();
                 $body
             }

@@ -8,6 +8,7 @@ use skiff_kv::{
     Backend, ConfigError, DefaultBackend, Error, KeyValueConfig, KeyValueManager, Store,
 };
 
+use skiff_test_support::nats_server::NatsServer;
 use skiff_test_support::redis_server::RedisServer;
 
 fn config(text: &str) -> Result<KeyValueConfig, ConfigError> {
@@ -55,6 +56,44 @@ fn config_sections_in_spin_shape() -> Result<()> {
 }
 
 #[test]
+fn nats_sections_take_the_connection_keys() -> Result<()> {
+    let parsed = config(
+        r#"
+        [shared]
+        type = "nats"
+        url = ["nats://a:4222", "b:4222"]
+        bucket = "shop_cart-1"
+        jetstream_domain = "hub"
+        user = "app"
+        password = "pw"
+        ca_roots_file = "certs/ca.pem"
+        connect_timeout = "2s"
+        max_value_bytes = 1000
+        "#,
+    )?;
+    let Backend::Nats {
+        config,
+        bucket,
+        jetstream_domain,
+    } = &parsed.stores["shared"].backend
+    else {
+        panic!("{:?}", parsed.stores["shared"]);
+    };
+    assert_eq!(config.urls, ["nats://a:4222", "b:4222"]);
+    assert_eq!(config.user.as_deref(), Some("app"));
+    // Relative until the manager resolves it against its base directory.
+    assert_eq!(
+        config.ca_roots_file.as_deref(),
+        Some(std::path::Path::new("certs/ca.pem"))
+    );
+    assert_eq!(config.connect_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(bucket.as_deref(), Some("shop_cart-1"));
+    assert_eq!(jetstream_domain.as_deref(), Some("hub"));
+    assert_eq!(parsed.stores["shared"].max_value_bytes, Some(1000));
+    Ok(())
+}
+
+#[test]
 fn config_errors_name_the_key() {
     assert_eq!(
         invalid_key("[cache]\nurl = 'redis://x'"),
@@ -83,6 +122,34 @@ fn config_errors_name_the_key() {
     assert_eq!(
         invalid_key("[cache]\ntype = 'memory'\nmax_key_bytes = -1"),
         "key_value_store.cache.max_key_bytes"
+    );
+    assert_eq!(
+        invalid_key("[cache]\ntype = 'nats'"),
+        "key_value_store.cache.url"
+    );
+    assert_eq!(
+        invalid_key("[cache]\ntype = 'nats'\nurl = 'redis://x:1'"),
+        "key_value_store.cache.url"
+    );
+    assert_eq!(
+        invalid_key("[cache]\ntype = 'nats'\nurl = 'h:1'\nbucket = 'a.b'"),
+        "key_value_store.cache.bucket"
+    );
+    assert_eq!(
+        invalid_key("[cache]\ntype = 'nats'\nurl = 'h:1'\nprefix = 'x'"),
+        "key_value_store.cache.prefix"
+    );
+    assert_eq!(
+        invalid_key("[cache]\ntype = 'nats'\nurl = 'h:1'\nuser = 'u'"),
+        "key_value_store.cache.password"
+    );
+    assert_eq!(
+        invalid_key("[cache]\ntype = 'nats'\nurl = 'h:1'\ntoken = 't'\nnkey_seed = 's'"),
+        "key_value_store.cache"
+    );
+    assert_eq!(
+        invalid_key("[cache]\ntype = 'redis'\nurl = 'redis://x'\nbucket = 'b'"),
+        "key_value_store.cache.bucket"
     );
     assert_eq!(invalid_key("cache = 1"), "key_value_store.cache");
     let err = config("[cache]\ntype = 'dynamo'").unwrap_err().to_string();
@@ -270,6 +337,151 @@ async fn redis_down_is_a_backend_error_and_recovers_without_restart() -> Result<
         manager.open("default").await?.get("k").await?,
         Some(b"again".to_vec())
     );
+    Ok(())
+}
+
+/// Waits for `store` to answer again after its server came back.
+async fn until_ok<T>(mut call: impl AsyncFnMut() -> Result<T, Error>) -> Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(err) if std::time::Instant::now() > deadline => {
+                anyhow::bail!("still failing: {err}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_buckets_are_per_app_and_label_unless_named() -> Result<()> {
+    let nats = NatsServer::start_jetstream()?;
+    let section = config(&format!(
+        "[default]\ntype = 'nats'\nurl = '{}'\n[other]\ntype = 'nats'\nurl = '{}'",
+        nats.url(),
+        nats.url()
+    ))?;
+    let app_a = KeyValueManager::builder("app-a")
+        .build_with(&section)
+        .await?;
+    let app_b = KeyValueManager::builder("app.b")
+        .build_with(&section)
+        .await?;
+    let a = app_a.open("default").await?;
+    assert_eq!(
+        a.describe(),
+        format!("nats bucket `skiff-app-a-default` at {}", nats.url())
+    );
+    let b = app_b.open("default").await?;
+    // A name a bucket cannot hold is made one.
+    assert!(
+        b.describe()
+            .starts_with("nats bucket `skiff-app_b-default`")
+    );
+    a.set("shared-name", b"from a").await?;
+    assert_eq!(b.get("shared-name").await?, None);
+    assert_eq!(app_a.open("other").await?.get("shared-name").await?, None);
+    assert_eq!(skiff_kv::all_keys(&*b).await?, Vec::<String>::new());
+
+    // A named bucket is wherever the operator says: app a's, made before.
+    let named = config(&format!(
+        "[default]\ntype = 'nats'\nurl = '{}'\nbucket = 'skiff-app-a-default'",
+        nats.url()
+    ))?;
+    let alias = KeyValueManager::builder("other").build_with(&named).await?;
+    assert_eq!(
+        alias.open("default").await?.get("shared-name").await?,
+        Some(b"from a".to_vec())
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_without_jetstream_or_unreachable_is_rejected_naming_the_cause() -> Result<()> {
+    let plain = NatsServer::start()?;
+    let err = KeyValueManager::builder("app")
+        .build_with(&config(&format!(
+            "[cache]\ntype = 'nats'\nurl = '{}'",
+            plain.url()
+        ))?)
+        .await
+        .err()
+        .expect("no JetStream");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    let text = format!("{err}: {}", cause.unwrap_or_default());
+    assert!(
+        text.contains("`key_value_store.cache`")
+            && text.contains(&format!("nats bucket `skiff-app-cache` at {}", plain.url()))
+            && text.contains("is JetStream on"),
+        "{text}"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let err = KeyValueManager::builder("app")
+        .build_with(&config(&format!(
+            "[cache]\ntype = 'nats'\nurl = 'nats://127.0.0.1:{port}'\nconnect_timeout = '1s'"
+        ))?)
+        .await
+        .err()
+        .expect("no NATS listens there");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    let text = format!("{err}: {}", cause.unwrap_or_default());
+    assert!(
+        text.contains(&format!(
+            "could not connect to nats server at nats://127.0.0.1:{port}"
+        )),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_down_is_a_backend_error_and_recovers_with_its_data() -> Result<()> {
+    let mut nats = NatsServer::start_jetstream()?;
+    let manager = KeyValueManager::builder("app")
+        .build_with(&config(&format!(
+            "[default]\ntype = 'nats'\nurl = '{}'",
+            nats.url()
+        ))?)
+        .await?;
+    let store = manager.open("default").await?;
+    store.set("k", b"v").await?;
+    assert_eq!(store.increment("n", 1).await?, 1);
+
+    nats.stop()?;
+    // Once the client has seen it go, calls fail at once (not after
+    // JetStream's timeout), naming the bucket and server.
+    let message = until_ok(async || match store.get("k").await {
+        Err(Error::Backend { backend, message }) if message.contains("unreachable") => {
+            assert_eq!(backend, "nats");
+            Ok(message)
+        }
+        Err(err) => Err(err),
+        Ok(_) => Err(Error::backend("nats", "still answering")),
+    })
+    .await?;
+    assert!(
+        message.starts_with(&format!(
+            "nats bucket `skiff-app-default` at {}: ",
+            nats.url()
+        )),
+        "{message}"
+    );
+    assert!(matches!(
+        store.increment("n", 1).await,
+        Err(Error::Backend { .. })
+    ));
+
+    // JetStream keeps its data on disk: back, the same store has it.
+    nats.restart()?;
+    assert_eq!(
+        until_ok(async || store.get("k").await).await?,
+        Some(b"v".to_vec())
+    );
+    assert_eq!(store.increment("n", 1).await?, 2);
     Ok(())
 }
 
