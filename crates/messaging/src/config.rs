@@ -82,21 +82,17 @@ fn parse_section(
 ) -> Result<BrokerConfig, String> {
     let key = |name: &str| format!("{SECTION}.{label}.{name}");
     let invalid = |name: &str, message: String| format!("`{}`: {message}", key(name));
-    let string = |name: &str| -> Result<Option<String>, String> {
-        match section.get(name) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) if s.is_empty() => {
-                Err(invalid(name, "must not be empty".to_string()))
-            }
-            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(invalid(
-                name,
+    // The connection keys are `skiff-nats`'s to read; `type` is ours.
+    let ty = match section.get("type") {
+        None => return Err(invalid("type", format!("missing; expected one of {TYPES}"))),
+        Some(toml::Value::String(ty)) => ty.clone(),
+        Some(other) => {
+            return Err(invalid(
+                "type",
                 format!("expected a string, found {}", other.type_str()),
-            )),
+            ));
         }
     };
-    let ty = string("type")?
-        .ok_or_else(|| invalid("type", format!("missing; expected one of {TYPES}")))?;
     let allowed: &[&str] = match ty.as_str() {
         "memory" | "embedded" => &["type"],
         "nats" => &NATS_KEYS,
