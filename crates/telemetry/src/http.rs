@@ -10,14 +10,15 @@ use tracing::field::Empty;
 
 use crate::{TARGET, enabled};
 
-/// The span of a request Skiff serves with `component`, matched by `route`
-/// (as the manifest writes it; empty for a private route): a child of the
-/// caller's span if the request brings a `traceparent`. `None` when traces
-/// are off. Record the answer with [`record_response`].
+/// The span of a request Skiff serves with `component` (`None` for the
+/// host's own answers: a `static_response`, no route matched), matched by `route`
+/// (as the manifest writes it; empty for a private route or none): a child of
+/// the caller's span if the request brings a `traceparent`. `None` when
+/// traces are off. Record the answer with [`record_response`].
 pub fn server_span<B>(
     req: &http::Request<B>,
     route: &str,
-    component: &str,
+    component: Option<&str>,
     client: SocketAddr,
 ) -> Option<Span> {
     if !enabled() {

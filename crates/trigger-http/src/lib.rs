@@ -391,14 +391,18 @@ impl HttpApp {
         }
         let Some(m) = self.router.route(req.uri().path()) else {
             self.unrouted.fetch_add(1, Ordering::Relaxed);
-            return text_response(http::StatusCode::NOT_FOUND, "Not Found");
+            return traced_by_host(&req, "", client, || {
+                text_response(http::StatusCode::NOT_FOUND, "Not Found")
+            });
         };
         if let Some(response) = m
             .component
             .checked_sub(self.components.len())
             .map(|k| &self.statics[k])
         {
-            return static_response(response);
+            return traced_by_host(&req, m.spin.raw_route(), client, || {
+                static_response(response)
+            });
         }
         spin_headers::set(&mut req, &m, client);
         self.handle_with(m.component, m.spin, req, client, drive)
@@ -452,9 +456,12 @@ impl HttpApp {
         // With traces on, the request's span (continuing a caller's trace);
         // with them off, nothing is prepared for one.
         let span = match skiff_telemetry::enabled() {
-            true => {
-                skiff_telemetry::http::server_span(&req, route.raw_route(), &component.id, client)
-            }
+            true => skiff_telemetry::http::server_span(
+                &req,
+                route.raw_route(),
+                Some(&component.id),
+                client,
+            ),
             false => None,
         };
         // An async block, so its early returns (busy, too large) are counted too.
@@ -793,6 +800,23 @@ pub fn load_component(
             source.display()
         )
     })
+}
+
+/// A response the host makes itself (no route matched, a trigger's `static_response`), in a
+/// span of its own when traces are on: such requests are part of what a
+/// service answers, and a 404 is often the one worth seeing.
+fn traced_by_host<B>(
+    req: &http::Request<B>,
+    route: &str,
+    client: SocketAddr,
+    respond: impl FnOnce() -> http::Response<HyperOutgoingBody>,
+) -> http::Response<HyperOutgoingBody> {
+    let Some(span) = skiff_telemetry::http::server_span(req, route, None, client) else {
+        return respond();
+    };
+    let resp = span.in_scope(respond);
+    skiff_telemetry::http::record_response(&span, resp.status(), false);
+    resp
 }
 
 /// A trigger's `static_response`, as the host answers it.

@@ -55,8 +55,8 @@ const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
 /// `front` (outbound requests) at `/front`, `hello` at `/hello`, `kv` at
-/// `/kv` and `trap` at `/trap`; `front` may call loopback servers and
-/// `hello` by service chaining.
+/// `/kv` and `trap` at `/trap`, and a `static_response` at `/moved`; `front`
+/// may call loopback servers and `hello` by service chaining.
 fn app() -> Result<AppDir> {
     let component = |id: &str, route: &str, source: &str, extra: &str| {
         format!(
@@ -65,23 +65,26 @@ fn app() -> Result<AppDir> {
             toml_path(source)
         )
     };
-    AppDir::with_manifest(&format!(
-        "version = \"1.2.3\"\n{}{}{}{}",
-        component(
-            "front",
-            "/front",
-            HTTP_OUTBOUND_COMPONENT,
-            "allowed_outbound_hosts = [\"http://127.0.0.1:*\", \"http://hello.spin.internal\"]\n"
-        ),
-        component("hello", "/hello", HTTP_HELLO_COMPONENT, ""),
-        component(
-            "kv",
-            "/kv",
-            KV_WASI_COMPONENT,
-            "key_value_stores = [\"default\"]\n"
-        ),
-        component("trap", "/trap", HTTP_TRAP_COMPONENT, ""),
-    ))
+    AppDir::with_manifest(
+        &(format!(
+            "version = \"1.2.3\"\n{}{}{}{}",
+            component(
+                "front",
+                "/front",
+                HTTP_OUTBOUND_COMPONENT,
+                "allowed_outbound_hosts = [\"http://127.0.0.1:*\", \"http://hello.spin.internal\"]\n"
+            ),
+            component("hello", "/hello", HTTP_HELLO_COMPONENT, ""),
+            component(
+                "kv",
+                "/kv",
+                KV_WASI_COMPONENT,
+                "key_value_stores = [\"default\"]\n"
+            ),
+            component("trap", "/trap", HTTP_TRAP_COMPONENT, ""),
+        ) + "[[trigger.http]]\nroute = \"/moved\"\n\
+         static_response = { status_code = 301, headers = { location = \"/hello\" } }\n"),
+    )
 }
 
 /// `skiff up` exporting to `otlp` every 100 ms, with `extra` variables.
@@ -276,6 +279,34 @@ async fn traces_requests_outbound_calls_and_host_calls() -> Result<()> {
             && s.parent_span_id == request.span_id)
         .is_some()
     );
+
+    // 4. What the host answers itself is traced too: a path no route
+    // matches (named by its method alone, as no route matched), and a
+    // `static_response`; neither names a component, and a 404 is no error.
+    get_with(&server.url("/nowhere"), Some(&caller))
+        .await?
+        .assert_status(404);
+    get(&server.url("/moved")).await?.assert_status(301);
+    let spans = otlp.wait_for(ARRIVAL, |spans| {
+        spans
+            .iter()
+            .any(|s| s.attr_str("url.path") == Some("/nowhere"))
+            && spans.iter().any(|s| s.name == "GET /moved")
+    })?;
+    let unrouted = find(&spans, |s| s.attr_str("url.path") == Some("/nowhere")).unwrap();
+    assert_eq!(unrouted.name, "GET");
+    assert_eq!(unrouted.kind, "SPAN_KIND_SERVER");
+    assert_eq!(unrouted.trace_id, TRACE);
+    assert_eq!(unrouted.parent_span_id, CALLER_SPAN);
+    assert_eq!(unrouted.attr_i64("http.response.status_code"), Some(404));
+    assert_eq!(unrouted.attr_str("http.route"), None);
+    assert_eq!(unrouted.attr_str("skiff.component"), None);
+    assert_eq!(unrouted.status_code, "STATUS_CODE_UNSET");
+    let moved = find(&spans, |s| s.name == "GET /moved").unwrap();
+    assert!(moved.is_root());
+    assert_eq!(moved.attr_str("http.route"), Some("/moved"));
+    assert_eq!(moved.attr_i64("http.response.status_code"), Some(301));
+    assert_eq!(moved.attr_str("skiff.component"), None);
     Ok(())
 }
 
