@@ -3,9 +3,10 @@
 //! Prometheus), collected every `OTEL_METRIC_EXPORT_INTERVAL` on a thread of
 //! its own and exported by OTLP.
 //!
-//! Producers keep their own counters (relaxed atomics on the request path,
-//! nothing more); a collection only reads them, so exporting metrics adds no
-//! work to a request. Counters and histograms are cumulative, or with
+//! Producers keep their own counters (relaxed atomics on the request path);
+//! a collection only reads them. A producer may keep a figure only while
+//! metrics are exported ([`enabled`]), as the HTTP trigger does for
+//! `http.server.request.duration`. Counters and histograms are cumulative, or with
 //! `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta` the change since
 //! the previous export.
 
@@ -52,11 +53,39 @@ pub enum Data {
     },
 }
 
+/// A metric attribute's value: a string, or an integer where the
+/// conventions type it so (`http.response.status_code`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttributeValue {
+    /// A string.
+    Str(String),
+    /// An integer.
+    Int(i64),
+}
+
+impl From<String> for AttributeValue {
+    fn from(s: String) -> Self {
+        AttributeValue::Str(s)
+    }
+}
+
+impl From<&str> for AttributeValue {
+    fn from(s: &str) -> Self {
+        AttributeValue::Str(s.to_string())
+    }
+}
+
+impl From<i64> for AttributeValue {
+    fn from(n: i64) -> Self {
+        AttributeValue::Int(n)
+    }
+}
+
 /// A counter's or gauge's value for one set of attributes.
 #[derive(Debug, Clone)]
 pub struct Point<T> {
     /// Its attributes (`skiff.component`, …).
-    pub attributes: Vec<(&'static str, String)>,
+    pub attributes: Vec<(&'static str, AttributeValue)>,
     /// The value.
     pub value: T,
 }
@@ -65,7 +94,7 @@ pub struct Point<T> {
 #[derive(Debug, Clone)]
 pub struct HistogramPoint {
     /// Its attributes.
-    pub attributes: Vec<(&'static str, String)>,
+    pub attributes: Vec<(&'static str, AttributeValue)>,
     /// Observations per bucket (not cumulative): one more than the bounds.
     pub counts: Vec<u64>,
     /// The sum of the observations.
@@ -190,7 +219,7 @@ impl Reader {
 }
 
 /// A series: a metric's name and a point's attributes.
-type SeriesKey = (&'static str, Vec<(&'static str, String)>);
+type SeriesKey = (&'static str, Vec<(&'static str, AttributeValue)>);
 
 /// A series' last cumulative figures (for deltas).
 enum Previous {
@@ -363,9 +392,15 @@ impl Collected {
 /// The scope metrics are exported under.
 const SCOPE: &str = "skiff";
 
-fn attributes(list: &[(&'static str, String)]) -> Vec<Attribute> {
+fn attributes(list: &[(&'static str, AttributeValue)]) -> Vec<Attribute> {
     list.iter()
-        .map(|(k, v)| ((*k).into(), Value::Str(v.clone())))
+        .map(|(k, v)| {
+            let v = match v {
+                AttributeValue::Str(s) => Value::Str(s.clone()),
+                AttributeValue::Int(n) => Value::I64(*n),
+            };
+            ((*k).into(), v)
+        })
         .collect()
 }
 
@@ -398,7 +433,7 @@ impl Record for Collected {
                     "description": m.description,
                     "unit": m.unit,
                 });
-                let point = |attrs: &[(&'static str, String)]| {
+                let point = |attrs: &[(&'static str, AttributeValue)]| {
                     json!({
                         "attributes": otlp::json_attributes(&attributes(attrs)),
                         "startTimeUnixNano": start,
@@ -406,7 +441,7 @@ impl Record for Collected {
                     })
                 };
                 // A NumberDataPoint's `asInt`: an int64, a string in JSON.
-                let numbers = |points: Vec<(&[(&'static str, String)], String)>| {
+                let numbers = |points: Vec<(&[(&'static str, AttributeValue)], String)>| {
                     points
                         .into_iter()
                         .map(|(attrs, value)| {
@@ -477,7 +512,7 @@ fn write_metric(buf: &mut Vec<u8>, c: &Collected, m: &Metric) {
     wire::string(buf, 2, m.description);
     wire::string(buf, 3, m.unit);
     // A NumberDataPoint: 7 attributes, 2 start, 3 time, 6 as_int (sfixed64).
-    let number = |buf: &mut Vec<u8>, attrs: &[(&'static str, String)], value: i64| {
+    let number = |buf: &mut Vec<u8>, attrs: &[(&'static str, AttributeValue)], value: i64| {
         wire::nested(buf, 1, |buf| {
             for kv in &attributes(attrs) {
                 otlp::key_value(buf, 7, kv);

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod body;
+mod durations;
 mod files;
 mod idle;
 mod local;
@@ -165,6 +166,9 @@ pub struct HttpApp {
     /// The routes' static responses: route target `components.len() + i`
     /// is `statics[i]`.
     statics: Vec<skiff_manifest::StaticResponse>,
+    /// `http.server.request.duration`, kept while metrics are exported by
+    /// OTLP.
+    durations: Option<Arc<durations::RequestDurations>>,
 }
 
 impl HttpApp {
@@ -265,6 +269,11 @@ impl HttpApp {
             unrouted: AtomicU64::new(previous.map_or(0, |p| p.unrouted.load(Ordering::Relaxed))),
             info: well_known::info_json(&app.name, app.version.as_deref()),
             statics,
+            durations: skiff_telemetry::metrics::enabled().then(|| {
+                previous
+                    .and_then(|p| p.durations.clone())
+                    .unwrap_or_default()
+            }),
         });
         local.set(&app);
         Ok(app)
@@ -359,6 +368,9 @@ impl HttpApp {
             self.unrouted.load(Ordering::Relaxed),
             out,
         );
+        if let Some(durations) = &self.durations {
+            durations.collect(out);
+        }
     }
 
     /// Serves one request: route, limits, a fresh instance, and the guest's response.
@@ -378,7 +390,7 @@ impl HttpApp {
     /// (chained requests to `http://self.alt` use [`Drive::Spawn`]).
     pub(crate) async fn route_and_handle<B>(
         &self,
-        mut req: http::Request<B>,
+        req: http::Request<B>,
         client: SocketAddr,
         drive: Drive,
     ) -> http::Response<HyperOutgoingBody>
@@ -386,27 +398,53 @@ impl HttpApp {
         B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        match &self.durations {
+            None => self.answer(req, client, drive).await.0,
+            Some(durations) => {
+                let arrival = durations::RequestDurations::arrival(&req);
+                let (resp, route, component) = self.answer(req, client, drive).await;
+                durations.time(arrival, route, component, resp)
+            }
+        }
+    }
+
+    /// [`route_and_handle`](Self::route_and_handle)'s answer, with the route
+    /// that matched (empty for none) and the component that answered (`None`
+    /// for the host itself).
+    async fn answer<B>(
+        &self,
+        mut req: http::Request<B>,
+        client: SocketAddr,
+        drive: Drive,
+    ) -> (http::Response<HyperOutgoingBody>, &str, Option<&str>)
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         if let Some(rest) = req.uri().path().strip_prefix(well_known::PREFIX) {
-            return well_known::respond(rest, &self.info);
+            return (well_known::respond(rest, &self.info), "", None);
         }
         let Some(m) = self.router.route(req.uri().path()) else {
             self.unrouted.fetch_add(1, Ordering::Relaxed);
-            return traced_by_host(&req, "", client, || {
+            let resp = traced_by_host(&req, "", client, || {
                 text_response(http::StatusCode::NOT_FOUND, "Not Found")
             });
+            return (resp, "", None);
         };
+        let route = m.spin.raw_route();
         if let Some(response) = m
             .component
             .checked_sub(self.components.len())
             .map(|k| &self.statics[k])
         {
-            return traced_by_host(&req, m.spin.raw_route(), client, || {
-                static_response(response)
-            });
+            let resp = traced_by_host(&req, route, client, || static_response(response));
+            return (resp, route, None);
         }
         spin_headers::set(&mut req, &m, client);
-        self.handle_with(m.component, m.spin, req, client, drive)
-            .await
+        let resp = self
+            .handle_with(m.component, m.spin, req, client, drive)
+            .await;
+        (resp, route, Some(&*self.components[m.component].id))
     }
 
     /// Serves one request with component `id` directly, whatever its routes

@@ -16,7 +16,7 @@ use skiff_host::ConnectionStats;
 
 /// Bucket upper bounds in nanoseconds: fine from 1 µs to 100 µs, where
 /// instantiation lives, then coarser up to 30 s for whole requests.
-const BOUNDS_NS: [u64; 36] = [
+pub(crate) const BOUNDS_NS: [u64; 36] = [
     1_000,
     2_000,
     3_000,
@@ -99,6 +99,12 @@ pub struct HistogramSnapshot {
 }
 
 impl HistogramSnapshot {
+    /// Observations per bucket (not cumulative), the last one above every
+    /// bound.
+    pub(crate) fn bucket_counts(&self) -> &[u64] {
+        &self.buckets
+    }
+
     /// Observations recorded.
     pub fn count(&self) -> u64 {
         self.buckets.iter().sum()
@@ -282,8 +288,8 @@ pub fn collect_events(out: &mut Vec<skiff_telemetry::metrics::Metric>) {
     }
     let attributes = |trigger: &str, id: &str| {
         vec![
-            ("skiff.trigger", trigger.to_string()),
-            ("skiff.component", id.to_string()),
+            ("skiff.trigger", trigger.into()),
+            ("skiff.component", id.into()),
         ]
     };
     let mut counts = Vec::new();
@@ -291,7 +297,7 @@ pub fn collect_events(out: &mut Vec<skiff_telemetry::metrics::Metric>) {
     for ((trigger, id), m) in &events {
         for (outcome, label) in OUTCOMES {
             let mut attrs = attributes(trigger, id);
-            attrs.push(("skiff.event.outcome", label.to_string()));
+            attrs.push(("skiff.event.outcome", label.into()));
             counts.push(Point {
                 attributes: attrs,
                 value: m.count(outcome),
@@ -464,7 +470,7 @@ pub(crate) fn collect<'a>(
     out: &mut Vec<skiff_telemetry::metrics::Metric>,
 ) {
     use skiff_telemetry::metrics::{Data, HistogramPoint, Metric, Point};
-    let component = |id: &str| vec![("skiff.component", id.to_string())];
+    let component = |id: &str| vec![("skiff.component", id.into())];
     let bounds: Vec<f64> = BOUNDS_NS.iter().map(|&ns| ns as f64 / 1e9).collect();
     let histograms: [(&'static str, &'static str, PickHistogram); 2] = [
         (
@@ -504,7 +510,7 @@ pub(crate) fn collect<'a>(
     for (id, metrics, _) in components.clone() {
         for class in CLASSES {
             let mut attributes = component(id);
-            attributes.push(("skiff.http.status_class", class.to_string()));
+            attributes.push(("skiff.http.status_class", class.into()));
             responses.push(Point {
                 attributes,
                 value: metrics.responses(class),

@@ -727,8 +727,12 @@ async fn metrics_are_exported_cumulative_or_as_deltas_and_when_the_server_stops(
     }
     get(&server.url("/trap")).await?.assert_status(500);
     get(&server.url("/nowhere")).await?.assert_status(404);
+    get(&server.url("/moved")).await?.assert_status(301);
     let metrics = otlp.wait_for_metrics(ARRIVAL, |metrics| {
-        responses(metrics, "hello", "2xx") >= 3 && responses(metrics, "trap", "5xx") >= 1
+        responses(metrics, "hello", "2xx") >= 3
+            && responses(metrics, "trap", "5xx") >= 1
+            && metric(metrics, "http.server.request.duration")
+                .is_some_and(|m| m.points.iter().map(|p| p.count).sum::<u64>() >= 6)
     })?;
     let counter = metric(&metrics, "skiff.http.responses").unwrap();
     assert_eq!(counter.kind, "sum");
@@ -761,6 +765,44 @@ async fn metrics_are_exported_cumulative_or_as_deltas_and_when_the_server_stops(
     assert_eq!(unrouted.points[0].value_i64(), Some(1));
     let idle = metric(&metrics, "skiff.outbound_http.connections.idle").unwrap();
     assert_eq!(idle.kind, "gauge");
+    // OpenTelemetry's own HTTP server metric, a series per method, status,
+    // route and component; the host's own answers (404, static) included.
+    let durations = metric(&metrics, "http.server.request.duration").unwrap();
+    assert_eq!(durations.kind, "histogram");
+    assert_eq!(durations.unit, "s");
+    assert_eq!(durations.temporality, "AGGREGATION_TEMPORALITY_CUMULATIVE");
+    let series = |status: i64| {
+        let found: Vec<_> = durations
+            .points
+            .iter()
+            .filter(|p| p.attr_i64("http.response.status_code") == Some(status))
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "one series of status {status}: {durations:?}"
+        );
+        found[0]
+    };
+    let ok = series(200);
+    assert_eq!(ok.count, 3);
+    assert!(ok.sum.is_some_and(|s| s > 0.0), "{ok:?}");
+    assert_eq!(ok.attr_str("http.request.method"), Some("GET"));
+    assert_eq!(ok.attr_str("http.route"), Some("/hello"));
+    assert_eq!(ok.attr_str("skiff.component"), Some("hello"));
+    assert_eq!(ok.attr_str("url.scheme"), Some("http"));
+    assert_eq!(ok.attr_str("network.protocol.version"), Some("1.1"));
+    assert_eq!(ok.attr_str("error.type"), None);
+    let failed = series(500);
+    assert_eq!(failed.attr_str("error.type"), Some("500"));
+    assert_eq!(failed.attr_str("skiff.component"), Some("trap"));
+    let unrouted = series(404);
+    assert_eq!(unrouted.count, 1);
+    assert_eq!(unrouted.attr_str("http.route"), None);
+    assert_eq!(unrouted.attr_str("skiff.component"), None);
+    let moved = series(301);
+    assert_eq!(moved.attr_str("http.route"), Some("/moved"));
+    assert_eq!(moved.attr_str("skiff.component"), None);
     drop(server);
 
     // Deltas: each export counts what happened since the one before.
