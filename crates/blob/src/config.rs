@@ -8,20 +8,31 @@
 //!
 //! [blob_store.scratch]
 //! type = "memory"             # in the host process, gone when it exits
+//!
+//! [blob_store.media]
+//! type = "nats"               # a JetStream object store per container
+//! url = "nats://127.0.0.1:4222"
+//! bucket_prefix = "media"     # optional; default `skiff-<app>-<label>`
+//! jetstream_domain = "hub"    # optional
+//! # and the connection keys of `[message_broker.X]`: user/password, token,
+//! # credentials_file, nkey_seed, ca_roots_file, client_cert_file, tls…
 //! ```
 //!
 //! A label without a section gets a file-system store under the app's state
 //! directory (see [`BlobManager`](crate::BlobManager)).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use skiff_nats::NatsConfig;
 
 use crate::error::ConfigError;
+use crate::nats::buckets::check_prefix;
 
 /// The name of the runtime-config table holding the store sections.
 pub const SECTION: &str = "blob_store";
 
-const TYPES: &str = "\"file_system\", \"memory\"";
+const TYPES: &str = "\"file_system\", \"memory\", \"nats\"";
 
 /// Which backend holds a label's store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +45,17 @@ pub enum Backend {
     FileSystem {
         /// The root directory.
         path: PathBuf,
+    },
+    /// `type = "nats"`: a JetStream object store (bucket) per container.
+    Nats {
+        /// How to reach the server (relative file paths in it are resolved
+        /// against the manager's base directory, as `path` is).
+        config: Box<NatsConfig>,
+        /// What bucket names start with; `None` means
+        /// `skiff-<app>-<label>`.
+        bucket_prefix: Option<String>,
+        /// The JetStream domain, if not the server's own.
+        jetstream_domain: Option<String>,
     },
 }
 
@@ -99,6 +121,12 @@ fn parse_section(label: &str, section: &toml::Table) -> Result<StoreConfig, Conf
     let allowed: &[&str] = match ty {
         "memory" => &["type", "max_object_size"],
         "file_system" => &["type", "path", "max_object_size"],
+        "nats" => &[
+            "type",
+            "bucket_prefix",
+            "jetstream_domain",
+            "max_object_size",
+        ],
         other => {
             return Err(ConfigError::invalid(
                 key("type"),
@@ -106,7 +134,10 @@ fn parse_section(label: &str, section: &toml::Table) -> Result<StoreConfig, Conf
             ));
         }
     };
-    if let Some(name) = section.keys().find(|k| !allowed.contains(&k.as_str())) {
+    let known = |name: &str| {
+        allowed.contains(&name) || (ty == "nats" && skiff_nats::CONNECTION_KEYS.contains(&name))
+    };
+    if let Some(name) = section.keys().find(|k| !known(k)) {
         return Err(ConfigError::invalid(
             key(name),
             format!("unknown key for a blob store of type \"{ty}\""),
@@ -114,6 +145,26 @@ fn parse_section(label: &str, section: &toml::Table) -> Result<StoreConfig, Conf
     }
     let backend = match ty {
         "memory" => Backend::Memory,
+        "nats" => {
+            // Relative paths stay relative here; the manager resolves them.
+            let config =
+                NatsConfig::from_section(&format!("{SECTION}.{label}"), section, Path::new(""))
+                    .map_err(|err| ConfigError::invalid(err.key, err.message))?;
+            let bucket_prefix = string("bucket_prefix")?;
+            if let Some(prefix) = bucket_prefix {
+                check_prefix(prefix).map_err(|m| ConfigError::invalid(key("bucket_prefix"), m))?;
+            }
+            let jetstream_domain = string("jetstream_domain")?;
+            if let Some(domain) = jetstream_domain {
+                check_domain(domain)
+                    .map_err(|m| ConfigError::invalid(key("jetstream_domain"), m))?;
+            }
+            Backend::Nats {
+                config: Box::new(config),
+                bucket_prefix: bucket_prefix.map(str::to_string),
+                jetstream_domain: jetstream_domain.map(str::to_string),
+            }
+        }
         _ => match string("path")? {
             Some("") => return Err(ConfigError::invalid(key("path"), "must not be empty")),
             Some(path) => Backend::FileSystem {
@@ -138,6 +189,23 @@ fn parse_section(label: &str, section: &toml::Table) -> Result<StoreConfig, Conf
         backend,
         max_object_size,
     })
+}
+
+/// Why `domain` cannot be a JetStream domain (one token of a subject), if
+/// it cannot.
+fn check_domain(domain: &str) -> Result<(), String> {
+    if domain.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if domain
+        .chars()
+        .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>'))
+    {
+        return Err(format!(
+            "`{domain}` is not a JetStream domain: no spaces, `.`, `*` or `>`"
+        ));
+    }
+    Ok(())
 }
 
 /// A positive size: bytes as an integer, or a string such as `"64MiB"`.
@@ -190,6 +258,45 @@ mod tests {
     }
 
     #[test]
+    fn nats_sections_take_the_connection_keys() {
+        let config = parse(
+            "[media]\ntype = \"nats\"\nurl = [\"nats://a:4222\", \"b:4222\"]\n\
+             user = \"app\"\npassword = \"pw\"\nca_roots_file = \"certs/ca.pem\"\n\
+             connect_timeout = \"2s\"\nbucket_prefix = \"shop-media\"\n\
+             jetstream_domain = \"hub\"\nmax_object_size = \"1MiB\"\n\
+             [plain]\ntype = \"nats\"\nurl = \"nats://h:4222\"\n",
+        )
+        .unwrap();
+        let Backend::Nats {
+            config: nats,
+            bucket_prefix,
+            jetstream_domain,
+        } = &config.stores["media"].backend
+        else {
+            panic!("{:?}", config.stores["media"]);
+        };
+        assert_eq!(nats.urls, ["nats://a:4222", "b:4222"]);
+        assert_eq!(nats.user.as_deref(), Some("app"));
+        assert_eq!(
+            nats.ca_roots_file.as_deref(),
+            Some(Path::new("certs/ca.pem")),
+            "relative: the manager resolves it"
+        );
+        assert_eq!(nats.connect_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(bucket_prefix.as_deref(), Some("shop-media"));
+        assert_eq!(jetstream_domain.as_deref(), Some("hub"));
+        assert_eq!(config.stores["media"].max_object_size, Some(1024 * 1024));
+        assert_eq!(
+            config.stores["plain"].backend,
+            Backend::Nats {
+                config: Box::new(NatsConfig::new("nats://h:4222")),
+                bucket_prefix: None,
+                jetstream_domain: None,
+            }
+        );
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             (
@@ -222,6 +329,55 @@ mod tests {
                 "`blob_store.a.type`: expected a string, found integer",
             ),
             ("a = 1\n", "`blob_store.a`: expected a table"),
+            ("[a]\ntype = \"nats\"\n", "`blob_store.a.url`: missing"),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"redis://h:1\"\n",
+                "`blob_store.a.url`: unsupported scheme `redis://`",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\npath = \"x\"\n",
+                "`blob_store.a.path`: unknown key for a blob store of type \"nats\"",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\nbucket = \"x\"\n",
+                "`blob_store.a.bucket`: unknown key",
+            ),
+            (
+                "[a]\ntype = \"file_system\"\npath = \"x\"\nurl = \"h:1\"\n",
+                "`blob_store.a.url`: unknown key for a blob store of type \"file_system\"",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\nuser = \"u\"\n",
+                "`blob_store.a.password`: missing",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\ntoken = \"t\"\nnkey_seed = \"s\"\n",
+                "`blob_store.a`: more than one way to authenticate",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\nconnect_timeout = 5\n",
+                "`blob_store.a.connect_timeout`: expected a duration",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\nbucket_prefix = \"a.b\"\n",
+                "`blob_store.a.bucket_prefix`: `a.b` cannot start a bucket name",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\nbucket_prefix = \"\"\n",
+                "`blob_store.a.bucket_prefix`: must not be empty",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\nbucket_prefix = 1\n",
+                "`blob_store.a.bucket_prefix`: expected a string, found integer",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\njetstream_domain = \"a.b\"\n",
+                "`blob_store.a.jetstream_domain`: `a.b` is not a JetStream domain",
+            ),
+            (
+                "[a]\ntype = \"nats\"\nurl = \"h:1\"\nmax_object_size = 0\n",
+                "`blob_store.a.max_object_size`: must be more",
+            ),
         ];
         for (text, needle) in cases {
             let err = parse(text).unwrap_err();

@@ -14,7 +14,8 @@
 //! - [`BlobStore`], the backend trait: containers, objects written whole and
 //!   atomically, ranges, copy and move;
 //! - backends: [`FileSystemStore`] (containers are directories, objects
-//!   files; the default, under the app's state dir) and [`MemoryStore`];
+//!   files; the default, under the app's state dir), [`MemoryStore`] and
+//!   [`NatsStore`] (containers are NATS JetStream object stores);
 //! - [`BlobManager`], the resolver from label to backend, built from the
 //!   runtime config's `[blob_store.LABEL]` sections ([`BlobConfig`]) plus a
 //!   default for other labels, and swappable while guests run;
@@ -50,6 +51,7 @@
 //!     "#,
 //! )?;
 //! let manager = BlobManager::builder()
+//!     .namespace("shop") // the app: default NATS buckets are `skiff-shop-<label>_…`
 //!     .state_dir(".skiff")
 //!     .build_with(&BlobConfig::from_toml(&runtime_config)?)
 //!     .await?;
@@ -75,6 +77,7 @@ pub mod file_system;
 mod host;
 pub mod manager;
 pub mod memory;
+pub mod nats;
 pub mod store;
 
 pub use config::{Backend, BlobConfig, StoreConfig};
@@ -86,4 +89,5 @@ pub use host::{
 };
 pub use manager::{BlobManager, BlobManagerBuilder, DefaultBackend};
 pub use memory::MemoryStore;
+pub use nats::NatsStore;
 pub use store::{BlobStore, ByteRange, ContainerInfo, Limited, Limits, ObjectId, ObjectInfo};

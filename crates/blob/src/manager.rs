@@ -10,6 +10,8 @@ use crate::config::{Backend, BlobConfig, SECTION, StoreConfig};
 use crate::error::{ConfigError, Error, Result};
 use crate::file_system::FileSystemStore;
 use crate::memory::MemoryStore;
+use crate::nats::NatsStore;
+use crate::nats::buckets::{check_prefix, default_prefix};
 use crate::store::{BlobStore, Limited, Limits};
 
 /// What backs a label that no runtime-config section names.
@@ -30,12 +32,20 @@ pub enum DefaultBackend {
 /// Builds a [`BlobManager`].
 #[derive(Debug, Clone)]
 pub struct BlobManagerBuilder {
+    namespace: Option<String>,
     default: DefaultBackend,
     base_dir: PathBuf,
     limits: Limits,
 }
 
 impl BlobManagerBuilder {
+    /// The app's name, which goes into the default NATS bucket prefix
+    /// `skiff-<namespace>-<label>` (without one, `skiff-<label>`).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
     /// Unconfigured labels get a file-system store `<state_dir>/blob/<label>/`.
     pub fn state_dir(mut self, state_dir: impl AsRef<Path>) -> Self {
         self.default = DefaultBackend::FileSystem {
@@ -108,9 +118,10 @@ pub struct BlobManager {
 }
 
 impl BlobManager {
-    /// Starts a builder: no default backend, default limits.
+    /// Starts a builder: no namespace, no default backend, default limits.
     pub fn builder() -> BlobManagerBuilder {
         BlobManagerBuilder {
+            namespace: None,
             default: DefaultBackend::None,
             base_dir: PathBuf::from("."),
             limits: Limits::default(),
@@ -176,25 +187,62 @@ impl BlobManager {
         label: &str,
         section: &StoreConfig,
     ) -> Result<Arc<Limited>, ConfigError> {
-        let store: Arc<dyn BlobStore> = match &section.backend {
-            Backend::Memory => Arc::new(MemoryStore::new()),
-            Backend::FileSystem { path } => {
-                let root = self.options.base_dir.join(path);
-                let opened =
-                    FileSystemStore::open(root)
-                        .await
-                        .map_err(|source| ConfigError::Open {
-                            label: label.to_string(),
-                            key: format!("{SECTION}.{label}"),
-                            source,
-                        })?;
-                Arc::new(opened)
-            }
+        let key = format!("{SECTION}.{label}");
+        let open_error = |source| ConfigError::Open {
+            label: label.to_string(),
+            key: key.clone(),
+            source,
         };
         let limits = Limits {
             max_object_size: section
                 .max_object_size
                 .unwrap_or(self.options.limits.max_object_size),
+        };
+        let store: Arc<dyn BlobStore> = match &section.backend {
+            Backend::Memory => Arc::new(MemoryStore::new()),
+            Backend::FileSystem { path } => {
+                let root = self.options.base_dir.join(path);
+                Arc::new(FileSystemStore::open(root).await.map_err(open_error)?)
+            }
+            Backend::Nats {
+                config,
+                bucket_prefix,
+                jetstream_domain,
+            } => {
+                let prefix = match bucket_prefix {
+                    Some(prefix) => prefix.clone(),
+                    None => {
+                        let prefix = default_prefix(self.options.namespace.as_deref(), label);
+                        check_prefix(&prefix).map_err(|message| {
+                            ConfigError::invalid(
+                                format!("{key}.bucket_prefix"),
+                                format!("needed: the default {message}"),
+                            )
+                        })?;
+                        prefix
+                    }
+                };
+                let mut config = (**config).clone();
+                let base = &self.options.base_dir;
+                for path in [
+                    &mut config.credentials_file,
+                    &mut config.ca_roots_file,
+                    &mut config.client_cert_file,
+                    &mut config.client_private_key_file,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    *path = base.join(&*path);
+                }
+                let store = NatsStore::connect(
+                    &config,
+                    &prefix,
+                    jetstream_domain.as_deref(),
+                    limits.max_object_size,
+                );
+                Arc::new(store.await.map_err(open_error)?)
+            }
         };
         Ok(Arc::new(Limited::new(store, limits)))
     }

@@ -49,8 +49,8 @@ pub struct InvalidKey {
 }
 
 /// How to reach a NATS server: the connection keys of a runtime-config
-/// section (`[message_broker.LABEL]` or `[key_value_store.LABEL]` of
-/// `type = "nats"`).
+/// section (`[message_broker.LABEL]`, `[key_value_store.LABEL]` or
+/// `[blob_store.LABEL]` of `type = "nats"`).
 ///
 /// Its `Debug` shows `***` in place of the password, token and nkey seed,
 /// and [`NatsConfig::describe`] names the servers without credentials.

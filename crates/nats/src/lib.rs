@@ -1,8 +1,10 @@
 //! NATS connections for Skiff's capabilities with a NATS backend: the
-//! messaging broker (`[message_broker.LABEL] type = "nats"`) and the
-//! key-value store on JetStream (`[key_value_store.LABEL] type = "nats"`).
+//! messaging broker (`[message_broker.LABEL] type = "nats"`), the
+//! key-value store on JetStream (`[key_value_store.LABEL] type = "nats"`)
+//! and the blob store on JetStream's object stores
+//! (`[blob_store.LABEL] type = "nats"`).
 //!
-//! One shape of configuration for both ([`NatsConfig`], parsed from a
+//! One shape of configuration for all ([`NatsConfig`], parsed from a
 //! runtime-config section by [`NatsConfig::from_section`]: servers, one way
 //! to authenticate, TLS, a connect timeout), and one way to connect
 //! ([`connect`]) that logs the connection's losses and returns.

@@ -333,6 +333,7 @@ async fn serve_with(
     let messaging = Arc::new(MessagingManager::new(runtime_config.messaging.clone()));
     let blob = Arc::new(
         BlobManager::builder()
+            .namespace(app.name.clone())
             .state_dir(&state_dir)
             .base_dir(runtime_config.base_dir())
             .build_with(&runtime_config.blob)

@@ -10,35 +10,47 @@ use std::sync::Arc;
 use anyhow::Result;
 use bytes::Bytes;
 use skiff_blob::{BlobConfig, BlobManager, BlobStore, ByteRange, Error, Limited, ObjectId};
+use skiff_test_support::nats_server::NatsServer;
 use tempfile::TempDir;
 
 /// The `max_object_size` of the suite's stores.
 pub const MAX: u64 = 8 * 1024 * 1024;
 
-/// Keeps a backend's resources (its directory) alive for a test.
+/// Keeps a backend's resources (its directory, its server) alive for a
+/// test.
 pub struct Fixture {
     pub store: Arc<Limited>,
     _dir: TempDir,
+    _nats: Option<NatsServer>,
 }
 
 impl Fixture {
     async fn new(kind: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let section = match kind {
-            "file_system" => format!(
+        let nats = (kind == "nats")
+            .then(NatsServer::start_jetstream)
+            .transpose()?;
+        let section = match (kind, &nats) {
+            ("file_system", _) => format!(
                 "type = \"file_system\"\npath = {:?}\n",
                 dir.path().join("blobs")
             ),
-            other => format!("type = \"{other}\"\n"),
+            (_, Some(server)) => format!("type = \"nats\"\nurl = \"{}\"\n", server.url()),
+            (other, None) => format!("type = \"{other}\"\n"),
         };
         let table: toml::Table =
             toml::from_str(&format!("[default]\n{section}max_object_size = {MAX}\n"))?;
         let manager = BlobManager::builder()
+            .namespace("suite")
             .state_dir(dir.path())
             .build_with(&BlobConfig::from_toml(&table)?)
             .await?;
         let store = manager.open("default").await?;
-        Ok(Fixture { store, _dir: dir })
+        Ok(Fixture {
+            store,
+            _dir: dir,
+            _nats: nats,
+        })
     }
 
     pub async fn memory() -> Result<Self> {
@@ -47,6 +59,10 @@ impl Fixture {
 
     pub async fn file_system() -> Result<Self> {
         Self::new("file_system").await
+    }
+
+    pub async fn nats() -> Result<Self> {
+        Self::new("nats").await
     }
 }
 
@@ -67,6 +83,13 @@ macro_rules! blob_test {
             #[tokio::test(flavor = "multi_thread")]
             async fn file_system() -> Result<()> {
                 let fixture = Fixture::file_system().await?;
+                let $store = fixture.store.clone();
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn nats() -> Result<()> {
+                let fixture = Fixture::nats().await?;
                 let $store = fixture.store.clone();
                 $body
             }
@@ -544,5 +567,46 @@ blob_test!(concurrent_writers_never_mix, |store| {
     assert!(last.iter().all(|b| *b == last[0]));
     store.write_object("c", "contended", value(42)).await?;
     assert_eq!(read(&store, "c", "contended").await?, value(42));
+    Ok(())
+});
+
+blob_test!(long_and_similar_container_names, |store| {
+    // Names a store must keep apart however it maps them (a NATS bucket
+    // name is shorter than these and holds fewer characters).
+    let long = "c".repeat(1024);
+    let names = [
+        long.clone(),
+        format!("{}d", "c".repeat(1023)),
+        "ü".repeat(512),
+        "c".repeat(300),
+        "my_photos".to_string(),
+        "my_5Fphotos".to_string(),
+        "my-photos".to_string(),
+        "my.photos".to_string(),
+        "My_photos".to_string(),
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let created = store.create_container(name).await?;
+        assert_eq!(&created.name, name);
+        store
+            .write_object(name, "o", Bytes::from(i.to_string()))
+            .await?;
+    }
+    for (i, name) in names.iter().enumerate() {
+        assert!(store.container_exists(name).await?, "{name:?}");
+        assert_eq!(&store.container_info(name).await?.name, name);
+        assert_eq!(read(&store, name, "o").await?, i.to_string(), "{name:?}");
+        assert_eq!(store.list_objects(name).await?, ["o"]);
+    }
+    store
+        .copy_object(&id(&long, "o"), &id(&names[1], "copied"))
+        .await?;
+    assert_eq!(read(&store, &names[1], "copied").await?, "0");
+    store.delete_container(&long).await?;
+    assert!(!store.container_exists(&long).await?);
+    assert!(
+        store.container_exists(&names[1]).await?,
+        "its neighbour stays"
+    );
     Ok(())
 });

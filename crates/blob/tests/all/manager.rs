@@ -1,11 +1,17 @@
 //! The resolver: labels to stores, the embedded default, the runtime
-//! config's sections, and swapping them while stores are in use.
+//! config's sections, and swapping them while stores are in use; NATS
+//! stores per app and label, and a NATS server that is missing, has no
+//! JetStream, or goes away and comes back.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bytes::Bytes;
-use skiff_blob::{BlobConfig, BlobManager, BlobStore, ByteRange, DefaultBackend, Error, Limited};
+use skiff_blob::{
+    BlobConfig, BlobManager, BlobStore, ByteRange, ConfigError, DefaultBackend, Error, Limited,
+};
+use skiff_test_support::nats_server::NatsServer;
 
 fn config(text: &str) -> Result<BlobConfig> {
     let table: toml::Table = toml::from_str(text)?;
@@ -166,5 +172,213 @@ async fn apply_swaps_changed_sections_and_keeps_the_rest() -> Result<()> {
         manager.open("move").await,
         Err(Error::NoSuchStore { .. })
     ));
+    Ok(())
+}
+
+/// `err` and its cause, as the CLI shows them.
+fn chain(err: &ConfigError) -> String {
+    let cause = std::error::Error::source(err).map(ToString::to_string);
+    format!("{err}: {}", cause.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_buckets_are_per_app_and_label_unless_named() -> Result<()> {
+    let nats = NatsServer::start_jetstream()?;
+    let url = nats.url();
+    let section = config(&format!(
+        "[default]\ntype = 'nats'\nurl = '{url}'\n[other]\ntype = 'nats'\nurl = '{url}'\n"
+    ))?;
+    let app_a = BlobManager::builder()
+        .namespace("app-a")
+        .build_with(&section)
+        .await?;
+    let app_b = BlobManager::builder()
+        .namespace("app.b")
+        .build_with(&section)
+        .await?;
+    let a = app_a.open("default").await?;
+    assert_eq!(
+        a.describe(),
+        format!("nats blob store `skiff-app-a-default` at {url}")
+    );
+    let b = app_b.open("default").await?;
+    // A name a bucket cannot hold is made one.
+    assert_eq!(
+        b.describe(),
+        format!("nats blob store `skiff-app_b-default` at {url}")
+    );
+    put(&a, "k", "from a").await?;
+    assert!(!b.container_exists("c").await?, "apps are apart");
+    let other = app_a.open("other").await?;
+    assert!(!other.container_exists("c").await?, "labels are apart");
+    put(&other, "k", "from other").await?;
+    assert_eq!(get(&a, "k").await?, "from a");
+
+    // A named prefix is wherever the operator says: app a's, made before.
+    let named = config(&format!(
+        "[default]\ntype = 'nats'\nurl = '{url}'\nbucket_prefix = 'skiff-app-a-default'\n"
+    ))?;
+    let alias = BlobManager::builder()
+        .namespace("elsewhere")
+        .build_with(&named)
+        .await?;
+    assert_eq!(get(&*alias.open("default").await?, "k").await?, "from a");
+
+    // Without a namespace the default prefix is `skiff-<label>`.
+    let bare = BlobManager::builder().build_with(&section).await?;
+    assert_eq!(
+        bare.open("default").await?.describe(),
+        format!("nats blob store `skiff-default` at {url}")
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_without_jetstream_or_unreachable_is_rejected_naming_the_cause() -> Result<()> {
+    let plain = NatsServer::start()?;
+    let err = BlobManager::builder()
+        .namespace("app")
+        .build_with(&config(&format!(
+            "[media]\ntype = 'nats'\nurl = '{}'\n",
+            plain.url()
+        ))?)
+        .await
+        .err()
+        .expect("no JetStream");
+    let text = chain(&err);
+    assert!(
+        text.starts_with("could not open blob store `media` (`blob_store.media`): ")
+            && text.contains(&format!(
+                "nats blob store `skiff-app-media` at {}: JetStream does not answer",
+                plain.url()
+            ))
+            && text.contains("is JetStream on (`nats-server -js`)"),
+        "{text}"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let err = BlobManager::builder()
+        .namespace("app")
+        .build_with(&config(&format!(
+            "[media]\ntype = 'nats'\nurl = 'nats://127.0.0.1:{port}'\nconnect_timeout = '1s'\n"
+        ))?)
+        .await
+        .err()
+        .expect("no NATS listens there");
+    let text = chain(&err);
+    assert!(
+        text.contains("`blob_store.media`")
+            && text.contains(&format!(
+                "could not connect to nats server at nats://127.0.0.1:{port}"
+            )),
+        "{text}"
+    );
+
+    // A default prefix too long for a bucket is refused before connecting.
+    let err = BlobManager::builder()
+        .namespace("a".repeat(100))
+        .build_with(&config(&format!(
+            "[media]\ntype = 'nats'\nurl = 'nats://127.0.0.1:{port}'\n"
+        ))?)
+        .await
+        .err()
+        .expect("too long");
+    let text = chain(&err);
+    assert!(
+        text.starts_with("`blob_store.media.bucket_prefix`: needed: the default `skiff-aaa")
+            && text.contains("the limit is 100"),
+        "{text}"
+    );
+    Ok(())
+}
+
+/// Calls `call` until it succeeds (a server coming back), for at most 20 s.
+async fn until_ok<T>(mut call: impl AsyncFnMut() -> Result<T, Error>) -> Result<T> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(err) if Instant::now() > deadline => anyhow::bail!("still failing: {err}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_down_is_a_backend_error_and_recovers_with_its_data() -> Result<()> {
+    let mut nats = NatsServer::start_jetstream()?;
+    let manager = BlobManager::builder()
+        .namespace("app")
+        .build_with(&config(&format!(
+            "[default]\ntype = 'nats'\nurl = '{}'\n",
+            nats.url()
+        ))?)
+        .await?;
+    let store = manager.open("default").await?;
+    put(&store, "k", "kept").await?;
+    let created = store.container_info("c").await?;
+
+    nats.stop()?;
+    // Once the client has seen it go, calls fail at once (not after a
+    // timeout), naming the store and server.
+    let message = until_ok(async || match get(&store, "k").await {
+        Err(Error::Backend { message }) if message.contains("unreachable") => Ok(message),
+        Err(err) => Err(err),
+        Ok(_) => Err(Error::backend("still answering")),
+    })
+    .await?;
+    assert!(
+        message.starts_with(&format!(
+            "nats blob store `skiff-app-default` at {}: unreachable",
+            nats.url()
+        )),
+        "{message}"
+    );
+    for result in [
+        store.create_container("d").await.map(drop),
+        store
+            .write_object("c", "k2", Bytes::from_static(b"x"))
+            .await,
+        store.list_objects("c").await.map(drop),
+        store.delete_object("c", "k").await,
+    ] {
+        assert!(
+            matches!(&result, Err(Error::Backend { message }) if message.contains("unreachable")),
+            "{result:?}"
+        );
+    }
+
+    // JetStream keeps its data on disk: back, the same store has it.
+    nats.restart()?;
+    assert_eq!(until_ok(async || get(&store, "k").await).await?, "kept");
+    assert_eq!(store.container_info("c").await?, created);
+    put(&store, "k2", "after").await?;
+    assert_eq!(store.list_objects("c").await?, ["k", "k2"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_file_paths_are_relative_to_the_runtime_config() -> Result<()> {
+    let base = tempfile::tempdir()?;
+    let err = BlobManager::builder()
+        .namespace("app")
+        .base_dir(base.path())
+        .build_with(&config(
+            "[media]\ntype = 'nats'\nurl = 'nats://127.0.0.1:1'\n\
+             credentials_file = 'secrets/app.creds'\n",
+        )?)
+        .await
+        .err()
+        .expect("no such file");
+    let text = chain(&err);
+    assert!(
+        text.contains(&format!(
+            "could not use the credentials file `{}`",
+            base.path().join("secrets/app.creds").display()
+        )),
+        "{text}"
+    );
     Ok(())
 }

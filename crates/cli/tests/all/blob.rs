@@ -1,8 +1,9 @@
 //! Blob storage through `skiff up`: the `blob_wasi` guest
 //! (`wasi:blobstore@0.2.0-draft`) on every backend by one suite — the
 //! embedded default (no runtime config: a directory under `.skiff/`), a
-//! `file_system` store at a configured path and `memory` — each checking
-//! that the backend itself holds the objects; then a store surviving a
+//! `file_system` store at a configured path, `memory` and `nats` (a real
+//! `nats-server -js`, read back by a client of the test's own) — each
+//! checking that the backend itself holds the objects; then a store surviving a
 //! restart, the grant (none: every call's error names it), labels kept
 //! apart, `max_object_size`, the live swap of a store, and bad runtime
 //! configs.
@@ -13,8 +14,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 use skiff_test_support::guest::enc;
+use skiff_test_support::nats_server::NatsServer;
 use tempfile::TempDir;
 use test_programs_artifacts::BLOB_WASI_COMPONENT;
 
@@ -126,6 +128,8 @@ pub(crate) enum Backend {
     FileSystem(TempDir),
     /// `type = "memory"`.
     Memory,
+    /// `type = "nats"` on this server (JetStream on).
+    Nats(NatsServer),
 }
 
 impl Backend {
@@ -141,6 +145,10 @@ impl Backend {
         Ok(Backend::Memory)
     }
 
+    fn nats() -> Result<Self> {
+        Ok(Backend::Nats(NatsServer::start_jetstream()?))
+    }
+
     fn runtime_config(&self) -> Option<String> {
         match self {
             Backend::Embedded => None,
@@ -149,13 +157,17 @@ impl Backend {
                 toml_path(dir.path())
             )),
             Backend::Memory => Some("[blob_store.default]\ntype = \"memory\"\n".into()),
+            Backend::Nats(nats) => Some(format!(
+                "[blob_store.default]\ntype = \"nats\"\nurl = \"{}\"\n",
+                nats.url()
+            )),
         }
     }
 
     /// Checks that this backend holds object file `file` (a path relative to
     /// the store's root, as the file-system store names it) with `body`, and
     /// that no other place got it.
-    fn check_holds(&self, app: &AppDir, file: &str, body: &[u8]) -> Result<()> {
+    async fn check_holds(&self, app: &AppDir, file: &str, body: &[u8]) -> Result<()> {
         let embedded = app.path().join(".skiff/blob/default");
         let root = match self {
             Backend::Embedded => embedded.clone(),
@@ -164,6 +176,24 @@ impl Backend {
                 ensure!(
                     !app.path().join(".skiff/blob").exists(),
                     "the memory store wrote under .skiff/blob"
+                );
+                return Ok(());
+            }
+            Backend::Nats(nats) => {
+                // Container `C` of app `blobs`'s label `default` is bucket
+                // `skiff-blobs-default_C`; the object has its own name.
+                let (container, object) = file.split_once('/').expect("container/object");
+                let object = percent_decode(object)?;
+                let bucket = format!("skiff-blobs-default_{container}");
+                let stored = nats_object(nats, &bucket, &object).await?;
+                ensure!(
+                    stored == body,
+                    "nats bucket {bucket} holds {} bytes for {object:?}, not the object",
+                    stored.len()
+                );
+                ensure!(
+                    !app.path().join(".skiff/blob").exists(),
+                    "the nats store wrote under .skiff/blob"
                 );
                 return Ok(());
             }
@@ -181,6 +211,43 @@ impl Backend {
     }
 }
 
+/// `%XX` escapes undone: the object name of a file-system store's file name.
+fn percent_decode(file: &str) -> Result<String> {
+    let bytes = file.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])?;
+            out.push(u8::from_str_radix(hex, 16)?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Ok(String::from_utf8(out)?)
+}
+
+/// Object `object` of JetStream object store `bucket`, read by a client of
+/// the test's own.
+async fn nats_object(nats: &NatsServer, bucket: &str, object: &str) -> Result<Vec<u8>> {
+    use skiff_nats::async_nats;
+    use tokio::io::AsyncReadExt as _;
+    let client = async_nats::connect(nats.url()).await?;
+    let store = async_nats::jetstream::new(client)
+        .get_object_store(bucket)
+        .await
+        .with_context(|| format!("nats bucket {bucket}"))?;
+    let mut found = store
+        .get(object)
+        .await
+        .with_context(|| format!("object {object:?} of nats bucket {bucket}"))?;
+    let mut bytes = Vec::new();
+    found.read_to_end(&mut bytes).await?;
+    Ok(bytes)
+}
+
 /// Runs [`blob_wasi`] once per backend: `blob::<backend>::blob_wasi`.
 /// Anchor: ripgrep's `rgtest!`, which runs each test on both regex engines.
 macro_rules! backend_suite {
@@ -194,7 +261,7 @@ macro_rules! backend_suite {
     )*};
 }
 
-backend_suite!(embedded, file_system, memory);
+backend_suite!(embedded, file_system, memory, nats);
 
 /// Every `wasi:blobstore` function through `blob_wasi`, on `backend`.
 pub(crate) async fn blob_wasi(backend: Backend) -> Result<()> {
@@ -302,7 +369,7 @@ pub(crate) async fn blob_wasi(backend: Backend) -> Result<()> {
         info["created_at"].as_u64().unwrap().abs_diff(now()) < 120,
         "{info}"
     );
-    backend.check_holds(&app, "photos/cat.txt", b"meow")?;
+    backend.check_holds(&app, "photos/cat.txt", b"meow").await?;
 
     // Names that are not file names.
     let odd = [
@@ -331,8 +398,12 @@ pub(crate) async fn blob_wasi(backend: Backend) -> Result<()> {
             i.to_string()
         );
     }
-    backend.check_holds(&app, "photos/a%2Fb%2Fc.txt", b"0")?;
-    backend.check_holds(&app, "photos/%2E.%2F..%2Fescape", b"1")?;
+    backend
+        .check_holds(&app, "photos/a%2Fb%2Fc.txt", b"0")
+        .await?;
+    backend
+        .check_holds(&app, "photos/%2E.%2F..%2Fescape", b"1")
+        .await?;
     let mut expected: Vec<String> = odd.iter().map(|n| n.to_string()).collect();
     expected.extend(["cat.txt".to_string(), "dog.txt".to_string()]);
     expected.sort();
@@ -370,7 +441,7 @@ pub(crate) async fn blob_wasi(backend: Backend) -> Result<()> {
             == big,
         "big, read from the stream"
     );
-    backend.check_holds(&app, "photos/big", &big)?;
+    backend.check_holds(&app, "photos/big", &big).await?;
 
     // Listing many names, in pages, and skipping.
     assert_eq!(
@@ -761,7 +832,8 @@ fn bad_runtime_config_unknown_type() -> Result<()> {
         "[blob_store.default]\ntype = \"s3\"\n",
         &[
             "`blob_store.default.type`",
-            "unsupported blob store type \"s3\"; expected one of \"file_system\", \"memory\"",
+            "unsupported blob store type \"s3\"; expected one of \"file_system\", \"memory\", \
+             \"nats\"",
         ],
     )
 }
@@ -788,6 +860,34 @@ fn bad_runtime_config_path_cannot_be_made() -> Result<()> {
             "could not open blob store `default` (`blob_store.default`)",
             &format!("file-system blob store at {}", file.join("blobs").display()),
         ],
+    )
+}
+
+#[test]
+fn bad_runtime_config_nats_without_jetstream() -> Result<()> {
+    let nats = NatsServer::start()?;
+    bad_runtime_config(
+        &format!(
+            "[blob_store.default]\ntype = \"nats\"\nurl = \"{}\"\n",
+            nats.url()
+        ),
+        &[
+            "could not open blob store `default` (`blob_store.default`)",
+            &format!(
+                "nats blob store `skiff-blobs-default` at {}: JetStream does not answer",
+                nats.url()
+            ),
+            "is JetStream on (`nats-server -js`)",
+        ],
+    )
+}
+
+#[test]
+fn bad_runtime_config_nats_unknown_key() -> Result<()> {
+    bad_runtime_config(
+        "[blob_store.default]\ntype = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\n\
+         bucket = \"media\"\n",
+        &["`blob_store.default.bucket`: unknown key for a blob store of type \"nats\""],
     )
 }
 

@@ -17,7 +17,7 @@
 //! - `staged`: a start served on demand while the instance pool is reserved,
 //!   then moved onto it;
 //! - `blob`: blob storage (`wasi:blobstore`) on every backend (the embedded
-//!   default, `file_system`, `memory`), durability across a restart, grants,
+//!   default, `file_system`, `memory`, `nats`), durability across a restart, grants,
 //!   `max_object_size`, the live swap and bad runtime configs;
 //! - `kv`: key-value on every backend (memory, embedded, a real Redis, a
 //!   real NATS with JetStream),
@@ -130,7 +130,7 @@ mod watch;
 /// (`run::cli_*`, `http::http_*`, `kv::kv_*`, `variables::vars_*`): a new
 /// guest without one fails to compile. (`kv::kv_wasi`, `kv::kv_spin2` and
 /// `kv::kv_spin3` are the suite functions `kv::{memory,embedded,redis,nats}::*` run;
-/// `blob::blob_wasi` the one `blob::{embedded,file_system,memory}::blob_wasi` run.)
+/// `blob::blob_wasi` the one `blob::{embedded,file_system,memory,nats}::blob_wasi` run.)
 mod guest_coverage {
     macro_rules! cli_guest_has_a_test {
         ($guest:ident) => {
