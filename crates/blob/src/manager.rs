@@ -222,19 +222,7 @@ impl BlobManager {
                         prefix
                     }
                 };
-                let mut config = (**config).clone();
-                let base = &self.options.base_dir;
-                for path in [
-                    &mut config.credentials_file,
-                    &mut config.ca_roots_file,
-                    &mut config.client_cert_file,
-                    &mut config.client_private_key_file,
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    *path = base.join(&*path);
-                }
+                let config = (**config).clone().relative_to(&self.options.base_dir);
                 let store = NatsStore::connect(
                     &config,
                     &prefix,

@@ -32,6 +32,8 @@ enum Command {
     Up(commands::up::UpArgs),
     /// Run each component's build command.
     Build(commands::build::BuildArgs),
+    /// Create a new app (or command) from a template.
+    New(commands::new::NewArgs),
     /// Precompile a component into the AOT cache.
     Compile(commands::compile::CompileArgs),
     /// Push a component or an app to an OCI registry.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Up(args) => commands::up::up(args),
         Command::Build(args) => commands::build::build(args).map(|()| ExitCode::SUCCESS),
+        Command::New(args) => commands::new::new(args).map(|()| ExitCode::SUCCESS),
         Command::Compile(args) => commands::compile::compile(args).map(|()| ExitCode::SUCCESS),
         Command::Push(args) => commands::push::push(args).map(|()| ExitCode::SUCCESS),
         Command::Pull(args) => commands::pull::pull(args).map(|()| ExitCode::SUCCESS),

@@ -211,19 +211,7 @@ impl KeyValueManager {
                 let bucket = bucket
                     .clone()
                     .unwrap_or_else(|| default_bucket(&self.options.namespace, label));
-                let mut config = (**config).clone();
-                let base = &self.options.base_dir;
-                for path in [
-                    &mut config.credentials_file,
-                    &mut config.ca_roots_file,
-                    &mut config.client_cert_file,
-                    &mut config.client_private_key_file,
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    *path = base.join(&*path);
-                }
+                let config = (**config).clone().relative_to(&self.options.base_dir);
                 let store = NatsStore::connect(&config, &bucket, jetstream_domain.as_deref());
                 Arc::new(store.await.map_err(open_error)?)
             }

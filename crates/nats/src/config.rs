@@ -162,6 +162,25 @@ impl NatsConfig {
         Ok(())
     }
 
+    /// This configuration with its relative file paths (`credentials_file`,
+    /// `ca_roots_file`, `client_cert_file`, `client_private_key_file`) taken
+    /// relative to `base`, as a manager resolves a section parsed without
+    /// its base directory.
+    pub fn relative_to(mut self, base: &Path) -> Self {
+        for path in [
+            &mut self.credentials_file,
+            &mut self.ca_roots_file,
+            &mut self.client_cert_file,
+            &mut self.client_private_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *path = base.join(&*path);
+        }
+        self
+    }
+
     fn auth_methods(&self) -> Vec<&'static str> {
         let mut methods = Vec::new();
         if self.user.is_some() || self.password.is_some() {

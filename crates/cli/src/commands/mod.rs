@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod compile;
+pub mod new;
 pub mod pull;
 pub mod push;
 pub mod registry;

@@ -29,7 +29,7 @@ use crate::redis_server::RedisServer;
 
 /// How long building one example may take (a first build compiles its
 /// dependencies for `wasm32-wasip2`).
-const BUILD_BOUND: Duration = Duration::from_secs(20 * 60);
+pub(crate) const BUILD_BOUND: Duration = Duration::from_secs(20 * 60);
 
 /// How long a runtime-config edit may take to show its effect.
 const EFFECT_BOUND: Duration = Duration::from_secs(15);
@@ -37,7 +37,7 @@ const EFFECT_BOUND: Duration = Duration::from_secs(15);
 /// Variables of the `cargo test` run that would alter the examples' own
 /// `cargo build`. A redirected target dir (`CARGO_TARGET_DIR`, as CI sets it)
 /// is left in place: `skiff build` itself keeps it from the build commands.
-const CARGO_ENV: &[&str] = &[
+pub(crate) const CARGO_ENV: &[&str] = &[
     "CARGO_BUILD_TARGET",
     "RUSTFLAGS",
     "CARGO_ENCODED_RUSTFLAGS",

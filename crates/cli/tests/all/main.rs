@@ -30,6 +30,8 @@
 //! - `spin_app`: Spin apps' capabilities from a `spin.toml` with Spin's
 //!   runtime config: key-value, SQLite, variables (spin-sdk and raw
 //!   `fermyon:spin@2.0.0` guests), outbound HTTP/Redis/MQTT grants, the Redis trigger;
+//! - `new`: `skiff new`'s templates built and run as its `Next:` line says
+//!   (a real `cargo build` for `wasm32-wasip2`), and what it refuses;
 //! - `oci`: `skiff push`/`pull`/`up REF`/`registry login` against a real
 //!   registry (`docker-registry`, with and without basic auth): artifact
 //!   formats, tags and digests, tampered blobs, and `wkg` interop both ways;
@@ -103,6 +105,7 @@ mod mqtt;
 mod mqtt_trigger;
 mod mtls;
 mod mysql;
+mod new;
 mod oci;
 mod oci_registry;
 mod oci_token;
