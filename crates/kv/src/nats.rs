@@ -90,13 +90,16 @@ impl NatsStore {
                         .map_err(|err| err.to_string()),
                     Err(err) => Err(err.to_string()),
                 };
+                let domain = domain
+                    .map(|d| format!(" in JetStream domain `{d}`"))
+                    .unwrap_or_default();
                 opened.map_err(|err| {
                     Error::backend(
                         BACKEND,
                         format!(
-                            "{description}: could not open the bucket ({missing}) or make it \
-                             ({err}); is JetStream on (`nats-server -js`), and may this user \
-                             make streams?"
+                            "{description}: could not open the bucket{domain} ({missing}) or \
+                             make it ({err}); is JetStream on (`nats-server -js`), and may this \
+                             user make streams?"
                         ),
                     )
                 })?

@@ -33,6 +33,8 @@ pub struct NatsServer {
     port: u16,
     auth: Auth,
     jetstream: bool,
+    /// The JetStream domain, if the server is in one.
+    domain: Option<String>,
     dir: TempDir,
 }
 
@@ -46,6 +48,21 @@ impl NatsServer {
     /// temporary directory), accepting anyone.
     pub fn start_jetstream() -> Result<Self> {
         Self::launch_with(Auth::Anonymous, true)
+    }
+
+    /// Starts `nats-server` with JetStream in domain `domain` (its API then
+    /// also answers on `$JS.<domain>.API`, as a leaf node's does).
+    pub fn start_jetstream_in_domain(domain: &str) -> Result<Self> {
+        let mut server = NatsServer {
+            child: None,
+            port: free_port()?,
+            auth: Auth::Anonymous,
+            jetstream: true,
+            domain: Some(domain.to_string()),
+            dir: tempdir()?,
+        };
+        server.restart()?;
+        Ok(server)
     }
 
     /// Starts `nats-server` accepting only `user` with `password`.
@@ -68,6 +85,7 @@ impl NatsServer {
             port: free_port()?,
             auth,
             jetstream,
+            domain: None,
             dir: tempdir()?,
         };
         server.restart()?;
@@ -102,10 +120,26 @@ impl NatsServer {
         cmd.args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .arg("-l")
             .arg(&log);
-        if self.jetstream {
-            cmd.arg("-js")
-                .arg("-sd")
-                .arg(self.dir.path().join("jetstream"));
+        match (&self.domain, self.jetstream) {
+            // A domain is set in a config file only; the flags still set the
+            // address, port and log.
+            (Some(domain), _) => {
+                let conf = self.dir.path().join("nats-server.conf");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "jetstream {{\n  store_dir: {:?}\n  domain: {domain:?}\n}}\n",
+                        self.dir.path().join("jetstream")
+                    ),
+                )?;
+                cmd.arg("-c").arg(conf);
+            }
+            (None, true) => {
+                cmd.arg("-js")
+                    .arg("-sd")
+                    .arg(self.dir.path().join("jetstream"));
+            }
+            (None, false) => {}
         }
         match &self.auth {
             Auth::Anonymous => {}

@@ -198,3 +198,37 @@ async fn a_read_racing_replacements_sees_one_version_whole() -> Result<()> {
     assert!(last.iter().all(|b| *b == 20));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jetstream_domain_is_where_the_buckets_are_asked_for() -> Result<()> {
+    let nats = NatsServer::start_jetstream_in_domain("hub")?;
+    let store = store(&nats, "jetstream_domain = 'hub'").await?;
+    store.create_container("photos").await?;
+    store
+        .write_object("photos", "cat.jpg", Bytes::from_static(b"meow"))
+        .await?;
+    // The test's own client, asking the domain's JetStream API, finds it.
+    let js = jetstream::with_domain(async_nats::connect(nats.url()).await?, "hub");
+    assert_eq!(
+        read_directly(&js, "skiff-shop-media_photos", "cat.jpg").await?,
+        b"meow"
+    );
+
+    // A domain this server is not in answers nothing: refused, naming it.
+    let err = store_err(&nats, "jetstream_domain = 'elsewhere'").await;
+    assert!(
+        err.contains("`blob_store.media`")
+            && err.contains("JetStream does not answer in domain `elsewhere`"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// The error (with its causes) of opening store `media` on `nats` with
+/// `extra` in its section.
+async fn store_err(nats: &NatsServer, extra: &str) -> String {
+    match store(nats, extra).await {
+        Ok(_) => panic!("store `media` opened with {extra:?}"),
+        Err(err) => format!("{err:#}"),
+    }
+}

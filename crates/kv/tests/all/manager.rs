@@ -559,3 +559,38 @@ async fn backends_swap_live_and_open_stores_finish_on_the_old() -> Result<()> {
     assert_eq!(manager.configured_labels(), vec!["default"]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_jetstream_domain_is_where_the_bucket_is_asked_for() -> Result<()> {
+    use skiff_nats::async_nats::{self, jetstream};
+    let nats = NatsServer::start_jetstream_in_domain("hub")?;
+    let in_domain = |domain: &str| {
+        config(&format!(
+            "[default]\ntype = 'nats'\nurl = '{}'\njetstream_domain = '{domain}'",
+            nats.url()
+        ))
+    };
+    let kv = KeyValueManager::builder("app")
+        .build_with(&in_domain("hub")?)
+        .await?;
+    kv.open("default").await?.set("k", b"v").await?;
+    // The test's own client, asking the domain's JetStream API, finds it.
+    let js = jetstream::with_domain(async_nats::connect(nats.url()).await?, "hub");
+    let bucket = js.get_key_value("skiff-app-default").await?;
+    assert_eq!(bucket.get("k").await?.as_deref(), Some(&b"v"[..]));
+
+    // A domain this server is not in answers nothing: refused, naming it.
+    let err = KeyValueManager::builder("app")
+        .build_with(&in_domain("elsewhere")?)
+        .await
+        .err()
+        .expect("no JetStream in domain `elsewhere`");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    let text = format!("{err}: {}", cause.unwrap_or_default());
+    assert!(
+        text.contains("`key_value_store.default`")
+            && text.contains("could not open the bucket in JetStream domain `elsewhere`"),
+        "{text}"
+    );
+    Ok(())
+}
