@@ -34,6 +34,8 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Create a new app (or command) from a template.
     New(commands::new::NewArgs),
+    /// Add a component from a template to an app.
+    Add(commands::new::AddArgs),
     /// Precompile a component into the AOT cache.
     Compile(commands::compile::CompileArgs),
     /// Push a component or an app to an OCI registry.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Up(args) => commands::up::up(args),
         Command::Build(args) => commands::build::build(args).map(|()| ExitCode::SUCCESS),
         Command::New(args) => commands::new::new(args).map(|()| ExitCode::SUCCESS),
+        Command::Add(args) => commands::new::add(args).map(|()| ExitCode::SUCCESS),
         Command::Compile(args) => commands::compile::compile(args).map(|()| ExitCode::SUCCESS),
         Command::Push(args) => commands::push::push(args).map(|()| ExitCode::SUCCESS),
         Command::Pull(args) => commands::pull::pull(args).map(|()| ExitCode::SUCCESS),

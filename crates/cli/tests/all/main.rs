@@ -30,8 +30,9 @@
 //! - `spin_app`: Spin apps' capabilities from a `spin.toml` with Spin's
 //!   runtime config: key-value, SQLite, variables (spin-sdk and raw
 //!   `fermyon:spin@2.0.0` guests), outbound HTTP/Redis/MQTT grants, the Redis trigger;
-//! - `new`: `skiff new`'s templates built and run as its `Next:` line says
-//!   (a real `cargo build` for `wasm32-wasip2`), and what it refuses;
+//! - `new`: `skiff new`'s templates and `skiff add`'s component built and run as
+//!   their `Next:` lines say (a real `cargo build` for `wasm32-wasip2`), and what
+//!   they refuse;
 //! - `oci`: `skiff push`/`pull`/`up REF`/`registry login` against a real
 //!   registry (`docker-registry`, with and without basic auth): artifact
 //!   formats, tags and digests, tampered blobs, and `wkg` interop both ways;

@@ -1,6 +1,7 @@
-//! `skiff new`: every template makes a project that builds and runs the way
-//! the command's `Next:` line says, and bad names, templates and directories
-//! are refused with nothing written.
+//! `skiff new` and `skiff add`: every template makes a project that builds
+//! and runs the way the command's `Next:` line says, a component added to an
+//! app serves beside the first, and bad names, templates, directories and
+//! manifests are refused with nothing written.
 //!
 //! The projects are real Rust crates compiled for `wasm32-wasip2` by `cargo`
 //! (their one dependency, `wasip2`, is the one `examples/hello` uses).
@@ -66,6 +67,22 @@ async fn http_rust_app_builds_and_serves() -> Result<()> {
         files(&app)?,
         [".gitignore", "Cargo.toml", "skiff.toml", "src/lib.rs"]
     );
+    // A second component, added from inside the app.
+    let added = skiff(&app, &["add", "users-api"], BOUND)?;
+    ensure!(added.status.success(), "skiff add failed: {}", added.stderr);
+    assert!(
+        added
+            .stdout
+            .contains("Added component `users-api` (template `http-rust`) in ")
+            && added.stdout.contains("serving `/users-api/...`")
+            && added.stdout.contains("Next: skiff up . --build"),
+        "{}",
+        added.stdout
+    );
+    assert_eq!(
+        files(&app.join("users-api"))?,
+        [".gitignore", "Cargo.toml", "src/lib.rs"]
+    );
 
     // The next step, as printed (`skiff up DIR --build`): the strict
     // manifest loads, the build command builds, the component serves.
@@ -79,11 +96,18 @@ async fn http_rust_app_builds_and_serves() -> Result<()> {
         app.join("target/wasm32-wasip2/release/my_api.wasm")
             .is_file()
     );
+    assert!(
+        app.join("users-api/target/wasm32-wasip2/release/users_api.wasm")
+            .is_file()
+    );
     let cache = tempdir()?;
     let server = Server::start_with(&app, cache.path(), |_| {})?;
     let resp = get(&server.url("/orders/7?full=1")).await?;
     resp.assert_status(200);
     assert_eq!(resp.text(), "Hello from my-api! (GET /orders/7?full=1)\n");
+    let resp = get(&server.url("/users-api/7")).await?;
+    resp.assert_status(200);
+    assert_eq!(resp.text(), "Hello from users-api! (GET /users-api/7)\n");
     assert_eq!(resp.headers["content-type"], "text/plain; charset=utf-8");
     Ok(())
 }
@@ -202,6 +226,32 @@ fn bad_names_templates_and_directories_are_refused_with_nothing_written() -> Res
     let out = skiff(root.path(), &["new", "api", "--dir", "empty"], BOUND)?;
     ensure!(out.status.success(), "{}", out.stderr);
     assert!(root.path().join("empty/skiff.toml").is_file());
+
+    // `skiff add` changes nothing unless the manifest loads with the
+    // component: a taken id, a taken route, a command template.
+    let app = root.path().join("empty");
+    let manifest = std::fs::read(app.join("skiff.toml"))?;
+    let refused_in_app = |args: &[&str], needle: &str| -> Result<()> {
+        let out = skiff(&app, args, BOUND)?;
+        ensure!(!out.status.success(), "{args:?} succeeded: {}", out.stdout);
+        ensure!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+        ensure!(std::fs::read(app.join("skiff.toml"))? == manifest);
+        ensure!(
+            files(&app)? == [".gitignore", "Cargo.toml", "skiff.toml", "src/lib.rs"],
+            "{args:?} left files behind"
+        );
+        Ok(())
+    };
+    refused_in_app(&["add", "api"], "already has a component `api`")?;
+    refused_in_app(
+        &["add", "web", "--route", "/..."],
+        "would not load with component `web` at route `/...`; nothing was changed",
+    )?;
+    refused_in_app(
+        &["add", "-t", "command-rust", "tool"],
+        "template `command-rust` makes a command, not an app component",
+    )?;
+    refused_in_app(&["add", "Web"], "try `web`")?;
 
     let out = skiff(root.path(), &["new", "--list"], BOUND)?;
     ensure!(out.status.success(), "{}", out.stderr);
