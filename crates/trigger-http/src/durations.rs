@@ -12,7 +12,9 @@
 //! It is kept only while metrics are exported by OTLP: with them off the
 //! request path does none of this.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
@@ -32,8 +34,8 @@ const KNOWN_METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
 
-/// One series' attributes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// One series' attributes, as the map keeps them.
+#[derive(Debug, Clone, PartialOrd, Ord)]
 struct Series {
     method: &'static str,
     status: u16,
@@ -44,6 +46,95 @@ struct Series {
     version: &'static str,
     component: Option<Box<str>>,
 }
+
+/// One series' attributes, borrowed from the request and the app's route
+/// table: what a request looks its series up by, so that finding a series
+/// already seen allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SeriesRef<'a> {
+    method: &'static str,
+    status: u16,
+    route: Option<&'a str>,
+    https: bool,
+    version: &'static str,
+    component: Option<&'a str>,
+}
+
+impl SeriesRef<'_> {
+    fn owned(self) -> Series {
+        Series {
+            method: self.method,
+            status: self.status,
+            route: self.route.map(Into::into),
+            https: self.https,
+            version: self.version,
+            component: self.component.map(Into::into),
+        }
+    }
+}
+
+/// What both key forms have in common: the map is keyed by [`Series`] and
+/// searched with a [`SeriesRef`], both seen through this trait (the
+/// standard library's way to look up by a borrowed form that is not a plain
+/// reference to the key).
+trait SeriesKey {
+    fn key(&self) -> SeriesRef<'_>;
+}
+
+impl SeriesKey for Series {
+    fn key(&self) -> SeriesRef<'_> {
+        SeriesRef {
+            method: self.method,
+            status: self.status,
+            route: self.route.as_deref(),
+            https: self.https,
+            version: self.version,
+            component: self.component.as_deref(),
+        }
+    }
+}
+
+impl SeriesKey for SeriesRef<'_> {
+    fn key(&self) -> SeriesRef<'_> {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn SeriesKey + 'a> for Series {
+    fn borrow(&self) -> &(dyn SeriesKey + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn SeriesKey + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for dyn SeriesKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for dyn SeriesKey + '_ {}
+
+// The owned key hashes and compares as its borrowed form does, as `Borrow`
+// requires.
+impl Hash for Series {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for Series {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Series {}
 
 /// What is known of a request when it arrives.
 #[derive(Debug)]
@@ -92,13 +183,13 @@ impl RequestDurations {
         component: Option<&str>,
         resp: http::Response<HyperOutgoingBody>,
     ) -> http::Response<HyperOutgoingBody> {
-        let series = Series {
+        let series = SeriesRef {
             method: arrival.method,
             status: resp.status().as_u16(),
-            route: (!route.is_empty()).then(|| route.into()),
+            route: (!route.is_empty()).then_some(route),
             https: arrival.https,
             version: arrival.version,
-            component: component.map(Into::into),
+            component,
         };
         let histogram = self.histogram(series);
         resp.map(|body| {
@@ -110,14 +201,16 @@ impl RequestDurations {
         })
     }
 
-    fn histogram(&self, series: Series) -> Arc<Histogram> {
-        if let Some(h) = self.series.read().expect("durations lock").get(&series) {
+    /// The series' histogram; only a series' first request allocates.
+    fn histogram(&self, series: SeriesRef<'_>) -> Arc<Histogram> {
+        let key: &dyn SeriesKey = &series;
+        if let Some(h) = self.series.read().expect("durations lock").get(key) {
             return h.clone();
         }
         self.series
             .write()
             .expect("durations lock")
-            .entry(series)
+            .entry(series.owned())
             .or_default()
             .clone()
     }
@@ -304,6 +397,31 @@ mod tests {
             ("error.type", "503".into()),
         ];
         assert_eq!(attrs(failed), expected);
+    }
+
+    #[test]
+    fn a_series_seen_before_is_found_by_its_borrowed_form() {
+        let durations = RequestDurations::default();
+        let key = |route, component, status| SeriesRef {
+            method: "GET",
+            status,
+            route,
+            https: false,
+            version: "1.1",
+            component,
+        };
+        let first = durations.histogram(key(Some("/a"), Some("api"), 200));
+        let again = durations.histogram(key(Some("/a"), Some("api"), 200));
+        assert!(Arc::ptr_eq(&first, &again), "the same series, one histogram");
+        for other in [
+            key(Some("/a"), Some("api"), 404),
+            key(Some("/b"), Some("api"), 200),
+            key(Some("/a"), None, 200),
+            key(None, Some("api"), 200),
+        ] {
+            assert!(!Arc::ptr_eq(&first, &durations.histogram(other)), "{other:?}");
+        }
+        assert_eq!(durations.series.read().unwrap().len(), 5);
     }
 
     #[test]
