@@ -589,6 +589,21 @@ impl Background {
 
     /// Starts every trigger on the current tokio runtime.
     pub fn start(self) -> Running {
+        self.start_after(Running::default())
+    }
+
+    /// Starts the triggers of a new version of the app in place of
+    /// `previous`'s: the Redis and messaging subscriptions both versions
+    /// have are handed over as they are (no message lost or repeated); the
+    /// rest of `previous` stops (its runs in progress finish) as the cron
+    /// and MQTT triggers start anew.
+    pub fn start_after(self, previous: Running) -> Running {
+        let Running {
+            redis,
+            messaging,
+            stop: previous_stop,
+            tasks: previous_tasks,
+        } = previous;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until = move || {
             let mut stopped = stopped.clone();
@@ -596,31 +611,63 @@ impl Background {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }
         };
-        let tasks = vec![
-            tokio::spawn(self.redis.run(until())),
-            tokio::spawn(self.messaging.run(until())),
-            tokio::spawn(self.cron.run(until())),
-            tokio::spawn(self.mqtt.run(until())),
-        ];
-        Running { stop, tasks }
+        let running = Running {
+            redis: redis.hand_over(self.redis),
+            messaging: messaging.hand_over(self.messaging),
+            stop,
+            tasks: vec![
+                tokio::spawn(self.cron.run(until())),
+                tokio::spawn(self.mqtt.run(until())),
+            ],
+        };
+        let _ = previous_stop.send(true);
+        if !previous_tasks.is_empty() {
+            tokio::spawn(async move {
+                for task in previous_tasks {
+                    if let Err(err) = task.await {
+                        tracing::warn!("a trigger task failed: {err}");
+                    }
+                }
+            });
+        }
+        running
     }
 }
 
 /// Started [`Background`] triggers.
 pub(crate) struct Running {
+    redis: skiff_trigger_redis::Running,
+    messaging: skiff_trigger_messaging::Running,
+    /// Stops the cron and MQTT triggers.
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Default for Running {
+    /// Nothing running.
+    fn default() -> Self {
+        Running {
+            redis: Default::default(),
+            messaging: Default::default(),
+            stop: tokio::sync::watch::channel(false).0,
+            tasks: Vec::new(),
+        }
+    }
 }
 
 impl Running {
     /// Tells every trigger to stop taking work (their runs in progress finish).
     pub fn stop(&self) {
+        self.redis.stop();
+        self.messaging.stop();
         let _ = self.stop.send(true);
     }
 
     /// Stops the triggers and waits until they have finished.
     pub async fn finish(self) {
         self.stop();
+        self.redis.finish().await;
+        self.messaging.finish().await;
         for task in self.tasks {
             if let Err(err) = task.await {
                 tracing::warn!("a trigger task failed: {err}");
@@ -631,17 +678,7 @@ impl Running {
 
 /// Stops the triggers running now and waits for them.
 async fn stop_background(background: &std::sync::Mutex<Running>) {
-    let running = {
-        let mut guard = background.lock().unwrap_or_else(|e| e.into_inner());
-        let (stop, _) = tokio::sync::watch::channel(true);
-        std::mem::replace(
-            &mut *guard,
-            Running {
-                stop,
-                tasks: Vec::new(),
-            },
-        )
-    };
+    let running = std::mem::take(&mut *background.lock().unwrap_or_else(|e| e.into_inner()));
     running.finish().await;
 }
 

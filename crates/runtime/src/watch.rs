@@ -11,8 +11,11 @@
 //! compile (through the AOT cache, so unchanged components cost a lookup),
 //! link and pre-instantiate. Only once all of that has worked does it take the
 //! new requests, on every connection; requests in progress finish on the old
-//! version, which is dropped with the last of them. The Redis, messaging and
-//! cron triggers are stopped and started again with the new version. A version
+//! version, which is dropped with the last of them. The Redis and messaging
+//! triggers hand their subscriptions to the new version (a subscription both
+//! versions have stays open, and its messages go to the new version's
+//! component from then on); the cron and MQTT triggers are stopped and
+//! started again with it. A version
 //! that fails to load (a manifest error, a component that does not compile or
 //! lacks an export, a required variable with no value) is reported, and the
 //! one serving stays.
@@ -290,13 +293,11 @@ impl Reloader {
         if self.banner {
             crate::serve::print_reload_banner(&app, &http, &background);
         }
-        let running = background.start();
-        let previous = std::mem::replace(
-            &mut *self.background.lock().unwrap_or_else(|e| e.into_inner()),
-            running,
-        );
-        previous.stop();
-        tokio::spawn(previous.finish());
+        {
+            let mut running = self.background.lock().unwrap_or_else(|e| e.into_inner());
+            let previous = std::mem::take(&mut *running);
+            *running = background.start_after(previous);
+        }
         *variables = resolver;
         drop(variables);
         tracing::info!(

@@ -412,14 +412,20 @@ mod tests {
         };
         let first = durations.histogram(key(Some("/a"), Some("api"), 200));
         let again = durations.histogram(key(Some("/a"), Some("api"), 200));
-        assert!(Arc::ptr_eq(&first, &again), "the same series, one histogram");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same series, one histogram"
+        );
         for other in [
             key(Some("/a"), Some("api"), 404),
             key(Some("/b"), Some("api"), 200),
             key(Some("/a"), None, 200),
             key(None, Some("api"), 200),
         ] {
-            assert!(!Arc::ptr_eq(&first, &durations.histogram(other)), "{other:?}");
+            assert!(
+                !Arc::ptr_eq(&first, &durations.histogram(other)),
+                "{other:?}"
+            );
         }
         assert_eq!(durations.series.read().unwrap().len(), 5);
     }

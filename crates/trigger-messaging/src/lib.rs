@@ -21,7 +21,10 @@
 //! component's `timeout` is logged with the component id and the subject;
 //! later messages are delivered as usual. A broker that cannot be reached
 //! is retried with exponential backoff (0.5 s doubling to 30 s); NATS
-//! subscriptions survive reconnects on their own. Messages are handled
+//! subscriptions survive reconnects on their own. A new version of the app
+//! (`skiff up --watch`) takes over the subscriptions its routes share with
+//! the old one ([`Running::hand_over`]), so a reload neither loses nor
+//! repeats a message on them. Messages are handled
 //! concurrently, bounded by the component's `max_concurrency` (waiting
 //! rather than dropping).
 //!
@@ -59,7 +62,7 @@ use skiff_messaging::{Broker, Message, MessagingHostView, MessagingManager};
 use skiff_trigger_http::LoadOptions;
 use skiff_trigger_http::trigger::{self, TriggerComponent, drain, stopped};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// First and longest wait before trying a broker again.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
@@ -210,37 +213,138 @@ impl MessagingTrigger {
     /// Subscribes and delivers messages until `shutdown` resolves; then
     /// waits (at most 10 s) for the handlers still running.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        let components = Arc::new(self.components);
-        if let Some(engine) = self.engine {
-            for route in self.routes {
-                tasks.spawn(subscribe_loop(
-                    engine.clone(),
-                    self.manager.clone(),
-                    components.clone(),
-                    route,
-                    stop_rx.clone(),
-                ));
-            }
-        }
+        let running = self.start();
         shutdown.await;
-        let _ = stop_tx.send(true);
-        while tasks.join_next().await.is_some() {}
+        running.finish().await;
+    }
+
+    /// Subscribes on the current tokio runtime and delivers messages until
+    /// the [`Running`] returned is stopped.
+    pub fn start(self) -> Running {
+        Running::default().hand_over(self)
     }
 }
 
-/// Subscribes `route` and delivers its messages; tries again with backoff
-/// whenever the broker cannot be reached or the subscription ends, until
-/// `stop` turns true.
-async fn subscribe_loop(
+/// What a subscription's messages go to: one version of the app's
+/// component.
+struct Target {
     engine: Arc<SkiffEngine>,
+    component: Arc<MessagingComponent>,
+}
+
+/// A subscription's identity across versions: broker label, subject,
+/// queue group, and which of the routes with these three it is.
+type Key = (String, String, Option<String>, usize);
+
+/// One route's subscriber.
+struct Subscriber {
+    target: watch::Sender<Arc<Target>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Started messaging triggers: a subscriber per route.
+#[derive(Default)]
+pub struct Running {
+    subscribers: HashMap<Key, Subscriber>,
+    /// Subscribers of routes a later version dropped, finishing.
+    leaving: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Hands the subscriptions to `next`, a new version of the app, without
+    /// a gap: a route both versions have (same broker label, subject and
+    /// queue group) keeps its subscription, whose messages go to the new
+    /// version's component from then on, so none is lost or delivered
+    /// twice. A route only `next` has is subscribed afresh; one only the
+    /// old version had is unsubscribed. Handlers in progress finish on the
+    /// version they started on.
+    pub fn hand_over(mut self, next: MessagingTrigger) -> Running {
+        let mut subscribers = HashMap::new();
+        if let Some(engine) = next.engine {
+            let mut seen: HashMap<(String, String, Option<String>), usize> = HashMap::new();
+            for route in next.routes {
+                let n = seen
+                    .entry((
+                        route.broker.clone(),
+                        route.subject.clone(),
+                        route.queue_group.clone(),
+                    ))
+                    .or_default();
+                let key = (
+                    route.broker.clone(),
+                    route.subject.clone(),
+                    route.queue_group.clone(),
+                    *n,
+                );
+                *n += 1;
+                let target = Arc::new(Target {
+                    engine: engine.clone(),
+                    component: next.components[route.component].clone(),
+                });
+                let subscriber = match self.subscribers.remove(&key) {
+                    Some(subscriber) => {
+                        subscriber.target.send_replace(target);
+                        subscriber
+                    }
+                    None => {
+                        let (target, target_rx) = watch::channel(target);
+                        let (stop, stop_rx) = watch::channel(false);
+                        let task = tokio::spawn(subscribe_loop(
+                            next.manager.clone(),
+                            route,
+                            target_rx,
+                            stop_rx,
+                        ));
+                        Subscriber { target, stop, task }
+                    }
+                };
+                subscribers.insert(key, subscriber);
+            }
+        }
+        let mut leaving = std::mem::take(&mut self.leaving);
+        leaving.retain(|task| !task.is_finished());
+        for (_, gone) in self.subscribers.drain() {
+            let _ = gone.stop.send(true);
+            leaving.push(gone.task);
+        }
+        Running {
+            subscribers,
+            leaving,
+        }
+    }
+
+    /// Tells every subscriber to stop taking messages (handlers in progress
+    /// finish).
+    pub fn stop(&self) {
+        for subscriber in self.subscribers.values() {
+            let _ = subscriber.stop.send(true);
+        }
+    }
+
+    /// Stops the subscribers and waits (at most 10 s each) for the handlers
+    /// still running.
+    pub async fn finish(self) {
+        self.stop();
+        let tasks = self.subscribers.into_values().map(|s| s.task);
+        for task in tasks.chain(self.leaving) {
+            if let Err(err) = task.await {
+                tracing::warn!("a messaging trigger task failed: {err}");
+            }
+        }
+    }
+}
+
+/// Subscribes `route` and delivers its messages to the component in
+/// `target`, which a new version of the app replaces; tries again with
+/// backoff whenever the broker cannot be reached or the subscription ends,
+/// until `stop` turns true.
+async fn subscribe_loop(
     manager: Arc<MessagingManager>,
-    components: Arc<Vec<Arc<MessagingComponent>>>,
     route: Route,
+    target: watch::Receiver<Arc<Target>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let component = components[route.component].clone();
     let label = &route.broker;
     let subject = &route.subject;
     let group = route
@@ -273,9 +377,10 @@ async fn subscribe_loop(
                     tokio::select! {
                         message = messages.next() => match message {
                             Some(message) => {
+                                let to = target.borrow().clone();
                                 handlers.spawn(handle(
-                                    engine.clone(),
-                                    component.clone(),
+                                    to.engine.clone(),
+                                    to.component.clone(),
                                     broker.clone(),
                                     message,
                                 ));

@@ -10,7 +10,9 @@
 //! — what spin-sdk's `#[redis_component]` produces — or Spin 3's
 //! `spin:redis/inbound-redis@3.0.0` (the same function as an `async func`,
 //! run concurrently on an engine with concurrency support). Triggers on one
-//! server share one subscription connection.
+//! server share one subscription connection, which a new version of the app
+//! (`skiff up --watch`) takes over as it is ([`Running::hand_over`]), so a
+//! reload neither loses nor repeats a message.
 //!
 //! A handler that returns an error, traps, runs out of memory or passes the
 //! component's `timeout` is logged with the component id and the channel;
@@ -42,7 +44,7 @@
 
 mod bindings;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +57,7 @@ use skiff_manifest::App;
 use skiff_trigger_http::LoadOptions;
 use skiff_trigger_http::trigger::{self, TriggerComponent, drain, stopped};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::bindings::{spin2, spin3};
 
@@ -227,22 +229,109 @@ impl RedisTrigger {
     /// Subscribes and delivers messages until `shutdown` resolves; then
     /// waits (at most 10 s) for the handlers still running.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        let components = Arc::new(self.components);
-        if let Some(engine) = self.engine {
-            for server in self.servers {
-                tasks.spawn(subscribe_loop(
-                    engine.clone(),
-                    components.clone(),
-                    server,
-                    stop_rx.clone(),
-                ));
+        let running = self.start();
+        shutdown.await;
+        running.finish().await;
+    }
+
+    /// Subscribes on the current tokio runtime and delivers messages until
+    /// the [`Running`] returned is stopped.
+    pub fn start(self) -> Running {
+        Running::default().hand_over(self)
+    }
+}
+
+/// What a server's subscriber delivers to: one version of the app.
+struct Routes {
+    engine: Arc<SkiffEngine>,
+    components: Arc<Vec<Arc<RedisComponent>>>,
+    /// channel → indices into `components`.
+    channels: BTreeMap<String, Vec<usize>>,
+}
+
+/// The subscriber of one Redis server.
+struct Subscriber {
+    routes: watch::Sender<Arc<Routes>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Started Redis triggers: a subscriber per server.
+#[derive(Default)]
+pub struct Running {
+    /// address → its subscriber.
+    servers: HashMap<String, Subscriber>,
+    /// Subscribers of servers a later version dropped, finishing.
+    leaving: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Hands the subscriptions to `next`, a new version of the app, without
+    /// a gap: a server both versions use keeps its connection, which first
+    /// takes the new version's channel table (a message arriving from then on
+    /// goes to the new version's components), then subscribes the channels
+    /// only the new version has and unsubscribes those only the old had, so
+    /// no message on a channel both versions subscribe is lost or delivered
+    /// twice. A server only `next` uses is subscribed afresh; one only the
+    /// old version used is let go. Handlers in progress finish on the
+    /// version they started on.
+    pub fn hand_over(mut self, next: RedisTrigger) -> Running {
+        let mut servers = HashMap::new();
+        let components = Arc::new(next.components);
+        if let Some(engine) = next.engine {
+            for server in next.servers {
+                let routes = Arc::new(Routes {
+                    engine: engine.clone(),
+                    components: components.clone(),
+                    channels: server.channels,
+                });
+                let subscriber = match self.servers.remove(&server.address) {
+                    Some(subscriber) => {
+                        subscriber.routes.send_replace(routes);
+                        subscriber
+                    }
+                    None => {
+                        let (routes, routes_rx) = watch::channel(routes);
+                        let (stop, stop_rx) = watch::channel(false);
+                        let task = tokio::spawn(subscribe_loop(
+                            server.address.clone(),
+                            server.display,
+                            routes_rx,
+                            stop_rx,
+                        ));
+                        Subscriber { routes, stop, task }
+                    }
+                };
+                servers.insert(server.address, subscriber);
             }
         }
-        shutdown.await;
-        let _ = stop_tx.send(true);
-        while tasks.join_next().await.is_some() {}
+        let mut leaving = std::mem::take(&mut self.leaving);
+        leaving.retain(|task| !task.is_finished());
+        for (_, gone) in self.servers.drain() {
+            let _ = gone.stop.send(true);
+            leaving.push(gone.task);
+        }
+        Running { servers, leaving }
+    }
+
+    /// Tells every subscriber to stop taking messages (handlers in progress
+    /// finish).
+    pub fn stop(&self) {
+        for subscriber in self.servers.values() {
+            let _ = subscriber.stop.send(true);
+        }
+    }
+
+    /// Stops the subscribers and waits (at most 10 s each) for the handlers
+    /// still running.
+    pub async fn finish(self) {
+        self.stop();
+        let tasks = self.servers.into_values().map(|s| s.task);
+        for task in tasks.chain(self.leaving) {
+            if let Err(err) = task.await {
+                tracing::warn!("a redis trigger task failed: {err}");
+            }
+        }
     }
 }
 
@@ -269,47 +358,53 @@ fn redact(address: &str) -> String {
     }
 }
 
-/// Subscribes to `server`'s channels and delivers messages; resubscribes
-/// with backoff whenever the connection fails, until `stop` turns true.
+/// `channels` as a list for logs: `` `a`, `b` ``.
+fn names<'a>(channels: impl IntoIterator<Item = &'a String>) -> String {
+    channels
+        .into_iter()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Subscribes to the channels of the version in `routes` and delivers
+/// messages; follows each new version `routes` is given on the same
+/// connection; resubscribes with backoff whenever the connection fails,
+/// until `stop` turns true.
 async fn subscribe_loop(
-    engine: Arc<SkiffEngine>,
-    components: Arc<Vec<Arc<RedisComponent>>>,
-    server: Server,
+    address: String,
+    server: String,
+    mut routes: watch::Receiver<Arc<Routes>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = BACKOFF.0;
     let mut handlers = JoinSet::new();
-    let channels: Vec<&str> = server.channels.keys().map(String::as_str).collect();
-    let names = channels
-        .iter()
-        .map(|c| format!("`{c}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
     loop {
+        let mut current = routes.borrow_and_update().clone();
+        let mut channels: BTreeSet<String> = current.channels.keys().cloned().collect();
         let subscribed = tokio::select! {
-            result = tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&server.address, &channels)) => {
+            result = tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&address, &channels)) => {
                 result.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {CONNECT_TIMEOUT:?}")))
             }
             () = stopped(&mut stop) => break,
         };
         match subscribed {
-            Ok(pubsub) => {
+            Ok((mut sink, mut messages)) => {
                 backoff = BACKOFF.0;
                 tracing::info!(
-                    "redis trigger subscribed to channel(s) {names} at {}",
-                    server.display
+                    "redis trigger subscribed to channel(s) {} at {server}",
+                    names(&channels)
                 );
-                let mut messages = pubsub.into_on_message();
                 loop {
                     tokio::select! {
                         message = messages.next() => match message {
                             Some(message) => {
                                 let channel = message.get_channel_name().to_string();
                                 let payload = message.get_payload_bytes().to_vec();
-                                for &i in server.channels.get(&channel).into_iter().flatten() {
+                                for &i in current.channels.get(&channel).into_iter().flatten() {
                                     handlers.spawn(handle(
-                                        engine.clone(),
-                                        components[i].clone(),
+                                        current.engine.clone(),
+                                        current.components[i].clone(),
                                         channel.clone(),
                                         payload.clone(),
                                     ));
@@ -317,12 +412,42 @@ async fn subscribe_loop(
                             }
                             None => {
                                 tracing::warn!(
-                                    "redis trigger lost its connection to {}; resubscribing to {names}",
-                                    server.display
+                                    "redis trigger lost its connection to {server}; \
+                                     resubscribing to {}",
+                                    names(&channels)
                                 );
                                 break;
                             }
                         },
+                        Ok(()) = routes.changed() => {
+                            // A new version: it takes the messages from now
+                            // on; then the connection's channels follow it.
+                            current = routes.borrow_and_update().clone();
+                            let wanted: BTreeSet<String> = current.channels.keys().cloned().collect();
+                            let changed = tokio::time::timeout(
+                                CONNECT_TIMEOUT,
+                                resubscribe(&mut sink, &channels, &wanted),
+                            )
+                            .await
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {CONNECT_TIMEOUT:?}")));
+                            match changed {
+                                Ok(()) => {
+                                    channels = wanted;
+                                    tracing::info!(
+                                        "redis trigger at {server} handed to the new version, \
+                                         subscribed to channel(s) {}",
+                                        names(&channels)
+                                    );
+                                }
+                                Err(err) => {
+                                    tracing::warn!(
+                                        "redis trigger could not change its subscriptions at \
+                                         {server}: {err:#}; resubscribing"
+                                    );
+                                    break;
+                                }
+                            }
+                        }
                         // Reap finished handlers so the set does not grow.
                         Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
                         () = stopped(&mut stop) => {
@@ -333,8 +458,9 @@ async fn subscribe_loop(
                 }
             }
             Err(err) => tracing::warn!(
-                "redis trigger could not subscribe to {names} at {}: {err:#}; retrying in {backoff:?}",
-                server.display
+                "redis trigger could not subscribe to {} at {server}: {err:#}; retrying in \
+                 {backoff:?}",
+                names(&channels)
             ),
         }
         tokio::select! {
@@ -346,14 +472,35 @@ async fn subscribe_loop(
     drain(handlers, "redis trigger").await;
 }
 
-/// A pub/sub connection subscribed to `channels`.
-async fn subscribe(address: &str, channels: &[&str]) -> Result<redis::aio::PubSub> {
+/// A pub/sub connection subscribed to `channels`: its sink (to change the
+/// channels) and its messages.
+async fn subscribe(
+    address: &str,
+    channels: &BTreeSet<String>,
+) -> Result<(redis::aio::PubSubSink, redis::aio::PubSubStream)> {
     let client = redis::Client::open(address)?;
-    let mut pubsub = client.get_async_pubsub().await?;
+    let (mut sink, messages) = client.get_async_pubsub().await?.split();
     for channel in channels {
-        pubsub.subscribe(*channel).await?;
+        sink.subscribe(channel).await?;
     }
-    Ok(pubsub)
+    Ok((sink, messages))
+}
+
+/// Subscribes the channels of `wanted` not in `had`, then unsubscribes
+/// those of `had` not in `wanted`; each command waits for the server's
+/// confirmation.
+async fn resubscribe(
+    sink: &mut redis::aio::PubSubSink,
+    had: &BTreeSet<String>,
+    wanted: &BTreeSet<String>,
+) -> Result<()> {
+    for channel in wanted.difference(had) {
+        sink.subscribe(channel).await?;
+    }
+    for channel in had.difference(wanted) {
+        sink.unsubscribe(channel).await?;
+    }
+    Ok(())
 }
 
 /// Delivers one message to a fresh instance of `component`; every failure

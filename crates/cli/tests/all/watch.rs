@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use test_programs_artifacts::{
     HTTP_ECHO_COMPONENT, HTTP_FILES_COMPONENT, HTTP_HELLO_COMPONENT, HTTP_SLEEP_COMPONENT,
-    TRIGGER_CRON_COMPONENT, VARS_SPIN2_COMPONENT,
+    TRIGGER_CRON_COMPONENT, TRIGGER_REDIS_COMPONENT, VARS_SPIN2_COMPONENT,
 };
 
 use crate::harness::{
@@ -364,5 +364,130 @@ fn watch_refuses_a_registry_reference() -> Result<()> {
     )?;
     ensure!(!out.status.success(), "{}", out.stderr);
     out.assert_stderr_contains("`--watch` cannot watch `127.0.0.1:9/nothing/here:1`");
+    Ok(())
+}
+
+/// Publishes on `channel` through its own connection to `address` until
+/// `stop` is set, waiting `pace` between messages (`m0`, `m1`, ...); returns
+/// each message with the number of subscribers Redis says received it.
+fn publish_until(
+    address: &str,
+    channel: &str,
+    pace: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Vec<(String, i64)>> {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::net::TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(BOUND))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let mut sent = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let message = format!("m{}", sent.len());
+        let mut command = String::from("*3\r\n$7\r\nPUBLISH\r\n");
+        for arg in [channel, &message] {
+            command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        writer.write_all(command.as_bytes())?;
+        let mut reply = String::new();
+        reader.read_line(&mut reply)?;
+        let receivers = reply
+            .trim_end()
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("PUBLISH answered {reply:?}"))?;
+        sent.push((message, receivers));
+        std::thread::sleep(pace);
+    }
+    Ok(sent)
+}
+
+/// The ids of `redis`'s pub/sub client connections.
+fn pubsub_clients(redis: &crate::redis_server::RedisServer) -> Result<Vec<String>> {
+    let list = redis.cli(&["CLIENT", "LIST", "TYPE", "pubsub"])?;
+    Ok(list
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(String::from)
+        .collect())
+}
+
+/// A Redis trigger hands its subscription to the new version: the
+/// connection stays (the same client), every message published while the
+/// app reloads reaches exactly one subscriber and is handled once, and the
+/// channel the new version adds is subscribed on that connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_trigger_loses_no_message_across_a_reload() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::trigger_redis::{wait_received, wait_subscribed};
+
+    let redis = crate::redis_server::RedisServer::start()?;
+    let url = redis.url();
+    let manifest = |channels: &[&str]| {
+        let mut text = format!("[application.trigger.redis]\naddress = \"{url}\"\n");
+        for channel in channels {
+            text.push_str(&format!(
+                "[[trigger.redis]]\nchannel = \"{channel}\"\ncomponent = \"handler\"\n"
+            ));
+        }
+        text.push_str(&format!(
+            "[component.handler]\nsource = {}\n\
+             environment = {{ REDIS_ADDRESS = \"{url}\" }}\n\
+             allowed_outbound_hosts = [\"{url}\"]\n",
+            toml_path(TRIGGER_REDIS_COMPONENT)
+        ));
+        text
+    };
+    let app = AppDir::with_manifest(&manifest(&["messages"]))?;
+    let server = Server::start_triggers_only_with(app.path(), shared_cache()?, |cmd| {
+        cmd.arg("--watch");
+    })?;
+    wait_subscribed(&redis, "messages", 1)?;
+    let before = pubsub_clients(&redis)?;
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    // A publisher runs through the reload.
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let (address, stop) = (redis.address(), stop.clone());
+        std::thread::spawn(move || {
+            publish_until(&address, "messages", Duration::from_millis(2), &stop)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    replace_file(
+        &app.manifest(),
+        &format!("{HEAD}{}", manifest(&["messages", "more"])),
+    )?;
+    server.stdout().wait_for("Reloaded app `test`", BOUND)?;
+    wait_subscribed(&redis, "more", 1)?;
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::SeqCst);
+    let sent = publisher.join().expect("the publisher thread")?;
+    ensure!(
+        sent.len() > 100,
+        "only {} messages were published",
+        sent.len()
+    );
+    let missed: Vec<_> = sent.iter().filter(|(_, n)| *n != 1).collect();
+    assert!(
+        missed.is_empty(),
+        "messages not received by exactly one subscriber: {missed:?}"
+    );
+    assert_eq!(pubsub_clients(&redis)?, before, "the connection changed");
+
+    // The new version's channel is served too; each message was handled once.
+    redis.cli(&["PUBLISH", "more", "extra"])?;
+    let received = wait_received(&redis, sent.len() + 1)?;
+    let mut want: Vec<String> = sent.into_iter().map(|(m, _)| m).collect();
+    want.push("extra".into());
+    want.sort();
+    assert_eq!(received, want);
+    server.stderr().wait_for(
+        "handed to the new version, subscribed to channel(s) `messages`, `more`",
+        BOUND,
+    )?;
     Ok(())
 }
