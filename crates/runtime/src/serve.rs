@@ -593,14 +593,15 @@ impl Background {
     }
 
     /// Starts the triggers of a new version of the app in place of
-    /// `previous`'s: the Redis and messaging subscriptions both versions
-    /// have are handed over as they are (no message lost or repeated); the
-    /// rest of `previous` stops (its runs in progress finish) as the cron
-    /// and MQTT triggers start anew.
+    /// `previous`'s: the Redis, messaging and MQTT subscriptions both
+    /// versions have are handed over as they are (no message lost or
+    /// repeated); the rest of `previous` stops (its runs in progress finish)
+    /// as the cron triggers start anew.
     pub fn start_after(self, previous: Running) -> Running {
         let Running {
             redis,
             messaging,
+            mqtt,
             stop: previous_stop,
             tasks: previous_tasks,
         } = previous;
@@ -614,11 +615,9 @@ impl Background {
         let running = Running {
             redis: redis.hand_over(self.redis),
             messaging: messaging.hand_over(self.messaging),
+            mqtt: mqtt.hand_over(self.mqtt),
             stop,
-            tasks: vec![
-                tokio::spawn(self.cron.run(until())),
-                tokio::spawn(self.mqtt.run(until())),
-            ],
+            tasks: vec![tokio::spawn(self.cron.run(until()))],
         };
         let _ = previous_stop.send(true);
         if !previous_tasks.is_empty() {
@@ -638,7 +637,8 @@ impl Background {
 pub(crate) struct Running {
     redis: skiff_trigger_redis::Running,
     messaging: skiff_trigger_messaging::Running,
-    /// Stops the cron and MQTT triggers.
+    mqtt: skiff_trigger_mqtt::Running,
+    /// Stops the cron triggers.
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -649,6 +649,7 @@ impl Default for Running {
         Running {
             redis: Default::default(),
             messaging: Default::default(),
+            mqtt: Default::default(),
             stop: tokio::sync::watch::channel(false).0,
             tasks: Vec::new(),
         }
@@ -660,6 +661,7 @@ impl Running {
     pub fn stop(&self) {
         self.redis.stop();
         self.messaging.stop();
+        self.mqtt.stop();
         let _ = self.stop.send(true);
     }
 
@@ -668,6 +670,7 @@ impl Running {
         self.stop();
         self.redis.finish().await;
         self.messaging.finish().await;
+        self.mqtt.finish().await;
         for task in self.tasks {
             if let Err(err) = task.await {
                 tracing::warn!("a trigger task failed: {err}");

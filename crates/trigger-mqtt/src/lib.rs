@@ -35,7 +35,11 @@
 //!   the topic; later messages are delivered as usual;
 //! - a broker that is down at start or goes away later is connected to
 //!   again with backoff (0.5 s doubling to 30 s), each attempt logged; the
-//!   subscription is made again on every connection.
+//!   subscription is made again on every connection;
+//! - a new version of the app (`skiff up --watch`) takes over the
+//!   connection of each subscription it shares with the old one
+//!   ([`Running::hand_over`]), so a reload neither loses nor repeats a
+//!   message on it.
 //!
 //! ```no_run
 //! # async fn example(
@@ -72,7 +76,7 @@ use skiff_manifest::mqtt::{Qos, check_topic_filter};
 use skiff_trigger_http::LoadOptions;
 use skiff_trigger_http::trigger::{self, TriggerComponent};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
 use crate::bindings::spin::mqtt_trigger::spin_mqtt_types as mqtt_types;
 use crate::broker::Broker;
@@ -99,6 +103,22 @@ pub(crate) struct Subscription {
 }
 
 impl Subscription {
+    /// What a connection of this subscription is made of, and the
+    /// component's id: a subscription of a new version of the app the same
+    /// in all of these takes over the old one's connection.
+    fn identity(&self) -> String {
+        format!(
+            "{:?}\0{:?}\0{}\0{}\0{}\0{:?}\0{}",
+            self.broker,
+            self.login,
+            self.keep_alive,
+            self.topic,
+            self.qos,
+            self.session,
+            self.component.component.id
+        )
+    }
+
     /// The options of the next connection.
     fn options(&self) -> Result<rumqttc::MqttOptions> {
         let id = self
@@ -254,16 +274,106 @@ impl MqttTrigger {
     /// waits (at most 10 s) for the handlers still running, acknowledges
     /// what they handled and disconnects.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        if let Some(engine) = self.engine {
-            for sub in self.subscriptions {
-                tasks.spawn(session::run(engine.clone(), sub, stop_rx.clone()));
+        let running = self.start();
+        shutdown.await;
+        running.finish().await;
+    }
+
+    /// Subscribes on the current tokio runtime and delivers messages until
+    /// the [`Running`] returned is stopped.
+    pub fn start(self) -> Running {
+        Running::default().hand_over(self)
+    }
+}
+
+/// What a connection's messages go to: one version of the app's
+/// subscription (its component, on its engine).
+pub(crate) struct Target {
+    pub engine: Arc<SkiffEngine>,
+    pub sub: Arc<Subscription>,
+}
+
+/// One subscription's connection task.
+struct Connection {
+    target: watch::Sender<Arc<Target>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Started MQTT triggers: a connection per subscription.
+#[derive(Default)]
+pub struct Running {
+    /// (identity, which of the subscriptions with it) → its connection.
+    connections: HashMap<(String, usize), Connection>,
+    /// Connections of subscriptions a later version dropped, finishing.
+    leaving: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Hands the connections to `next`, a new version of the app, without
+    /// a gap: a subscription both versions have (same broker, login, topic,
+    /// QoS, session and component id) keeps its connection, whose messages
+    /// go to the new version's component from then on, so none is lost or
+    /// delivered twice. A subscription only `next` has connects afresh; one
+    /// only the old version had disconnects once its handlers finish.
+    pub fn hand_over(mut self, next: MqttTrigger) -> Running {
+        let mut connections = HashMap::new();
+        if let Some(engine) = next.engine {
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for sub in next.subscriptions {
+                let identity = sub.identity();
+                let n = seen.entry(identity.clone()).or_default();
+                let key = (identity, *n);
+                *n += 1;
+                let target = Arc::new(Target {
+                    engine: engine.clone(),
+                    sub,
+                });
+                let connection = match self.connections.remove(&key) {
+                    Some(connection) => {
+                        connection.target.send_replace(target);
+                        connection
+                    }
+                    None => {
+                        let (target, target_rx) = watch::channel(target);
+                        let (stop, stop_rx) = watch::channel(false);
+                        let task = tokio::spawn(session::run(target_rx, stop_rx));
+                        Connection { target, stop, task }
+                    }
+                };
+                connections.insert(key, connection);
             }
         }
-        shutdown.await;
-        let _ = stop_tx.send(true);
-        while tasks.join_next().await.is_some() {}
+        let mut leaving = std::mem::take(&mut self.leaving);
+        leaving.retain(|task| !task.is_finished());
+        for (_, gone) in self.connections.drain() {
+            let _ = gone.stop.send(true);
+            leaving.push(gone.task);
+        }
+        Running {
+            connections,
+            leaving,
+        }
+    }
+
+    /// Tells every connection to stop taking messages (handlers in progress
+    /// finish, then what they handled is acknowledged).
+    pub fn stop(&self) {
+        for connection in self.connections.values() {
+            let _ = connection.stop.send(true);
+        }
+    }
+
+    /// Stops the connections and waits (at most 10 s each) for the handlers
+    /// still running, their acknowledgements and the disconnects.
+    pub async fn finish(self) {
+        self.stop();
+        let tasks = self.connections.into_values().map(|c| c.task);
+        for task in tasks.chain(self.leaving) {
+            if let Err(err) = task.await {
+                tracing::warn!("an mqtt trigger task failed: {err}");
+            }
+        }
     }
 }
 

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, Outgoing, Packet, Publish, QoS};
-use skiff_engine::SkiffEngine;
 use skiff_trigger_http::trigger::{drain, stopped};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::broker::MAX_MESSAGE;
-use crate::{Subscription, handle};
+use crate::{Subscription, Target, handle};
 
 /// How long connecting and subscribing may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,19 +79,19 @@ impl<T> Drop for Task<T> {
     }
 }
 
-/// Runs `sub` until `stop` turns true: connects, subscribes, delivers, and
-/// connects again with backoff (0.5 s doubling to 30 s) whenever the
-/// connection fails; then waits (at most 10 s) for the handlers running.
-pub(crate) async fn run(
-    engine: Arc<SkiffEngine>,
-    sub: Arc<Subscription>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Runs the subscription of `target` until `stop` turns true: connects,
+/// subscribes, delivers to the version `target` holds when a message
+/// arrives (a new version of the app replaces it), and connects again with
+/// backoff (0.5 s doubling to 30 s) whenever the connection fails; then
+/// waits (at most 10 s) for the handlers running.
+pub(crate) async fn run(target: watch::Receiver<Arc<Target>>, mut stop: watch::Receiver<bool>) {
+    // Every version has the same connection (see `Subscription::identity`).
+    let sub = target.borrow().sub.clone();
     let mut backoff = BACKOFF.0;
     let mut handlers = JoinSet::new();
     let place = format!("`{}` at {}", sub.topic, sub.broker.display());
     loop {
-        match connection(&engine, &sub, &mut handlers, &mut stop).await {
+        match connection(&target, &sub, &mut handlers, &mut stop).await {
             End::Stopped => return,
             End::Lost { why, subscribed } => {
                 if subscribed {
@@ -122,7 +121,7 @@ pub(crate) async fn run(
 
 /// One connection, from connecting until it fails or shutdown is asked for.
 async fn connection(
-    engine: &Arc<SkiffEngine>,
+    target: &watch::Receiver<Arc<Target>>,
     sub: &Arc<Subscription>,
     handlers: &mut JoinSet<()>,
     stop: &mut watch::Receiver<bool>,
@@ -209,9 +208,10 @@ async fn connection(
                 Some(Ok(Event::Incoming(Packet::Publish(publish)))) => {
                     let done = (publish.qos != QoS::AtMostOnce)
                         .then(|| (acks.push(publish.clone()), done_tx.clone()));
+                    let to = target.borrow().clone();
                     handlers.spawn(handle(
-                        engine.clone(),
-                        sub.clone(),
+                        to.engine.clone(),
+                        to.sub.clone(),
                         publish.topic,
                         publish.payload.to_vec(),
                         done,

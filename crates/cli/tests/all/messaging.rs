@@ -36,6 +36,11 @@ impl Backend {
 
     /// Starts `skiff up` on `app` with this backend's runtime config.
     fn serve(&self, app: &AppDir) -> Result<Server> {
+        self.serve_with(app, &[])
+    }
+
+    /// [`Backend::serve`] with more arguments.
+    fn serve_with(&self, app: &AppDir, args: &[&str]) -> Result<Server> {
         let runtime_config = match self {
             Backend::Embedded => None,
             Backend::Nats(nats) => Some(app.write(
@@ -50,6 +55,7 @@ impl Backend {
             if let Some(rc) = runtime_config {
                 cmd.arg("--runtime-config").arg(rc);
             }
+            cmd.args(args);
         })
     }
 }
@@ -74,6 +80,7 @@ macro_rules! messaging_test {
 
 messaging_test!(messaging_wasi, wasi_suite);
 messaging_test!(messaging_wasmcloud, wasmcloud_suite);
+messaging_test!(messaging_reload, reload_suite);
 
 /// `GET /ID?query`; the guest answers 200. Returns the body.
 async fn call(server: &Server, id: &str, query: &str) -> Result<String> {
@@ -391,5 +398,73 @@ async fn bad_messaging_setups_fail_the_start() -> Result<()> {
         cmd.arg("--runtime-config").arg(&rc);
     })?
     .assert_stderr_contains("message_broker.default.type");
+    Ok(())
+}
+
+/// `skiff up --watch`: the messaging trigger hands its subscription to the
+/// new version. Messages sent (each on a subject of its own) while the app
+/// reloads are each handled exactly once, the subscription is never made
+/// again, and the subject the new version adds is subscribed.
+async fn reload_suite(backend: Backend) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let manifest = |more: bool| {
+        let mut text = [
+            component("app", MESSAGING_WASI_COMPONENT, &["default"]),
+            subscription("orders.>", "app", None),
+        ]
+        .concat();
+        if more {
+            text.push_str(&subscription("more.*", "app", None));
+        }
+        text
+    };
+    let app = AppDir::with_manifest(&manifest(false))?;
+    let server = backend.serve_with(&app, &["--watch"])?;
+    wait_subscribed(&server, "orders.>")?;
+
+    // A sender runs through the reload, one subject per message.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (base, stop) = (server.url("/app"), stop.clone());
+        tokio::spawn(async move {
+            let mut sent = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                let resp = get(&format!("{base}?send=orders.n{sent}&body=m")).await?;
+                ensure!(
+                    resp.status == 200 && resp.text() == "sent",
+                    "send {sent}: {}",
+                    resp.text()
+                );
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Ok::<_, anyhow::Error>(sent)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    crate::harness::replace_file(
+        &app.manifest(),
+        &format!("{}{}", crate::harness::HEAD, manifest(true)),
+    )?;
+    server.stdout().wait_for("Reloaded app `test`", BOUND)?;
+    wait_subscribed(&server, "more.*")?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::SeqCst);
+    let sent = sender.await??;
+    ensure!(sent > 50, "only {sent} messages were sent");
+    for n in 0..sent {
+        wait_value(&server, "app", &format!("count:orders.n{n}"), "1").await?;
+    }
+    let subscribed = server
+        .stderr()
+        .text()
+        .matches("messaging trigger subscribed to `orders.>`")
+        .count();
+    assert_eq!(subscribed, 1, "`orders.>` was subscribed again");
+
+    call(&server, "app", "send=more.x&body=m").await?;
+    wait_value(&server, "app", "count:more.x", "1").await?;
     Ok(())
 }

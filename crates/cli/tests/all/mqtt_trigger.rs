@@ -390,3 +390,83 @@ async fn bad_setups_fail_the_start() -> Result<()> {
     );
     Ok(())
 }
+
+/// `skiff up --watch`: the MQTT trigger hands its connection to the new
+/// version. QoS 0 messages (each on a topic of its own) published while the
+/// app reloads are each handled exactly once, the trigger never subscribes
+/// again, and the topic the new version adds is subscribed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_keeps_the_connection() -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let broker = MosquittoServer::start()?;
+    let manifest = |topics: &[&str]| {
+        let mut text = format!(
+            "[application.trigger.mqtt]\naddress = \"{}\"\n",
+            broker.url()
+        );
+        for topic in topics {
+            text.push_str(&format!(
+                "[[trigger.mqtt]]\ntopic = \"{topic}\"\nqos = 0\ncomponent = \"handler\"\n"
+            ));
+        }
+        text + &handler(&broker, None)
+    };
+    let app = AppDir::with_manifest(&manifest(&["reload/+"]))?;
+    let server = Server::start_triggers_only_with(app.path(), shared_cache()?, |cmd| {
+        cmd.arg("--watch");
+    })?;
+    wait_subscribed(&server, "reload/+", 1)?;
+
+    // A publisher runs through the reload, one topic per message.
+    let stop = AtomicBool::new(false);
+    let sent = std::thread::scope(|scope| -> Result<usize> {
+        let publisher = scope.spawn(|| -> Result<usize> {
+            let mut sent = 0;
+            while !stop.load(Ordering::SeqCst) {
+                // The dot ends the payload, so no line's text holds another's.
+                broker.publish(&format!("reload/{sent}"), &format!("m{sent}."), 0, None)?;
+                sent += 1;
+            }
+            Ok(sent)
+        });
+        let reloaded = (|| -> Result<()> {
+            std::thread::sleep(Duration::from_millis(300));
+            crate::harness::replace_file(
+                &app.manifest(),
+                &format!(
+                    "{}{}",
+                    crate::harness::HEAD,
+                    manifest(&["reload/+", "more"])
+                ),
+            )?;
+            server.stdout().wait_for("Reloaded app `test`", BOUND)?;
+            wait_subscribed(&server, "more", 1)?;
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(())
+        })();
+        stop.store(true, Ordering::SeqCst);
+        let sent = publisher.join().expect("the publisher thread")?;
+        reloaded?;
+        Ok(sent)
+    })?;
+    anyhow::ensure!(sent > 20, "only {sent} messages were published");
+    let last = format!(
+        "[handler stdout] mqtt message on reload/{0}: m{0}",
+        sent - 1
+    );
+    server.stderr().wait_for(&last, EFFECT_BOUND)?;
+    broker.publish("more", "extra", 0, None)?;
+    server
+        .stderr()
+        .wait_for("[handler stdout] mqtt message on more: extra", EFFECT_BOUND)?;
+    let log = server.stderr().text();
+    for n in 0..sent {
+        let line = format!("mqtt message on reload/{n}: m{n}.");
+        let times = log.matches(&line).count();
+        assert_eq!(times, 1, "`{line}` was handled {times} times");
+    }
+    let subscribed = log.matches("mqtt trigger subscribed to `reload/+`").count();
+    assert_eq!(subscribed, 1, "`reload/+` was subscribed again");
+    Ok(())
+}
