@@ -2,7 +2,9 @@
 //! a component's source or a build's `watch` files change. New requests
 //! (kept-alive connections too) get the new version; a request in progress
 //! finishes on the old; a version that fails to load leaves the old one
-//! serving; the triggers beside HTTP restart with the new version.
+//! serving; the cron triggers beside HTTP restart with the new version, and a
+//! Redis trigger hands its connection to it (the messaging and MQTT
+//! hand-overs are tested in `messaging.rs` and `mqtt_trigger.rs`).
 //!
 //! Every wait is bounded; nothing asserts how fast anything is.
 
