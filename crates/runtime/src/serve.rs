@@ -593,67 +593,27 @@ impl Background {
     }
 
     /// Starts the triggers of a new version of the app in place of
-    /// `previous`'s: the Redis, messaging and MQTT subscriptions both
-    /// versions have are handed over as they are (no message lost or
-    /// repeated); the rest of `previous` stops (its runs in progress finish)
-    /// as the cron triggers start anew.
+    /// `previous`'s: the subscriptions and schedules both versions have
+    /// are handed over as they are (no message lost or repeated, no time
+    /// skipped or run twice); the rest of `previous` stops (its runs in
+    /// progress finish).
     pub fn start_after(self, previous: Running) -> Running {
-        let Running {
-            redis,
-            messaging,
-            mqtt,
-            stop: previous_stop,
-            tasks: previous_tasks,
-        } = previous;
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let until = move || {
-            let mut stopped = stopped.clone();
-            async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            }
-        };
-        let running = Running {
-            redis: redis.hand_over(self.redis),
-            messaging: messaging.hand_over(self.messaging),
-            mqtt: mqtt.hand_over(self.mqtt),
-            stop,
-            tasks: vec![tokio::spawn(self.cron.run(until()))],
-        };
-        let _ = previous_stop.send(true);
-        if !previous_tasks.is_empty() {
-            tokio::spawn(async move {
-                for task in previous_tasks {
-                    if let Err(err) = task.await {
-                        tracing::warn!("a trigger task failed: {err}");
-                    }
-                }
-            });
+        Running {
+            redis: previous.redis.hand_over(self.redis),
+            messaging: previous.messaging.hand_over(self.messaging),
+            cron: previous.cron.hand_over(self.cron),
+            mqtt: previous.mqtt.hand_over(self.mqtt),
         }
-        running
     }
 }
 
 /// Started [`Background`] triggers.
+#[derive(Default)]
 pub(crate) struct Running {
     redis: skiff_trigger_redis::Running,
     messaging: skiff_trigger_messaging::Running,
+    cron: skiff_trigger_cron::Running,
     mqtt: skiff_trigger_mqtt::Running,
-    /// Stops the cron triggers.
-    stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Default for Running {
-    /// Nothing running.
-    fn default() -> Self {
-        Running {
-            redis: Default::default(),
-            messaging: Default::default(),
-            mqtt: Default::default(),
-            stop: tokio::sync::watch::channel(false).0,
-            tasks: Vec::new(),
-        }
-    }
 }
 
 impl Running {
@@ -661,8 +621,8 @@ impl Running {
     pub fn stop(&self) {
         self.redis.stop();
         self.messaging.stop();
+        self.cron.stop();
         self.mqtt.stop();
-        let _ = self.stop.send(true);
     }
 
     /// Stops the triggers and waits until they have finished.
@@ -670,12 +630,8 @@ impl Running {
         self.stop();
         self.redis.finish().await;
         self.messaging.finish().await;
+        self.cron.finish().await;
         self.mqtt.finish().await;
-        for task in self.tasks {
-            if let Err(err) = task.await {
-                tracing::warn!("a trigger task failed: {err}");
-            }
-        }
     }
 }
 

@@ -11,11 +11,10 @@
 //! compile (through the AOT cache, so unchanged components cost a lookup),
 //! link and pre-instantiate. Only once all of that has worked does it take the
 //! new requests, on every connection; requests in progress finish on the old
-//! version, which is dropped with the last of them. The Redis and messaging
-//! triggers hand their subscriptions to the new version (a subscription both
-//! versions have stays open, and its messages go to the new version's
-//! component from then on); the cron and MQTT triggers are stopped and
-//! started again with it. A version
+//! version, which is dropped with the last of them. The Redis, messaging,
+//! MQTT and cron triggers hand what both versions have to the new one (a
+//! subscription or schedule both have stays as it is, and runs the new
+//! version's component from then on); what only the old had stops. A version
 //! that fails to load (a manifest error, a component that does not compile or
 //! lacks an export, a required variable with no value) is reported, and the
 //! one serving stays.

@@ -28,7 +28,10 @@
 //!   ever increase;
 //! - a handler that returns `error::other(…)`, traps, runs out of memory or
 //!   passes the component's `timeout` is logged with the component id, the
-//!   expression and the time; the next time runs as usual.
+//!   expression and the time; the next time runs as usual;
+//! - a new version of the app (`skiff up --watch`) takes over each schedule
+//!   it shares with the old one ([`Running::hand_over`]), so a reload
+//!   neither skips nor repeats a time.
 //!
 //! ```no_run
 //! # async fn example(
@@ -64,7 +67,7 @@ use skiff_manifest::{App, ManifestKind};
 use skiff_trigger_http::LoadOptions;
 use skiff_trigger_http::trigger::{self, TriggerComponent, drain, stopped};
 use tokio::sync::{OwnedSemaphorePermit, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::bindings::fermyon::spin_cron::cron_types;
 
@@ -215,21 +218,107 @@ impl CronTrigger {
     /// Runs every schedule until `shutdown` resolves; then waits (at most
     /// 10 s) for the runs still going.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        if let Some(engine) = self.engine {
-            for entry in self.entries {
-                tasks.spawn(schedule_loop(
-                    engine.clone(),
-                    self.components[entry.component].clone(),
-                    entry.schedule,
-                    stop_rx.clone(),
-                ));
+        let running = self.start();
+        shutdown.await;
+        running.finish().await;
+    }
+
+    /// Runs every schedule on the current tokio runtime until the
+    /// [`Running`] returned is stopped.
+    pub fn start(self) -> Running {
+        Running::default().hand_over(self)
+    }
+}
+
+/// What a schedule runs: one version of the app's component.
+struct Target {
+    engine: Arc<SkiffEngine>,
+    component: Arc<CronComponent>,
+}
+
+/// One schedule's task.
+struct Scheduler {
+    target: watch::Sender<Arc<Target>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Started cron triggers: a scheduler per schedule.
+#[derive(Default)]
+pub struct Running {
+    /// (expression, component id, which of the schedules with both) → its
+    /// scheduler.
+    schedulers: HashMap<(String, String, usize), Scheduler>,
+    /// Schedulers of schedules a later version dropped, finishing.
+    leaving: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Hands the schedules to `next`, a new version of the app: a schedule
+    /// both versions have (same expression and component id) keeps its
+    /// scheduler, whose next time runs the new version's component, so a
+    /// reload neither skips nor repeats a time. A schedule only `next` has
+    /// starts; one only the old version had stops (its runs in progress
+    /// finish).
+    pub fn hand_over(mut self, next: CronTrigger) -> Running {
+        let mut schedulers = HashMap::new();
+        if let Some(engine) = next.engine {
+            let mut seen: HashMap<(String, String), usize> = HashMap::new();
+            for entry in next.entries {
+                let component = next.components[entry.component].clone();
+                let expression = entry.schedule.expression().to_string();
+                let id = component.component.id.to_string();
+                let n = seen.entry((expression.clone(), id.clone())).or_default();
+                let key = (expression, id, *n);
+                *n += 1;
+                let target = Arc::new(Target {
+                    engine: engine.clone(),
+                    component,
+                });
+                let scheduler = match self.schedulers.remove(&key) {
+                    Some(scheduler) => {
+                        scheduler.target.send_replace(target);
+                        scheduler
+                    }
+                    None => {
+                        let (target, target_rx) = watch::channel(target);
+                        let (stop, stop_rx) = watch::channel(false);
+                        let task = tokio::spawn(schedule_loop(target_rx, entry.schedule, stop_rx));
+                        Scheduler { target, stop, task }
+                    }
+                };
+                schedulers.insert(key, scheduler);
             }
         }
-        shutdown.await;
-        let _ = stop_tx.send(true);
-        while tasks.join_next().await.is_some() {}
+        let mut leaving = std::mem::take(&mut self.leaving);
+        leaving.retain(|task| !task.is_finished());
+        for (_, gone) in self.schedulers.drain() {
+            let _ = gone.stop.send(true);
+            leaving.push(gone.task);
+        }
+        Running {
+            schedulers,
+            leaving,
+        }
+    }
+
+    /// Tells every scheduler to stop (runs in progress finish).
+    pub fn stop(&self) {
+        for scheduler in self.schedulers.values() {
+            let _ = scheduler.stop.send(true);
+        }
+    }
+
+    /// Stops the schedulers and waits (at most 10 s each) for the runs
+    /// still going.
+    pub async fn finish(self) {
+        self.stop();
+        let tasks = self.schedulers.into_values().map(|s| s.task);
+        for task in tasks.chain(self.leaving) {
+            if let Err(err) = task.await {
+                tracing::warn!("a cron trigger task failed: {err}");
+            }
+        }
     }
 }
 
@@ -288,16 +377,17 @@ fn step(schedule: &Schedule, due: u64, now: Duration) -> Step {
     Step::Run { time }
 }
 
-/// Runs `schedule` for `component` until `stop` turns true, then waits for
+/// Runs `schedule` for the component `target` holds at each time (a new
+/// version of the app replaces it) until `stop` turns true, then waits for
 /// its runs still going.
 async fn schedule_loop(
-    engine: Arc<SkiffEngine>,
-    component: Arc<CronComponent>,
+    target: watch::Receiver<Arc<Target>>,
     schedule: Schedule,
     mut stop: watch::Receiver<bool>,
 ) {
     let expression = schedule.expression().to_string();
-    let id = component.component.id.clone();
+    // Every version has the same component id (see `Running::hand_over`).
+    let id = target.borrow().component.component.id.clone();
     let mut runs = JoinSet::new();
     let mut next = schedule.next_after(now().as_secs());
     tracing::info!(
@@ -340,6 +430,7 @@ async fn schedule_loop(
                 format_utc(time)
             );
         }
+        let Target { engine, component } = &**target.borrow();
         match component.component.try_permit() {
             Ok(permit) => {
                 runs.spawn(run_once(

@@ -2,9 +2,9 @@
 //! a component's source or a build's `watch` files change. New requests
 //! (kept-alive connections too) get the new version; a request in progress
 //! finishes on the old; a version that fails to load leaves the old one
-//! serving; the cron triggers beside HTTP restart with the new version, and a
-//! Redis trigger hands its connection to it (the messaging and MQTT
-//! hand-overs are tested in `messaging.rs` and `mqtt_trigger.rs`).
+//! serving; a cron schedule beside HTTP and a Redis trigger's connection are
+//! handed to the new version (the messaging and MQTT hand-overs are tested
+//! in `messaging.rs` and `mqtt_trigger.rs`).
 //!
 //! Every wait is bounded; nothing asserts how fast anything is.
 
@@ -245,10 +245,11 @@ async fn variables_follow_the_new_version_and_the_runtime_config() -> Result<()>
     Ok(())
 }
 
-/// The cron trigger beside HTTP restarts with the new version: after the
-/// reload its runs are the new version's, and the old schedule stops.
+/// The cron trigger beside HTTP is handed to the new version: after the
+/// reload its runs are the new version's, none of the old one's follow, the
+/// schedule was never started again, and no time ran twice.
 #[tokio::test(flavor = "multi_thread")]
-async fn triggers_beside_http_restart_with_the_new_version() -> Result<()> {
+async fn a_cron_schedule_is_handed_to_the_new_version() -> Result<()> {
     let manifest = |mode: &str| {
         format!(
             "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"hello\"\n\
@@ -278,6 +279,16 @@ async fn triggers_beside_http_restart_with_the_new_version() -> Result<()> {
         .map(|(i, _)| &log[i..])
         .expect("two runs of the new version");
     assert!(!after.contains(" mode first"), "{log}");
+    let started = log.matches("runs component `tick`; next run").count();
+    assert_eq!(started, 1, "the schedule was started again: {log}");
+    let mut times: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("cron tick ").nth(1)?.split(' ').next())
+        .collect();
+    let runs = times.len();
+    times.sort();
+    times.dedup();
+    assert_eq!(times.len(), runs, "a time ran twice: {log}");
     get(&server.url("/")).await?.assert_status(200);
     Ok(())
 }
