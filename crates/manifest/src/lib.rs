@@ -71,6 +71,7 @@ pub mod mqtt;
 mod parse;
 mod raw;
 mod route;
+pub mod single;
 mod skiff;
 mod span;
 mod spin;
@@ -99,7 +100,9 @@ pub const MANIFEST_FILE_NAMES: [&str; 2] = ["skiff.toml", "spin.toml"];
 
 /// Loads and fully validates the manifest at `path` (a manifest file, or a directory
 /// holding `skiff.toml` or else `spin.toml`), including that every component's
-/// `source` file exists.
+/// `source` file exists. A Wasm file at `path` loads as an app of that one
+/// component, named after the file, at route `/...` and granted nothing
+/// ([`single::component_manifest`]).
 pub fn load(path: &Path) -> Result<App, ManifestError> {
     let app = load_with(path, true)?;
     app.check_sources()?;
@@ -215,8 +218,27 @@ fn load_with(path: &Path, strict: bool) -> Result<App, ManifestError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("/"));
-    let text = std::fs::read_to_string(&manifest_path)
-        .map_err(|e| ManifestError::io(&manifest_path, &e))?;
+    let bytes = std::fs::read(&manifest_path).map_err(|e| ManifestError::io(&manifest_path, &e))?;
+    let text = if bytes.starts_with(single::WASM_MAGIC) {
+        // A Wasm file: an app of that one component.
+        let name = manifest_path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let source = manifest_path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        single::component_manifest(&single::component_id(&name), &source)
+    } else {
+        String::from_utf8(bytes).map_err(|_| {
+            ManifestError::new(
+                &manifest_path,
+                "this file is neither a manifest (TOML text) nor a Wasm component or module",
+            )
+            .with_hint("pass a skiff.toml or spin.toml, the directory holding one, or a .wasm file")
+        })?
+    };
     let mut ctx = raw::Ctx::new(&manifest_path, &text);
     let root = DeTable::parse(&text).map_err(|e| {
         let mut error = ManifestError::new(&manifest_path, e.message().trim().to_string());

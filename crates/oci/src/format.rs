@@ -502,46 +502,9 @@ fn path_value(path: &Path) -> Result<Value> {
 
 /// The skiff.toml serving a single pulled component at `/...`.
 pub(crate) fn component_manifest(id: &str, wasm: &Path) -> Result<String> {
-    let mut root = Table::new();
-    root.insert("skiff_manifest_version".into(), 1.into());
-    let mut application = Table::new();
-    application.insert("name".into(), id.into());
-    root.insert("application".into(), Value::Table(application));
-    let mut http = Table::new();
-    http.insert("route".into(), "/...".into());
-    http.insert("component".into(), id.into());
-    let mut trigger = Table::new();
-    trigger.insert("http".into(), Value::Array(vec![Value::Table(http)]));
-    root.insert("trigger".into(), Value::Table(trigger));
-    let mut component = Table::new();
-    component.insert("source".into(), path_value(wasm)?);
-    let mut components = Table::new();
-    components.insert(id.into(), Value::Table(component));
-    root.insert("component".into(), Value::Table(components));
-    Ok(toml::to_string(&root)?)
-}
-
-/// A component id (kebab-case words, each starting with a letter) from a
-/// repository name: `org/Hello_World2` → `hello-world2`.
-pub(crate) fn component_id(repository: &str) -> String {
-    let last = repository.rsplit('/').next().unwrap_or(repository);
-    let mut words: Vec<String> = Vec::new();
-    for word in last
-        .to_ascii_lowercase()
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        match words.last_mut() {
-            Some(prev) if word.starts_with(|c: char| c.is_ascii_digit()) => prev.push_str(word),
-            _ => words.push(word.to_string()),
-        }
-    }
-    let id = words.join("-");
-    if id.starts_with(|c: char| c.is_ascii_lowercase()) {
-        id
-    } else {
-        format!("component{id}")
-    }
+    let source = path_value(wasm)?;
+    let source = source.as_str().expect("path_value makes a string");
+    Ok(skiff_manifest::single::component_manifest(id, source))
 }
 
 #[cfg(test)]
@@ -689,13 +652,5 @@ source = "sub.wasm"
             "alert"
         );
         Ok(())
-    }
-
-    #[test]
-    fn component_ids_from_repositories() {
-        assert_eq!(component_id("org/Hello_World"), "hello-world");
-        assert_eq!(component_id("hello-2"), "hello2");
-        assert_eq!(component_id("apps/http.hello"), "http-hello");
-        assert!(component_id("2048").starts_with("component"));
     }
 }

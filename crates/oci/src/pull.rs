@@ -222,7 +222,7 @@ fn materialize(
             .context("could not create a staging directory in the cache")?;
         match kind {
             ArtifactKind::Component => {
-                let id = format::component_id(reference.repository());
+                let id = skiff_manifest::single::component_id(reference.repository());
                 let wasm = component.as_ref().expect("a component has its blob");
                 std::fs::write(
                     staging.path().join("skiff.toml"),

@@ -41,7 +41,8 @@ pub fn pull_reference(text: &str, insecure: bool) -> Result<Pulled> {
         .with_context(|| format!("could not pull `{}`", reference.whole()))
 }
 
-/// `skiff up`: when the app comes from a registry (`--from REF`, or a PATH that
+/// `skiff up`: `--from` a local path serves it as PATH. When the app comes
+/// from a registry (`--from REF`, or a PATH that
 /// does not exist and reads as `host/repository…`), pulls it and points
 /// `args.path` at the materialized app; its state goes to `./.skiff` unless
 /// `--state-dir` says otherwise.
@@ -51,6 +52,11 @@ pub fn resolve_up_source(args: &mut UpArgs) -> Result<()> {
         Some(reference) => {
             if path_text != "." {
                 bail!("give either a PATH (`{path_text}`) or `--from {reference}`, not both");
+            }
+            // A local app or Wasm file, as Spin's `--from` takes.
+            if std::path::Path::new(reference).exists() {
+                args.path = reference.into();
+                return Ok(());
             }
             reference.clone()
         }

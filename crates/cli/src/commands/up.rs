@@ -11,11 +11,13 @@ use skiff_runtime::ServeConfig;
 /// Arguments of `skiff up`.
 #[derive(clap::Args)]
 pub struct UpArgs {
-    /// A skiff.toml / spin.toml, or a directory holding one; or a registry
+    /// A skiff.toml / spin.toml, or a directory holding one; a Wasm
+    /// component file, served alone at `/...` with no grants; or a registry
     /// reference (`host/repository:tag`, `…@sha256:…`) to serve from a registry.
     #[arg(default_value = ".")]
     pub path: PathBuf,
-    /// Serve an app or component straight from a registry reference (state in `./.skiff`).
+    /// Serve an app or component straight from a registry reference (state
+    /// in `./.skiff`), or from a local path as PATH does.
     #[arg(long, value_name = "REF")]
     pub from: Option<String>,
     /// Talk plain HTTP to the registry (one on loopback or a private network).

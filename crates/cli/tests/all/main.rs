@@ -120,6 +120,7 @@ mod redis_server;
 mod redis_tls;
 mod run;
 mod shutdown;
+mod single;
 mod spin;
 mod spin_app;
 mod sql;

@@ -518,16 +518,21 @@ async fn requests_ending_together_each_leave_a_spare() -> Result<()> {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Pairs sent together are served together and retire together; each takes
-    // two spares and leaves two behind, so every one finds a spare.
+    // two spares and leaves two behind, so every one finds a spare. A skipped
+    // refill would leave the component a spare short for good, so from the
+    // third pair on about one request of each pair would miss (~40 in all).
+    // A refill still running when the next pair comes (a loaded machine:
+    // the pause is not a promise) costs that pair alone, so a few misses
+    // are allowed; a lost refill cannot hide among them.
     let before = spared(&metrics_url, "echo").await?;
     for _ in 0..40 {
         for resp in at_once(&echo, 2).await? {
             resp.assert_status(200);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let hits = spared(&metrics_url, "echo").await? - before;
-    ensure!(hits == 80.0, "spares served {hits} of 80 paired requests");
+    ensure!(hits >= 76.0, "spares served {hits} of 80 paired requests");
     Ok(())
 }
 
