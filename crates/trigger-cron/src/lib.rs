@@ -65,9 +65,9 @@ use skiff_host::HostState;
 use skiff_manifest::cron::{Schedule, format_utc};
 use skiff_manifest::{App, ManifestKind};
 use skiff_trigger_http::LoadOptions;
-use skiff_trigger_http::trigger::{self, TriggerComponent, drain, stopped};
+use skiff_trigger_http::trigger::{self, Handover, TriggerComponent, drain, stopped};
 use tokio::sync::{OwnedSemaphorePermit, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 use crate::bindings::fermyon::spin_cron::cron_types;
 
@@ -236,22 +236,10 @@ struct Target {
     component: Arc<CronComponent>,
 }
 
-/// One schedule's task.
-struct Scheduler {
-    target: watch::Sender<Arc<Target>>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-/// Started cron triggers: a scheduler per schedule.
+/// Started cron triggers: a scheduler per schedule, known by its
+/// expression and component id.
 #[derive(Default)]
-pub struct Running {
-    /// (expression, component id, which of the schedules with both) → its
-    /// scheduler.
-    schedulers: HashMap<(String, String, usize), Scheduler>,
-    /// Schedulers of schedules a later version dropped, finishing.
-    leaving: Vec<JoinHandle<()>>,
-}
+pub struct Running(Handover<(String, Arc<str>), Target>);
 
 impl Running {
     /// Hands the schedules to `next`, a new version of the app: a schedule
@@ -260,65 +248,38 @@ impl Running {
     /// reload neither skips nor repeats a time. A schedule only `next` has
     /// starts; one only the old version had stops (its runs in progress
     /// finish).
-    pub fn hand_over(mut self, next: CronTrigger) -> Running {
-        let mut schedulers = HashMap::new();
-        if let Some(engine) = next.engine {
-            let mut seen: HashMap<(String, String), usize> = HashMap::new();
-            for entry in next.entries {
-                let component = next.components[entry.component].clone();
-                let expression = entry.schedule.expression().to_string();
-                let id = component.component.id.to_string();
-                let n = seen.entry((expression.clone(), id.clone())).or_default();
-                let key = (expression, id, *n);
-                *n += 1;
-                let target = Arc::new(Target {
-                    engine: engine.clone(),
-                    component,
-                });
-                let scheduler = match self.schedulers.remove(&key) {
-                    Some(scheduler) => {
-                        scheduler.target.send_replace(target);
-                        scheduler
-                    }
-                    None => {
-                        let (target, target_rx) = watch::channel(target);
-                        let (stop, stop_rx) = watch::channel(false);
-                        let task = tokio::spawn(schedule_loop(target_rx, entry.schedule, stop_rx));
-                        Scheduler { target, stop, task }
-                    }
-                };
-                schedulers.insert(key, scheduler);
-            }
-        }
-        let mut leaving = std::mem::take(&mut self.leaving);
-        leaving.retain(|task| !task.is_finished());
-        for (_, gone) in self.schedulers.drain() {
-            let _ = gone.stop.send(true);
-            leaving.push(gone.task);
-        }
-        Running {
-            schedulers,
-            leaving,
-        }
+    pub fn hand_over(self, next: CronTrigger) -> Running {
+        let schedules: Vec<_> = match next.engine {
+            Some(engine) => next
+                .entries
+                .into_iter()
+                .map(|entry| {
+                    let component = next.components[entry.component].clone();
+                    let key = (
+                        entry.schedule.expression().to_string(),
+                        component.component.id.clone(),
+                    );
+                    let target = Arc::new(Target {
+                        engine: engine.clone(),
+                        component,
+                    });
+                    (key, target, entry.schedule)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Running(self.0.hand_over(schedules, schedule_loop))
     }
 
     /// Tells every scheduler to stop (runs in progress finish).
     pub fn stop(&self) {
-        for scheduler in self.schedulers.values() {
-            let _ = scheduler.stop.send(true);
-        }
+        self.0.stop();
     }
 
     /// Stops the schedulers and waits (at most 10 s each) for the runs
     /// still going.
     pub async fn finish(self) {
-        self.stop();
-        let tasks = self.schedulers.into_values().map(|s| s.task);
-        for task in tasks.chain(self.leaving) {
-            if let Err(err) = task.await {
-                tracing::warn!("a cron trigger task failed: {err}");
-            }
-        }
+        self.0.finish("cron trigger").await;
     }
 }
 
@@ -381,8 +342,8 @@ fn step(schedule: &Schedule, due: u64, now: Duration) -> Step {
 /// version of the app replaces it) until `stop` turns true, then waits for
 /// its runs still going.
 async fn schedule_loop(
-    target: watch::Receiver<Arc<Target>>,
     schedule: Schedule,
+    target: watch::Receiver<Arc<Target>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let expression = schedule.expression().to_string();

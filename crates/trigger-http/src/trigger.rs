@@ -1,6 +1,8 @@
-//! What the triggers beside HTTP (Redis, messaging, cron) share: loading a
-//! component they run, handing each event to a fresh instance of it with
-//! its limits, logging how that went, and stopping on a signal.
+//! What the triggers beside HTTP (Redis, messaging, cron, MQTT) share:
+//! loading a component they run, handing each event to a fresh instance of
+//! it with its limits, logging how that went, stopping on a signal, and
+//! handing their long-lived tasks to a new version of the app
+//! ([`Handover`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -246,4 +248,157 @@ pub fn expand(options: &LoadOptions, text: &str, what: &str, line: usize) -> Res
         })
         .with_context(|| format!("could not expand the {what} on line {line}"))?;
     Ok(value.into_exposed())
+}
+
+/// One task of [`Handover`]: what it serves, and how to stop it.
+struct Fed<T> {
+    target: watch::Sender<Arc<T>>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// An event trigger's long-lived tasks (a subscription, a connection, a
+/// schedule), each known by a key and serving a target (one version of the
+/// app's component) that a new version replaces in place: what a reload
+/// hands over, so a subscription both versions have is never closed and
+/// opened again (no message lost or repeated, no scheduled time skipped or
+/// run twice).
+///
+/// Keys that repeat within one version (the same subscription twice) are
+/// told apart by their order.
+pub struct Handover<K, T> {
+    tasks: std::collections::HashMap<(K, usize), Fed<T>>,
+    /// Tasks a later version dropped, finishing their work in progress.
+    leaving: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl<K, T> Default for Handover<K, T> {
+    fn default() -> Self {
+        Handover {
+            tasks: std::collections::HashMap::new(),
+            leaving: Vec::new(),
+        }
+    }
+}
+
+impl<K, T> Handover<K, T>
+where
+    K: std::hash::Hash + Eq + Clone,
+    T: Send + Sync + 'static,
+{
+    /// The tasks of the next version, `next` in its order: (key, target,
+    /// what `start` needs). A key this one has keeps its task, which gets
+    /// the new target; a new key's task is started by `start(what, target,
+    /// stop)` on the current tokio runtime; the tasks of keys `next` lacks
+    /// are told to stop.
+    pub fn hand_over<S, F>(
+        mut self,
+        next: impl IntoIterator<Item = (K, Arc<T>, S)>,
+        mut start: impl FnMut(S, watch::Receiver<Arc<T>>, watch::Receiver<bool>) -> F,
+    ) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut tasks = std::collections::HashMap::new();
+        let mut seen: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+        for (key, target, what) in next {
+            let n = seen.entry(key.clone()).or_default();
+            let key = (key, *n);
+            *n += 1;
+            let fed = match self.tasks.remove(&key) {
+                Some(fed) => {
+                    fed.target.send_replace(target);
+                    fed
+                }
+                None => {
+                    let (target, target_rx) = watch::channel(target);
+                    let (stop, stop_rx) = watch::channel(false);
+                    let task = tokio::spawn(start(what, target_rx, stop_rx));
+                    Fed { target, stop, task }
+                }
+            };
+            tasks.insert(key, fed);
+        }
+        let mut leaving = std::mem::take(&mut self.leaving);
+        leaving.retain(|task| !task.is_finished());
+        for (_, gone) in self.tasks.drain() {
+            let _ = gone.stop.send(true);
+            leaving.push(gone.task);
+        }
+        Handover { tasks, leaving }
+    }
+
+    /// Tells every task to stop taking work (work in progress finishes).
+    pub fn stop(&self) {
+        for fed in self.tasks.values() {
+            let _ = fed.stop.send(true);
+        }
+    }
+
+    /// Stops the tasks and waits for them; `trigger` names them in the log
+    /// line of one that failed.
+    pub async fn finish(self, trigger: &str) {
+        self.stop();
+        let tasks = self.tasks.into_values().map(|fed| fed.task);
+        for task in tasks.chain(self.leaving) {
+            if let Err(err) = task.await {
+                tracing::warn!("a {trigger} task failed: {err}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TaskFuture = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// Each task, once stopped, reports its name and the target it had last.
+    fn tasks(
+        reports: tokio::sync::mpsc::UnboundedSender<(&'static str, u32)>,
+        started: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> impl FnMut(&'static str, watch::Receiver<Arc<u32>>, watch::Receiver<bool>) -> TaskFuture
+    {
+        move |name, target, mut stop| {
+            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let reports = reports.clone();
+            Box::pin(async move {
+                stopped(&mut stop).await;
+                let _ = reports.send((name, **target.borrow()));
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_both_versions_have_keeps_its_task_and_takes_the_new_target() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let version = |items: &[(&'static str, u32)]| {
+            items
+                .iter()
+                .map(|&(key, target)| (key, Arc::new(target), key))
+                .collect::<Vec<_>>()
+        };
+        // `a` twice: two tasks, told apart by order.
+        let first = Handover::default().hand_over(
+            version(&[("a", 1), ("a", 2), ("b", 3)]),
+            tasks(tx.clone(), started.clone()),
+        );
+        assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 3);
+        let second = first.hand_over(
+            version(&[("a", 10), ("c", 20)]),
+            tasks(tx.clone(), started.clone()),
+        );
+        // Only `c` is new; the second `a` and `b` are gone and stop.
+        assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 4);
+        let mut gone = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+        gone.sort();
+        assert_eq!(gone, [("a", 2), ("b", 3)]);
+        // The first `a` serves the new target until the end.
+        second.finish("test").await;
+        let mut last = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+        last.sort();
+        assert_eq!(last, [("a", 10), ("c", 20)]);
+    }
 }

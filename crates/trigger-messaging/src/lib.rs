@@ -60,9 +60,9 @@ use skiff_manifest::App;
 use skiff_messaging::bindings::{wasi, wasmcloud};
 use skiff_messaging::{Broker, Message, MessagingHostView, MessagingManager};
 use skiff_trigger_http::LoadOptions;
-use skiff_trigger_http::trigger::{self, TriggerComponent, drain, stopped};
+use skiff_trigger_http::trigger::{self, Handover, TriggerComponent, drain, stopped};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 /// First and longest wait before trying a broker again.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
@@ -232,24 +232,10 @@ struct Target {
     component: Arc<MessagingComponent>,
 }
 
-/// A subscription's identity across versions: broker label, subject,
-/// queue group, and which of the routes with these three it is.
-type Key = (String, String, Option<String>, usize);
-
-/// One route's subscriber.
-struct Subscriber {
-    target: watch::Sender<Arc<Target>>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-/// Started messaging triggers: a subscriber per route.
+/// Started messaging triggers: a subscriber per route, known by its broker
+/// label, subject and queue group.
 #[derive(Default)]
-pub struct Running {
-    subscribers: HashMap<Key, Subscriber>,
-    /// Subscribers of routes a later version dropped, finishing.
-    leaving: Vec<JoinHandle<()>>,
-}
+pub struct Running(Handover<(String, String, Option<String>), Target>);
 
 impl Running {
     /// Hands the subscriptions to `next`, a new version of the app, without
@@ -259,79 +245,42 @@ impl Running {
     /// twice. A route only `next` has is subscribed afresh; one only the
     /// old version had is unsubscribed. Handlers in progress finish on the
     /// version they started on.
-    pub fn hand_over(mut self, next: MessagingTrigger) -> Running {
-        let mut subscribers = HashMap::new();
-        if let Some(engine) = next.engine {
-            let mut seen: HashMap<(String, String, Option<String>), usize> = HashMap::new();
-            for route in next.routes {
-                let n = seen
-                    .entry((
+    pub fn hand_over(self, next: MessagingTrigger) -> Running {
+        let routes: Vec<_> = match next.engine {
+            Some(engine) => next
+                .routes
+                .into_iter()
+                .map(|route| {
+                    let key = (
                         route.broker.clone(),
                         route.subject.clone(),
                         route.queue_group.clone(),
-                    ))
-                    .or_default();
-                let key = (
-                    route.broker.clone(),
-                    route.subject.clone(),
-                    route.queue_group.clone(),
-                    *n,
-                );
-                *n += 1;
-                let target = Arc::new(Target {
-                    engine: engine.clone(),
-                    component: next.components[route.component].clone(),
-                });
-                let subscriber = match self.subscribers.remove(&key) {
-                    Some(subscriber) => {
-                        subscriber.target.send_replace(target);
-                        subscriber
-                    }
-                    None => {
-                        let (target, target_rx) = watch::channel(target);
-                        let (stop, stop_rx) = watch::channel(false);
-                        let task = tokio::spawn(subscribe_loop(
-                            next.manager.clone(),
-                            route,
-                            target_rx,
-                            stop_rx,
-                        ));
-                        Subscriber { target, stop, task }
-                    }
-                };
-                subscribers.insert(key, subscriber);
-            }
-        }
-        let mut leaving = std::mem::take(&mut self.leaving);
-        leaving.retain(|task| !task.is_finished());
-        for (_, gone) in self.subscribers.drain() {
-            let _ = gone.stop.send(true);
-            leaving.push(gone.task);
-        }
-        Running {
-            subscribers,
-            leaving,
-        }
+                    );
+                    let target = Arc::new(Target {
+                        engine: engine.clone(),
+                        component: next.components[route.component].clone(),
+                    });
+                    (key, target, route)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let manager = next.manager;
+        Running(self.0.hand_over(routes, |route, target, stop| {
+            subscribe_loop(manager.clone(), route, target, stop)
+        }))
     }
 
     /// Tells every subscriber to stop taking messages (handlers in progress
     /// finish).
     pub fn stop(&self) {
-        for subscriber in self.subscribers.values() {
-            let _ = subscriber.stop.send(true);
-        }
+        self.0.stop();
     }
 
     /// Stops the subscribers and waits (at most 10 s each) for the handlers
     /// still running.
     pub async fn finish(self) {
-        self.stop();
-        let tasks = self.subscribers.into_values().map(|s| s.task);
-        for task in tasks.chain(self.leaving) {
-            if let Err(err) = task.await {
-                tracing::warn!("a messaging trigger task failed: {err}");
-            }
-        }
+        self.0.finish("messaging trigger").await;
     }
 }
 

@@ -74,9 +74,8 @@ use skiff_host::HostState;
 use skiff_manifest::App;
 use skiff_manifest::mqtt::{Qos, check_topic_filter};
 use skiff_trigger_http::LoadOptions;
-use skiff_trigger_http::trigger::{self, TriggerComponent};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use skiff_trigger_http::trigger::{self, Handover, TriggerComponent};
+use tokio::sync::mpsc;
 
 use crate::bindings::spin::mqtt_trigger::spin_mqtt_types as mqtt_types;
 use crate::broker::Broker;
@@ -293,21 +292,10 @@ pub(crate) struct Target {
     pub sub: Arc<Subscription>,
 }
 
-/// One subscription's connection task.
-struct Connection {
-    target: watch::Sender<Arc<Target>>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-/// Started MQTT triggers: a connection per subscription.
+/// Started MQTT triggers: a connection per subscription, known by its
+/// [`Subscription::identity`].
 #[derive(Default)]
-pub struct Running {
-    /// (identity, which of the subscriptions with it) → its connection.
-    connections: HashMap<(String, usize), Connection>,
-    /// Connections of subscriptions a later version dropped, finishing.
-    leaving: Vec<JoinHandle<()>>,
-}
+pub struct Running(Handover<String, Target>);
 
 impl Running {
     /// Hands the connections to `next`, a new version of the app, without
@@ -316,64 +304,38 @@ impl Running {
     /// go to the new version's component from then on, so none is lost or
     /// delivered twice. A subscription only `next` has connects afresh; one
     /// only the old version had disconnects once its handlers finish.
-    pub fn hand_over(mut self, next: MqttTrigger) -> Running {
-        let mut connections = HashMap::new();
-        if let Some(engine) = next.engine {
-            let mut seen: HashMap<String, usize> = HashMap::new();
-            for sub in next.subscriptions {
-                let identity = sub.identity();
-                let n = seen.entry(identity.clone()).or_default();
-                let key = (identity, *n);
-                *n += 1;
-                let target = Arc::new(Target {
-                    engine: engine.clone(),
-                    sub,
-                });
-                let connection = match self.connections.remove(&key) {
-                    Some(connection) => {
-                        connection.target.send_replace(target);
-                        connection
-                    }
-                    None => {
-                        let (target, target_rx) = watch::channel(target);
-                        let (stop, stop_rx) = watch::channel(false);
-                        let task = tokio::spawn(session::run(target_rx, stop_rx));
-                        Connection { target, stop, task }
-                    }
-                };
-                connections.insert(key, connection);
-            }
-        }
-        let mut leaving = std::mem::take(&mut self.leaving);
-        leaving.retain(|task| !task.is_finished());
-        for (_, gone) in self.connections.drain() {
-            let _ = gone.stop.send(true);
-            leaving.push(gone.task);
-        }
-        Running {
-            connections,
-            leaving,
-        }
+    pub fn hand_over(self, next: MqttTrigger) -> Running {
+        let subscriptions: Vec<_> = match next.engine {
+            Some(engine) => next
+                .subscriptions
+                .into_iter()
+                .map(|sub| {
+                    let key = sub.identity();
+                    let target = Arc::new(Target {
+                        engine: engine.clone(),
+                        sub,
+                    });
+                    (key, target, ())
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Running(
+            self.0
+                .hand_over(subscriptions, |(), target, stop| session::run(target, stop)),
+        )
     }
 
     /// Tells every connection to stop taking messages (handlers in progress
     /// finish, then what they handled is acknowledged).
     pub fn stop(&self) {
-        for connection in self.connections.values() {
-            let _ = connection.stop.send(true);
-        }
+        self.0.stop();
     }
 
     /// Stops the connections and waits (at most 10 s each) for the handlers
     /// still running, their acknowledgements and the disconnects.
     pub async fn finish(self) {
-        self.stop();
-        let tasks = self.connections.into_values().map(|c| c.task);
-        for task in tasks.chain(self.leaving) {
-            if let Err(err) = task.await {
-                tracing::warn!("an mqtt trigger task failed: {err}");
-            }
-        }
+        self.0.finish("mqtt trigger").await;
     }
 }
 

@@ -55,9 +55,9 @@ use skiff_engine::SkiffEngine;
 use skiff_host::HostState;
 use skiff_manifest::App;
 use skiff_trigger_http::LoadOptions;
-use skiff_trigger_http::trigger::{self, TriggerComponent, drain, stopped};
+use skiff_trigger_http::trigger::{self, Handover, TriggerComponent, drain, stopped};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 use crate::bindings::{spin2, spin3};
 
@@ -249,21 +249,9 @@ struct Routes {
     channels: BTreeMap<String, Vec<usize>>,
 }
 
-/// The subscriber of one Redis server.
-struct Subscriber {
-    routes: watch::Sender<Arc<Routes>>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-/// Started Redis triggers: a subscriber per server.
+/// Started Redis triggers: a subscriber per server, by address.
 #[derive(Default)]
-pub struct Running {
-    /// address → its subscriber.
-    servers: HashMap<String, Subscriber>,
-    /// Subscribers of servers a later version dropped, finishing.
-    leaving: Vec<JoinHandle<()>>,
-}
+pub struct Running(Handover<String, Routes>);
 
 impl Running {
     /// Hands the subscriptions to `next`, a new version of the app, without
@@ -275,63 +263,45 @@ impl Running {
     /// twice. A server only `next` uses is subscribed afresh; one only the
     /// old version used is let go. Handlers in progress finish on the
     /// version they started on.
-    pub fn hand_over(mut self, next: RedisTrigger) -> Running {
-        let mut servers = HashMap::new();
+    pub fn hand_over(self, next: RedisTrigger) -> Running {
         let components = Arc::new(next.components);
-        if let Some(engine) = next.engine {
-            for server in next.servers {
-                let routes = Arc::new(Routes {
-                    engine: engine.clone(),
-                    components: components.clone(),
-                    channels: server.channels,
-                });
-                let subscriber = match self.servers.remove(&server.address) {
-                    Some(subscriber) => {
-                        subscriber.routes.send_replace(routes);
-                        subscriber
-                    }
-                    None => {
-                        let (routes, routes_rx) = watch::channel(routes);
-                        let (stop, stop_rx) = watch::channel(false);
-                        let task = tokio::spawn(subscribe_loop(
-                            server.address.clone(),
-                            server.display,
-                            routes_rx,
-                            stop_rx,
-                        ));
-                        Subscriber { routes, stop, task }
-                    }
-                };
-                servers.insert(server.address, subscriber);
-            }
-        }
-        let mut leaving = std::mem::take(&mut self.leaving);
-        leaving.retain(|task| !task.is_finished());
-        for (_, gone) in self.servers.drain() {
-            let _ = gone.stop.send(true);
-            leaving.push(gone.task);
-        }
-        Running { servers, leaving }
+        let servers: Vec<_> = match next.engine {
+            Some(engine) => next
+                .servers
+                .into_iter()
+                .map(|server| {
+                    let routes = Arc::new(Routes {
+                        engine: engine.clone(),
+                        components: components.clone(),
+                        channels: server.channels,
+                    });
+                    (
+                        server.address.clone(),
+                        routes,
+                        (server.address, server.display),
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Running(
+            self.0
+                .hand_over(servers, |(address, display), routes, stop| {
+                    subscribe_loop(address, display, routes, stop)
+                }),
+        )
     }
 
     /// Tells every subscriber to stop taking messages (handlers in progress
     /// finish).
     pub fn stop(&self) {
-        for subscriber in self.servers.values() {
-            let _ = subscriber.stop.send(true);
-        }
+        self.0.stop();
     }
 
     /// Stops the subscribers and waits (at most 10 s each) for the handlers
     /// still running.
     pub async fn finish(self) {
-        self.stop();
-        let tasks = self.servers.into_values().map(|s| s.task);
-        for task in tasks.chain(self.leaving) {
-            if let Err(err) = task.await {
-                tracing::warn!("a redis trigger task failed: {err}");
-            }
-        }
+        self.0.finish("redis trigger").await;
     }
 }
 
