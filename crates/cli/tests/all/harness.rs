@@ -54,6 +54,17 @@ pub fn replace_file(path: &Path, text: &str) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming over {}", path.display()))
 }
 
+/// Replaces `to` with a copy of `from` in one rename (through a file
+/// beside it), as a build or a certificate renewal leaves its output, so a
+/// watcher never reads half a file.
+pub fn install(from: impl AsRef<Path>, to: &Path) -> Result<()> {
+    let from = from.as_ref();
+    let next = to.with_extension("next");
+    std::fs::copy(from, &next).with_context(|| format!("copying {}", from.display()))?;
+    std::fs::rename(&next, to)?;
+    Ok(())
+}
+
 /// A fresh temporary directory.
 pub fn tempdir() -> Result<TempDir> {
     tempfile::Builder::new()

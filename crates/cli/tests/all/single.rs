@@ -3,19 +3,10 @@
 //! component at `/...`, named after the file, granted nothing; `-e`,
 //! `--from` and `--watch` work on it as on an app.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use test_programs_artifacts::{CLI_ECHO_COMPONENT, HTTP_ECHO_COMPONENT, HTTP_HELLO_COMPONENT};
 
-use crate::harness::{BOUND, Server, get, shared_cache, tempdir, up_fails};
-
-/// Copies `from` to `to` through a file beside it and a rename, as a build
-/// leaves its output.
-fn install(from: &str, to: &std::path::Path) -> Result<()> {
-    let tmp = to.with_extension("new");
-    std::fs::copy(from, &tmp).with_context(|| format!("copying {from}"))?;
-    std::fs::rename(&tmp, to)?;
-    Ok(())
-}
+use crate::harness::{BOUND, Server, get, install, shared_cache, tempdir, up_fails};
 
 /// A component file is an app of one component: every path reaches it, the
 /// banner names it after the file, `-e` reaches it, and `--watch` reloads

@@ -23,7 +23,7 @@ use test_programs_artifacts::{
     HTTP_ECHO_COMPONENT, HTTP_HELLO_COMPONENT, HTTP_OUTBOUND3_COMPONENT,
 };
 
-use crate::harness::{AppDir, Server, empty, shared_cache, tempdir, up_fails};
+use crate::harness::{AppDir, Server, empty, install, shared_cache, tempdir, up_fails};
 use crate::http::{component, raw};
 
 /// How long a renewed certificate may take to be served.
@@ -287,8 +287,8 @@ async fn a_renewed_certificate_is_served_without_a_restart() -> Result<()> {
     let (first, second, third) = (Certs::new()?, Certs::new()?, Certs::new()?);
     let served = tempdir()?;
     let (cert, key) = (served.path().join("tls.crt"), served.path().join("tls.key"));
-    install(&first.cert(), &cert)?;
-    install(&first.key(), &key)?;
+    install(first.cert(), &cert)?;
+    install(first.key(), &key)?;
     let app = AppDir::with_manifest(&manifest())?;
     let server = serve_tls(&app, &cert, &key, &[])?;
     let addr = server.addr();
@@ -296,8 +296,8 @@ async fn a_renewed_certificate_is_served_without_a_restart() -> Result<()> {
     let tls = connect(addr, &first.ca(), &[]).await?;
     assert_eq!(leaf(&tls), Some(first.leaf()?));
 
-    install(&second.key(), &key)?;
-    install(&second.cert(), &cert)?;
+    install(second.key(), &key)?;
+    install(second.cert(), &cert)?;
     let deadline = Instant::now() + EFFECT_BOUND;
     let tls = loop {
         match connect(addr, &second.ca(), &[]).await {
@@ -319,7 +319,7 @@ async fn a_renewed_certificate_is_served_without_a_restart() -> Result<()> {
         .wait_for("loaded for new connections", EFFECT_BOUND)?;
 
     // A certificate without its key: refused, and the second one stays.
-    install(&third.cert(), &cert)?;
+    install(third.cert(), &cert)?;
     let logged = server.stderr().wait_for("not reloaded", EFFECT_BOUND)?;
     assert!(
         logged.contains("is not the private key of the first certificate in"),
@@ -328,14 +328,6 @@ async fn a_renewed_certificate_is_served_without_a_restart() -> Result<()> {
     let tls = connect(addr, &second.ca(), &[]).await?;
     assert_eq!(leaf(&tls), Some(second.leaf()?));
     ensure!(connect(addr, &third.ca(), &[]).await.is_err());
-    Ok(())
-}
-
-/// Replaces `to` with a copy of `from` in one rename, as a renewal does.
-fn install(from: &Path, to: &Path) -> Result<()> {
-    let next = to.with_extension("next");
-    std::fs::copy(from, &next)?;
-    std::fs::rename(&next, to)?;
     Ok(())
 }
 

@@ -8,7 +8,6 @@
 //!
 //! Every wait is bounded; nothing asserts how fast anything is.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -18,18 +17,9 @@ use test_programs_artifacts::{
 };
 
 use crate::harness::{
-    AppDir, BOUND, Connection, HEAD, Server, empty, get, replace_file, shared_cache, skiff_in,
-    toml_path,
+    AppDir, BOUND, Connection, HEAD, Server, empty, get, install, replace_file, shared_cache,
+    skiff_in, toml_path,
 };
-
-/// Copies `from` to `to` as a build would leave it: written beside, then
-/// renamed over, so the watcher never reads half a file.
-fn install(from: &str, to: &Path) -> Result<()> {
-    let tmp = to.with_extension("wasm.new");
-    std::fs::copy(from, &tmp).with_context(|| format!("copying {from}"))?;
-    std::fs::rename(&tmp, to)?;
-    Ok(())
-}
 
 /// `skiff up --watch` on `app`.
 fn start_watching(app: &AppDir) -> Result<Server> {
