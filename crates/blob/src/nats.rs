@@ -75,7 +75,8 @@ const MAX_READ_ATTEMPTS: usize = 10;
 
 /// A blob store in NATS JetStream object stores, one per container.
 pub struct NatsStore {
-    client: async_nats::Client,
+    /// The connection, shared with other users of the same configuration.
+    client: skiff_nats::Connection,
     jetstream: jetstream::Context,
     prefix: String,
     max_copy: u64,
@@ -100,10 +101,10 @@ impl NatsStore {
         let description = format!("nats blob store `{bucket_prefix}` at {}", config.describe());
         check_prefix(bucket_prefix)
             .map_err(|message| Error::backend(format!("{description}: bucket prefix {message}")))?;
-        let client = skiff_nats::connect(config).await.map_err(Error::backend)?;
+        let client = skiff_nats::shared(config).await.map_err(Error::backend)?;
         let jetstream = match jetstream_domain {
-            Some(domain) => jetstream::with_domain(client.clone(), domain),
-            None => jetstream::new(client.clone()),
+            Some(domain) => jetstream::with_domain(client.client().clone(), domain),
+            None => jetstream::new(client.client().clone()),
         };
         let store = NatsStore {
             client,

@@ -41,7 +41,8 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A store in a JetStream key-value bucket.
 pub struct NatsStore {
-    client: async_nats::Client,
+    /// The connection, shared with other users of the same configuration.
+    client: skiff_nats::Connection,
     kv: jetstream::kv::Store,
     /// `nats bucket `B` at nats://…` (never credentials).
     description: String,
@@ -54,12 +55,12 @@ impl NatsStore {
     /// or will not make the bucket.
     pub async fn connect(config: &NatsConfig, bucket: &str, domain: Option<&str>) -> Result<Self> {
         let description = format!("nats bucket `{bucket}` at {}", config.describe());
-        let client = skiff_nats::connect(config)
+        let client = skiff_nats::shared(config)
             .await
             .map_err(|message| Error::backend(BACKEND, message))?;
         let context = match domain {
-            Some(domain) => jetstream::with_domain(client.clone(), domain),
-            None => jetstream::new(client.clone()),
+            Some(domain) => jetstream::with_domain(client.client().clone(), domain),
+            None => jetstream::new(client.client().clone()),
         };
         let kv = match context.get_key_value(bucket).await {
             Ok(kv) => kv,

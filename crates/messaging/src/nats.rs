@@ -35,7 +35,8 @@ use crate::subject;
 /// # }
 /// ```
 pub struct NatsBroker {
-    client: async_nats::Client,
+    /// The connection, shared with other users of the same configuration.
+    client: skiff_nats::Connection,
     /// The servers, without credentials.
     description: String,
     /// Bounds waiting for the server to confirm a subscription.
@@ -47,7 +48,7 @@ impl NatsBroker {
     /// `connect_timeout` per server. Fails with [`Error::Connection`] naming
     /// the server (never its credentials) and the cause.
     pub async fn connect(config: &NatsConfig) -> Result<Self> {
-        let client = skiff_nats::connect(config)
+        let client = skiff_nats::shared(config)
             .await
             .map_err(Error::Connection)?;
         let description = config.describe();

@@ -54,7 +54,7 @@ pub struct InvalidKey {
 ///
 /// Its `Debug` shows `***` in place of the password, token and nkey seed,
 /// and [`NatsConfig::describe`] names the servers without credentials.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NatsConfig {
     /// The servers: `nats://host:port`, `tls://host:port` or `host:port`.

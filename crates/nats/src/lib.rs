@@ -7,7 +7,9 @@
 //! One shape of configuration for all ([`NatsConfig`], parsed from a
 //! runtime-config section by [`NatsConfig::from_section`]: servers, one way
 //! to authenticate, TLS, a connect timeout), and one way to connect
-//! ([`connect`]) that logs the connection's losses and returns.
+//! ([`connect`]) that logs the connection's losses and returns. The
+//! capabilities take their connection from [`shared`]: one per
+//! configuration in the process, however many labels use it.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), String> {
@@ -19,9 +21,11 @@
 
 mod config;
 mod connect;
+mod shared;
 
 pub use config::{CONNECTION_KEYS, InvalidKey, NatsConfig, display_url};
 pub use connect::connect;
+pub use shared::{Connection, shared};
 
 /// The NATS client crate, for the types a connection's users need
 /// (JetStream, subjects, headers) at the version [`connect`] returns.
