@@ -259,14 +259,21 @@ fn run(workload: Workload, envs: Vec<(String, String)>, args: Vec<String>) -> Re
             if let Some(dir) = cache_dir() {
                 skiff_oci::fetch_dependencies(&mut app, &skiff_oci::Cache::new(dir))?;
             }
-            serve(app)
+            serve(app, None)
         }
         Workload::Component {
             path,
             kind: Kind::Http,
         } => {
-            let manifest = single_component_manifest(&path, &envs)?;
-            serve(skiff_manifest::load(&manifest)?)
+            // An app of that one component at `/...`, named after the file, as
+            // `skiff up app.wasm` serves it, with the container's env as its own.
+            let mut app = skiff_manifest::load(&path)?;
+            for component in app.components.values_mut() {
+                component.environment.extend(envs.iter().cloned());
+            }
+            // Its state (it is granted none) would go beside the file, in the
+            // image's rootfs, which may be read-only: the scratch space instead.
+            serve(app, Some(Path::new(SCRATCH_DIR).join("state")))
         }
         Workload::Component {
             path,
@@ -275,13 +282,14 @@ fn run(workload: Workload, envs: Vec<(String, String)>, args: Vec<String>) -> Re
     }
 }
 
-fn serve(app: skiff_manifest::App) -> Result<i32> {
+fn serve(app: skiff_manifest::App, state_dir: Option<PathBuf>) -> Result<i32> {
     let listen: SocketAddr = std::env::var("SKIFF_HTTP_LISTEN")
         .unwrap_or_else(|_| DEFAULT_LISTEN.to_string())
         .parse()
         .context("SKIFF_HTTP_LISTEN is not an address like `0.0.0.0:8080`")?;
     let mut config = ServeConfig::new(app, listen);
     config.cache_dir = cache_dir();
+    config.state_dir = state_dir;
     if let Ok(grace) = std::env::var("SKIFF_SHUTDOWN_GRACE") {
         config.shutdown_grace = skiff_manifest::parse_duration(&grace)
             .map_err(|e| anyhow::anyhow!("SKIFF_SHUTDOWN_GRACE=`{grace}`: {e}"))?;
@@ -332,43 +340,6 @@ fn run_command(path: PathBuf, envs: Vec<(String, String)>, args: Vec<String>) ->
         eprintln!("skiff: {stopped:#}");
     }
     Ok(i32::from(exit.code))
-}
-
-/// Writes a skiff.toml serving one HTTP component on every path, the container env
-/// as its environment, and returns its path.
-fn single_component_manifest(wasm: &Path, envs: &[(String, String)]) -> Result<PathBuf> {
-    let wasm = wasm
-        .canonicalize()
-        .with_context(|| format!("could not resolve `{}`", wasm.display()))?;
-    let mut environment = toml::Table::new();
-    for (key, value) in envs {
-        environment.insert(key.clone(), toml::Value::String(value.clone()));
-    }
-    let mut component = toml::Table::new();
-    component.insert(
-        "source".into(),
-        toml::Value::String(wasm.to_string_lossy().into_owned()),
-    );
-    component.insert("environment".into(), toml::Value::Table(environment));
-    let manifest = toml::toml! {
-        skiff_manifest_version = 1
-        [application]
-        name = "component"
-        [[trigger.http]]
-        route = "/..."
-        component = "component"
-    };
-    let mut manifest = manifest;
-    let mut components = toml::Table::new();
-    components.insert("component".into(), toml::Value::Table(component));
-    manifest.insert("component".into(), toml::Value::Table(components));
-    let dir = Path::new(SCRATCH_DIR).join("app");
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("could not create `{}` in the container", dir.display()))?;
-    let path = dir.join("skiff.toml");
-    std::fs::write(&path, toml::to_string(&manifest)?)
-        .with_context(|| format!("could not write `{}`", path.display()))?;
-    Ok(path)
 }
 
 /// The AOT cache directory: `SKIFF_CACHE_DIR` (mount a volume there to share it

@@ -1,7 +1,7 @@
 //! A wasi:http component served from a container, then stopped with `ctr task kill`.
 
 use anyhow::Result;
-use test_programs_artifacts::{HTTP_HELLO_COMPONENT, HTTP_SLEEP_COMPONENT};
+use test_programs_artifacts::{HTTP_ECHO_COMPONENT, HTTP_HELLO_COMPONENT, HTTP_SLEEP_COMPONENT};
 
 use crate::containerd::{Containerd, describe, free_port, http, unique_id, wait_bounded};
 use crate::image::Image;
@@ -40,6 +40,54 @@ fn http_component_serves_on_the_host_network_and_stops_cleanly() -> Result<()> {
     assert!(
         http(port, "GET", "/", b"").is_err(),
         "still serving after the task exited"
+    );
+    Ok(())
+}
+
+/// A lone component is served as `skiff up app.wasm` serves it: named after
+/// its file, with the image's and the container's environment as its own
+/// (the container's wins), and nothing of the shim's.
+#[test]
+fn lone_component_is_named_after_its_file_and_gets_the_container_env() -> Result<()> {
+    let containerd = Containerd::start()?;
+    let image = Image::new("skiff-http-echo-env")
+        .file_from("/echo.wasm", HTTP_ECHO_COMPONENT)?
+        .entrypoint(&["/echo.wasm"])
+        .env("FROM_IMAGE=image")
+        .env("OVERRIDDEN=image");
+    containerd.import_image(&image)?;
+    let port = free_port()?;
+    let id = unique_id("echo-env");
+    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+    let (child, id, (status, body)) = containerd.serve(
+        &[
+            "--net-host",
+            "--env",
+            &listen,
+            "--env",
+            "GREETING=hello from the container",
+            "--env",
+            "OVERRIDDEN=container",
+        ],
+        image.reference(),
+        &id,
+        port,
+        "/",
+    )?;
+    let out = containerd.stop_cleanly(child, &id)?;
+    assert_eq!(status, 200, "{body}\n{}", describe(&out));
+    let echoed: serde_json::Value = serde_json::from_str(&body)?;
+    let env = &echoed["env"];
+    assert_eq!(env["GREETING"], "hello from the container", "{body}");
+    assert_eq!(env["FROM_IMAGE"], "image", "{body}");
+    assert_eq!(env["OVERRIDDEN"], "container", "{body}");
+    // The shim's own environment (containerd's, which has PATH and the
+    // test's variables) is not the guest's.
+    assert!(env.get("CARGO_PKG_NAME").is_none(), "{body}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("component `echo` loaded"),
+        "{}",
+        describe(&out)
     );
     Ok(())
 }
@@ -185,12 +233,12 @@ fn cache_volume_lets_a_second_container_compile_nothing() -> Result<()> {
         logs.push(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     assert!(
-        logs[0].contains("component `component` loaded compiled"),
+        logs[0].contains("component `hello` loaded compiled"),
         "first container:\n{}",
         logs[0]
     );
     assert!(
-        logs[1].contains("component `component` loaded from AOT cache"),
+        logs[1].contains("component `hello` loaded from AOT cache"),
         "second container:\n{}",
         logs[1]
     );
