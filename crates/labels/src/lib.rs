@@ -1,5 +1,5 @@
 //! The label table Skiff's capability managers share (key-value stores,
-//! SQLite databases, blob stores): each label named by the runtime config
+//! SQLite databases, blob stores, message brokers): each label named by the runtime config
 //! maps to the backend built from its section, and the whole map can be
 //! replaced while guests run.
 //!
@@ -59,6 +59,25 @@ impl<C: PartialEq + Clone, B: Clone> LiveLabels<C, B> {
     /// A table with no labels.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A table of backends already built from their sections, as
+    /// [`apply`](Self::apply) would make it, for backends that are cheap to
+    /// make and build nothing until first used.
+    pub fn with(entries: impl IntoIterator<Item = (String, C, B)>) -> Self {
+        let map = entries
+            .into_iter()
+            .map(|(label, section, backend)| {
+                let entry = Entry {
+                    section: Some(section),
+                    backend,
+                };
+                (label, Arc::new(entry))
+            })
+            .collect();
+        LiveLabels {
+            map: ArcSwap::from_pointee(map),
+        }
     }
 
     /// The backend of `label`, if it has one.
@@ -174,6 +193,26 @@ mod tests {
         assert_eq!(err, "a failed");
         assert_eq!(labels.labels(), ["a", "c"]);
         assert!(Arc::ptr_eq(&a, &labels.get("a").unwrap()));
+    }
+
+    /// A table made `with` ready backends keeps them through an apply of
+    /// the same sections, as if `apply` had built them.
+    #[tokio::test]
+    async fn with_backends_is_a_table_apply_keeps() {
+        let labels = LiveLabels::with([
+            ("a".to_string(), "x".to_string(), Arc::new(1)),
+            ("b".to_string(), "y".to_string(), Arc::new(2)),
+        ]);
+        let a = labels.get("a").unwrap();
+        let config = sections(&[("a", "x"), ("b", "changed")]);
+        labels
+            .apply(config.iter().map(|(l, s)| (l, s)), |_, _| async {
+                Ok::<_, ()>(Arc::new(3))
+            })
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &labels.get("a").unwrap()), "a was rebuilt");
+        assert_eq!(*labels.get("b").unwrap(), 3);
     }
 
     /// A replaced label is rebuilt by the next apply even if its section

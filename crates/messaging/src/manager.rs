@@ -1,9 +1,10 @@
 //! An app's message brokers, by label.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::OnceCell;
+use skiff_labels::LiveLabels;
+use tokio::sync::{OnceCell, watch};
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, MessagingConfig};
@@ -20,7 +21,9 @@ use crate::nats::NatsBroker;
 /// not remembered, so the next call tries again). Any other label gets an
 /// embedded [`MemoryBroker`] of its own, shared by the whole app: two
 /// components talking on `default` see each other's messages, two apps
-/// (two managers) never do.
+/// (two managers) never do. A runtime-config reload
+/// ([`MessagingManager::apply`]) changes what backs a label for the uses
+/// after it.
 ///
 /// ```
 /// # async fn example() -> skiff_messaging::Result<()> {
@@ -35,39 +38,33 @@ use crate::nats::NatsBroker;
 pub struct MessagingManager {
     /// Each configured label's section, with the cell its broker fills at
     /// its first successful use.
-    configured: BTreeMap<String, (BrokerConfig, OnceCell<Arc<dyn Broker>>)>,
+    configured: LiveLabels<BrokerConfig, Arc<Slot>>,
     /// The embedded brokers of unconfigured labels.
     embedded: Mutex<HashMap<String, Arc<dyn Broker>>>,
+    /// Counts the applied reloads, for subscribers to look again.
+    changes: watch::Sender<u64>,
 }
 
-impl MessagingManager {
-    /// A manager for the brokers `config` configures.
-    pub fn new(config: MessagingConfig) -> Self {
-        let configured = config
-            .brokers
-            .into_iter()
-            .map(|(label, section)| (label, (section, OnceCell::new())))
-            .collect();
-        MessagingManager {
-            configured,
-            embedded: Mutex::new(HashMap::new()),
-        }
+/// A configured label's backend, and its broker once made.
+struct Slot {
+    config: BrokerConfig,
+    broker: OnceCell<Arc<dyn Broker>>,
+}
+
+impl Slot {
+    fn new(config: BrokerConfig) -> Arc<Self> {
+        Arc::new(Slot {
+            config,
+            broker: OnceCell::new(),
+        })
     }
 
-    /// The broker for `label`, connecting or making it at the first call.
-    /// A configured NATS broker that cannot be reached is
-    /// [`Error::Connection`] naming the label and the server.
-    pub async fn broker(&self, label: &str) -> Result<Arc<dyn Broker>> {
-        let Some((config, cell)) = self.configured.get(label) else {
-            let mut embedded = self.embedded.lock().unwrap_or_else(PoisonError::into_inner);
-            let broker = embedded
-                .entry(label.to_string())
-                .or_insert_with(|| Arc::new(MemoryBroker::new()));
-            return Ok(broker.clone());
-        };
-        let broker = cell
+    /// The broker, made (connected) at the first successful call.
+    async fn broker(&self, label: &str) -> Result<Arc<dyn Broker>> {
+        let broker = self
+            .broker
             .get_or_try_init(|| async {
-                let broker: Arc<dyn Broker> = match config {
+                let broker: Arc<dyn Broker> = match &self.config {
                     BrokerConfig::Memory => Arc::new(MemoryBroker::new()),
                     BrokerConfig::Nats(nats) => {
                         let broker = NatsBroker::connect(nats).await.map_err(|err| match err {
@@ -84,19 +81,78 @@ impl MessagingManager {
             .await?;
         Ok(broker.clone())
     }
+}
+
+impl MessagingManager {
+    /// A manager for the brokers `config` configures.
+    pub fn new(config: MessagingConfig) -> Self {
+        let configured = config
+            .brokers
+            .into_iter()
+            .map(|(label, section)| (label, section.clone(), Slot::new(section)));
+        MessagingManager {
+            configured: LiveLabels::with(configured),
+            embedded: Mutex::new(HashMap::new()),
+            changes: watch::Sender::new(0),
+        }
+    }
+
+    /// The broker for `label`, connecting or making it at the first call.
+    /// A configured NATS broker that cannot be reached is
+    /// [`Error::Connection`] naming the label and the server.
+    pub async fn broker(&self, label: &str) -> Result<Arc<dyn Broker>> {
+        match self.configured.get(label) {
+            Some(slot) => slot.broker(label).await,
+            None => {
+                let mut embedded = self.embedded.lock().unwrap_or_else(PoisonError::into_inner);
+                let broker = embedded
+                    .entry(label.to_string())
+                    .or_insert_with(|| Arc::new(MemoryBroker::new()));
+                Ok(broker.clone())
+            }
+        }
+    }
+
+    /// Makes `config` the app's brokers, for every use after it (a
+    /// runtime-config reload). A label whose section is unchanged keeps its
+    /// broker and what is subscribed there; a new or changed section gets a
+    /// new broker, made now, so a NATS server that cannot be reached fails
+    /// the whole change ([`Error::Connection`], naming the label), which
+    /// then changes nothing; a label no longer configured goes back to its
+    /// embedded broker. Subscribers learn of an applied change through
+    /// [`MessagingManager::changes`].
+    pub async fn apply(&self, config: &MessagingConfig) -> Result<()> {
+        self.configured
+            .apply(&config.brokers, |label, section| async move {
+                let slot = Slot::new(section.clone());
+                slot.broker(label).await?;
+                Ok::<_, Error>(slot)
+            })
+            .await?;
+        self.changes.send_modify(|applied| *applied += 1);
+        Ok(())
+    }
+
+    /// Changes each time [`MessagingManager::apply`] succeeds: a subscriber
+    /// then asks for its label's broker again, and moves if it is another
+    /// one.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
 
     /// What serves `label`, even before it is connected: `embedded` or the
     /// NATS server URL(s), without credentials.
     pub fn describe(&self, label: &str) -> String {
-        match self.configured.get(label) {
-            Some((BrokerConfig::Nats(nats), _)) => nats.describe(),
-            Some((BrokerConfig::Memory, _)) | None => "embedded".to_string(),
+        let slot = self.configured.get(label);
+        match slot.as_deref().map(|slot| &slot.config) {
+            Some(BrokerConfig::Nats(nats)) => nats.describe(),
+            Some(BrokerConfig::Memory) | None => "embedded".to_string(),
         }
     }
 
     /// The labels with a `[message_broker.LABEL]` section, sorted.
     pub fn configured_labels(&self) -> Vec<String> {
-        self.configured.keys().cloned().collect()
+        self.configured.labels()
     }
 }
 
@@ -129,6 +185,81 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(manager.configured_labels(), ["m"]);
         assert_eq!(manager.describe("m"), "embedded");
+    }
+
+    /// A reload keeps the broker of an unchanged section, makes a new one
+    /// for a new section, and sends a label that lost its section back to
+    /// an embedded broker; subscribers are told.
+    #[tokio::test]
+    async fn apply_keeps_unchanged_labels_and_replaces_the_others() {
+        let mut config = MessagingConfig::default();
+        config.brokers.insert("kept".into(), BrokerConfig::Memory);
+        config
+            .brokers
+            .insert("dropped".into(), BrokerConfig::Memory);
+        let manager = MessagingManager::new(config);
+        let kept = manager.broker("kept").await.unwrap();
+        let dropped = manager.broker("dropped").await.unwrap();
+        let plain = manager.broker("plain").await.unwrap();
+        let mut changes = manager.changes();
+        assert!(!changes.has_changed().unwrap());
+
+        let mut next = MessagingConfig::default();
+        next.brokers.insert("kept".into(), BrokerConfig::Memory);
+        next.brokers.insert("plain".into(), BrokerConfig::Memory);
+        manager.apply(&next).await.unwrap();
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        assert!(Arc::ptr_eq(&kept, &manager.broker("kept").await.unwrap()));
+        let configured = manager.broker("plain").await.unwrap();
+        assert!(
+            !Arc::ptr_eq(&plain, &configured),
+            "plain kept its embedded broker"
+        );
+        assert!(Arc::ptr_eq(
+            &configured,
+            &manager.broker("plain").await.unwrap()
+        ));
+        let embedded = manager.broker("dropped").await.unwrap();
+        assert!(
+            !Arc::ptr_eq(&dropped, &embedded),
+            "dropped kept its configured broker"
+        );
+        assert_eq!(manager.configured_labels(), ["kept", "plain"]);
+
+        // Back to no sections: `plain` finds the embedded broker it had.
+        manager.apply(&MessagingConfig::default()).await.unwrap();
+        assert!(changes.has_changed().unwrap());
+        assert!(Arc::ptr_eq(&plain, &manager.broker("plain").await.unwrap()));
+    }
+
+    /// A reload naming a NATS server that cannot be reached fails, naming
+    /// the label, and changes nothing.
+    #[tokio::test]
+    async fn apply_that_cannot_connect_changes_nothing() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("nats://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let mut config = MessagingConfig::default();
+        config.brokers.insert("events".into(), BrokerConfig::Memory);
+        let manager = MessagingManager::new(config);
+        let before = manager.broker("events").await.unwrap();
+        let changes = manager.changes();
+
+        let mut next = MessagingConfig::default();
+        next.brokers
+            .insert("events".into(), BrokerConfig::Nats(NatsConfig::new(&url)));
+        let err = manager.apply(&next).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Connection(message) if message.contains("message broker `events`")),
+            "{err}"
+        );
+        assert!(!changes.has_changed().unwrap());
+        assert!(Arc::ptr_eq(
+            &before,
+            &manager.broker("events").await.unwrap()
+        ));
+        assert_eq!(manager.describe("events"), "embedded");
     }
 
     #[test]

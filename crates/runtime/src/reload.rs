@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use skiff_blob::BlobManager;
 use skiff_kv::KeyValueManager;
+use skiff_messaging::MessagingManager;
 use skiff_outbound_networking::{SharedBlockedNetworks, SharedHttpLimits};
 use skiff_runtime_config::RuntimeConfig;
 use skiff_sqlite::SqliteManager;
@@ -28,10 +29,9 @@ pub struct Live {
     pub outbound_http: Arc<SharedHttpLimits>,
     /// The networks no component may connect to.
     pub blocked_networks: Arc<SharedBlockedNetworks>,
-    /// The `[message_broker.LABEL]` sections the app started with: brokers
-    /// are not swapped live (subscriptions would have to move), so a change
-    /// is reported as waiting for a restart.
-    pub messaging: skiff_messaging::MessagingConfig,
+    /// Message brokers per label; the messaging trigger moves its
+    /// subscriptions to a label's new broker.
+    pub messaging: Arc<MessagingManager>,
     /// Blob stores per label.
     pub blob: Arc<BlobManager>,
 }
@@ -178,34 +178,20 @@ async fn apply(path: &Path, live: &Live) {
             return;
         }
     };
-    let applied = match live.kv.apply(&config.key_value).await {
-        Ok(()) => match live.sqlite.apply(&config.sqlite).await {
-            Ok(()) => live
-                .blob
-                .apply(&config.blob)
-                .await
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error>),
-            Err(e) => Err(Box::new(e) as Box<dyn std::error::Error>),
-        },
-        Err(e) => Err(Box::new(e) as Box<dyn std::error::Error>),
-    };
-    let applied = applied.and_then(|()| {
-        variables
-            .replace_providers(providers)
-            .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
-    });
+    let applied = async {
+        live.kv.apply(&config.key_value).await?;
+        live.sqlite.apply(&config.sqlite).await?;
+        live.blob.apply(&config.blob).await?;
+        live.messaging.apply(&config.messaging).await?;
+        variables.replace_providers(providers)?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    }
+    .await;
     match applied {
         Ok(()) => {
             live.outbound_http.set(config.outbound_http);
             live.outbound_http.set_tls(config.client_tls);
             live.blocked_networks.set(config.blocked_networks);
-            if config.messaging != live.messaging {
-                tracing::warn!(
-                    "runtime config `{}`: changes to `[message_broker]` take effect when the app \
-                     restarts; its brokers stay as they were",
-                    path.display()
-                );
-            }
             tracing::info!("runtime config `{}` applied", path.display())
         }
         Err(err) => tracing::error!(

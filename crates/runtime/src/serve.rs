@@ -370,7 +370,7 @@ async fn serve_with(
                 variables: variables_slot.clone(),
                 outbound_http: outbound_http.clone(),
                 blocked_networks: blocked_networks.clone(),
-                messaging: runtime_config.messaging.clone(),
+                messaging: messaging.clone(),
                 blob: blob.clone(),
             },
         ));

@@ -24,7 +24,9 @@
 //! subscriptions survive reconnects on their own. A new version of the app
 //! (`skiff up --watch`) takes over the subscriptions its routes share with
 //! the old one ([`Running::hand_over`]), so a reload neither loses nor
-//! repeats a message on them. Messages are handled
+//! repeats a message on them. When a runtime-config reload puts another
+//! broker behind a label, each subscription there moves to it: subscribed
+//! on the new broker first, then let go on the old one. Messages are handled
 //! concurrently, bounded by the component's `max_concurrency` (waiting
 //! rather than dropping).
 //!
@@ -303,7 +305,9 @@ async fn subscribe_loop(
         .unwrap_or_default();
     let mut backoff = BACKOFF.0;
     let mut handlers = JoinSet::new();
+    let mut changes = manager.changes();
     loop {
+        changes.mark_unchanged();
         let subscribed = async {
             let broker = manager.broker(label).await?;
             let subscription = broker
@@ -316,7 +320,7 @@ async fn subscribe_loop(
             () = stopped(&mut stop) => break,
         };
         match subscribed {
-            Ok((broker, mut messages)) => {
+            Ok((mut broker, mut messages)) => {
                 backoff = BACKOFF.0;
                 tracing::info!(
                     "messaging trigger subscribed to `{subject}`{group} on broker `{label}` ({})",
@@ -343,6 +347,39 @@ async fn subscribe_loop(
                                 break;
                             }
                         },
+                        // A runtime-config reload put another broker behind
+                        // the label: subscribe there first, then let the old
+                        // subscription go.
+                        Ok(()) = changes.changed() => {
+                            let moved = match manager.broker(label).await {
+                                Ok(next) if Arc::ptr_eq(&next, &broker) => continue,
+                                Ok(next) => next
+                                    .subscribe(subject, route.queue_group.as_deref())
+                                    .await
+                                    .map(|subscription| (next, subscription)),
+                                Err(err) => Err(err),
+                            };
+                            match moved {
+                                Ok((next, subscription)) => {
+                                    tracing::info!(
+                                        "messaging trigger moved its subscription to \
+                                         `{subject}`{group} on broker `{label}` from {} to {}",
+                                        broker.describe(),
+                                        next.describe()
+                                    );
+                                    (broker, messages) = (next, subscription);
+                                }
+                                Err(err) => {
+                                    tracing::warn!(
+                                        "messaging trigger could not move its subscription to \
+                                         `{subject}` on broker `{label}` to {}: {err}; \
+                                         retrying in {backoff:?}",
+                                        manager.describe(label)
+                                    );
+                                    break;
+                                }
+                            }
+                        }
                         // Reap finished handlers so the set does not grow.
                         Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
                         () = stopped(&mut stop) => {

@@ -468,3 +468,95 @@ async fn reload_suite(backend: Backend) -> Result<()> {
     wait_value(&server, "app", "count:more.x", "1").await?;
     Ok(())
 }
+
+/// A runtime-config reload that puts NATS behind label `default` moves the
+/// trigger's subscription there (subscribed on NATS before the embedded
+/// one is let go) and the guest's sends with it; a reload naming a NATS
+/// server that is down is refused and changes nothing; dropping the section
+/// moves everything back to the embedded broker.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runtime_config_reload_moves_the_trigger_to_another_broker() -> Result<()> {
+    use futures_util::StreamExt as _;
+
+    let nats = NatsServer::start()?;
+    let app = AppDir::with_manifest(
+        &[
+            component("app", MESSAGING_WASI_COMPONENT, &["default"]),
+            subscription("orders.>", "app", None),
+        ]
+        .concat(),
+    )?;
+    let rc = app.write("runtime-config.toml", "")?;
+    let server = Server::start_with(app.path(), shared_cache()?, |cmd| {
+        cmd.arg("--runtime-config").arg(&rc);
+    })?;
+    wait_subscribed(&server, "orders.>")?;
+    assert_eq!(call(&server, "app", "send=orders.a&body=m").await?, "sent");
+    wait_value(&server, "app", "count:orders.a", "1").await?;
+
+    let applied = format!("runtime config `{}` applied", rc.display());
+    let moved = "messaging trigger moved its subscription to `orders.>`";
+    let on_nats = format!(
+        "[message_broker.default]\ntype = \"nats\"\nurl = \"{}\"\n",
+        nats.url()
+    );
+    crate::harness::replace_file(&rc, &on_nats)?;
+    tokio::task::block_in_place(|| {
+        server.stderr().wait_for(&applied, EFFECT_BOUND)?;
+        server.stderr().wait_for(moved, EFFECT_BOUND)
+    })?;
+    // A message published on the NATS server reaches the handler, and what
+    // the guest sends now crosses the server.
+    let client = NatsBroker::connect(&NatsConfig::new(nats.url())).await?;
+    let mut watch = client.subscribe("orders.c", None).await?;
+    client.publish(Message::new("orders.b", "m")).await?;
+    wait_value(&server, "app", "count:orders.b", "1").await?;
+    assert_eq!(call(&server, "app", "send=orders.c&body=m").await?, "sent");
+    let seen = tokio::time::timeout(EFFECT_BOUND, watch.next()).await?;
+    assert_eq!(&seen.expect("the subscription is open").payload[..], b"m");
+    wait_value(&server, "app", "count:orders.c", "1").await?;
+
+    // A NATS server that is down: refused, saying why; still on the first.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let down = format!("nats://{}", closed.local_addr()?);
+    drop(closed);
+    crate::harness::replace_file(
+        &rc,
+        &format!(
+            "[message_broker.default]\ntype = \"nats\"\nurl = \"{down}\"\nconnect_timeout = \"1s\"\n"
+        ),
+    )?;
+    tokio::task::block_in_place(|| {
+        server.stderr().wait_for(
+            "not applied, still serving with the previous one",
+            EFFECT_BOUND,
+        )
+    })?;
+    let log = server.stderr().text();
+    ensure!(
+        log.contains("message broker `default`") && log.contains(&down[7..]),
+        "the refusal does not name the label and the server:\n{log}"
+    );
+    client.publish(Message::new("orders.d", "m")).await?;
+    wait_value(&server, "app", "count:orders.d", "1").await?;
+
+    // No section: back to the embedded broker, which NATS no longer feeds.
+    crate::harness::replace_file(&rc, "")?;
+    tokio::task::block_in_place(|| {
+        server.stderr().wait_for_count(&applied, 2, EFFECT_BOUND)?;
+        server.stderr().wait_for_count(moved, 2, EFFECT_BOUND)
+    })?;
+    assert_eq!(call(&server, "app", "send=orders.e&body=m").await?, "sent");
+    wait_value(&server, "app", "count:orders.e", "1").await?;
+    client.publish(Message::new("orders.f", "m")).await?;
+    assert_eq!(call(&server, "app", "send=orders.g&body=m").await?, "sent");
+    wait_value(&server, "app", "count:orders.g", "1").await?;
+    assert_eq!(call(&server, "app", "get=count%3Aorders.f").await?, "none");
+    let subscribed = server
+        .stderr()
+        .text()
+        .matches("messaging trigger subscribed to `orders.>`")
+        .count();
+    assert_eq!(subscribed, 1, "the subscription was made again, not moved");
+    Ok(())
+}
