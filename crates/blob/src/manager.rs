@@ -168,8 +168,19 @@ impl BlobManager {
     /// fails, nothing changes and the error names its section. Sections that
     /// did not change keep their store (and a memory store its data).
     pub async fn apply(&self, config: &BlobConfig) -> Result<(), ConfigError> {
+        self.prepare(config).await?.commit();
+        Ok(())
+    }
+
+    /// Opens what [`apply`](Self::apply) would, without putting it in use
+    /// yet: a runtime-config reload prepares every capability's labels
+    /// before it commits any, so that one failing changes none.
+    pub async fn prepare(
+        &self,
+        config: &BlobConfig,
+    ) -> Result<skiff_labels::Prepared<'_, StoreConfig, Arc<Limited>>, ConfigError> {
         self.configured
-            .apply(&config.stores, |label, section| {
+            .prepare(&config.stores, |label, section| {
                 self.build_store(label, section)
             })
             .await

@@ -163,8 +163,19 @@ impl KeyValueManager {
     /// fails, nothing changes and the error names its section. Sections that
     /// did not change keep their backend (and a memory store its data).
     pub async fn apply(&self, config: &KeyValueConfig) -> Result<(), ConfigError> {
+        self.prepare(config).await?.commit();
+        Ok(())
+    }
+
+    /// Opens what [`apply`](Self::apply) would, without putting it in use
+    /// yet: a runtime-config reload prepares every capability's labels
+    /// before it commits any, so that one failing changes none.
+    pub async fn prepare(
+        &self,
+        config: &KeyValueConfig,
+    ) -> Result<skiff_labels::Prepared<'_, StoreConfig, Arc<dyn Store>>, ConfigError> {
         self.configured
-            .apply(&config.stores, |label, section| {
+            .prepare(&config.stores, |label, section| {
                 self.build_store(label, section)
             })
             .await

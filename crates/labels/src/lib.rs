@@ -5,6 +5,9 @@
 //!
 //! - [`LiveLabels::apply`] builds every section that is new or changed
 //!   first, then swaps the map at once; if one build fails, nothing changes.
+//!   [`LiveLabels::prepare`] builds without swapping, so that a runtime
+//!   config's tables (one per capability) are all built before any is
+//!   swapped in ([`Prepared::commit`]).
 //!   A section that did not change keeps its backend (a memory store its
 //!   data, an open database its connection).
 //! - [`LiveLabels::replace`] sets one label's backend, built outside the
@@ -101,8 +104,26 @@ impl<C: PartialEq + Clone, B: Clone> LiveLabels<C, B> {
     pub async fn apply<'a, E, F, Fut>(
         &self,
         sections: impl IntoIterator<Item = (&'a String, &'a C)>,
-        mut build: F,
+        build: F,
     ) -> Result<(), E>
+    where
+        C: 'a,
+        F: FnMut(&'a str, &'a C) -> Fut,
+        Fut: Future<Output = Result<B, E>>,
+    {
+        self.prepare(sections, build).await?.commit();
+        Ok(())
+    }
+
+    /// Builds the table [`apply`](Self::apply) would make without putting
+    /// it in use, so that several tables (one per capability) can be built
+    /// before any changes: [`Prepared::commit`] swaps it in, dropping it
+    /// changes nothing.
+    pub async fn prepare<'a, E, F, Fut>(
+        &self,
+        sections: impl IntoIterator<Item = (&'a String, &'a C)>,
+        mut build: F,
+    ) -> Result<Prepared<'_, C, B>, E>
     where
         C: 'a,
         F: FnMut(&'a str, &'a C) -> Fut,
@@ -124,8 +145,7 @@ impl<C: PartialEq + Clone, B: Clone> LiveLabels<C, B> {
             };
             next.insert(label.clone(), entry);
         }
-        self.map.store(Arc::new(next));
-        Ok(())
+        Ok(Prepared { table: self, next })
     }
 
     /// Makes `backend` the backend of `label`, for backends built outside
@@ -143,6 +163,20 @@ impl<C: PartialEq + Clone, B: Clone> LiveLabels<C, B> {
             );
             next
         });
+    }
+}
+
+/// A table built by [`LiveLabels::prepare`], not yet in use.
+#[must_use = "a prepared table changes nothing until it is committed"]
+pub struct Prepared<'t, C, B> {
+    table: &'t LiveLabels<C, B>,
+    next: HashMap<String, Arc<Entry<C, B>>>,
+}
+
+impl<C, B> Prepared<'_, C, B> {
+    /// Puts the table in use: lookups from now on see its backends.
+    pub fn commit(self) {
+        self.table.map.store(Arc::new(self.next));
     }
 }
 
@@ -213,6 +247,28 @@ mod tests {
             .unwrap();
         assert!(Arc::ptr_eq(&a, &labels.get("a").unwrap()), "a was rebuilt");
         assert_eq!(*labels.get("b").unwrap(), 3);
+    }
+
+    /// A prepared table is in use only once committed.
+    #[tokio::test]
+    async fn prepared_tables_change_nothing_until_committed() {
+        let labels: LiveLabels<String, u32> = LiveLabels::new();
+        let config = sections(&[("a", "x")]);
+        let prepared = labels
+            .prepare(config.iter().map(|(l, s)| (l, s)), |_, _| async {
+                Ok::<_, ()>(1)
+            })
+            .await
+            .unwrap();
+        assert_eq!(labels.get("a"), None);
+        prepared.commit();
+        assert_eq!(labels.get("a"), Some(1));
+        let dropped = labels
+            .prepare(std::iter::empty(), |_, _| async { Ok::<_, ()>(2) })
+            .await
+            .unwrap();
+        drop(dropped);
+        assert_eq!(labels.get("a"), Some(1));
     }
 
     /// A replaced label is rebuilt by the next apply even if its section

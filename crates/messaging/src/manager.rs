@@ -122,15 +122,26 @@ impl MessagingManager {
     /// embedded broker. Subscribers learn of an applied change through
     /// [`MessagingManager::changes`].
     pub async fn apply(&self, config: &MessagingConfig) -> Result<()> {
-        self.configured
-            .apply(&config.brokers, |label, section| async move {
+        self.prepare(config).await?.commit();
+        Ok(())
+    }
+
+    /// Connects what [`MessagingManager::apply`] would, without putting it
+    /// in use yet: a runtime-config reload prepares every capability's
+    /// labels before it commits any, so that one failing changes none.
+    pub async fn prepare(&self, config: &MessagingConfig) -> Result<PreparedBrokers<'_>> {
+        let brokers = self
+            .configured
+            .prepare(&config.brokers, |label, section| async move {
                 let slot = Slot::new(section.clone());
                 slot.broker(label).await?;
                 Ok::<_, Error>(slot)
             })
             .await?;
-        self.changes.send_modify(|applied| *applied += 1);
-        Ok(())
+        Ok(PreparedBrokers {
+            manager: self,
+            brokers,
+        })
     }
 
     /// Changes each time [`MessagingManager::apply`] succeeds: a subscriber
@@ -153,6 +164,21 @@ impl MessagingManager {
     /// The labels with a `[message_broker.LABEL]` section, sorted.
     pub fn configured_labels(&self) -> Vec<String> {
         self.configured.labels()
+    }
+}
+
+/// An app's brokers made by [`MessagingManager::prepare`], not yet in use.
+#[must_use = "prepared brokers change nothing until they are committed"]
+pub struct PreparedBrokers<'m> {
+    manager: &'m MessagingManager,
+    brokers: skiff_labels::Prepared<'m, BrokerConfig, Arc<Slot>>,
+}
+
+impl PreparedBrokers<'_> {
+    /// Puts the brokers in use, and tells the subscribers.
+    pub fn commit(self) {
+        self.brokers.commit();
+        self.manager.changes.send_modify(|applied| *applied += 1);
     }
 }
 

@@ -178,12 +178,18 @@ async fn apply(path: &Path, live: &Live) {
             return;
         }
     };
+    // Every capability's new backends are opened before any is put in use,
+    // so a config that fails anywhere changes nothing.
     let applied = async {
-        live.kv.apply(&config.key_value).await?;
-        live.sqlite.apply(&config.sqlite).await?;
-        live.blob.apply(&config.blob).await?;
-        live.messaging.apply(&config.messaging).await?;
+        let kv = live.kv.prepare(&config.key_value).await?;
+        let sqlite = live.sqlite.prepare(&config.sqlite).await?;
+        let blob = live.blob.prepare(&config.blob).await?;
+        let messaging = live.messaging.prepare(&config.messaging).await?;
         variables.replace_providers(providers)?;
+        kv.commit();
+        sqlite.commit();
+        blob.commit();
+        messaging.commit();
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;

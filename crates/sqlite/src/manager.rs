@@ -120,8 +120,19 @@ impl SqliteManager {
     /// fails, nothing changes and the error names its section. Sections that
     /// did not change keep their database.
     pub async fn apply(&self, config: &SqliteConfig) -> Result<(), ConfigError> {
+        self.prepare(config).await?.commit();
+        Ok(())
+    }
+
+    /// Opens what [`apply`](Self::apply) would, without putting it in use
+    /// yet: a runtime-config reload prepares every capability's labels
+    /// before it commits any, so that one failing changes none.
+    pub async fn prepare(
+        &self,
+        config: &SqliteConfig,
+    ) -> Result<skiff_labels::Prepared<'_, DatabaseConfig, Arc<dyn Database>>, ConfigError> {
         self.configured
-            .apply(&config.databases, |label, section| {
+            .prepare(&config.databases, |label, section| {
                 self.build_database(label, section)
             })
             .await

@@ -516,14 +516,17 @@ async fn a_runtime_config_reload_moves_the_trigger_to_another_broker() -> Result
     assert_eq!(&seen.expect("the subscription is open").payload[..], b"m");
     wait_value(&server, "app", "count:orders.c", "1").await?;
 
-    // A NATS server that is down: refused, saying why; still on the first.
+    // A NATS server that is down: refused, saying why, and the whole
+    // config with it (its key-value change too); still on the first.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?;
     let down = format!("nats://{}", closed.local_addr()?);
     drop(closed);
     crate::harness::replace_file(
         &rc,
         &format!(
-            "[message_broker.default]\ntype = \"nats\"\nurl = \"{down}\"\nconnect_timeout = \"1s\"\n"
+            "[key_value_store.default]\ntype = \"memory\"\n\
+             [message_broker.default]\ntype = \"nats\"\nurl = \"{down}\"\n\
+             connect_timeout = \"1s\"\n"
         ),
     )?;
     tokio::task::block_in_place(|| {
@@ -539,6 +542,11 @@ async fn a_runtime_config_reload_moves_the_trigger_to_another_broker() -> Result
     );
     client.publish(Message::new("orders.d", "m")).await?;
     wait_value(&server, "app", "count:orders.d", "1").await?;
+    assert_eq!(
+        call(&server, "app", "get=count%3Aorders.a").await?,
+        "1",
+        "the refused config's key-value store was put in use"
+    );
 
     // No section: back to the embedded broker, which NATS no longer feeds.
     crate::harness::replace_file(&rc, "")?;
