@@ -397,6 +397,9 @@ async fn subscribe_loop(
         }
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
+            // A reload may have put a broker that answers behind the label:
+            // try it now rather than after the backoff.
+            Ok(()) = changes.changed() => {}
             () = stopped(&mut stop) => break,
         }
         backoff = (backoff * 2).min(BACKOFF.1);
