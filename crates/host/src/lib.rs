@@ -184,6 +184,17 @@ impl InstanceConfig {
         }
     }
 
+    /// Shares `previous`'s kept-alive outbound connections (HTTP and MySQL)
+    /// and their counts, for a new version of the same component (`skiff up
+    /// --watch`): its first requests reuse what the old version connected
+    /// instead of connecting again. Safe across a change of grants: a pooled
+    /// connection is only taken for a destination the request's own grant
+    /// check let through.
+    pub fn keep_connections_of(&mut self, previous: &InstanceConfig) {
+        self.http_pool = previous.http_pool.clone();
+        self.mysql_pools = previous.mysql_pools.clone();
+    }
+
     /// What this component's outbound HTTP connections have done (shared by
     /// clones of this config).
     pub fn outbound_connections(&self) -> ConnectionStats {

@@ -181,7 +181,8 @@ impl HttpApp {
     /// `previous` ([`LiveApp::replace`]): a component with an id `previous`
     /// has keeps counting its metrics where it left off, as does the count of
     /// unrouted requests, so a reload does not reset the counters a
-    /// monitoring system reads.
+    /// monitoring system reads; and it keeps the outbound connections the
+    /// previous version kept alive.
     pub fn load_after(
         engine: Arc<SkiffEngine>,
         app: &App,
@@ -221,6 +222,9 @@ impl HttpApp {
                     let spec = trigger_component(app, trigger)?;
                     let mut config = instance_config(spec, options)?;
                     config.local_http = Some(local.clone());
+                    if let Some(previous) = previous.and_then(|p| p.component(&spec.id)) {
+                        config.keep_connections_of(&previous.config);
+                    }
                     component_routes.push((
                         trigger.route.clone(),
                         spin_headers::RouteHeaders::new(&trigger.route),
@@ -338,14 +342,17 @@ impl HttpApp {
 
     /// Component `id`'s request metrics (`None`: no such HTTP component).
     pub fn metrics(&self, id: &str) -> Option<&ComponentMetrics> {
-        self.by_id.get(id).map(|&i| &*self.components[i].metrics)
+        self.component(id).map(|c| &*c.metrics)
     }
 
     /// Component `id`'s metrics, for the version replacing this one.
     fn shared_metrics(&self, id: &str) -> Option<Arc<ComponentMetrics>> {
-        self.by_id
-            .get(id)
-            .map(|&i| self.components[i].metrics.clone())
+        self.component(id).map(|c| c.metrics.clone())
+    }
+
+    /// The component with id `id`.
+    fn component(&self, id: &str) -> Option<&HttpComponent> {
+        self.by_id.get(id).map(|&i| &self.components[i])
     }
 
     /// Every component's request metrics, in the Prometheus text format.

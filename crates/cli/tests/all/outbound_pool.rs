@@ -329,6 +329,44 @@ async fn connection_pooling_false_connects_for_every_request_until_a_reload() ->
     Ok(())
 }
 
+/// `skiff up --watch`: a new version of the app keeps the connections the
+/// old one kept alive, component by component, so its first request to a
+/// destination does not connect again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reloaded_app_keeps_its_components_connections() -> Result<()> {
+    let upstream = Upstream::plain()?;
+    let dir = AppDir::with_manifest(&manifest("http", upstream.port))?;
+    let server = Server::start_with(dir.path(), shared_cache()?, |cmd| {
+        cmd.arg("--watch");
+    })?;
+    let app = App {
+        rc: dir.path().join("no-runtime-config"),
+        _dir: dir,
+        server,
+        scheme: "http",
+        port: upstream.port,
+    };
+    assert_eq!(app.fetch("/out").await?, "conn 1 req 1");
+    assert_eq!(app.fetch("/out3").await?, "conn 2 req 1");
+
+    let text = std::fs::read_to_string(app._dir.manifest())?;
+    replace_file(
+        &app._dir.manifest(),
+        &format!("{text}\n[component.out.environment]\nVERSION = \"2\"\n"),
+    )?;
+    tokio::task::block_in_place(|| {
+        app.server
+            .stdout()
+            .wait_for("Reloaded app `test`", EFFECT_BOUND)
+    })?;
+    assert_eq!(app.fetch("/out").await?, "conn 1 req 2");
+    assert_eq!(app.fetch("/out3").await?, "conn 2 req 2");
+    // Components still never share: `other` connects for itself.
+    assert_eq!(app.fetch("/other").await?, "conn 3 req 1");
+    assert_eq!(upstream.connections(), 3);
+    Ok(())
+}
+
 /// An HTTPS server that chooses HTTP/2 by ALPN gets it (as gRPC needs), with
 /// `:authority` and no `host` header, and its trailers reach the guest: a component's requests share one
 /// connection, those sent at once each on a stream of its own (the upstream
