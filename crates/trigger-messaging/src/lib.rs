@@ -308,13 +308,7 @@ async fn subscribe_loop(
     let mut changes = manager.changes();
     loop {
         changes.mark_unchanged();
-        let subscribed = async {
-            let broker = manager.broker(label).await?;
-            let subscription = broker
-                .subscribe(subject, route.queue_group.as_deref())
-                .await?;
-            Ok::<_, skiff_messaging::Error>((broker, subscription))
-        };
+        let subscribed = async { subscribe_on(manager.broker(label).await?, &route).await };
         let subscribed = tokio::select! {
             subscribed = subscribed => subscribed,
             () = stopped(&mut stop) => break,
@@ -353,10 +347,7 @@ async fn subscribe_loop(
                         Ok(()) = changes.changed() => {
                             let moved = match manager.broker(label).await {
                                 Ok(next) if Arc::ptr_eq(&next, &broker) => continue,
-                                Ok(next) => next
-                                    .subscribe(subject, route.queue_group.as_deref())
-                                    .await
-                                    .map(|subscription| (next, subscription)),
+                                Ok(next) => subscribe_on(next, &route).await,
                                 Err(err) => Err(err),
                             };
                             match moved {
@@ -405,6 +396,17 @@ async fn subscribe_loop(
         backoff = (backoff * 2).min(BACKOFF.1);
     }
     drain(handlers, "messaging trigger").await;
+}
+
+/// Subscribes to `route`'s subject (in its queue group) on `broker`.
+async fn subscribe_on(
+    broker: Arc<dyn Broker>,
+    route: &Route,
+) -> skiff_messaging::Result<(Arc<dyn Broker>, skiff_messaging::Subscription)> {
+    let subscription = broker
+        .subscribe(&route.subject, route.queue_group.as_deref())
+        .await?;
+    Ok((broker, subscription))
 }
 
 /// Delivers one message to a fresh instance of `component`; every failure
