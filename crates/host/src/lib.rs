@@ -144,12 +144,22 @@ pub struct InstanceConfig {
     pub local_http: Option<Arc<dyn outbound::LocalHttp>>,
     /// The operator's outbound HTTP limits (`[outbound_http]`), shared by the app.
     pub outbound_http: Arc<SharedHttpLimits>,
-    /// The component's kept-alive outbound HTTP connections, shared by its
+    /// The component's kept-alive outbound connections, shared by its
     /// instances (and by clones of this config).
-    http_pool: Arc<pool::Pool>,
-    /// The component's MySQL connection pools, shared by its instances (and
-    /// by clones of this config).
-    mysql_pools: Arc<MysqlPools>,
+    connections: Connections,
+}
+
+/// A component's kept-alive outbound connections: its HTTP connection pool
+/// and its MySQL pools, with their counts. Cloning shares them. A new
+/// version of a component (`skiff up --watch`) is handed its previous
+/// version's ([`InstanceConfig::use_connections`]), so its first requests
+/// do not connect again. Safe across a change of grants: a pooled
+/// connection is only taken for a destination the request's own grant check
+/// let through.
+#[derive(Clone, Default)]
+pub struct Connections {
+    http: Arc<pool::Pool>,
+    mysql: Arc<MysqlPools>,
 }
 
 impl InstanceConfig {
@@ -179,26 +189,25 @@ impl InstanceConfig {
             blob_granted: None,
             local_http: None,
             outbound_http: Arc::new(SharedHttpLimits::default()),
-            http_pool: Arc::new(pool::Pool::default()),
-            mysql_pools: Arc::new(MysqlPools::default()),
+            connections: Connections::default(),
         }
     }
 
-    /// Shares `previous`'s kept-alive outbound connections (HTTP and MySQL)
-    /// and their counts, for a new version of the same component (`skiff up
-    /// --watch`): its first requests reuse what the old version connected
-    /// instead of connecting again. Safe across a change of grants: a pooled
-    /// connection is only taken for a destination the request's own grant
-    /// check let through.
-    pub fn keep_connections_of(&mut self, previous: &InstanceConfig) {
-        self.http_pool = previous.http_pool.clone();
-        self.mysql_pools = previous.mysql_pools.clone();
+    /// Makes this component's instances use `connections` (shared, not
+    /// copied), e.g. those of the component's previous version.
+    pub fn use_connections(&mut self, connections: Connections) {
+        self.connections = connections;
+    }
+
+    /// This component's kept-alive outbound connections (shared).
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// What this component's outbound HTTP connections have done (shared by
     /// clones of this config).
     pub fn outbound_connections(&self) -> ConnectionStats {
-        self.http_pool.stats()
+        self.connections.http.stats()
     }
 
     /// A WASI context builder holding exactly these grants.
@@ -351,7 +360,10 @@ impl Capabilities {
             variables: VariablesState::new(config.variables.clone(), config.component_id.clone()),
             sqlite: SqliteState::new(config.sqlite.clone(), config.sqlite_granted.clone()),
             pg: PgState::new(config.allowed_outbound.clone()),
-            mysql: MysqlState::new(config.allowed_outbound.clone(), config.mysql_pools.clone()),
+            mysql: MysqlState::new(
+                config.allowed_outbound.clone(),
+                config.connections.mysql.clone(),
+            ),
             redis: RedisState::new(config.allowed_outbound.clone(), config.component_id.clone()),
             mqtt: MqttState::new(config.allowed_outbound.clone(), config.component_id.clone()),
             messaging: MessagingState::new(

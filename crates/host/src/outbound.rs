@@ -215,7 +215,7 @@ impl OutboundHttp {
         let component = self.config.component_id.clone();
         let allowed = self.config.allowed_outbound.clone();
         let (limits, permits) = self.config.outbound_http.get();
-        let pool = self.config.http_pool.clone();
+        let pool = self.config.connections.http.clone();
         let keep_alive = limits.connection_pooling;
         if !keep_alive {
             // Pooling was turned off by a reload: what it kept is closed now.

@@ -386,6 +386,7 @@ async fn serve_with(
         blob,
         outbound_http,
         blocked_networks,
+        connections: Default::default(),
     };
     let load = {
         let (engine, options) = (engine.clone(), options.clone());
@@ -418,6 +419,7 @@ async fn serve_with(
     let live = listener.as_ref().map(|_| LiveApp::new(http));
     if let Some((watch, files)) = watched {
         let reloader = crate::watch::Reloader {
+            connections: std::sync::Mutex::new(options.connections.clone()),
             options,
             variables: variables_slot,
             engine: std::sync::Mutex::new(first_options.map(|o| (o, engine))),

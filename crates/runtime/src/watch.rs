@@ -27,7 +27,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result, bail};
 use skiff_engine::{CacheOutcome, EngineOptions, SkiffEngine};
 use skiff_manifest::{App, Build};
-use skiff_trigger_http::{LiveApp, LoadOptions};
+use skiff_trigger_http::{AppConnections, LiveApp, LoadOptions};
 
 use crate::reload::{POLL, SETTLE, VariablesSlot, stamp};
 use crate::serve::{Loaded, Running};
@@ -147,6 +147,9 @@ pub(crate) struct Reloader {
     pub options: LoadOptions,
     /// The variables, replaced with each version's.
     pub variables: Arc<VariablesSlot>,
+    /// The serving version's outbound connections, which the next version's
+    /// components take over (`options.connections` is the first version's).
+    pub connections: Mutex<Arc<AppConnections>>,
     /// The engine and the options it was built with, reused while a new
     /// version needs no other; `None`: build one for the next version.
     pub engine: Mutex<Option<(EngineOptions, Arc<SkiffEngine>)>>,
@@ -261,8 +264,14 @@ impl Reloader {
             .with_context(|| format!("cannot serve {what}"))?;
         let resolver = Arc::new(resolver);
         let engine = self.engine_for(&app).await?;
+        let connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .for_next_version();
         let options = LoadOptions {
             variables: resolver.clone(),
+            connections: connections.clone(),
             ..self.options.clone()
         };
         let previous = self.live.as_ref().map(|live| live.current());
@@ -299,6 +308,7 @@ impl Reloader {
         }
         *variables = resolver;
         drop(variables);
+        *self.connections.lock().unwrap_or_else(|e| e.into_inner()) = connections;
         tracing::info!(
             "reloaded {what} in {:?} ({compiled} component(s) compiled); new requests use it",
             started.elapsed()

@@ -141,7 +141,17 @@ pub fn send_get(url: &str, header: Option<(&str, &str)>) -> Result<IncomingRespo
     }
 }
 
-/// The status of `GET url` ([`send_get`]), or the error as text.
+/// The status of `GET url` ([`send_get`]), or the error as text. The body
+/// is read to its end and dropped, as a client that is done with the
+/// response does, so the host may use the connection again.
 pub fn get_status(url: &str) -> Result<u16, String> {
-    send_get(url, None).map(|response| response.status())
+    let response = send_get(url, None)?;
+    let status = response.status();
+    let body = response.consume().map_err(|()| "body taken")?;
+    {
+        let mut stream = body.stream().map_err(|()| "stream taken")?;
+        std::io::copy(&mut stream, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    }
+    drop(wasip2::http::types::IncomingBody::finish(body));
+    Ok(status)
 }

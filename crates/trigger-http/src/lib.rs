@@ -97,6 +97,49 @@ pub struct LoadOptions {
     pub outbound_http: Arc<skiff_outbound_networking::SharedHttpLimits>,
     /// Networks no component may connect to (`[outbound_networking]` in the runtime config).
     pub blocked_networks: Arc<skiff_outbound_networking::SharedBlockedNetworks>,
+    /// The components' kept-alive outbound connections, handed on from
+    /// the version of the app this one replaces.
+    pub connections: Arc<AppConnections>,
+}
+
+/// The kept-alive outbound connections ([`skiff_host::Connections`]) of one
+/// version of an app, by component id, and those of the version it
+/// replaces (`skiff up --watch`): a component the previous version had
+/// takes over its connections, so its first requests, events and queries
+/// after a reload do not connect again, whichever trigger runs it. The
+/// triggers of one version that run the same component share its
+/// connections. A component the new version drops lets its go with the old
+/// version.
+#[derive(Default)]
+pub struct AppConnections {
+    previous: std::collections::HashMap<String, skiff_host::Connections>,
+    current: std::sync::Mutex<std::collections::HashMap<String, skiff_host::Connections>>,
+}
+
+impl AppConnections {
+    /// Component `id`'s connections in this version: its previous
+    /// version's if there was one, else new ones.
+    pub fn of(&self, id: &str) -> skiff_host::Connections {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id.to_string())
+            .or_insert_with(|| self.previous.get(id).cloned().unwrap_or_default())
+            .clone()
+    }
+
+    /// A start for the version that will replace this one, holding this
+    /// version's connections to hand on.
+    pub fn for_next_version(&self) -> Arc<Self> {
+        Arc::new(AppConnections {
+            previous: self
+                .current
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            current: Default::default(),
+        })
+    }
 }
 
 /// Which `wasi:http` generation a component exports.
@@ -181,8 +224,8 @@ impl HttpApp {
     /// `previous` ([`LiveApp::replace`]): a component with an id `previous`
     /// has keeps counting its metrics where it left off, as does the count of
     /// unrouted requests, so a reload does not reset the counters a
-    /// monitoring system reads; and it keeps the outbound connections the
-    /// previous version kept alive.
+    /// monitoring system reads. (Outbound connections are handed on
+    /// through [`LoadOptions::connections`], for every trigger.)
     pub fn load_after(
         engine: Arc<SkiffEngine>,
         app: &App,
@@ -222,9 +265,6 @@ impl HttpApp {
                     let spec = trigger_component(app, trigger)?;
                     let mut config = instance_config(spec, options)?;
                     config.local_http = Some(local.clone());
-                    if let Some(previous) = previous.and_then(|p| p.component(&spec.id)) {
-                        config.keep_connections_of(&previous.config);
-                    }
                     component_routes.push((
                         trigger.route.clone(),
                         spin_headers::RouteHeaders::new(&trigger.route),
@@ -1095,6 +1135,7 @@ pub fn instance_config(
     config.blob = options.blob.clone();
     config.blob_granted = spec.blob_store.as_deref().map(Arc::from);
     config.outbound_http = options.outbound_http.clone();
+    config.use_connections(options.connections.of(&spec.id));
     config.preopens = files::preopens(spec, &options.state_dir)?;
     config.allowed_outbound = Arc::new(
         skiff_outbound_networking::AllowedHosts::parse(&spec.allowed_outbound_hosts, &|name| {

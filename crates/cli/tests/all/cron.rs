@@ -103,7 +103,7 @@ fn ticks(stderr: &str, id: &str) -> Vec<(u64, u128, String)> {
 /// A cron component `id` of `trigger_cron` on `expression` with the
 /// environment `env` (inline-table entries, e.g. `CRON_MODE = "fail"`) and
 /// the extra component keys `extra`.
-fn cron_component(id: &str, expression: &str, env: &str, extra: &str) -> String {
+pub(crate) fn cron_component(id: &str, expression: &str, env: &str, extra: &str) -> String {
     format!(
         "[[trigger.cron]]\ncron_expression = \"{expression}\"\ncomponent = \"{id}\"\n\
          [component.{id}]\nsource = {}\nenvironment = {{ {env} }}\n{extra}",

@@ -13,8 +13,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -33,6 +33,9 @@ struct Upstream {
     accepted: Arc<AtomicUsize>,
     /// `ca.crt`, `server.crt` and `server.key` of a TLS upstream.
     dir: Option<TempDir>,
+    /// The targets of the requests answered, in order (plain and TLS
+    /// upstreams).
+    targets: Arc<Mutex<Vec<String>>>,
 }
 
 impl Upstream {
@@ -106,6 +109,7 @@ impl Upstream {
             port,
             accepted,
             dir: Some(dir),
+            targets: Arc::default(),
         })
     }
 
@@ -114,15 +118,17 @@ impl Upstream {
         let port = listener.local_addr()?.port();
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
+        let targets: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = targets.clone();
         std::thread::spawn(move || {
             for tcp in listener.incoming().flatten() {
                 let conn = count.fetch_add(1, Ordering::SeqCst) + 1;
-                let tls = tls.clone();
+                let (tls, seen) = (tls.clone(), seen.clone());
                 std::thread::spawn(move || match tls {
-                    None => answer(tcp, conn),
+                    None => answer(tcp, conn, &seen),
                     Some(config) => {
                         if let Ok(session) = rustls::ServerConnection::new(config) {
-                            answer(rustls::StreamOwned::new(session, tcp), conn);
+                            answer(rustls::StreamOwned::new(session, tcp), conn, &seen);
                         }
                     }
                 });
@@ -132,7 +138,18 @@ impl Upstream {
             port,
             accepted,
             dir: None,
+            targets,
         })
+    }
+
+    /// How many of the requests answered had a target starting with `prefix`.
+    fn answered(&self, prefix: &str) -> usize {
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|t| t.starts_with(prefix))
+            .count()
     }
 
     /// How many connections it has accepted.
@@ -160,8 +177,9 @@ fn server_tls(alpn: &[&[u8]]) -> Result<(TempDir, Arc<rustls::ServerConfig>)> {
     Ok((dir, Arc::new(config)))
 }
 
-/// Answers the requests of connection `conn` until the client closes it.
-fn answer(mut stream: impl Read + Write, conn: usize) {
+/// Answers the requests of connection `conn` until the client closes it,
+/// noting each one's target in `targets` before answering.
+fn answer(mut stream: impl Read + Write, conn: usize, targets: &Mutex<Vec<String>>) {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     for req in 1.. {
@@ -174,6 +192,12 @@ fn answer(mut stream: impl Read + Write, conn: usize) {
                 Ok(n) => seen.extend_from_slice(&buf[..n]),
             }
         };
+        let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+        let target = head.split(' ').nth(1).unwrap_or_default().to_string();
+        targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(target);
         seen.drain(..end + 4);
         let body = format!("conn {conn} req {req}");
         let reply = format!(
@@ -364,6 +388,52 @@ async fn a_reloaded_app_keeps_its_components_connections() -> Result<()> {
     // Components still never share: `other` connects for itself.
     assert_eq!(app.fetch("/other").await?, "conn 3 req 1");
     assert_eq!(upstream.connections(), 3);
+    Ok(())
+}
+
+/// So does a component an event trigger runs: a cron component's runs after a
+/// reload (a new version: its environment changed) send their reports on the
+/// connection its runs before the reload opened.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reloaded_cron_component_keeps_its_connections() -> Result<()> {
+    let upstream = Upstream::plain()?;
+    let port = upstream.port;
+    let cron = |path: &str| {
+        crate::cron::cron_component(
+            "tick",
+            "* * * * * *",
+            &format!("REPORT_URL = \"http://127.0.0.1:{port}/{path}\""),
+            &format!("allowed_outbound_hosts = [\"http://127.0.0.1:{port}\"]\n"),
+        )
+    };
+    let dir = AppDir::with_manifest(&cron("before"))?;
+    let server = Server::start_triggers_only_with(dir.path(), shared_cache()?, |cmd| {
+        cmd.arg("--watch");
+    })?;
+    let reports = |prefix: &str, count: usize| {
+        let deadline = Instant::now() + EFFECT_BOUND;
+        while upstream.answered(prefix) < count {
+            ensure!(
+                Instant::now() < deadline,
+                "{count} report(s) to {prefix} not answered in {EFFECT_BOUND:?}: {:?}",
+                upstream.targets.lock().unwrap_or_else(|e| e.into_inner())
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    };
+    tokio::task::block_in_place(|| reports("/before", 2))?;
+    assert_eq!(upstream.connections(), 1, "{}", server.stderr().text());
+
+    let text = std::fs::read_to_string(dir.manifest())?;
+    replace_file(&dir.manifest(), &text.replace("/before", "/after"))?;
+    tokio::task::block_in_place(|| {
+        server
+            .stdout()
+            .wait_for("Reloaded app `test`", EFFECT_BOUND)?;
+        reports("/after", 2)
+    })?;
+    assert_eq!(upstream.connections(), 1, "{:?}", upstream.targets);
     Ok(())
 }
 
