@@ -173,6 +173,14 @@ pub struct Prepared<'t, C, B> {
     next: HashMap<String, Arc<Entry<C, B>>>,
 }
 
+impl<C, B: Clone> Prepared<'_, C, B> {
+    /// The backend `label` will have once this table is committed (`None`:
+    /// no section names it), as [`LiveLabels::get`] will then answer.
+    pub fn get(&self, label: &str) -> Option<B> {
+        self.next.get(label).map(|entry| entry.backend.clone())
+    }
+}
+
 impl<C, B> Prepared<'_, C, B> {
     /// Puts the table in use: lookups from now on see its backends.
     pub fn commit(self) {

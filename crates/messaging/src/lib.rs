@@ -37,6 +37,6 @@ pub use host::{
     ClientHandle, MessageHandle, MessagingHostView, MessagingState, MessagingView, RequestOptions,
     add_to_linker,
 };
-pub use manager::{MessagingManager, PreparedBrokers};
+pub use manager::{LabelSubscription, MessagingManager, PreparedBrokers};
 pub use memory::MemoryBroker;
 pub use nats::NatsBroker;

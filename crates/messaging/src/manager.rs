@@ -1,12 +1,16 @@
 //! An app's message brokers, by label.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll};
 
+use futures_util::Stream;
+use futures_util::task::AtomicWaker;
 use skiff_labels::LiveLabels;
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::{OnceCell, OwnedMutexGuard, watch};
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Message, Subscription};
 use crate::config::{BrokerConfig, MessagingConfig};
 use crate::error::{Error, Result};
 use crate::memory::MemoryBroker;
@@ -23,7 +27,8 @@ use crate::nats::NatsBroker;
 /// components talking on `default` see each other's messages, two apps
 /// (two managers) never do. A runtime-config reload
 /// ([`MessagingManager::apply`]) changes what backs a label for the uses
-/// after it.
+/// after it, and moves the subscriptions made through
+/// [`MessagingManager::subscribe`] with it.
 ///
 /// ```
 /// # async fn example() -> skiff_messaging::Result<()> {
@@ -43,6 +48,78 @@ pub struct MessagingManager {
     embedded: Mutex<HashMap<String, Arc<dyn Broker>>>,
     /// Counts the applied reloads, for subscribers to look again.
     changes: watch::Sender<u64>,
+    /// The subscriptions that follow their label ([`LabelSubscription`]).
+    follows: Mutex<Vec<Weak<Follow>>>,
+    /// Held from a reload's [`MessagingManager::prepare`] until it is
+    /// committed or dropped, and while a subscription is made, so that no
+    /// subscription is made on a broker a reload is about to replace
+    /// without being moved with it.
+    reconfiguring: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A subscription that follows its label: a reload that puts another
+/// broker behind the label subscribes there before it is committed, and
+/// the subscription goes on from the new broker once the old one has
+/// delivered what it had ready. Messages published on the new broker from
+/// the commit on are delivered (those that arrive between the prepare and
+/// the commit too, NATS keeping them until then); so is what the old
+/// broker had delivered before the switch.
+///
+/// It ends only when its current broker's subscription ends for good.
+pub struct LabelSubscription {
+    follow: Arc<Follow>,
+    /// The broker `messages` come from.
+    broker: Arc<dyn Broker>,
+    messages: Subscription,
+}
+
+/// What a reload needs to move one [`LabelSubscription`].
+struct Follow {
+    label: String,
+    subject: String,
+    queue_group: Option<String>,
+    /// The broker it is on, or will be on once it takes `moved`.
+    broker: Mutex<Arc<dyn Broker>>,
+    /// Its subscription on the broker a committed reload moved it to, for
+    /// its next poll to switch to.
+    moved: Mutex<Option<(Arc<dyn Broker>, Subscription)>>,
+    /// Wakes its consumer to switch.
+    waker: AtomicWaker,
+}
+
+impl LabelSubscription {
+    /// The broker the last message came from (replies go there).
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
+    }
+}
+
+impl Stream for LabelSubscription {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        let this = &mut *self;
+        this.follow.waker.register(cx.waker());
+        loop {
+            let moving = lock(&this.follow.moved).is_some();
+            match this.messages.as_mut().poll_next(cx) {
+                Poll::Ready(Some(message)) => return Poll::Ready(Some(message)),
+                Poll::Ready(None) if !moving => return Poll::Ready(None),
+                Poll::Pending if !moving => return Poll::Pending,
+                // The old broker has nothing more ready: go on from the new.
+                _ => {
+                    if let Some((broker, messages)) = lock(&this.follow.moved).take() {
+                        (this.broker, this.messages) = (broker, messages);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Locks `mutex`, even if a panic poisoned it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A configured label's backend, and its broker once made.
@@ -94,6 +171,8 @@ impl MessagingManager {
             configured: LiveLabels::with(configured),
             embedded: Mutex::new(HashMap::new()),
             changes: watch::Sender::new(0),
+            follows: Mutex::new(Vec::new()),
+            reconfiguring: Arc::default(),
         }
     }
 
@@ -103,14 +182,46 @@ impl MessagingManager {
     pub async fn broker(&self, label: &str) -> Result<Arc<dyn Broker>> {
         match self.configured.get(label) {
             Some(slot) => slot.broker(label).await,
-            None => {
-                let mut embedded = self.embedded.lock().unwrap_or_else(PoisonError::into_inner);
-                let broker = embedded
-                    .entry(label.to_string())
-                    .or_insert_with(|| Arc::new(MemoryBroker::new()));
-                Ok(broker.clone())
-            }
+            None => Ok(self.embedded(label)),
         }
+    }
+
+    /// The embedded broker of `label`, made at the first call.
+    fn embedded(&self, label: &str) -> Arc<dyn Broker> {
+        lock(&self.embedded)
+            .entry(label.to_string())
+            .or_insert_with(|| Arc::new(MemoryBroker::new()))
+            .clone()
+    }
+
+    /// Subscribes to `subject` (in `queue_group`) on `label`'s broker, for
+    /// as long as the label lasts: a reload that puts another broker behind
+    /// `label` moves the subscription there ([`LabelSubscription`]).
+    pub async fn subscribe(
+        &self,
+        label: &str,
+        subject: &str,
+        queue_group: Option<&str>,
+    ) -> Result<LabelSubscription> {
+        let _unchanging = self.reconfiguring.lock().await;
+        let broker = self.broker(label).await?;
+        let messages = broker.subscribe(subject, queue_group).await?;
+        let follow = Arc::new(Follow {
+            label: label.to_string(),
+            subject: subject.to_string(),
+            queue_group: queue_group.map(str::to_string),
+            broker: Mutex::new(broker.clone()),
+            moved: Mutex::new(None),
+            waker: AtomicWaker::new(),
+        });
+        let mut follows = lock(&self.follows);
+        follows.retain(|f| f.strong_count() > 0);
+        follows.push(Arc::downgrade(&follow));
+        Ok(LabelSubscription {
+            follow,
+            broker,
+            messages,
+        })
     }
 
     /// Makes `config` the app's brokers, for every use after it (a
@@ -119,7 +230,9 @@ impl MessagingManager {
     /// new broker, made now, so a NATS server that cannot be reached fails
     /// the whole change ([`Error::Connection`], naming the label), which
     /// then changes nothing; a label no longer configured goes back to its
-    /// embedded broker. Subscribers learn of an applied change through
+    /// embedded broker. Each [`LabelSubscription`] on a label that changes
+    /// is subscribed on the new broker before the change is put in use, and
+    /// moves there. Others learn of an applied change through
     /// [`MessagingManager::changes`].
     pub async fn apply(&self, config: &MessagingConfig) -> Result<()> {
         self.prepare(config).await?.commit();
@@ -128,8 +241,12 @@ impl MessagingManager {
 
     /// Connects what [`MessagingManager::apply`] would, without putting it
     /// in use yet: a runtime-config reload prepares every capability's
-    /// labels before it commits any, so that one failing changes none.
+    /// labels before it commits any, so that one failing changes none. The
+    /// subscriptions to move are made on their new brokers now; one that
+    /// fails fails the whole change. Until the result is committed or
+    /// dropped, new subscriptions wait.
     pub async fn prepare(&self, config: &MessagingConfig) -> Result<PreparedBrokers<'_>> {
+        let unchanging = self.reconfiguring.clone().lock_owned().await;
         let brokers = self
             .configured
             .prepare(&config.brokers, |label, section| async move {
@@ -138,9 +255,44 @@ impl MessagingManager {
                 Ok::<_, Error>(slot)
             })
             .await?;
+        let follows: Vec<Arc<Follow>> = lock(&self.follows)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let mut moves = Vec::new();
+        for follow in follows {
+            let label = &follow.label;
+            let next = match brokers.get(label) {
+                Some(slot) => slot.broker(label).await?,
+                None => self.embedded(label),
+            };
+            let from = lock(&follow.broker).clone();
+            if Arc::ptr_eq(&next, &from) {
+                continue;
+            }
+            let messages = next
+                .subscribe(&follow.subject, follow.queue_group.as_deref())
+                .await
+                .map_err(|err| {
+                    Error::Connection(format!(
+                        "message broker `{label}`: cannot move the subscription to `{}` to {}: \
+                         {err}",
+                        follow.subject,
+                        next.describe()
+                    ))
+                })?;
+            moves.push(Move {
+                follow,
+                from,
+                to: next,
+                messages,
+            });
+        }
         Ok(PreparedBrokers {
             manager: self,
             brokers,
+            moves,
+            _unchanging: unchanging,
         })
     }
 
@@ -172,12 +324,46 @@ impl MessagingManager {
 pub struct PreparedBrokers<'m> {
     manager: &'m MessagingManager,
     brokers: skiff_labels::Prepared<'m, BrokerConfig, Arc<Slot>>,
+    moves: Vec<Move>,
+    _unchanging: OwnedMutexGuard<()>,
+}
+
+/// A [`LabelSubscription`] to move, already subscribed on its new broker.
+struct Move {
+    follow: Arc<Follow>,
+    from: Arc<dyn Broker>,
+    to: Arc<dyn Broker>,
+    messages: Subscription,
 }
 
 impl PreparedBrokers<'_> {
-    /// Puts the brokers in use, and tells the subscribers.
+    /// Puts the brokers in use, hands the moved subscriptions their new
+    /// brokers, and tells the subscribers.
     pub fn commit(self) {
         self.brokers.commit();
+        for Move {
+            follow,
+            from,
+            to,
+            messages,
+        } in self.moves
+        {
+            let group = follow
+                .queue_group
+                .as_deref()
+                .map(|g| format!(" in queue group `{g}`"))
+                .unwrap_or_default();
+            tracing::info!(
+                "subscription to `{}`{group} on broker `{}` moved from {} to {}",
+                follow.subject,
+                follow.label,
+                from.describe(),
+                to.describe()
+            );
+            *lock(&follow.broker) = to.clone();
+            *lock(&follow.moved) = Some((to, messages));
+            follow.waker.wake();
+        }
         self.manager.changes.send_modify(|applied| *applied += 1);
     }
 }
@@ -286,6 +472,70 @@ mod tests {
             &manager.broker("events").await.unwrap()
         ));
         assert_eq!(manager.describe("events"), "embedded");
+    }
+
+    /// A reload that puts another broker behind a label moves the label's
+    /// subscriptions with it, without a gap: a message published on the new
+    /// broker right after the commit (before the subscriber has run again)
+    /// is delivered, as is one the old broker had delivered before; once it
+    /// has switched, the old broker feeds it no more. A subscription on another
+    /// label stays where it is; new subscriptions wait for a prepared
+    /// reload to be committed (or dropped).
+    #[tokio::test]
+    async fn a_reload_moves_subscriptions_without_a_gap() {
+        use futures_util::{FutureExt as _, StreamExt as _};
+        let manager = MessagingManager::default();
+        let mut events = manager.subscribe("events", "orders.*", None).await.unwrap();
+        let mut other = manager.subscribe("other", "x", Some("g")).await.unwrap();
+        let old = manager.broker("events").await.unwrap();
+        old.publish(Message::new("orders.1", "before"))
+            .await
+            .unwrap();
+
+        let mut next = MessagingConfig::default();
+        next.brokers.insert("events".into(), BrokerConfig::Memory);
+        let prepared = manager.prepare(&next).await.unwrap();
+        let waiting = manager.subscribe("events", "late", None);
+        tokio::pin!(waiting);
+        assert!(
+            waiting.as_mut().now_or_never().is_none(),
+            "a subscription was made while a reload was prepared"
+        );
+        prepared.commit();
+        let new = manager.broker("events").await.unwrap();
+        assert!(!Arc::ptr_eq(&old, &new));
+        new.publish(Message::new("orders.2", "after"))
+            .await
+            .unwrap();
+
+        let first = events.next().await.unwrap();
+        assert_eq!(&first.payload[..], b"before");
+        assert!(Arc::ptr_eq(events.broker(), &old));
+        let second = events.next().await.unwrap();
+        assert_eq!(&second.payload[..], b"after");
+        assert!(Arc::ptr_eq(events.broker(), &new));
+        old.publish(Message::new("orders.3", "stale"))
+            .await
+            .unwrap();
+        assert!(
+            events.next().now_or_never().is_none(),
+            "the old broker still feeds the subscription"
+        );
+        let mut late = waiting.await.unwrap();
+        assert!(Arc::ptr_eq(late.broker(), &new));
+        new.publish(Message::new("late", "l")).await.unwrap();
+        assert_eq!(&late.next().await.unwrap().payload[..], b"l");
+
+        let other_broker = manager.broker("other").await.unwrap();
+        assert!(Arc::ptr_eq(other.broker(), &other_broker));
+        other_broker.publish(Message::new("x", "o")).await.unwrap();
+        assert_eq!(&other.next().await.unwrap().payload[..], b"o");
+
+        // A prepared reload that is dropped moves nothing.
+        drop(manager.prepare(&MessagingConfig::default()).await.unwrap());
+        new.publish(Message::new("orders.4", "kept")).await.unwrap();
+        assert_eq!(&events.next().await.unwrap().payload[..], b"kept");
+        assert!(Arc::ptr_eq(events.broker(), &new));
     }
 
     #[test]

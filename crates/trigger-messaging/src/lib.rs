@@ -308,17 +308,19 @@ async fn subscribe_loop(
     let mut changes = manager.changes();
     loop {
         changes.mark_unchanged();
-        let subscribed = async { subscribe_on(manager.broker(label).await?, &route).await };
+        let subscribed = manager.subscribe(label, subject, route.queue_group.as_deref());
         let subscribed = tokio::select! {
             subscribed = subscribed => subscribed,
             () = stopped(&mut stop) => break,
         };
         match subscribed {
-            Ok((mut broker, mut messages)) => {
+            // A runtime-config reload that puts another broker behind the
+            // label moves the subscription there itself.
+            Ok(mut messages) => {
                 backoff = BACKOFF.0;
                 tracing::info!(
                     "messaging trigger subscribed to `{subject}`{group} on broker `{label}` ({})",
-                    broker.describe()
+                    messages.broker().describe()
                 );
                 loop {
                     tokio::select! {
@@ -328,7 +330,7 @@ async fn subscribe_loop(
                                 handlers.spawn(handle(
                                     to.engine.clone(),
                                     to.component.clone(),
-                                    broker.clone(),
+                                    messages.broker().clone(),
                                     message,
                                 ));
                             }
@@ -336,41 +338,11 @@ async fn subscribe_loop(
                                 tracing::warn!(
                                     "messaging trigger lost its subscription to `{subject}` on \
                                      broker `{label}` ({}); subscribing again",
-                                    broker.describe()
+                                    messages.broker().describe()
                                 );
                                 break;
                             }
                         },
-                        // A runtime-config reload put another broker behind
-                        // the label: subscribe there first, then let the old
-                        // subscription go.
-                        Ok(()) = changes.changed() => {
-                            let moved = match manager.broker(label).await {
-                                Ok(next) if Arc::ptr_eq(&next, &broker) => continue,
-                                Ok(next) => subscribe_on(next, &route).await,
-                                Err(err) => Err(err),
-                            };
-                            match moved {
-                                Ok((next, subscription)) => {
-                                    tracing::info!(
-                                        "messaging trigger moved its subscription to \
-                                         `{subject}`{group} on broker `{label}` from {} to {}",
-                                        broker.describe(),
-                                        next.describe()
-                                    );
-                                    (broker, messages) = (next, subscription);
-                                }
-                                Err(err) => {
-                                    tracing::warn!(
-                                        "messaging trigger could not move its subscription to \
-                                         `{subject}` on broker `{label}` to {}: {err}; \
-                                         retrying in {backoff:?}",
-                                        manager.describe(label)
-                                    );
-                                    break;
-                                }
-                            }
-                        }
                         // Reap finished handlers so the set does not grow.
                         Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
                         () = stopped(&mut stop) => {
@@ -396,17 +368,6 @@ async fn subscribe_loop(
         backoff = (backoff * 2).min(BACKOFF.1);
     }
     drain(handlers, "messaging trigger").await;
-}
-
-/// Subscribes to `route`'s subject (in its queue group) on `broker`.
-async fn subscribe_on(
-    broker: Arc<dyn Broker>,
-    route: &Route,
-) -> skiff_messaging::Result<(Arc<dyn Broker>, skiff_messaging::Subscription)> {
-    let subscription = broker
-        .subscribe(&route.subject, route.queue_group.as_deref())
-        .await?;
-    Ok((broker, subscription))
 }
 
 /// Delivers one message to a fresh instance of `component`; every failure
