@@ -203,8 +203,24 @@ impl MessagingManager {
         subject: &str,
         queue_group: Option<&str>,
     ) -> Result<LabelSubscription> {
-        let _unchanging = self.reconfiguring.lock().await;
-        let broker = self.broker(label).await?;
+        // Connect first, then subscribe under the lock if no reload has
+        // changed the label meanwhile: a broker slow to connect holds up no
+        // reload.
+        let (broker, _unchanging) = loop {
+            let slot = self.configured.get(label);
+            let broker = match &slot {
+                Some(slot) => slot.broker(label).await?,
+                None => self.embedded(label),
+            };
+            let unchanging = self.reconfiguring.lock().await;
+            let unchanged = match (&slot, &self.configured.get(label)) {
+                (Some(before), Some(now)) => Arc::ptr_eq(before, now),
+                (before, now) => before.is_none() && now.is_none(),
+            };
+            if unchanged {
+                break (broker, unchanging);
+            }
+        };
         let messages = broker.subscribe(subject, queue_group).await?;
         let follow = Arc::new(Follow {
             label: label.to_string(),
