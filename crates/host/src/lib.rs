@@ -78,7 +78,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 pub use denied::linker_for;
 pub use outbound::OutboundHttp;
 pub use pool::ConnectionStats;
-pub use stdio::{Channel, LogStream};
+pub use stdio::{Channel, Follow, GuestOutput, LogStream};
 
 /// A host directory made visible to the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +191,13 @@ impl InstanceConfig {
             outbound_http: Arc::new(SharedHttpLimits::default()),
             connections: Connections::default(),
         }
+    }
+
+    /// Sends this component's stdout and stderr where `output` says
+    /// (which components are shown on the host's stderr, and log files).
+    pub fn log_to(&mut self, output: &GuestOutput) -> Result<()> {
+        self.log_streams = Arc::new(output.streams(&self.component_id)?);
+        Ok(())
     }
 
     /// Makes this component's instances use `connections` (shared, not

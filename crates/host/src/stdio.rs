@@ -1,9 +1,15 @@
-//! Guest stdout/stderr routed to the host log, one line at a time, prefixed with the component id.
+//! Guest stdout/stderr routed to the host log, one line at a time, prefixed with the component id,
+//! and to a file per component and stream when asked ([`GuestOutput`]).
 
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+
+use anyhow::Context as _;
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
@@ -22,26 +28,147 @@ pub enum Channel {
     Stderr,
 }
 
-/// A guest output stream written to the host's stderr as `[component stdout] line`.
+impl Channel {
+    /// `stdout` or `stderr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Stdout => "stdout",
+            Channel::Stderr => "stderr",
+        }
+    }
+}
+
+/// A guest output stream written to the host's stderr as `[component stdout] line`
+/// (unless [`GuestOutput`] leaves the component out), and to its log file if
+/// it has one.
 #[derive(Debug, Clone)]
 pub struct LogStream {
     prefix: Arc<str>,
     component: Arc<str>,
     stream: skiff_telemetry::logs::Stream,
+    /// Shown on the host's stderr.
+    console: bool,
+    /// Appended to, a line at a time, as the guest wrote it.
+    file: Option<Arc<Mutex<File>>>,
 }
 
 impl LogStream {
-    /// A stream for `component`'s `channel`.
+    /// A stream for `component`'s `channel`, shown on the host's stderr.
     pub fn new(component: &str, channel: Channel) -> Self {
-        let (name, stream) = match channel {
-            Channel::Stdout => ("stdout", skiff_telemetry::logs::Stream::Stdout),
-            Channel::Stderr => ("stderr", skiff_telemetry::logs::Stream::Stderr),
+        let stream = match channel {
+            Channel::Stdout => skiff_telemetry::logs::Stream::Stdout,
+            Channel::Stderr => skiff_telemetry::logs::Stream::Stderr,
         };
         LogStream {
-            prefix: format!("[{component} {name}] ").into(),
+            prefix: format!("[{component} {}] ", channel.name()).into(),
             component: component.into(),
             stream,
+            console: true,
+            file: None,
         }
+    }
+}
+
+/// Which components' output the host shows on its stderr (`skiff up
+/// --follow` / `--quiet`, as in Spin).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Follow {
+    /// Every component's (the default).
+    #[default]
+    All,
+    /// None (`--quiet`).
+    None,
+    /// Only these components' (`--follow ID`, repeatable).
+    Only(BTreeSet<String>),
+}
+
+impl Follow {
+    /// Whether `component`'s output is shown.
+    pub fn shows(&self, component: &str) -> bool {
+        match self {
+            Follow::All => true,
+            Follow::None => false,
+            Follow::Only(ids) => ids.contains(component),
+        }
+    }
+}
+
+/// Where an app's guests' stdout and stderr go: the host's stderr for the
+/// components [`Follow`] shows, and, with a log directory (`skiff up
+/// --log-dir`), the files `ID_stdout.txt` and `ID_stderr.txt` there for
+/// every component, as Spin names them. A file is opened once per process
+/// (appended to, or emptied first with `truncate`) and shared by the
+/// component's instances and by its later versions (`--watch`).
+#[derive(Debug, Default)]
+pub struct GuestOutput {
+    follow: Follow,
+    dir: Option<PathBuf>,
+    truncate: bool,
+    /// The files opened so far, by path.
+    files: Mutex<HashMap<PathBuf, Arc<Mutex<File>>>>,
+}
+
+impl GuestOutput {
+    /// Output shown as `follow` says, and written under `dir` if given
+    /// (created if missing); `truncate` empties each file when it is first
+    /// opened.
+    pub fn new(follow: Follow, dir: Option<PathBuf>, truncate: bool) -> anyhow::Result<Self> {
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!(
+                    "cannot create the log directory `{}` (--log-dir)",
+                    dir.display()
+                )
+            })?;
+        }
+        Ok(GuestOutput {
+            follow,
+            dir,
+            truncate,
+            files: Mutex::default(),
+        })
+    }
+
+    /// The log directory, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Component `component`'s stdout and stderr streams.
+    pub fn streams(&self, component: &str) -> anyhow::Result<(LogStream, LogStream)> {
+        let stream = |channel: Channel| -> anyhow::Result<LogStream> {
+            let mut stream = LogStream::new(component, channel);
+            stream.console = self.follow.shows(component);
+            if let Some(dir) = &self.dir {
+                stream.file = Some(self.file(
+                    &dir.join(format!("{component}_{}.txt", channel.name())),
+                    component,
+                )?);
+            }
+            Ok(stream)
+        };
+        Ok((stream(Channel::Stdout)?, stream(Channel::Stderr)?))
+    }
+
+    fn file(&self, path: &Path, component: &str) -> anyhow::Result<Arc<Mutex<File>>> {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(file) = files.get(path) {
+            return Ok(file.clone());
+        }
+        let mut options = std::fs::OpenOptions::new();
+        match self.truncate {
+            true => options.write(true).create(true).truncate(true),
+            false => options.append(true).create(true),
+        };
+        let file = options.open(path).with_context(|| {
+            format!(
+                "cannot open `{}` for component `{component}`'s output (--log-dir)",
+                path.display()
+            )
+        })?;
+        let file = Arc::new(Mutex::new(file));
+        files.insert(path.to_path_buf(), file.clone());
+        Ok(file)
     }
 }
 
@@ -90,17 +217,29 @@ impl LineWriter {
     fn emit(&mut self) {
         let line = String::from_utf8_lossy(&self.pending);
         let line = line.trim_end_matches('\r');
-        let mut err = std::io::stderr().lock();
-        // Written in a traced request (or message): stamped with its trace,
-        // as the host's own log lines are.
-        let prefix = &self.stream.prefix;
-        let _ = match skiff_telemetry::current_ids() {
-            None => writeln!(err, "{prefix}{line}"),
-            Some((trace_id, span_id)) => {
-                writeln!(err, "{prefix}{line} trace_id={trace_id} span_id={span_id}")
-            }
-        };
-        drop(err);
+        if self.stream.console {
+            let mut err = std::io::stderr().lock();
+            // Written in a traced request (or message): stamped with its
+            // trace, as the host's own log lines are.
+            let prefix = &self.stream.prefix;
+            let _ = match skiff_telemetry::current_ids() {
+                None => writeln!(err, "{prefix}{line}"),
+                Some((trace_id, span_id)) => {
+                    writeln!(err, "{prefix}{line} trace_id={trace_id} span_id={span_id}")
+                }
+            };
+        }
+        if let Some(file) = &self.stream.file {
+            // One write per line, so lines from concurrent instances do not
+            // interleave.
+            let mut record = Vec::with_capacity(line.len() + 1);
+            record.extend_from_slice(line.as_bytes());
+            record.push(b'\n');
+            let _ = file
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write_all(&record);
+        }
         if skiff_telemetry::logs::enabled() {
             skiff_telemetry::logs::guest_output(&self.stream.component, self.stream.stream, line);
         }

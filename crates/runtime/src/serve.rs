@@ -64,6 +64,9 @@ pub struct ServeConfig {
     pub staged_start: bool,
     /// Reload the app when its files change (`skiff up --watch`).
     pub watch: Option<crate::watch::WatchOptions>,
+    /// Where the guests' stdout and stderr go (`--follow`, `--quiet`,
+    /// `--log-dir`); by default, every component's to the host's stderr.
+    pub guest_output: Arc<skiff_host::GuestOutput>,
 }
 
 impl ServeConfig {
@@ -90,6 +93,7 @@ impl ServeConfig {
             tls: None,
             staged_start: std::env::var_os("SKIFF_STAGED_START").is_none_or(|v| v != "0"),
             watch: None,
+            guest_output: Arc::default(),
         }
     }
 
@@ -263,6 +267,7 @@ async fn serve_with(
         tls,
         staged_start: _,
         watch,
+        guest_output,
     } = config;
     skiff_telemetry::set_service(&app.name, app.version.as_deref());
     // The certificate is checked before anything slow: a bad file is reported
@@ -387,6 +392,7 @@ async fn serve_with(
         outbound_http,
         blocked_networks,
         connections: Default::default(),
+        guest_output,
     };
     let load = {
         let (engine, options) = (engine.clone(), options.clone());

@@ -100,6 +100,8 @@ pub struct LoadOptions {
     /// The components' kept-alive outbound connections, handed on from
     /// the version of the app this one replaces.
     pub connections: Arc<AppConnections>,
+    /// Where the guests' stdout and stderr go.
+    pub guest_output: Arc<skiff_host::GuestOutput>,
 }
 
 /// The kept-alive outbound connections ([`skiff_host::Connections`]) of one
@@ -1136,6 +1138,7 @@ pub fn instance_config(
     config.blob_granted = spec.blob_store.as_deref().map(Arc::from);
     config.outbound_http = options.outbound_http.clone();
     config.use_connections(options.connections.of(&spec.id));
+    config.log_to(&options.guest_output)?;
     config.preopens = files::preopens(spec, &options.state_dir)?;
     config.allowed_outbound = Arc::new(
         skiff_outbound_networking::AllowedHosts::parse(&spec.allowed_outbound_hosts, &|name| {

@@ -114,6 +114,22 @@ pub struct UpArgs {
     /// `http://ADDR/metrics`, on a listener of its own.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Show only this component's stdout and stderr on the console
+    /// (repeatable; every component's by default).
+    #[arg(long = "follow", value_name = "ID")]
+    pub follow: Vec<String>,
+    /// Show no component's stdout and stderr on the console.
+    #[arg(short = 'q', long, conflicts_with = "follow")]
+    pub quiet: bool,
+    /// Also write each component's stdout and stderr to `ID_stdout.txt` and
+    /// `ID_stderr.txt` in this directory (created if missing), appending to
+    /// what is there, a line at a time; all components, whatever is
+    /// followed. An empty value writes none.
+    #[arg(short = 'L', long, value_name = "DIR", env = "SKIFF_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// With `--log-dir`: empty each log file at start instead of appending.
+    #[arg(long, requires = "log_dir")]
+    pub truncate_logs: bool,
 }
 
 /// Loads, then serves until SIGINT/SIGTERM.
@@ -136,6 +152,7 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
         }
     };
     let app = load()?;
+    let guest_output = guest_output(&args, &app)?;
     let key_values = args
         .key_values
         .iter()
@@ -164,12 +181,40 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
             files
         }),
         watch: args.watch.then(|| skiff_runtime::WatchOptions::new(load)),
+        guest_output: std::sync::Arc::new(guest_output),
         ..ServeConfig::new(app, args.listen)
     };
     // Listen for SIGINT/SIGTERM before the (possibly slow) load, so a stop
     // request during compilation is still a clean exit.
     skiff_runtime::serve_blocking(config, skiff_runtime::shutdown_signal)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the guests' output goes, from `--follow`, `--quiet`, `--log-dir`
+/// and `--truncate-logs`. A followed id the app lacks is an error naming the
+/// ones it has.
+fn guest_output(args: &UpArgs, app: &skiff_manifest::App) -> Result<skiff_host::GuestOutput> {
+    use skiff_host::Follow;
+    for id in &args.follow {
+        if !app.components.contains_key(id.as_str()) {
+            let ids: Vec<_> = app.components.keys().map(|id| format!("`{id}`")).collect();
+            anyhow::bail!(
+                "--follow {id}: app `{}` has no component `{id}` (its components: {})",
+                app.name,
+                ids.join(", ")
+            );
+        }
+    }
+    let follow = match (args.quiet, args.follow.is_empty()) {
+        (true, _) => Follow::None,
+        (false, true) => Follow::All,
+        (false, false) => Follow::Only(args.follow.iter().cloned().collect()),
+    };
+    let dir = args
+        .log_dir
+        .clone()
+        .filter(|dir| !dir.as_os_str().is_empty());
+    skiff_host::GuestOutput::new(follow, dir, args.truncate_logs)
 }
 
 /// `--tls-client-auth`: whether a client without a certificate is served.

@@ -94,6 +94,7 @@ mod client_tls;
 mod cron;
 mod deps;
 mod examples;
+mod guest_output;
 mod harness;
 mod http;
 mod kv;
