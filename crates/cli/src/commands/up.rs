@@ -103,7 +103,7 @@ pub struct UpArgs {
     )]
     pub tls_client_auth: Option<ClientAuth>,
     /// Compile without reading or writing the AOT cache.
-    #[arg(long)]
+    #[arg(long, visible_alias = "disable-cache")]
     pub no_cache: bool,
     /// Size of the instance pool (instances alive at once across all components).
     #[arg(long, default_value_t = skiff_runtime::ServeConfig::DEFAULT_MAX_INSTANCES)]

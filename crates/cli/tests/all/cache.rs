@@ -1,7 +1,8 @@
 //! The AOT cache as `skiff up` and `skiff compile` use it: a miss compiles and
 //! stores, a restart loads from the cache, a corrupted entry is discarded and
 //! recompiled, and `skiff compile` (of a component, or of a whole app) fills
-//! the cache `skiff up` reads.
+//! the cache `skiff up` reads; `skiff up --no-cache` (Spin's
+//! `--disable-cache`) neither reads nor writes it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,6 +87,29 @@ async fn miss_then_hit_then_corrupt_entry_is_recompiled() -> Result<()> {
         "component `hello` loaded from AOT cache",
     )
     .await?;
+    Ok(())
+}
+
+/// `--no-cache`, and Spin's spelling `--disable-cache`: the app is served,
+/// compiled, and nothing is written to the cache, which a start without the
+/// flag then fills.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_cache_serves_without_writing_the_cache() -> Result<()> {
+    let app = hello_app()?;
+    let cache = tempdir()?;
+    for flag in ["--no-cache", "--disable-cache"] {
+        let server = Server::start_with(app.path(), cache.path(), |cmd| {
+            cmd.arg(flag);
+        })?;
+        let resp = get(&server.url("/")).await?;
+        resp.assert_status(200);
+        assert_eq!(resp.text(), "Hello from Skiff!\n");
+        drop(server);
+        let entries = cwasm_files(cache.path())?;
+        ensure!(entries.is_empty(), "{flag} wrote {entries:?}");
+    }
+    start_expecting(&app, cache.path(), "component `hello` loaded compiled").await?;
+    assert_eq!(cwasm_files(cache.path())?.len(), 1);
     Ok(())
 }
 

@@ -51,12 +51,16 @@ async fn follow_quiet_and_log_dir_choose_where_guest_output_goes() -> Result<()>
     })?;
     fetch(&server, "/b/one").await?;
     fetch(&server, "/a/two").await?;
+    // `a`'s stderr line is its last: once it is read, so is all before it.
     let console = tokio::task::block_in_place(|| {
         server
             .stderr()
-            .wait_for("[a stdout] http_echo: GET /a/two", BOUND)
+            .wait_for("[a stderr] http_echo stderr", BOUND)
     })?;
-    ensure!(console.contains("[a stderr] http_echo stderr"), "{console}");
+    ensure!(
+        console.contains("[a stdout] http_echo: GET /a/two"),
+        "{console}"
+    );
     ensure!(!console.contains("[b "), "`b` was not followed:\n{console}");
     assert_eq!(lines(&logs, "a_stdout.txt")?, ["http_echo: GET /a/two"]);
     assert_eq!(lines(&logs, "a_stderr.txt")?, ["http_echo stderr"]);

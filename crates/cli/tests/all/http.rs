@@ -463,14 +463,20 @@ async fn guest_output_is_logged_with_the_component_id() -> Result<()> {
     get(&server.url("/echo/log-marker-7f3a"))
         .await?
         .assert_status(200);
-    let stderr = server.stderr().wait_for(
-        "[echo stdout] http_echo: GET /echo/log-marker-7f3a",
-        Duration::from_secs(10),
-    )?;
-    assert!(
-        stderr.contains("[echo stderr] http_echo stderr"),
-        "{stderr}"
-    );
+    let marker = "[echo stdout] http_echo: GET /echo/log-marker-7f3a";
+    server.stderr().wait_for(marker, Duration::from_secs(10))?;
+    // Its stderr line comes after it (the guest writes it next), and may be
+    // read a moment later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stderr = server.stderr().text();
+        let after = stderr.find(marker).map_or("", |at| &stderr[at..]);
+        if after.contains("[echo stderr] http_echo stderr") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stderr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Guest output never reaches the server's stdout, which holds only the banner.
     assert!(!server.stdout().text().contains("http_echo"));
     Ok(())
