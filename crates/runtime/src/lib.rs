@@ -33,5 +33,5 @@ pub use serve::{
     STAGED_MAX_COMPONENTS, STAGED_MIN_INSTANCES, ServeConfig, engine_options, needs_concurrency,
     serve, serve_blocking, shutdown_signal,
 };
-pub use skiff_trigger_http::{ClientAuth, TlsFiles, load_component};
+pub use skiff_trigger_http::{ClientAuth, Mounts, TlsFiles, load_component};
 pub use watch::WatchOptions;

@@ -67,6 +67,9 @@ pub struct ServeConfig {
     /// Where the guests' stdout and stderr go (`--follow`, `--quiet`,
     /// `--log-dir`); by default, every component's to the host's stderr.
     pub guest_output: Arc<skiff_host::GuestOutput>,
+    /// How `files` mounts are made (`--direct-mounts`,
+    /// `--allow-transient-write`); read-only by default.
+    pub mounts: skiff_trigger_http::Mounts,
 }
 
 impl ServeConfig {
@@ -94,6 +97,7 @@ impl ServeConfig {
             staged_start: std::env::var_os("SKIFF_STAGED_START").is_none_or(|v| v != "0"),
             watch: None,
             guest_output: Arc::default(),
+            mounts: Default::default(),
         }
     }
 
@@ -268,6 +272,7 @@ async fn serve_with(
         staged_start: _,
         watch,
         guest_output,
+        mounts,
     } = config;
     skiff_telemetry::set_service(&app.name, app.version.as_deref());
     // The certificate is checked before anything slow: a bad file is reported
@@ -393,6 +398,7 @@ async fn serve_with(
         blocked_networks,
         connections: Default::default(),
         guest_output,
+        mounts,
     };
     let load = {
         let (engine, options) = (engine.clone(), options.clone());

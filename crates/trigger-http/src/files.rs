@@ -1,9 +1,12 @@
-//! Turns a component's `files` grant into read-only preopens.
+//! Turns a component's `files` grant into preopens, read-only unless
+//! [`Mounts::allow_transient_write`].
 //!
 //! Directory mounts are preopened in place. When the grant also maps single files
 //! (globs or `{ source = "file" }`), every mount is staged into one directory under
 //! the app's state dir (`<state>/files/<component>/`) that is preopened at `/`, so the
-//! guest sees one consistent tree.
+//! guest sees one consistent tree. Writable mounts are staged too (the guest
+//! writes to copies, gone at the next start), unless [`Mounts::direct`] puts
+//! directories in place, where writes reach the host.
 
 use std::path::Path;
 
@@ -11,19 +14,31 @@ use anyhow::{Context, Result};
 use skiff_host::Preopen;
 use skiff_manifest::Component;
 
-pub(crate) fn preopens(spec: &Component, state_dir: &Path) -> Result<Vec<Preopen>> {
+/// How `files` mounts are made (`skiff up --direct-mounts`,
+/// `--allow-transient-write`, as in Spin).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mounts {
+    /// Directories are mounted in place even when writable.
+    pub direct: bool,
+    /// The guest may write to its mounts: to copies, or with
+    /// [`direct`](Mounts::direct) to the host's directories.
+    pub allow_transient_write: bool,
+}
+
+pub(crate) fn preopens(spec: &Component, state_dir: &Path, mounts: Mounts) -> Result<Vec<Preopen>> {
     if spec.files.is_empty() {
         return Ok(Vec::new());
     }
+    let read_only = !mounts.allow_transient_write;
     let has_files = spec.files.iter().any(|m| !m.source.is_dir());
-    if !has_files {
+    if !has_files && (read_only || mounts.direct) {
         return Ok(spec
             .files
             .iter()
             .map(|m| Preopen {
                 host: m.source.clone(),
                 guest: m.destination.clone(),
-                read_only: true,
+                read_only,
             })
             .collect());
     }
@@ -48,7 +63,7 @@ pub(crate) fn preopens(spec: &Component, state_dir: &Path) -> Result<Vec<Preopen
     Ok(vec![Preopen {
         host: stage,
         guest: "/".into(),
-        read_only: true,
+        read_only,
     }])
 }
 

@@ -47,6 +47,7 @@ use crate::body::{LimitedBody, text_response};
 use crate::metrics::ComponentMetrics;
 use crate::router::Router;
 
+pub use files::Mounts;
 pub use server::{IDLE_TIMEOUT, ServeOptions, serve, serve_metrics};
 pub use tls::{ClientAuth, ServerTls, TlsFiles, XFCC};
 
@@ -102,6 +103,8 @@ pub struct LoadOptions {
     pub connections: Arc<AppConnections>,
     /// Where the guests' stdout and stderr go.
     pub guest_output: Arc<skiff_host::GuestOutput>,
+    /// How `files` mounts are made.
+    pub mounts: Mounts,
 }
 
 /// The kept-alive outbound connections ([`skiff_host::Connections`]) of one
@@ -1139,7 +1142,7 @@ pub fn instance_config(
     config.outbound_http = options.outbound_http.clone();
     config.use_connections(options.connections.of(&spec.id));
     config.log_to(&options.guest_output)?;
-    config.preopens = files::preopens(spec, &options.state_dir)?;
+    config.preopens = files::preopens(spec, &options.state_dir, options.mounts)?;
     config.allowed_outbound = Arc::new(
         skiff_outbound_networking::AllowedHosts::parse(&spec.allowed_outbound_hosts, &|name| {
             options.variables.resolve_app_variable(name).ok().flatten()

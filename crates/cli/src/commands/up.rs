@@ -130,6 +130,15 @@ pub struct UpArgs {
     /// With `--log-dir`: empty each log file at start instead of appending.
     #[arg(long, requires = "log_dir")]
     pub truncate_logs: bool,
+    /// Let components write to their `files` mounts: to copies made at
+    /// start (in the state directory, gone at the next start), or, with
+    /// `--direct-mounts`, to the mounted host directories themselves.
+    #[arg(long)]
+    pub allow_transient_write: bool,
+    /// Mount `files` directories in place, even with
+    /// `--allow-transient-write` (single-file mounts are still copied).
+    #[arg(long)]
+    pub direct_mounts: bool,
 }
 
 /// Loads, then serves until SIGINT/SIGTERM.
@@ -182,6 +191,10 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
         }),
         watch: args.watch.then(|| skiff_runtime::WatchOptions::new(load)),
         guest_output: std::sync::Arc::new(guest_output),
+        mounts: skiff_runtime::Mounts {
+            direct: args.direct_mounts,
+            allow_transient_write: args.allow_transient_write,
+        },
         ..ServeConfig::new(app, args.listen)
     };
     // Listen for SIGINT/SIGTERM before the (possibly slow) load, so a stop

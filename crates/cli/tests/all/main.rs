@@ -103,6 +103,7 @@ mod manifest;
 mod messaging;
 mod metrics;
 mod mosquitto_server;
+mod mounts;
 mod mqtt;
 mod mqtt_trigger;
 mod mtls;
