@@ -312,9 +312,10 @@ impl MessagingManager {
         })
     }
 
-    /// Changes each time [`MessagingManager::apply`] succeeds: a subscriber
-    /// then asks for its label's broker again, and moves if it is another
-    /// one.
+    /// Changes each time a reload is committed. A [`LabelSubscription`]
+    /// needs none of it (the reload moves it); a subscriber still waiting to
+    /// subscribe (its broker was unreachable) tries again at once, since the
+    /// label may now have a broker that answers.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }

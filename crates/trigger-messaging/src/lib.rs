@@ -288,8 +288,10 @@ impl Running {
 
 /// Subscribes `route` and delivers its messages to the component in
 /// `target`, which a new version of the app replaces; tries again with
-/// backoff whenever the broker cannot be reached or the subscription ends,
-/// until `stop` turns true.
+/// backoff whenever the broker cannot be reached or the subscription ends
+/// (and at once after a runtime-config reload), until `stop` turns true. A
+/// reload that moves the label to another broker moves the subscription
+/// itself ([`MessagingManager::subscribe`]).
 async fn subscribe_loop(
     manager: Arc<MessagingManager>,
     route: Route,
