@@ -70,6 +70,10 @@ pub struct ServeConfig {
     /// How `files` mounts are made (`--direct-mounts`,
     /// `--allow-transient-write`); read-only by default.
     pub mounts: skiff_trigger_http::Mounts,
+    /// Reserve an instance pool (the default); `false` (`--disable-pooling`)
+    /// allocates each instance on demand, for hosts that limit virtual
+    /// memory, at some cost per request.
+    pub pooling: bool,
 }
 
 impl ServeConfig {
@@ -98,6 +102,7 @@ impl ServeConfig {
             watch: None,
             guest_output: Arc::default(),
             mounts: Default::default(),
+            pooling: true,
         }
     }
 
@@ -116,6 +121,7 @@ impl ServeConfig {
     /// cron or MQTT triggers (which share the engine and run on it from the start).
     pub fn staged(&self) -> bool {
         self.staged_start
+            && self.pooling
             && self.watch.is_none()
             && self.cache_dir.is_some()
             && self.max_instances >= STAGED_MIN_INSTANCES
@@ -143,11 +149,14 @@ struct EnginePlan {
 
 impl EnginePlan {
     fn new(config: &ServeConfig) -> Self {
-        let pooled = engine_options(
-            &config.app,
-            config.max_instances,
-            config.cache_dir.as_deref(),
-        );
+        let pooled = EngineOptions {
+            pooling: config.pooling,
+            ..engine_options(
+                &config.app,
+                config.max_instances,
+                config.cache_dir.as_deref(),
+            )
+        };
         if config.staged() {
             EnginePlan {
                 first: EngineOptions {
@@ -249,11 +258,14 @@ async fn serve_with(
     skiff_outbound_networking::install_tls_provider();
     let first_options = match &pooled {
         Some(_) => None,
-        None => Some(engine_options(
-            &config.app,
-            config.max_instances,
-            config.cache_dir.as_deref(),
-        )),
+        None => Some(EngineOptions {
+            pooling: config.pooling,
+            ..engine_options(
+                &config.app,
+                config.max_instances,
+                config.cache_dir.as_deref(),
+            )
+        }),
     };
     let ServeConfig {
         app,
@@ -273,6 +285,7 @@ async fn serve_with(
         watch,
         guest_output,
         mounts,
+        pooling,
     } = config;
     skiff_telemetry::set_service(&app.name, app.version.as_deref());
     // The certificate is checked before anything slow: a bad file is reported
@@ -436,6 +449,7 @@ async fn serve_with(
             variables: variables_slot,
             engine: std::sync::Mutex::new(first_options.map(|o| (o, engine))),
             max_instances,
+            pooling,
             cache_dir,
             live: live.clone(),
             background: background.clone(),

@@ -108,6 +108,12 @@ pub struct UpArgs {
     /// Size of the instance pool (instances alive at once across all components).
     #[arg(long, default_value_t = skiff_runtime::ServeConfig::DEFAULT_MAX_INSTANCES)]
     pub max_instances: u32,
+    /// Allocate each instance on demand instead of reserving an instance
+    /// pool (its address space), for hosts that limit virtual memory; each
+    /// request then costs more. (Without it, a pool that cannot be reserved
+    /// already falls back to this, with a warning.)
+    #[arg(long, conflicts_with = "max_instances")]
+    pub disable_pooling: bool,
     /// Serve per-component metrics (instantiation and response-head time
     /// histograms, responses by status class; the event triggers' events by
     /// outcome and their durations) in the Prometheus text format at
@@ -191,6 +197,7 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
         }),
         watch: args.watch.then(|| skiff_runtime::WatchOptions::new(load)),
         guest_output: std::sync::Arc::new(guest_output),
+        pooling: !args.disable_pooling,
         mounts: skiff_runtime::Mounts {
             direct: args.direct_mounts,
             allow_transient_write: args.allow_transient_write,

@@ -109,3 +109,46 @@ async fn a_start_that_is_not_staged_never_moves() -> Result<()> {
     );
     Ok(())
 }
+
+/// The virtual memory of process `pid`, in KiB (`VmSize`).
+fn vm_size_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmSize:"))
+        .ok_or_else(|| anyhow::anyhow!("no VmSize in /proc/{pid}/status"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("bad line `{line}`"))?
+        .parse()?)
+}
+
+/// `--disable-pooling` (Spin's flag): no instance pool is reserved, the
+/// pool's address space (gigabytes of it) is never taken, and the app serves
+/// fresh instances all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn disable_pooling_reserves_no_pool() -> Result<()> {
+    let dir = AppDir::with_manifest(&component("/echo", "echo", HTTP_ECHO_COMPONENT, ""))?;
+    let pooled = Server::start_with(dir.path(), shared_cache()?, |cmd| {
+        cmd.env("SKIFF_STAGED_START", "0");
+    })?;
+    fresh(get(&pooled.url("/echo")).await?)?;
+    let pooled_kib = vm_size_kib(pooled.pid())?;
+    drop(pooled);
+
+    let unpooled = Server::start_with(dir.path(), shared_cache()?, |cmd| {
+        cmd.arg("--disable-pooling");
+    })?;
+    for _ in 0..3 {
+        fresh(get(&unpooled.url("/echo")).await?)?;
+    }
+    let unpooled_kib = vm_size_kib(unpooled.pid())?;
+    ensure!(
+        unpooled_kib * 4 < pooled_kib,
+        "--disable-pooling: {unpooled_kib} KiB of address space, pooled: {pooled_kib} KiB"
+    );
+    let log = unpooled.stderr().text();
+    ensure!(!log.contains(READY), "a pool was reserved:\n{log}");
+    Ok(())
+}
