@@ -206,11 +206,6 @@ impl InstanceConfig {
         self.connections = connections;
     }
 
-    /// This component's kept-alive outbound connections (shared).
-    pub fn connections(&self) -> &Connections {
-        &self.connections
-    }
-
     /// What this component's outbound HTTP connections have done (shared by
     /// clones of this config).
     pub fn outbound_connections(&self) -> ConnectionStats {

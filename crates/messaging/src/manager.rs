@@ -180,18 +180,21 @@ impl MessagingManager {
     /// A configured NATS broker that cannot be reached is
     /// [`Error::Connection`] naming the label and the server.
     pub async fn broker(&self, label: &str) -> Result<Arc<dyn Broker>> {
-        match self.configured.get(label) {
-            Some(slot) => slot.broker(label).await,
-            None => Ok(self.embedded(label)),
-        }
+        self.broker_in(label, self.configured.get(label).as_ref())
+            .await
     }
 
-    /// The embedded broker of `label`, made at the first call.
-    fn embedded(&self, label: &str) -> Arc<dyn Broker> {
-        lock(&self.embedded)
-            .entry(label.to_string())
-            .or_insert_with(|| Arc::new(MemoryBroker::new()))
-            .clone()
+    /// `label`'s broker given its configured `slot` (in use or prepared):
+    /// the slot's, or without one the label's embedded broker, made at the
+    /// first call.
+    async fn broker_in(&self, label: &str, slot: Option<&Arc<Slot>>) -> Result<Arc<dyn Broker>> {
+        match slot {
+            Some(slot) => slot.broker(label).await,
+            None => Ok(lock(&self.embedded)
+                .entry(label.to_string())
+                .or_insert_with(|| Arc::new(MemoryBroker::new()))
+                .clone()),
+        }
     }
 
     /// Subscribes to `subject` (in `queue_group`) on `label`'s broker, for
@@ -208,14 +211,12 @@ impl MessagingManager {
         // reload.
         let (broker, _unchanging) = loop {
             let slot = self.configured.get(label);
-            let broker = match &slot {
-                Some(slot) => slot.broker(label).await?,
-                None => self.embedded(label),
-            };
+            let broker = self.broker_in(label, slot.as_ref()).await?;
             let unchanging = self.reconfiguring.lock().await;
             let unchanged = match (&slot, &self.configured.get(label)) {
                 (Some(before), Some(now)) => Arc::ptr_eq(before, now),
-                (before, now) => before.is_none() && now.is_none(),
+                (None, None) => true,
+                _ => false,
             };
             if unchanged {
                 break (broker, unchanging);
@@ -278,10 +279,7 @@ impl MessagingManager {
         let mut moves = Vec::new();
         for follow in follows {
             let label = &follow.label;
-            let next = match brokers.get(label) {
-                Some(slot) => slot.broker(label).await?,
-                None => self.embedded(label),
-            };
+            let next = self.broker_in(label, brokers.get(label).as_ref()).await?;
             let from = lock(&follow.broker).clone();
             if Arc::ptr_eq(&next, &from) {
                 continue;

@@ -106,6 +106,11 @@ impl ServeConfig {
         }
     }
 
+    /// The instance pool's size; `None` without one (`--disable-pooling`).
+    pub fn pool(&self) -> Option<u32> {
+        self.pooling.then_some(self.max_instances)
+    }
+
     /// Whether this start is staged. Reserving the instance pool costs ~4 ms
     /// (a guard page per fiber stack, one `mprotect` each, for the default
     /// 1000 instances), close to half of a warm start. A staged start serves
@@ -149,14 +154,7 @@ struct EnginePlan {
 
 impl EnginePlan {
     fn new(config: &ServeConfig) -> Self {
-        let pooled = EngineOptions {
-            pooling: config.pooling,
-            ..engine_options(
-                &config.app,
-                config.max_instances,
-                config.cache_dir.as_deref(),
-            )
-        };
+        let pooled = engine_options(&config.app, config.pool(), config.cache_dir.as_deref());
         if config.staged() {
             EnginePlan {
                 first: EngineOptions {
@@ -258,14 +256,11 @@ async fn serve_with(
     skiff_outbound_networking::install_tls_provider();
     let first_options = match &pooled {
         Some(_) => None,
-        None => Some(EngineOptions {
-            pooling: config.pooling,
-            ..engine_options(
-                &config.app,
-                config.max_instances,
-                config.cache_dir.as_deref(),
-            )
-        }),
+        None => Some(engine_options(
+            &config.app,
+            config.pool(),
+            config.cache_dir.as_deref(),
+        )),
     };
     let ServeConfig {
         app,
@@ -448,8 +443,7 @@ async fn serve_with(
             options,
             variables: variables_slot,
             engine: std::sync::Mutex::new(first_options.map(|o| (o, engine))),
-            max_instances,
-            pooling,
+            pool: pooling.then_some(max_instances),
             cache_dir,
             live: live.clone(),
             background: background.clone(),
@@ -669,12 +663,13 @@ async fn stop_background(background: &std::sync::Mutex<Running>) {
     running.finish().await;
 }
 
-/// The engine `skiff up` builds to serve `app` with at most `max_instances`
-/// at once: pooling, slots sized for its largest component memory limit, and
-/// concurrency support only when a component needs it ([`needs_concurrency`]).
+/// The engine `skiff up` builds to serve `app`: an instance pool of `pool`
+/// instances (`None`: each instance allocated on demand, `--disable-pooling`),
+/// slots sized for its largest component memory limit, and concurrency
+/// support only when a component needs it ([`needs_concurrency`]).
 /// `skiff compile APP` compiles for the same engine, so what it caches is what
 /// `skiff up` looks for.
-pub fn engine_options(app: &App, max_instances: u32, cache_dir: Option<&Path>) -> EngineOptions {
+pub fn engine_options(app: &App, pool: Option<u32>, cache_dir: Option<&Path>) -> EngineOptions {
     let max_memory = app
         .components
         .values()
@@ -682,8 +677,8 @@ pub fn engine_options(app: &App, max_instances: u32, cache_dir: Option<&Path>) -
         .max()
         .unwrap_or(128 << 20);
     EngineOptions {
-        pooling: true,
-        max_instances,
+        pooling: pool.is_some(),
+        max_instances: pool.unwrap_or(ServeConfig::DEFAULT_MAX_INSTANCES),
         max_memory_size: max_memory,
         fuel: false,
         concurrency: needs_concurrency(app, cache_dir),

@@ -153,10 +153,8 @@ pub(crate) struct Reloader {
     /// The engine and the options it was built with, reused while a new
     /// version needs no other; `None`: build one for the next version.
     pub engine: Mutex<Option<(EngineOptions, Arc<SkiffEngine>)>>,
-    /// The instance pool's size.
-    pub max_instances: u32,
-    /// Whether engines reserve an instance pool (`--disable-pooling`: no).
-    pub pooling: bool,
+    /// The instance pool's size (`None`: no pool, `--disable-pooling`).
+    pub pool: Option<u32>,
     /// The AOT cache directory.
     pub cache_dir: Option<PathBuf>,
     /// The HTTP app serving (`None`: the app serves no HTTP).
@@ -322,10 +320,7 @@ impl Reloader {
     /// (instance pool slots as large, concurrency support as needed), else
     /// a new one.
     async fn engine_for(&self, app: &App) -> Result<Arc<SkiffEngine>> {
-        let wanted = EngineOptions {
-            pooling: self.pooling,
-            ..crate::serve::engine_options(app, self.max_instances, self.cache_dir.as_deref())
-        };
+        let wanted = crate::serve::engine_options(app, self.pool, self.cache_dir.as_deref());
         if let Some((options, engine)) = &*self.engine.lock().unwrap_or_else(|e| e.into_inner())
             && *options == wanted
         {

@@ -75,7 +75,7 @@ fn compile_app(path: &std::path::Path) -> Result<()> {
         .context("no cache directory: set SKIFF_CACHE_DIR, XDG_CACHE_HOME or HOME")?;
     let options = skiff_runtime::engine_options(
         &app,
-        skiff_runtime::ServeConfig::DEFAULT_MAX_INSTANCES,
+        Some(skiff_runtime::ServeConfig::DEFAULT_MAX_INSTANCES),
         Some(&cache_dir),
     );
     let engine = SkiffEngine::new(options)?;
