@@ -29,7 +29,7 @@ enum Command {
     /// Run a WASI command (a component exporting `wasi:cli/run`, or a preview1 module).
     Run(commands::run::RunArgs),
     /// Serve an app from a skiff.toml (or spin.toml).
-    Up(commands::up::UpArgs),
+    Up(Box<commands::up::UpArgs>),
     /// Run each component's build command.
     Build(commands::build::BuildArgs),
     /// Create a new app (or command) from a template.
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
-        Command::Up(args) => commands::up::up(args),
+        Command::Up(args) => commands::up::up(*args),
         Command::Build(args) => commands::build::build(args).map(|()| ExitCode::SUCCESS),
         Command::New(args) => commands::new::new(args).map(|()| ExitCode::SUCCESS),
         Command::Add(args) => commands::new::add(args).map(|()| ExitCode::SUCCESS),

@@ -30,6 +30,63 @@ pub fn cache_dir(no_cache: bool) -> Option<PathBuf> {
     }
 }
 
+/// The AOT cache directory a wasmtime cache config file (`skiff up --cache FILE`, Spin's
+/// `--cache`) chooses: `[cache] directory` (relative to the current directory, as wasmtime
+/// reads it; Skiff's default when absent), or none when `enabled = false`. Wasmtime's
+/// other keys tune its own cache (cleanup, size limits), which Skiff's AOT cache
+/// replaces: they are accepted and named in a warning.
+pub fn cache_dir_from_config(file: &std::path::Path) -> anyhow::Result<Option<PathBuf>> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--cache {}: cannot read the cache config", file.display()))?;
+    let doc: toml::Table = toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "--cache {}: not a valid wasmtime cache config: {e}",
+            file.display()
+        )
+    })?;
+    let Some(cache) = doc.get("cache") else {
+        anyhow::bail!(
+            "{}: no `[cache]` table; a wasmtime cache config reads `[cache]` then \
+             `enabled = true` and `directory = \"…\"`",
+            file.display()
+        );
+    };
+    let toml::Value::Table(cache) = cache else {
+        anyhow::bail!("{}: `cache` must be a table (`[cache]`)", file.display());
+    };
+    let mut ignored = Vec::new();
+    let mut enabled = true;
+    let mut directory = None;
+    for (key, value) in cache {
+        match (key.as_str(), value) {
+            ("enabled", toml::Value::Boolean(on)) => enabled = *on,
+            ("directory", toml::Value::String(dir)) => directory = Some(PathBuf::from(dir)),
+            ("enabled", _) => {
+                anyhow::bail!("{}: `cache.enabled` must be true or false", file.display())
+            }
+            ("directory", _) => {
+                anyhow::bail!("{}: `cache.directory` must be a string", file.display())
+            }
+            _ => ignored.push(format!("`cache.{key}`")),
+        }
+    }
+    if let Some(key) = doc.keys().find(|k| *k != "cache") {
+        ignored.push(format!("`{key}`"));
+    }
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "{}: {} ignored: they tune wasmtime's own cache, which Skiff's AOT cache replaces",
+            file.display(),
+            ignored.join(", ")
+        );
+    }
+    if !enabled {
+        return Ok(None);
+    }
+    Ok(directory.or_else(skiff_engine::default_cache_dir))
+}
+
 /// Loads the manifest at `path` and fetches the `url` and `version`
 /// dependencies of its components into the cache (see
 /// [`skiff_oci::fetch_dependencies`]), so every dependency is a file.

@@ -105,6 +105,11 @@ pub struct UpArgs {
     /// Compile without reading or writing the AOT cache.
     #[arg(long, visible_alias = "disable-cache")]
     pub no_cache: bool,
+    /// A wasmtime cache config file, as Spin's `--cache` takes: its `[cache] directory` is
+    /// the AOT cache directory (over `SKIFF_CACHE_DIR`), `enabled = false` is `--no-cache`;
+    /// wasmtime's other keys (cleanup, size limits) are ignored, with a warning.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_cache")]
+    pub cache: Option<PathBuf>,
     /// Size of the instance pool (instances alive at once across all components).
     #[arg(long, default_value_t = skiff_runtime::ServeConfig::DEFAULT_MAX_INSTANCES)]
     pub max_instances: u32,
@@ -183,7 +188,10 @@ pub fn up(mut args: UpArgs) -> Result<ExitCode> {
         key_values,
         shutdown_grace: args.shutdown_grace,
         idle_timeout: args.idle_timeout,
-        cache_dir: super::cache_dir(args.no_cache),
+        cache_dir: match &args.cache {
+            Some(file) => super::cache_dir_from_config(file)?,
+            None => super::cache_dir(args.no_cache),
+        },
         max_instances: args.max_instances,
         metrics: args.metrics,
         tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| {

@@ -2,7 +2,8 @@
 //! stores, a restart loads from the cache, a corrupted entry is discarded and
 //! recompiled, and `skiff compile` (of a component, or of a whole app) fills
 //! the cache `skiff up` reads; `skiff up --no-cache` (Spin's
-//! `--disable-cache`) neither reads nor writes it.
+//! `--disable-cache`) neither reads nor writes it, and `skiff up --cache FILE`
+//! (Spin's, a wasmtime cache config) chooses it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use test_programs_artifacts::{HTTP_HELLO_COMPONENT, KV_SPIN3_COMPONENT};
 
-use crate::harness::{AppDir, Server, get, skiff_in, tempdir, toml_path};
+use crate::harness::{AppDir, Server, get, skiff_in, tempdir, toml_path, up_fails};
 
 /// How long a start-up log line may take to reach the collected stderr.
 const LOG_BOUND: Duration = Duration::from_secs(10);
@@ -110,6 +111,92 @@ async fn no_cache_serves_without_writing_the_cache() -> Result<()> {
     }
     start_expecting(&app, cache.path(), "component `hello` loaded compiled").await?;
     assert_eq!(cwasm_files(cache.path())?.len(), 1);
+    Ok(())
+}
+
+/// `--cache FILE` (Spin's flag, a wasmtime cache config): `[cache] directory`
+/// is where compiled components go, over `SKIFF_CACHE_DIR`, and the next start
+/// loads from there; `enabled = false` writes no cache at all; wasmtime's
+/// cleanup keys are named in a warning; a file without `[cache]`, or with a
+/// key of the wrong type, is an error naming the file and the key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasmtime_cache_config_chooses_the_cache() -> Result<()> {
+    let app = hello_app()?;
+    let env_cache = tempdir()?;
+    let dir = tempdir()?;
+    let chosen = dir.path().join("aot");
+    let config = dir.path().join("cache.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[cache]\nenabled = true\ndirectory = {}\ncleanup-interval = \"30m\"\n",
+            toml_path(&chosen)
+        ),
+    )?;
+    let with_config = |cmd: &mut std::process::Command| {
+        cmd.arg("--cache").arg(&config);
+    };
+    for expected in ["loaded compiled", "loaded from AOT cache"] {
+        let server = Server::start_with(app.path(), env_cache.path(), with_config)?;
+        let stderr = server
+            .stderr()
+            .wait_for(&format!("component `hello` {expected}"), LOG_BOUND)?;
+        assert!(
+            stderr.contains("`cache.cleanup-interval` ignored"),
+            "{stderr}"
+        );
+        let resp = get(&server.url("/")).await?;
+        resp.assert_status(200);
+        assert_eq!(resp.text(), "Hello from Skiff!\n");
+    }
+    assert_eq!(cwasm_files(&chosen)?.len(), 1);
+    assert!(cwasm_files(env_cache.path())?.is_empty());
+
+    // `enabled = false`: served, and nothing written anywhere.
+    let off = dir.path().join("off");
+    std::fs::write(
+        &config,
+        format!(
+            "[cache]\nenabled = false\ndirectory = {}\n",
+            toml_path(&off)
+        ),
+    )?;
+    let server = Server::start_with(app.path(), env_cache.path(), with_config)?;
+    get(&server.url("/")).await?.assert_status(200);
+    drop(server);
+    assert!(cwasm_files(&off)?.is_empty());
+    assert!(cwasm_files(env_cache.path())?.is_empty());
+
+    for (text, says) in [
+        ("directory = \"/tmp\"\n", "no `[cache]` table"),
+        (
+            "[cache]\nenabled = \"yes\"\n",
+            "`cache.enabled` must be true or false",
+        ),
+        (
+            "[cache]\ndirectory = 7\n",
+            "`cache.directory` must be a string",
+        ),
+        ("[cache\n", "not a valid wasmtime cache config"),
+    ] {
+        std::fs::write(&config, text)?;
+        let out = up_fails(app.path(), env_cache.path(), with_config)?;
+        assert!(out.stderr.contains(says), "{text:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&config.display().to_string()),
+            "{text:?}: {}",
+            out.stderr
+        );
+    }
+    let missing = dir.path().join("missing.toml");
+    let out = up_fails(app.path(), env_cache.path(), |cmd| {
+        cmd.arg("--cache").arg(&missing);
+    })?;
+    assert!(
+        out.stderr.contains("cannot read the cache config"),
+        "{}",
+        out.stderr
+    );
     Ok(())
 }
 
