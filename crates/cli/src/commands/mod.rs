@@ -31,29 +31,26 @@ pub fn cache_dir(no_cache: bool) -> Option<PathBuf> {
 }
 
 /// The AOT cache directory a wasmtime cache config file (`skiff up --cache FILE`, Spin's
-/// `--cache`) chooses: `[cache] directory` (relative to the current directory, as wasmtime
-/// reads it; Skiff's default when absent), or none when `enabled = false`. Wasmtime's
-/// other keys tune its own cache (cleanup, size limits), which Skiff's AOT cache
-/// replaces: they are accepted and named in a warning.
+/// `--cache`) chooses: `[cache] directory` (Skiff's default when absent; wasmtime accepts
+/// only absolute paths, Skiff also takes a relative one from the current directory), or
+/// none when `enabled = false` (a key of older wasmtime releases; wasmtime 48 has none).
+/// Wasmtime's other keys tune its own cache (cleanup, size limits, compression), which
+/// Skiff's AOT cache replaces: they are accepted and named in a warning.
 pub fn cache_dir_from_config(file: &std::path::Path) -> anyhow::Result<Option<PathBuf>> {
     use anyhow::Context as _;
+    let at = format!("--cache {}", file.display());
     let text = std::fs::read_to_string(file)
-        .with_context(|| format!("--cache {}: cannot read the cache config", file.display()))?;
-    let doc: toml::Table = toml::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "--cache {}: not a valid wasmtime cache config: {e}",
-            file.display()
-        )
-    })?;
+        .with_context(|| format!("{at}: cannot read the cache config"))?;
+    let doc: toml::Table = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{at}: not a valid wasmtime cache config: {e}"))?;
     let Some(cache) = doc.get("cache") else {
         anyhow::bail!(
-            "{}: no `[cache]` table; a wasmtime cache config reads `[cache]` then \
-             `enabled = true` and `directory = \"…\"`",
-            file.display()
+            "{at}: no `[cache]` table; a wasmtime cache config holds its keys under \
+             `[cache]`, e.g. `directory = \"/var/cache/skiff\"`"
         );
     };
     let toml::Value::Table(cache) = cache else {
-        anyhow::bail!("{}: `cache` must be a table (`[cache]`)", file.display());
+        anyhow::bail!("{at}: `cache` must be a table (`[cache]`)");
     };
     let mut ignored = Vec::new();
     let mut enabled = true;
@@ -62,22 +59,19 @@ pub fn cache_dir_from_config(file: &std::path::Path) -> anyhow::Result<Option<Pa
         match (key.as_str(), value) {
             ("enabled", toml::Value::Boolean(on)) => enabled = *on,
             ("directory", toml::Value::String(dir)) => directory = Some(PathBuf::from(dir)),
-            ("enabled", _) => {
-                anyhow::bail!("{}: `cache.enabled` must be true or false", file.display())
-            }
-            ("directory", _) => {
-                anyhow::bail!("{}: `cache.directory` must be a string", file.display())
-            }
+            ("enabled", _) => anyhow::bail!("{at}: `cache.enabled` must be true or false"),
+            ("directory", _) => anyhow::bail!("{at}: `cache.directory` must be a string"),
             _ => ignored.push(format!("`cache.{key}`")),
         }
     }
-    if let Some(key) = doc.keys().find(|k| *k != "cache") {
-        ignored.push(format!("`{key}`"));
-    }
+    ignored.extend(
+        doc.keys()
+            .filter(|k| *k != "cache")
+            .map(|k| format!("`{k}`")),
+    );
     if !ignored.is_empty() {
         tracing::warn!(
-            "{}: {} ignored: they tune wasmtime's own cache, which Skiff's AOT cache replaces",
-            file.display(),
+            "{at}: {} ignored: they tune wasmtime's own cache, which Skiff's AOT cache replaces",
             ignored.join(", ")
         );
     }

@@ -106,8 +106,9 @@ pub struct UpArgs {
     #[arg(long, visible_alias = "disable-cache")]
     pub no_cache: bool,
     /// A wasmtime cache config file, as Spin's `--cache` takes: its `[cache] directory` is
-    /// the AOT cache directory (over `SKIFF_CACHE_DIR`), `enabled = false` is `--no-cache`;
-    /// wasmtime's other keys (cleanup, size limits) are ignored, with a warning.
+    /// the AOT cache directory (over `SKIFF_CACHE_DIR`), `enabled = false` (older wasmtime's
+    /// key) is `--no-cache`; wasmtime's other keys (cleanup, size limits) are ignored, with a
+    /// warning.
     #[arg(long, value_name = "FILE", conflicts_with = "no_cache")]
     pub cache: Option<PathBuf>,
     /// Size of the instance pool (instances alive at once across all components).
