@@ -17,8 +17,13 @@
 //!
 //! The first denied call of each function is logged as a warning (the
 //! rest at debug level), so an operator sees what a dependency reached for.
+//! Which were warned about is kept with the component ([`DeniedWarnings`]),
+//! not with its linker: a staged start links the component again on the
+//! pooled engine, and that must not warn again.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
@@ -46,12 +51,30 @@ const MESSAGE_CASES: &[&str] = &["other", "upstream", "io", "connection-failed"]
 /// (none is ever handed out).
 struct Denied;
 
+/// The denied functions of one component that have been warned about, by
+/// name; cloning shares them ([`crate::InstanceConfig::denied_warnings`]).
+#[derive(Clone, Default)]
+pub struct DeniedWarnings(Arc<Mutex<HashSet<String>>>);
+
+impl DeniedWarnings {
+    /// Whether this is the first denied call of `function` (recording it).
+    fn first(&self, function: &str) -> bool {
+        let mut warned = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.contains(function) {
+            return false;
+        }
+        warned.insert(function.to_string())
+    }
+}
+
 /// `linker`, plus the denied imports of `component` when it has any (a
 /// component composed with dependencies that do not inherit its
-/// configuration); borrowed as it is otherwise.
+/// configuration); borrowed as it is otherwise. `warnings` records which
+/// denied functions were warned about.
 pub fn linker_for<'l>(
     linker: &'l Linker<HostState>,
     component: &Component,
+    warnings: &DeniedWarnings,
 ) -> Result<Cow<'l, Linker<HostState>>> {
     let engine = component.engine();
     let ty = component.component_type();
@@ -94,7 +117,7 @@ pub fn linker_for<'l>(
             match item.ty {
                 ComponentItem::ComponentFunc(ty) => {
                     let function = format!("{original}#{export}");
-                    let warned = std::sync::atomic::AtomicBool::new(false);
+                    let warned = warnings.clone();
                     if ty.async_() && concurrent {
                         defs.func_new_concurrent(export, move |_, ty, _, results| {
                             let answer = deny(&function, &warned, &ty, results)
@@ -142,7 +165,7 @@ fn original_name(denied: &str) -> String {
 /// records it), later ones at debug level.
 fn deny(
     function: &str,
-    warned: &std::sync::atomic::AtomicBool,
+    warned: &DeniedWarnings,
     ty: &ComponentFunc,
     results: &mut [Val],
 ) -> Result<()> {
@@ -154,10 +177,10 @@ fn deny(
     match (answer, results.first_mut()) {
         (Some(value), Some(slot)) => {
             let hint = "set `inherit_configuration = true` on the dependency to grant it";
-            if warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                tracing::debug!("denied: {why} ({hint})");
-            } else {
+            if warned.first(function) {
                 tracing::warn!("denied: {why} ({hint}; further calls are logged at debug level)");
+            } else {
+                tracing::debug!("denied: {why} ({hint})");
             }
             *slot = value;
             Ok(())

@@ -75,7 +75,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-pub use denied::linker_for;
+pub use denied::{DeniedWarnings, linker_for};
 pub use outbound::OutboundHttp;
 pub use pool::ConnectionStats;
 pub use stdio::{Channel, Follow, GuestOutput, LogStream};
@@ -147,6 +147,9 @@ pub struct InstanceConfig {
     /// The component's kept-alive outbound connections, shared by its
     /// instances (and by clones of this config).
     connections: Connections,
+    /// Which denied calls of its dependencies were warned about (shared by
+    /// clones of this config).
+    denied_warnings: DeniedWarnings,
 }
 
 /// A component's kept-alive outbound connections: its HTTP connection pool
@@ -190,6 +193,7 @@ impl InstanceConfig {
             local_http: None,
             outbound_http: Arc::new(SharedHttpLimits::default()),
             connections: Connections::default(),
+            denied_warnings: DeniedWarnings::default(),
         }
     }
 
@@ -204,6 +208,12 @@ impl InstanceConfig {
     /// copied), e.g. those of the component's previous version.
     pub fn use_connections(&mut self, connections: Connections) {
         self.connections = connections;
+    }
+
+    /// Which denied calls of this component's dependencies were warned
+    /// about, for [`linker_for`]: the component's, however often it is linked.
+    pub fn denied_warnings(&self) -> &DeniedWarnings {
+        &self.denied_warnings
     }
 
     /// What this component's outbound HTTP connections have done (shared by

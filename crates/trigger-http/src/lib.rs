@@ -779,11 +779,12 @@ fn bind(
             Some((loaded, took)) => (loaded.clone(), std::mem::take(took)),
             None => anyhow::bail!("component `{}` was not loaded", c.id),
         };
-        let pre = skiff_host::linker_for(&linker, &loaded.component).and_then(|linker| {
-            linker
-                .instantiate_pre(&loaded.component)
-                .map_err(anyhow::Error::from)
-        });
+        let pre = skiff_host::linker_for(&linker, &loaded.component, c.config.denied_warnings())
+            .and_then(|linker| {
+                linker
+                    .instantiate_pre(&loaded.component)
+                    .map_err(anyhow::Error::from)
+            });
         let handler = pre
             .and_then(
                 |pre| match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {

@@ -59,7 +59,8 @@ impl TriggerComponent {
             )
         })?;
         let loaded = crate::load_component(engine, &spec.id, &spec.source, &spec.dependencies)?;
-        let pre = skiff_host::linker_for(linker, &loaded.component)?
+        let config = crate::instance_config(spec, options)?;
+        let pre = skiff_host::linker_for(linker, &loaded.component, config.denied_warnings())?
             .instantiate_pre(&loaded.component)
             .map_err(anyhow::Error::from)
             .with_context(|| {
@@ -69,7 +70,6 @@ impl TriggerComponent {
                     spec.id
                 )
             })?;
-        let config = crate::instance_config(spec, options)?;
         let component = TriggerComponent {
             id: spec.id.as_str().into(),
             metrics: crate::metrics::event_metrics(trigger, &spec.id),

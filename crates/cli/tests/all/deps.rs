@@ -70,13 +70,18 @@ async fn probe(server: &Server) -> Result<String> {
 /// A dependency from a `path`, by interface name: composed with the
 /// component, called per request; by default it gets none of the
 /// component's configuration (while the component keeps all of it), each
-/// denial logged once.
+/// denial logged once, even when the component is linked again (the staged
+/// start's move onto the instance pool, held back here until after the
+/// first probe).
 #[tokio::test(flavor = "multi_thread")]
 pub(crate) async fn deps_app() -> Result<()> {
     let app = AppDir::with_manifest(
         &app_manifest(&dependency("skiff-test:greeter/greet", &greeter_path()))[HEAD.len()..],
     )?;
-    let server = Server::start(app.path(), shared_cache()?)?;
+    let server = Server::start_with(app.path(), shared_cache()?, |cmd| {
+        cmd.env("SKIFF_LOG", "info,skiff_runtime=debug")
+            .env("SKIFF_STAGED_POOL_DELAY_MS", "1000");
+    })?;
     assert_eq!(text(&server, "/?name=Ann").await?, "Hello, Ann!\n");
     assert_eq!(
         probe(&server).await?,
@@ -84,8 +89,14 @@ pub(crate) async fn deps_app() -> Result<()> {
          http: error: ErrorCode::HttpRequestDenied\n"
     );
     assert_eq!(text(&server, "/?own").await?, "GREETING=hi\n");
-    // A second probe: the same answers, and each denial was warned about once.
-    probe(&server).await?;
+    // A second probe on the pooled engine: the same answers, and each denial
+    // was warned about once.
+    server.stderr().wait_for("instance pool ready", BOUND)?;
+    assert_eq!(
+        probe(&server).await?,
+        "env: none\nfiles: error NotFound\nkv: error: access-denied\n\
+         http: error: ErrorCode::HttpRequestDenied\n"
+    );
     let log = server
         .stderr()
         .wait_for("wasi:http/outgoing-handler@0.2", BOUND)?;
